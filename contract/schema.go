@@ -44,4 +44,3 @@ func CheckColumns(got, want []Column) error {
 	}
 	return nil
 }
-
