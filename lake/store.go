@@ -1,0 +1,61 @@
+// Package lake is sensorlab's object store: one interface over an S3 bucket
+// (MinIO, via minio-go) and a local directory, so that every service and test
+// addresses the lake the same way whatever is behind it.
+//
+// Invariants every implementation keeps (the conformance suite in
+// lake/laketest checks them):
+//   - Put is atomic: a reader sees the whole new object or the previous one,
+//     never a partial write. Put replaces an existing object.
+//   - Get of a missing key returns an error matching ErrNotExist.
+//   - List returns every object under a prefix, recursively, sorted by key;
+//     keys use "/" separators and never start with "/".
+//   - Delete of a missing key is not an error.
+package lake
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped) by Get and Stat for a missing key.
+var ErrNotExist = errors.New("lake: object does not exist")
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Object is an open stored object.
+type Object interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+}
+
+// Store is an object store rooted at a bucket and prefix, or at a directory.
+// Keys are relative to that root.
+type Store interface {
+	// Put stores data under key, atomically, replacing any previous object.
+	Put(ctx context.Context, key string, data []byte) error
+	// PutReader stores size bytes read from r under key, atomically.
+	PutReader(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get returns the object's content.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Open returns a random-access reader over the object (Parquet readers
+	// need ReadAt and the size in ObjectInfo).
+	Open(ctx context.Context, key string) (Object, ObjectInfo, error)
+	// Stat returns the object's metadata.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List returns every object whose key starts with prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	// Delete removes the object; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Ping checks that the store is reachable (the bucket exists, the
+	// directory is writable): what /readyz reports.
+	Ping(ctx context.Context) error
+	// String describes the store for logs, without credentials.
+	String() string
+}

@@ -1,0 +1,13 @@
+module github.com/sensorlab/sensorlab/services/batcher
+
+go 1.26.0
+
+require (
+	github.com/sensorlab/sensorlab/contract v0.0.0
+	github.com/sensorlab/sensorlab/lake v0.0.0
+)
+
+replace (
+	github.com/sensorlab/sensorlab/contract => ../../contract
+	github.com/sensorlab/sensorlab/lake => ../../lake
+)
