@@ -1,0 +1,110 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestPlanSplitsCapInProportionToLag(t *testing.T) {
+	cases := []struct {
+		name         string
+		start, avail Offsets
+		max          int64
+		want         Offsets
+	}{
+		{"no cap", Offsets{0: 0, 1: 10}, Offsets{0: 100, 1: 20}, 0, Offsets{0: 100, 1: 20}},
+		{"under cap", Offsets{0: 0, 1: 0}, Offsets{0: 3, 1: 4}, 10, Offsets{0: 3, 1: 4}},
+		{"proportional", Offsets{0: 0, 1: 0, 2: 0}, Offsets{0: 600, 1: 300, 2: 100}, 100, Offsets{0: 60, 1: 30, 2: 10}},
+		{"remainder to largest fraction", Offsets{0: 0, 1: 0, 2: 0}, Offsets{0: 1, 1: 1, 2: 1}, 2, Offsets{0: 1, 1: 1, 2: 0}},
+		{"idle partition gets nothing", Offsets{0: 5, 1: 7}, Offsets{0: 5, 1: 1007}, 10, Offsets{0: 5, 1: 17}},
+		{"avail behind start", Offsets{0: 9}, Offsets{0: 3}, 5, Offsets{0: 9}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Plan(tc.start, tc.avail, tc.max)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("Plan = %v, want %v", got, tc.want)
+			}
+			if tc.max > 0 {
+				if n := tc.start.Lag(got); n > tc.max {
+					t.Fatalf("planned %d records, cap %d", n, tc.max)
+				}
+			}
+		})
+	}
+}
+
+// The source hands out exactly [start, end) of every partition, in offset
+// order, whatever the fetch boundaries, and keeps the rest for later.
+func TestSourceTakesExactRanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := 0; i < 300; i++ {
+		r := &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	src, err := Open(ctx, Options{Brokers: brokers, Topic: "t", FailOnDataLoss: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if got := src.Partitions(); len(got) != 3 {
+		t.Fatalf("partitions %v", got)
+	}
+	latest, err := src.ListOffsets(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest[0] != 100 || latest[1] != 100 || latest[2] != 100 {
+		t.Fatalf("latest %v", latest)
+	}
+	if err := src.StartAt(Offsets{0: 10, 1: 0, 2: 50}); err != nil {
+		t.Fatal(err)
+	}
+	end := Offsets{0: 20, 1: 5, 2: 50}
+	if err := src.FillTo(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	src.Take(end, func(r *kgo.Record) { got = append(got, fmt.Sprintf("%d@%d", r.Partition, r.Offset)) })
+	if len(got) != 15 || got[0] != "0@10" || got[9] != "0@19" || got[10] != "1@0" || got[14] != "1@4" {
+		t.Fatalf("first batch took %v", got)
+	}
+	// The next batch continues exactly where this one ended.
+	end2 := Offsets{0: 100, 1: 100, 2: 100}
+	if err := src.FillTo(ctx, end2); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	prev := map[int32]int64{0: 19, 1: 4, 2: 49}
+	src.Take(end2, func(r *kgo.Record) {
+		if r.Offset != prev[r.Partition]+1 {
+			t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, prev[r.Partition])
+		}
+		prev[r.Partition] = r.Offset
+		n++
+	})
+	if n != 80+95+50 {
+		t.Fatalf("second batch took %d records, want %d", n, 80+95+50)
+	}
+}
