@@ -1,0 +1,501 @@
+// Package decode is the streamer's fast decoder for sensor readings.
+//
+// Decode agrees with the contract's reference decoder, contract.DecodeEvent,
+// on every input: same accept/reject decision, same Reason and Field, same
+// decoded values. It gets there in two steps:
+//
+//   - a fast path, specialised to the event schema, that parses the common
+//     shape (one object holding the five known keys in any order, JSON
+//     whitespace, strings without escapes, plain numbers, unknown fields
+//     whose values it can skip with the exact JSON grammar) without
+//     allocating, and answers only when it is certain;
+//   - a fallback to contract.DecodeEvent for everything else: escapes,
+//     duplicate keys, null or mistyped fields, numbers that overflow, deep
+//     nesting, any syntax doubt.
+//
+// Invariants: the fast path never rejects a record on its own judgement of
+// syntax or types; it only accepts, or, once all five fields are parsed
+// exactly, hands the value checks to contract.Validate (the reference's own
+// last step) when its allocation-free mirror of them fails. Floats are
+// converted as strconv.ParseFloat converts them (see parseFloat).
+package decode
+
+import (
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/sensorlab/sensorlab/contract"
+)
+
+// Fields is one decoded reading.
+type Fields struct {
+	// SensorID aliases the input value when Decode took the fast path, and is a
+	// fresh copy otherwise. Copy it before the input buffer is reused.
+	SensorID []byte
+	TS       int64 // event time, epoch milliseconds
+	Temp     float64
+	Hum      float64
+	OK       bool
+}
+
+// Decode parses value with the contract's rules; nowMs is the reference time
+// of the "too far in the future" rule. On success it fills out; on rejection
+// it returns a *contract.DecodeError whose Reason and Field equal those
+// contract.DecodeEvent returns for the same input, and out's contents are
+// unspecified.
+func Decode(value []byte, nowMs int64, out *Fields) error {
+	var f Fields
+	switch parseFast(value, &f) {
+	case fastParsed:
+		if valid(&f, nowMs) {
+			*out = f
+			return nil
+		}
+		// Everything parsed exactly, so the reference would reach its final
+		// Validate with these very values: let it produce the error.
+		if err := contract.Validate(contract.Event{
+			SensorID: string(f.SensorID), TS: f.TS, Temp: f.Temp, Hum: f.Hum, OK: f.OK,
+		}, nowMs); err != nil {
+			return err
+		}
+		*out = f // unreachable while valid mirrors contract.Validate
+		return nil
+	default:
+		return decodeReference(value, nowMs, out)
+	}
+}
+
+// decodeReference is the general path: the contract's own decoder.
+func decodeReference(value []byte, nowMs int64, out *Fields) error {
+	ev, err := contract.DecodeEvent(value, nowMs)
+	if err != nil {
+		return err
+	}
+	*out = Fields{SensorID: []byte(ev.SensorID), TS: ev.TS, Temp: ev.Temp, Hum: ev.Hum, OK: ev.OK}
+	return nil
+}
+
+// valid mirrors contract.Validate without allocating.
+func valid(f *Fields, nowMs int64) bool {
+	if len(f.SensorID) == 0 || len(f.SensorID) > contract.MaxSensorIDBytes {
+		return false
+	}
+	for _, c := range f.SensorID {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	if f.TS < contract.MinTS || f.TS > nowMs+contract.MaxFutureMs {
+		return false
+	}
+	return f.Temp >= contract.MinTemp && f.Temp <= contract.MaxTemp &&
+		f.Hum >= contract.MinHum && f.Hum <= contract.MaxHum
+}
+
+// fastResult says what the fast path concluded.
+type fastResult uint8
+
+const (
+	// fastUnsure: the input is not of the shape the fast path decides on;
+	// only the reference decoder may answer.
+	fastUnsure fastResult = iota
+	// fastParsed: syntax and the five fields' presence and types are exactly
+	// as the reference would see them; only the value checks remain.
+	fastParsed
+)
+
+// Bits of the known keys, to detect missing and duplicated ones.
+const (
+	seenSensorID = 1 << iota
+	seenTS
+	seenTemp
+	seenHum
+	seenOK
+	seenAll = seenSensorID | seenTS | seenTemp | seenHum | seenOK
+)
+
+// maxSkipDepth bounds the nesting of unknown values the fast path skips; the
+// reference accepts far deeper ones, which then go to it.
+const maxSkipDepth = 32
+
+// parseFast parses value into f when value is of the shape it is certain
+// about. It never allocates.
+func parseFast(b []byte, f *Fields) fastResult {
+	n := len(b)
+	if n == 0 || n > contract.MaxValueBytes {
+		return fastUnsure
+	}
+	i := skipWS(b, 0)
+	if i >= n || b[i] != '{' {
+		return fastUnsure
+	}
+	i = skipWS(b, i+1)
+	var seen uint8
+	for {
+		// Key.
+		if i >= n || b[i] != '"' {
+			return fastUnsure // also an empty object: fields are missing
+		}
+		end := scanString(b, i+1)
+		if end < 0 {
+			return fastUnsure
+		}
+		key := b[i+1 : end]
+		i = skipWS(b, end+1)
+		if i >= n || b[i] != ':' {
+			return fastUnsure
+		}
+		i = skipWS(b, i+1)
+		if i >= n {
+			return fastUnsure
+		}
+		// Value. A key with an escape never reaches here, so a key that
+		// does not match a schema name byte for byte is an unknown field.
+		var bit uint8
+		switch string(key) {
+		case "sensor_id":
+			bit = seenSensorID
+			if b[i] != '"' {
+				return fastUnsure
+			}
+			end := scanString(b, i+1)
+			if end < 0 {
+				return fastUnsure
+			}
+			f.SensorID = b[i+1 : end]
+			i = end + 1
+		case "ts":
+			bit = seenTS
+			f.TS, i = parseInt(b, i)
+		case "temp":
+			bit = seenTemp
+			f.Temp, i = parseFloat(b, i)
+		case "hum":
+			bit = seenHum
+			f.Hum, i = parseFloat(b, i)
+		case "ok":
+			bit = seenOK
+			switch {
+			case hasLiteral(b, i, "true"):
+				f.OK, i = true, i+4
+			case hasLiteral(b, i, "false"):
+				f.OK, i = false, i+5
+			default:
+				return fastUnsure
+			}
+		default:
+			i = skipValue(b, i, 0)
+		}
+		if i < 0 || seen&bit != 0 {
+			return fastUnsure // bad value, or a duplicated key (the last one wins in the reference)
+		}
+		seen |= bit
+		// Separator.
+		i = skipWS(b, i)
+		if i >= n {
+			return fastUnsure
+		}
+		if b[i] == '}' {
+			i++
+			break
+		}
+		if b[i] != ',' {
+			return fastUnsure
+		}
+		i = skipWS(b, i+1)
+	}
+	if skipWS(b, i) != n || seen != seenAll {
+		return fastUnsure
+	}
+	return fastParsed
+}
+
+// skipWS returns the index of the first byte at or after i that is not JSON
+// whitespace.
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanString scans a string body starting after its opening quote and
+// returns the index of the closing quote, or -1 when the string is not
+// certain: an escape, a control character, invalid UTF-8, or no end.
+// A string without escapes decodes to its own bytes.
+func scanString(b []byte, i int) int {
+	start := i
+	ascii := true
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			if !ascii && !utf8.Valid(b[start:i]) {
+				return -1
+			}
+			return i
+		case c == '\\' || c < 0x20:
+			return -1
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return -1
+}
+
+// hasLiteral reports whether b holds lit at i.
+func hasLiteral(b []byte, i int, lit string) bool {
+	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
+}
+
+// scanNumber scans a JSON number at i and returns its end, whether it has a
+// fraction or an exponent, or end -1 when the bytes do not follow the JSON
+// number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (end int, isFloat bool) {
+	n := len(b)
+	if i < n && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < n && b[i] == '0':
+		i++
+	case i < n && b[i] >= '1' && b[i] <= '9':
+		i++
+		for i < n && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return -1, false
+	}
+	if i < n && b[i] == '.' {
+		isFloat = true
+		i++
+		if i >= n || !isDigit(b[i]) {
+			return -1, false
+		}
+		for i < n && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < n && (b[i] == 'e' || b[i] == 'E') {
+		isFloat = true
+		i++
+		if i < n && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= n || !isDigit(b[i]) {
+			return -1, false
+		}
+		for i < n && isDigit(b[i]) {
+			i++
+		}
+	}
+	// A digit right after the number (as in 01) is a syntax error the
+	// separator check would also catch; the bytes after are its business.
+	return i, isFloat
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// parseInt parses the integer literal at i, as strconv.ParseInt(lit, 10, 64)
+// does, and returns its end; end is -1 when the literal is not a JSON number,
+// has a fraction or an exponent (the reference's wrong_type), or does not fit
+// an int64 (its out_of_range).
+func parseInt(b []byte, i int) (int64, int) {
+	end, isFloat := scanNumber(b, i)
+	if end < 0 || isFloat {
+		return 0, -1
+	}
+	neg := b[i] == '-'
+	if neg {
+		i++
+	}
+	if end-i > 19 { // with no leading zeros, 20 digits overflow an int64
+		return 0, -1
+	}
+	var u uint64 // 19 decimal digits always fit a uint64
+	for ; i < end; i++ {
+		u = u*10 + uint64(b[i]-'0')
+	}
+	const maxInt64 = 1<<63 - 1
+	switch {
+	case !neg && u <= maxInt64:
+		return int64(u), end
+	case neg && u <= maxInt64+1:
+		return -int64(u), end // -(1<<63) wraps onto itself, as it should
+	}
+	return 0, -1
+}
+
+// pow10 holds the powers of ten that a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat parses the number literal at i and returns the float64 that
+// strconv.ParseFloat(lit, 64) returns, and its end; end is -1 when the literal
+// is not a JSON number or ParseFloat fails (overflow: the reference's
+// out_of_range).
+//
+// Exactness: for a literal without exponent whose digits, read as an integer
+// m, satisfy m <= 2^53, and with k <= 22 fraction digits, both m and 10^k are
+// float64 values exactly, and IEEE 754 division rounds m/10^k correctly to
+// nearest even. ParseFloat also returns the correctly rounded value of the
+// literal, so the two agree (this is strconv's own atof64exact shortcut).
+// The sign is applied last, so "-0.0" gives -0 as ParseFloat does. Every
+// other literal goes to strconv.ParseFloat itself, over the input bytes
+// without a copy: ParseFloat does not retain its argument (its errors clone
+// it) and the bytes are not modified during the call.
+func parseFloat(b []byte, i int) (float64, int) {
+	end, _ := scanNumber(b, i)
+	if end < 0 {
+		return 0, -1
+	}
+	lit := b[i:end]
+	if f, ok := exactFloat(lit); ok {
+		return f, end
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
+	if err != nil {
+		return 0, -1
+	}
+	return f, end
+}
+
+// exactFloat converts a JSON number literal without exponent whose digits
+// fit the exact case described at parseFloat; ok is false for any other.
+func exactFloat(lit []byte) (f float64, ok bool) {
+	j := 0
+	neg := lit[0] == '-'
+	if neg {
+		j++
+	}
+	if len(lit)-j > 19 { // 19 digits always fit a uint64
+		return 0, false
+	}
+	var m uint64
+	frac := -1 // fraction digits, from the dot on
+	for ; j < len(lit); j++ {
+		c := lit[j]
+		switch {
+		case c == '.':
+			frac = 0
+			continue
+		case !isDigit(c): // an exponent
+			return 0, false
+		}
+		m = m*10 + uint64(c-'0')
+		if frac >= 0 {
+			frac++
+		}
+	}
+	frac = max(frac, 0)
+	if m > 1<<53 || frac >= len(pow10) {
+		return 0, false
+	}
+	f = float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// skipValue skips the JSON value at i, checking its grammar exactly, and
+// returns its end, or -1 when it cannot be skipped with certainty (syntax
+// error, escape, invalid UTF-8, nesting deeper than maxSkipDepth).
+func skipValue(b []byte, i, depth int) int {
+	n := len(b)
+	if i >= n {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end := scanString(b, i+1)
+		if end < 0 {
+			return -1
+		}
+		return end + 1
+	case c == '-' || isDigit(c):
+		end, _ := scanNumber(b, i)
+		return end
+	case c == 't':
+		if hasLiteral(b, i, "true") {
+			return i + 4
+		}
+	case c == 'f':
+		if hasLiteral(b, i, "false") {
+			return i + 5
+		}
+	case c == 'n':
+		if hasLiteral(b, i, "null") {
+			return i + 4
+		}
+	case c == '{':
+		if depth >= maxSkipDepth {
+			return -1
+		}
+		i = skipWS(b, i+1)
+		if i < n && b[i] == '}' {
+			return i + 1
+		}
+		for {
+			if i >= n || b[i] != '"' {
+				return -1
+			}
+			end := scanString(b, i+1)
+			if end < 0 {
+				return -1
+			}
+			i = skipWS(b, end+1)
+			if i >= n || b[i] != ':' {
+				return -1
+			}
+			i = skipValue(b, skipWS(b, i+1), depth+1)
+			if i < 0 {
+				return -1
+			}
+			i = skipWS(b, i)
+			if i >= n {
+				return -1
+			}
+			if b[i] == '}' {
+				return i + 1
+			}
+			if b[i] != ',' {
+				return -1
+			}
+			i = skipWS(b, i+1)
+		}
+	case c == '[':
+		if depth >= maxSkipDepth {
+			return -1
+		}
+		i = skipWS(b, i+1)
+		if i < n && b[i] == ']' {
+			return i + 1
+		}
+		for {
+			i = skipValue(b, i, depth+1)
+			if i < 0 {
+				return -1
+			}
+			i = skipWS(b, i)
+			if i >= n {
+				return -1
+			}
+			if b[i] == ']' {
+				return i + 1
+			}
+			if b[i] != ',' {
+				return -1
+			}
+			i = skipWS(b, i+1)
+		}
+	}
+	return -1
+}

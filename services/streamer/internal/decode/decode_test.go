@@ -1,0 +1,268 @@
+package decode
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sensorlab/sensorlab/contract"
+)
+
+const now = int64(1732200000000) // 2024-11-21T14:40:00Z
+
+// seedRecord is a reading exactly as the seed's Python generator publishes it.
+const seedRecord = `{"sensor_id": "S007", "ts": 1732200000123, "temp": 27.41, "hum": 63.05, "ok": true}`
+
+// assertAgrees fails the test unless Decode and contract.DecodeEvent give the
+// same answer for in: accept/reject, Reason, Field, and decoded values (floats
+// bit for bit, so that -0 and 0 differ).
+func assertAgrees(t testing.TB, in []byte, nowMs int64) {
+	t.Helper()
+	var got Fields
+	err := Decode(in, nowMs, &got)
+	want, wantErr := contract.DecodeEvent(in, nowMs)
+	if wantErr != nil {
+		var de, wantDe *contract.DecodeError
+		if !errors.As(wantErr, &wantDe) {
+			t.Fatalf("reference returned a %T, not a *contract.DecodeError: %v", wantErr, wantErr)
+		}
+		if !errors.As(err, &de) {
+			t.Fatalf("Decode(%.200q) = %v (%T), reference rejects it: %v", in, err, err, wantErr)
+		}
+		if de.Reason != wantDe.Reason || de.Field != wantDe.Field {
+			t.Fatalf("Decode(%.200q) rejects with %s/%q, reference with %s/%q (%v)",
+				in, de.Reason, de.Field, wantDe.Reason, wantDe.Field, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Decode(%.200q) rejects a record the reference accepts as %+v: %v", in, want, err)
+	}
+	if string(got.SensorID) != want.SensorID || got.TS != want.TS || got.OK != want.OK ||
+		math.Float64bits(got.Temp) != math.Float64bits(want.Temp) ||
+		math.Float64bits(got.Hum) != math.Float64bits(want.Hum) {
+		t.Fatalf("Decode(%.200q) = {%q %d %v %v %v}, reference = %+v",
+			in, got.SensorID, got.TS, got.Temp, got.Hum, got.OK, want)
+	}
+}
+
+// TestFastPathDecodesTrickyValidShapes checks that valid records of unusual
+// but legal shape are decoded by the fast path itself (not the fallback) and
+// exactly as the reference decodes them.
+func TestFastPathDecodesTrickyValidShapes(t *testing.T) {
+	cases := map[string]string{
+		"seed python spacing": seedRecord,
+		"compact":             `{"sensor_id":"S007","ts":1732200000123,"temp":27.41,"hum":63.05,"ok":true}`,
+		"every whitespace":    " \t\r\n{ \n\"sensor_id\"\t:\r\"S001\" ,\n\"ts\" : 1732200000000 ,\"temp\":20,\"hum\":50,\"ok\":false\n}\r\n\t ",
+		"reordered":           `{"ok":true,"hum":95,"temp":40.0,"ts":1732200000000,"sensor_id":"S020"}`,
+		"extra scalar fields": `{"v":1,"sensor_id":"S001","fw":"1.2","ts":1732200000000,"n":null,"temp":20,"t":true,"hum":50,"f":false,"ok":true,"x":-1.5e-300}`,
+		"extra nested fields": `{"meta":{"a":[1,{"b":[null,[],{}]},"é"],"c":{}},"sensor_id":"S001","ts":1732200000000,"temp":20,"hum":50,"ok":true,"tags":["x","y"]}`,
+		"negative temp":       `{"sensor_id":"S001","ts":1732200000000,"temp":-12.75,"hum":50,"ok":true}`,
+		"minus zero":          `{"sensor_id":"S001","ts":1732200000000,"temp":-0,"hum":-0.0,"ok":true}`,
+		"exponents":           `{"sensor_id":"S001","ts":1732200000000,"temp":2.741E+1,"hum":6305e-2,"ok":true}`,
+		"zero exponent":       `{"sensor_id":"S001","ts":1732200000000,"temp":0e0,"hum":1E0,"ok":true}`,
+		"long mantissa":       `{"sensor_id":"S001","ts":1732200000000,"temp":27.410000000000000000000000000001,"hum":63.049999999999997157829056959599256515502929688,"ok":true}`,
+		"tiny hum underflows": `{"sensor_id":"S001","ts":1732200000000,"temp":1,"hum":1e-400,"ok":true}`,
+		"range bounds":        `{"sensor_id":"S001","ts":946684800000,"temp":-100,"hum":100,"ok":true}`,
+		"future bound":        `{"sensor_id":"S001","ts":1732286400000,"temp":150,"hum":0,"ok":true}`,
+		"non-ASCII id":        `{"sensor_id":"Sé日本","ts":1732200000000,"temp":20,"hum":50,"ok":true}`,
+		"id of 64 bytes":      `{"sensor_id":"` + strings.Repeat("s", 64) + `","ts":1732200000000,"temp":20,"hum":50,"ok":true}`,
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			var f Fields
+			if r := parseFast([]byte(in), &f); r != fastParsed {
+				t.Fatalf("fast path gave up on a record it is meant to decode: %s", in)
+			}
+			if !valid(&f, now) {
+				t.Fatalf("fast path found a valid record invalid: %s", in)
+			}
+			assertAgrees(t, []byte(in), now)
+		})
+	}
+}
+
+// TestDecodeRejectsLikeReference covers each kind of bad input, whichever
+// path handles it.
+func TestDecodeRejectsLikeReference(t *testing.T) {
+	good := `{"sensor_id":"S001","ts":1732200000000,"temp":20.5,"hum":50.25,"ok":true}`
+	r := func(old, new string) string { return strings.Replace(good, old, new, 1) }
+	cases := map[string]struct {
+		in   string
+		want contract.Reason
+	}{
+		"empty":              {"", contract.ReasonEmpty},
+		"too large":          {`{"sensor_id":"` + strings.Repeat("x", contract.MaxValueBytes) + `"}`, contract.ReasonTooLarge},
+		"not utf8":           {r("S001", "S\xff01"), contract.ReasonInvalidUTF8},
+		"truncated":          {good[:20], contract.ReasonMalformedJSON},
+		"trailing":           {good + "{}", contract.ReasonMalformedJSON},
+		"trailing comma":     {r("true}", "true,}"), contract.ReasonMalformedJSON},
+		"leading zero":       {r("1732200000000", "01732200000000"), contract.ReasonMalformedJSON},
+		"bare NaN":           {r("20.5", "NaN"), contract.ReasonMalformedJSON},
+		"raw control":        {r("S001", "S\x01"), contract.ReasonMalformedJSON},
+		"array":              {"[" + good + "]", contract.ReasonNotObject},
+		"missing hum":        {r(`"hum":50.25,`, ""), contract.ReasonMissingField},
+		"null ok":            {r("true", "null"), contract.ReasonMissingField},
+		"dup key last null":  {r(`"ok":true`, `"ok":true,"ts":null`), contract.ReasonMissingField},
+		"ts fraction":        {r("1732200000000", "1732200000000.0"), contract.ReasonWrongType},
+		"ts exponent":        {r("1732200000000", "17322e8"), contract.ReasonWrongType},
+		"temp string":        {r("20.5", `"20.5"`), contract.ReasonWrongType},
+		"ok number":          {r("true", "1"), contract.ReasonWrongType},
+		"ts overflow":        {r("1732200000000", "9223372036854775808"), contract.ReasonOutOfRange},
+		"temp overflow":      {r("20.5", "1e309"), contract.ReasonOutOfRange},
+		"temp hot":           {r("20.5", "150.00000000000003"), contract.ReasonOutOfRange},
+		"hum negative":       {r("50.25", "-0.5"), contract.ReasonOutOfRange},
+		"empty sensor":       {r("S001", ""), contract.ReasonBadSensorID},
+		"sensor DEL":         {r("S001", "S\x7f"), contract.ReasonBadSensorID},
+		"escaped control":    {r("S001", `S\u0001`), contract.ReasonBadSensorID},
+		"sensor of 65 bytes": {r("S001", strings.Repeat("s", 65)), contract.ReasonBadSensorID},
+		"ts before 2000":     {r("1732200000000", "946684799999"), contract.ReasonTSOutOfRange},
+		"ts far future":      {r("1732200000000", "1732286400001"), contract.ReasonTSOutOfRange},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var f Fields
+			err := Decode([]byte(tc.in), now, &f)
+			if got := contract.ReasonOf(err); got != tc.want {
+				t.Fatalf("Decode rejected with %q (%v), want %q", got, err, tc.want)
+			}
+			assertAgrees(t, []byte(tc.in), now)
+		})
+	}
+}
+
+// TestFallbackDecodesWhatFastPathCannot checks that records the fast path
+// leaves alone are still decoded, by the reference, with a sensor id the
+// caller owns.
+func TestFallbackDecodesWhatFastPathCannot(t *testing.T) {
+	cases := map[string]struct{ in, id string }{
+		"escaped id":  {`{"sensor_id":"S\u0030\u00307","ts":1732200000000,"temp":20,"hum":50,"ok":true}`, "S007"},
+		"escaped key": {`{"sensor\u005fid":"S007","ts":1732200000000,"temp":20,"hum":50,"ok":true}`, "S007"},
+		"dup key":     {`{"sensor_id":"S001","sensor_id":"S002","ts":1732200000000,"temp":20,"hum":50,"ok":true}`, "S002"},
+		"deep extra":  {`{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `,"sensor_id":"S007","ts":1732200000000,"temp":20,"hum":50,"ok":true}`, "S007"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var f Fields
+			if parseFast([]byte(tc.in), &f) != fastUnsure {
+				t.Fatalf("fast path decided a record it cannot be certain about: %s", tc.in)
+			}
+			in := []byte(tc.in)
+			if err := Decode(in, now, &f); err != nil {
+				t.Fatalf("rejected a valid record: %v", err)
+			}
+			clear(in)
+			if string(f.SensorID) != tc.id {
+				t.Fatalf("sensor id %q after the input was reused, want %q", f.SensorID, tc.id)
+			}
+		})
+	}
+}
+
+// TestSensorIDAliasesInputOnFastPath documents the ownership contract callers
+// rely on: the fast path does not copy the id.
+func TestSensorIDAliasesInputOnFastPath(t *testing.T) {
+	in := []byte(seedRecord)
+	var f Fields
+	if err := Decode(in, now, &f); err != nil {
+		t.Fatal(err)
+	}
+	copy(in[strings.Index(seedRecord, "S007"):], "X")
+	if string(f.SensorID) != "X007" {
+		t.Fatalf("SensorID = %q, want it to alias the input (X007)", f.SensorID)
+	}
+}
+
+// TestFastPathDoesNotAllocate: the streamer decodes every record; garbage
+// per record is what this package exists to avoid.
+func TestFastPathDoesNotAllocate(t *testing.T) {
+	recs := seedMix(64)
+	var f Fields
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := Decode(recs[i%len(recs)], now, &f); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("Decode allocates %v times per seed record, want 0", allocs)
+	}
+}
+
+// TestExactFloatMatchesParseFloat compares the exact shortcut with
+// strconv.ParseFloat bit for bit on many literals near its limits.
+func TestExactFloatMatchesParseFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	lits := []string{"0", "-0", "0.0", "-0.000", "9007199254740992", "9007199254740993",
+		"900719925474099.3", "0.9007199254740992", "1.0000000000000000000001", "0.1", "0.3",
+		"123456789012345678", "1234567890123456789", "0.0000000000000000000001", "0.00000000000000000000001"}
+	for range 200000 {
+		digits := strconv.FormatUint(rng.Uint64N(1<<(1+rng.IntN(63))), 10)
+		if dot := rng.IntN(len(digits) + 1); dot < len(digits) {
+			whole, frac := digits[:dot], digits[dot:]
+			if whole == "" || (whole[0] == '0' && len(whole) > 1) {
+				whole = "0"
+			}
+			digits = whole + "." + frac
+		}
+		if rng.IntN(2) == 0 {
+			digits = "-" + digits
+		}
+		lits = append(lits, digits)
+	}
+	taken := 0
+	for _, lit := range lits {
+		f, ok := exactFloat([]byte(lit))
+		if !ok {
+			continue
+		}
+		taken++
+		want, err := strconv.ParseFloat(lit, 64)
+		if err != nil || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("exactFloat(%s) = %v (%#x), ParseFloat = %v (%#x), %v",
+				lit, f, math.Float64bits(f), want, math.Float64bits(want), err)
+		}
+	}
+	if taken < len(lits)/4 {
+		t.Fatalf("the exact shortcut took only %d of %d literals: the test exercises nothing", taken, len(lits))
+	}
+}
+
+// seedMix returns n records shaped as the seed's generator makes them: 20
+// sensors, temp 18–40 and hum 35–95 with 2 decimals, ok 95% of the time,
+// half with Python's default spacing and half compact (contract.AppendJSON).
+func seedMix(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(7, 7))
+	out := make([][]byte, n)
+	for i := range out {
+		ev := contract.Event{
+			SensorID: "S" + strconv.Itoa(1001 + rng.IntN(20))[1:],
+			TS:       now + int64(i)*200,
+			Temp:     contract.Round2(18 + 22*rng.Float64()),
+			Hum:      contract.Round2(35 + 60*rng.Float64()),
+			OK:       rng.Float64() < 0.95,
+		}
+		b := contract.AppendJSON(nil, ev)
+		if i%2 == 0 {
+			b = []byte(strings.NewReplacer(`":`, `": `, `,"`, `, "`).Replace(string(b)))
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// TestSeedMixTakesFastPath keeps the benchmark honest: its input must be
+// what the fast path decodes.
+func TestSeedMixTakesFastPath(t *testing.T) {
+	for _, rec := range seedMix(256) {
+		var f Fields
+		if parseFast(rec, &f) != fastParsed || !valid(&f, now) {
+			t.Fatalf("seed record not decoded by the fast path: %s", rec)
+		}
+		assertAgrees(t, rec, now)
+	}
+}
