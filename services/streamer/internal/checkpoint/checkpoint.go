@@ -1,0 +1,294 @@
+// Package checkpoint is the storage side of the streamer's checkpoint protocol
+// (docs/checkpoint-protocol.md): the query's metadata, the write-ahead offsets
+// log, the per-batch state snapshots and the commit log, kept in a lake.Store
+// rooted at the checkpoint location.
+//
+// Layout (batch ids zero-padded to 20 digits so that keys sort in batch order):
+//
+//	metadata.json              query id and shape, written once
+//	offsets/<batch>.json       written before the batch runs
+//	state/<batch>.bin          written after the batch's output is durable
+//	commits/<batch>.json       written last
+//
+// Invariants:
+//   - Every JSON file carries a format version; a file this code cannot read
+//     (truncated, corrupt, newer version, wrong batch id) is reported as
+//     damaged with its key, never ignored silently.
+//   - State bytes are opaque here but framed with their length, batch id and a
+//     CRC-32C, so a truncated or altered state file is detected on read.
+//   - Recover only resumes from a batch whose commit, state and offsets are all
+//     valid, and only replays batches whose offsets entries are complete and
+//     continuous; anything else is an error that names the damaged key.
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensorlab/sensorlab/lake"
+)
+
+// FormatVersion is the version of every JSON file of the checkpoint.
+const FormatVersion = 1
+
+// Keys and directories of the checkpoint, relative to its root.
+const (
+	MetadataKey = "metadata.json"
+	OffsetsDir  = "offsets/"
+	StateDir    = "state/"
+	CommitsDir  = "commits/"
+)
+
+// Sentinel errors, for callers that must tell a damaged checkpoint from an
+// unreachable store.
+var (
+	// ErrDamaged marks a checkpoint file that cannot be trusted.
+	ErrDamaged = errors.New("checkpoint damaged")
+	// ErrIncompatible marks a checkpoint that belongs to a query of another shape.
+	ErrIncompatible = errors.New("checkpoint belongs to a different query")
+)
+
+// recoverHint is how an operator recovers from damage that recovery cannot work around.
+const recoverHint = "restore the object from a backup of the checkpoint; otherwise move the checkpoint " +
+	"aside and start a new query with an empty --checkpoint location (it starts from --starting-offsets, " +
+	"so windows may be missed or written twice)"
+
+// OffsetsKey names the offsets entry of a batch.
+func OffsetsKey(batchID int64) string { return fmt.Sprintf("%s%020d.json", OffsetsDir, batchID) }
+
+// StateKey names the state snapshot of a batch.
+func StateKey(batchID int64) string { return fmt.Sprintf("%s%020d.bin", StateDir, batchID) }
+
+// CommitKey names the commit entry of a batch.
+func CommitKey(batchID int64) string { return fmt.Sprintf("%s%020d.json", CommitsDir, batchID) }
+
+// parseBatchKey returns the batch id of key in dir with the given suffix.
+func parseBatchKey(key, dir, suffix string) (int64, bool) {
+	rest, ok := strings.CutPrefix(key, dir)
+	if !ok {
+		return 0, false
+	}
+	num, ok := strings.CutSuffix(rest, suffix)
+	if !ok || len(num) != 20 {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || id < 0 {
+		return 0, false
+	}
+	return id, true
+}
+
+// Metadata is the query's identity and shape, fixed when the checkpoint is created.
+type Metadata struct {
+	Version        int
+	ID             string // query id, a UUID
+	CreatedAt      time.Time
+	Topic          string
+	Window         time.Duration
+	Slide          time.Duration
+	SessionGap     time.Duration
+	WatermarkDelay time.Duration
+	OutputMode     string
+}
+
+// OffsetsEntry is the write-ahead record of one planned batch.
+type OffsetsEntry struct {
+	BatchID          int64           `json:"batchId"`
+	BatchTimestampMs int64           `json:"batchTimestampMs"`
+	WatermarkMs      int64           `json:"watermarkMs"`
+	Topic            string          `json:"topic"`
+	Start            map[int32]int64 `json:"start"` // per partition, first offset of the batch
+	End              map[int32]int64 `json:"end"`   // per partition, exclusive
+	NoData           bool            `json:"noData"`
+}
+
+// CommitEntry records that a batch's output and state are durable.
+type CommitEntry struct {
+	BatchID         int64     `json:"batchId"`
+	NextWatermarkMs int64     `json:"nextWatermarkMs"`
+	NumInputRows    int64     `json:"numInputRows"`
+	NumOutputRows   int64     `json:"numOutputRows"`
+	CommittedAt     time.Time `json:"committedAt"`
+}
+
+type offsetsFile struct {
+	Version int `json:"version"`
+	OffsetsEntry
+}
+
+type commitFile struct {
+	Version int `json:"version"`
+	CommitEntry
+}
+
+// Checkpoint reads and writes one query's checkpoint. It is safe for
+// concurrent use as far as its Store is; the protocol itself expects a single
+// writer per checkpoint.
+type Checkpoint struct {
+	st lake.Store
+}
+
+// Open returns the checkpoint kept in st, after checking that st is reachable.
+func Open(ctx context.Context, st lake.Store) (*Checkpoint, error) {
+	if st == nil {
+		return nil, errors.New("checkpoint: nil store")
+	}
+	if err := st.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("checkpoint: store %s: %w", st, err)
+	}
+	return &Checkpoint{st: st}, nil
+}
+
+// String describes where the checkpoint lives, for logs.
+func (c *Checkpoint) String() string { return c.st.String() }
+
+// WriteOffsets records the batch's plan. It must be called before the batch
+// runs; a re-run batch keeps the entry it was planned with.
+func (c *Checkpoint) WriteOffsets(ctx context.Context, e OffsetsEntry) error {
+	if err := validOffsets(e); err != nil {
+		return fmt.Errorf("checkpoint: write offsets of batch %d: %w", e.BatchID, err)
+	}
+	return c.putJSON(ctx, OffsetsKey(e.BatchID), offsetsFile{Version: FormatVersion, OffsetsEntry: e})
+}
+
+// WriteState stores the state snapshot taken after the batch.
+func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []byte) error {
+	if batchID < 0 {
+		return fmt.Errorf("checkpoint: write state: negative batch id %d", batchID)
+	}
+	key := StateKey(batchID)
+	if err := c.st.Put(ctx, key, frameState(batchID, snapshot)); err != nil {
+		return fmt.Errorf("checkpoint: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// WriteCommit records that the batch's output and state are durable. It must
+// be the batch's last write.
+func (c *Checkpoint) WriteCommit(ctx context.Context, e CommitEntry) error {
+	if e.BatchID < 0 {
+		return fmt.Errorf("checkpoint: write commit: negative batch id %d", e.BatchID)
+	}
+	if e.CommittedAt.IsZero() {
+		e.CommittedAt = time.Now()
+	}
+	e.CommittedAt = e.CommittedAt.UTC()
+	return c.putJSON(ctx, CommitKey(e.BatchID), commitFile{Version: FormatVersion, CommitEntry: e})
+}
+
+func (c *Checkpoint) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("checkpoint: encode %s: %w", key, err)
+	}
+	if err := c.st.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("checkpoint: put %s: %w", key, err)
+	}
+	return nil
+}
+
+func validOffsets(e OffsetsEntry) error {
+	var errs []error
+	if e.BatchID < 0 {
+		errs = append(errs, fmt.Errorf("negative batch id %d", e.BatchID))
+	}
+	if e.Topic == "" {
+		errs = append(errs, errors.New("empty topic"))
+	}
+	if len(e.Start) != len(e.End) {
+		errs = append(errs, fmt.Errorf("start has %d partitions, end has %d", len(e.Start), len(e.End)))
+	}
+	for p, end := range e.End {
+		start, ok := e.Start[p]
+		switch {
+		case p < 0:
+			errs = append(errs, fmt.Errorf("negative partition %d", p))
+		case !ok:
+			errs = append(errs, fmt.Errorf("partition %d has an end offset but no start offset", p))
+		case start < 0 || end < start:
+			errs = append(errs, fmt.Errorf("partition %d: range [%d, %d) is invalid", p, start, end))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readOffsets loads and checks one offsets entry. Damage is reported wrapping ErrDamaged.
+func (c *Checkpoint) readOffsets(ctx context.Context, batchID int64) (OffsetsEntry, error) {
+	key := OffsetsKey(batchID)
+	var f offsetsFile
+	if err := c.getJSON(ctx, key, &f); err != nil {
+		return OffsetsEntry{}, err
+	}
+	if err := checkVersion(f.Version); err != nil {
+		return OffsetsEntry{}, damaged(key, err)
+	}
+	if f.BatchID != batchID {
+		return OffsetsEntry{}, damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
+	}
+	if err := validOffsets(f.OffsetsEntry); err != nil {
+		return OffsetsEntry{}, damaged(key, err)
+	}
+	return f.OffsetsEntry, nil
+}
+
+func (c *Checkpoint) readCommit(ctx context.Context, batchID int64) (CommitEntry, error) {
+	key := CommitKey(batchID)
+	var f commitFile
+	if err := c.getJSON(ctx, key, &f); err != nil {
+		return CommitEntry{}, err
+	}
+	if err := checkVersion(f.Version); err != nil {
+		return CommitEntry{}, damaged(key, err)
+	}
+	if f.BatchID != batchID {
+		return CommitEntry{}, damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
+	}
+	return f.CommitEntry, nil
+}
+
+func (c *Checkpoint) readState(ctx context.Context, batchID int64) ([]byte, error) {
+	key := StateKey(batchID)
+	b, err := c.st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: get %s: %w", key, err)
+	}
+	snap, err := unframeState(batchID, b)
+	if err != nil {
+		return nil, damaged(key, err)
+	}
+	return snap, nil
+}
+
+// getJSON reads key into v. A missing key wraps lake.ErrNotExist; bytes that
+// are not one JSON object wrap ErrDamaged.
+func (c *Checkpoint) getJSON(ctx context.Context, key string, v any) error {
+	b, err := c.st.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("checkpoint: get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return damaged(key, fmt.Errorf("not valid JSON (%d bytes): %w", len(b), err))
+	}
+	return nil
+}
+
+func checkVersion(v int) error {
+	switch {
+	case v == FormatVersion:
+		return nil
+	case v > FormatVersion:
+		return fmt.Errorf("format version %d is newer than this streamer's %d: run a newer streamer", v, FormatVersion)
+	default:
+		return fmt.Errorf("missing or invalid format version %d", v)
+	}
+}
+
+func damaged(key string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrDamaged, key, err)
+}
