@@ -1,0 +1,246 @@
+// Package config is the batcher's one typed configuration: defaults, then
+// environment variables, then command-line flags. It is the only package of
+// the batcher that reads the environment.
+//
+// Two commands share it: the batcher itself (one-shot, or every --interval)
+// and `batcher healthcheck`, which compose runs to probe /readyz.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensorlab/sensorlab/lake"
+)
+
+// Command is what the binary was asked to do.
+type Command string
+
+// The batcher's commands.
+const (
+	CommandRun         Command = "run"
+	CommandHealthcheck Command = "healthcheck"
+)
+
+// Config is the batcher's whole configuration.
+type Config struct {
+	Command Command
+
+	// Lake is the lake's URL: s3://bucket[/prefix] or file:///abs/path.
+	Lake string
+	// S3 configures the client of an s3:// lake.
+	S3 lake.S3Config
+	// Interval, when > 0, repeats the consolidation every Interval until
+	// SIGTERM; 0 runs it once and exits.
+	Interval time.Duration
+	// HTTPAddr serves /healthz and /readyz, in interval mode only.
+	HTTPAddr string
+	// ReadConcurrency is how many window files are read at once.
+	ReadConcurrency int
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+
+	// HealthURL is what `batcher healthcheck` GETs.
+	HealthURL string
+	// HealthTimeout bounds that request.
+	HealthTimeout time.Duration
+}
+
+// Default returns the configuration before environment and flags.
+func Default() Config {
+	return Config{
+		Command:         CommandRun,
+		HTTPAddr:        ":8083",
+		ReadConcurrency: 8,
+		LogLevel:        slog.LevelInfo,
+		HealthTimeout:   3 * time.Second,
+	}
+}
+
+// Load reads the process environment and args (os.Args[1:]).
+func Load(args []string) (Config, error) { return Parse(args, os.LookupEnv) }
+
+// Parse builds the configuration from args and an environment lookup, and
+// validates it. All problems (bad environment values, bad flags, invalid
+// settings) are reported in one error. -h prints usage and returns
+// flag.ErrHelp.
+func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	var errs []error
+
+	env := func(name string, set func(string) error) {
+		if v, ok := lookupEnv(name); ok && v != "" {
+			if err := set(v); err != nil {
+				errs = append(errs, fmt.Errorf("env %s=%q: %w", name, v, err))
+			}
+		}
+	}
+	env("LAKE", setString(&cfg.Lake))
+	env("S3_ENDPOINT", setString(&cfg.S3.Endpoint))
+	env("S3_ACCESS_KEY", setString(&cfg.S3.AccessKey))
+	env("S3_SECRET_KEY", setString(&cfg.S3.SecretKey))
+	env("S3_USE_SSL", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.S3.UseSSL = b
+		return err
+	})
+	env("S3_REGION", setString(&cfg.S3.Region))
+	env("INTERVAL", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.Interval = d
+		return err
+	})
+	env("HTTP_ADDR", setString(&cfg.HTTPAddr))
+	env("READ_CONCURRENCY", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.ReadConcurrency = n
+		return err
+	})
+	env("LOG_LEVEL", func(v string) error { return cfg.LogLevel.UnmarshalText([]byte(v)) })
+
+	if len(args) > 0 && args[0] == string(CommandHealthcheck) {
+		cfg.Command = CommandHealthcheck
+		args = args[1:]
+	}
+
+	fs := flag.NewFlagSet("batcher", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var healthURL string
+	if cfg.Command == CommandHealthcheck {
+		fs.StringVar(&healthURL, "url", "", "URL to GET (default: /readyz on HTTP_ADDR's port at 127.0.0.1)")
+		fs.DurationVar(&cfg.HealthTimeout, "timeout", cfg.HealthTimeout, "request timeout")
+	} else {
+		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
+		fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "repeat every interval until SIGTERM; 0 = run once (env INTERVAL)")
+		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "health endpoints address, interval mode only (env HTTP_ADDR)")
+		fs.IntVar(&cfg.ReadConcurrency, "read-concurrency", cfg.ReadConcurrency, "window files read at once (env READ_CONCURRENCY)")
+		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fmt.Errorf("%w\n%s", flag.ErrHelp, Usage(fs))
+		}
+		errs = append(errs, err)
+	} else if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if cfg.Command == CommandHealthcheck {
+		cfg.HealthURL = healthURL
+		if cfg.HealthURL == "" {
+			cfg.HealthURL = defaultHealthURL(cfg.HTTPAddr)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// Usage describes the flags of fs, for -h.
+func Usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("usage: batcher [flags] | batcher healthcheck [--url URL]\n")
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return b.String()
+}
+
+func defaultHealthURL(httpAddr string) string {
+	_, port, err := net.SplitHostPort(httpAddr)
+	if err != nil || port == "" {
+		port = "8083"
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
+}
+
+func setString(dst *string) func(string) error {
+	return func(v string) error { *dst = v; return nil }
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Command == CommandHealthcheck {
+		u, err := url.Parse(c.HealthURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("healthcheck --url %q: want an http(s) URL", c.HealthURL))
+		}
+		if c.HealthTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("healthcheck --timeout %v: must be positive", c.HealthTimeout))
+		}
+		return errors.Join(errs...)
+	}
+
+	switch u, err := url.Parse(c.Lake); {
+	case c.Lake == "":
+		errs = append(errs, errors.New("lake: required (--lake or LAKE), e.g. s3://lake or file:///abs/path"))
+	case err != nil:
+		errs = append(errs, fmt.Errorf("lake %q: %w", c.Lake, err))
+	case u.Scheme == "file":
+		if !strings.HasPrefix(u.Path, "/") || u.Host != "" {
+			errs = append(errs, fmt.Errorf("lake %q: a file URL needs an absolute path, file:///abs/path", c.Lake))
+		}
+	case u.Scheme == "s3":
+		if u.Host == "" {
+			errs = append(errs, fmt.Errorf("lake %q: missing bucket, want s3://bucket[/prefix]", c.Lake))
+		}
+		if c.S3.Endpoint == "" {
+			errs = append(errs, errors.New("S3_ENDPOINT: required for an s3:// lake (host:port)"))
+		}
+		if c.S3.AccessKey == "" {
+			errs = append(errs, errors.New("S3_ACCESS_KEY: required for an s3:// lake"))
+		}
+		if c.S3.SecretKey == "" {
+			errs = append(errs, errors.New("S3_SECRET_KEY: required for an s3:// lake"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("lake %q: unknown scheme %q, want s3 or file", c.Lake, u.Scheme))
+	}
+	if c.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval %v: must be 0 (run once) or positive", c.Interval))
+	}
+	if c.Interval > 0 {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("http %q: want host:port or :port: %w", c.HTTPAddr, err))
+		}
+	}
+	if c.ReadConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("read-concurrency %d: must be at least 1", c.ReadConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue is the effective configuration as logged at start: the S3 secret
+// is masked, the access key kept (it names the account, it grants nothing).
+func (c Config) LogValue() slog.Value {
+	secret := ""
+	if c.S3.SecretKey != "" {
+		secret = "****"
+	}
+	interval := "once"
+	if c.Interval > 0 {
+		interval = c.Interval.String()
+	}
+	return slog.GroupValue(
+		slog.String("lake", c.Lake),
+		slog.String("s3_endpoint", c.S3.Endpoint),
+		slog.String("s3_access_key", c.S3.AccessKey),
+		slog.String("s3_secret_key", secret),
+		slog.Bool("s3_use_ssl", c.S3.UseSSL),
+		slog.String("s3_region", c.S3.Region),
+		slog.String("interval", interval),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Int("read_concurrency", c.ReadConcurrency),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
