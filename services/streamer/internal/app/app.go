@@ -1,0 +1,524 @@
+// Package app wires the streamer: the Kafka source, the decoder, the
+// windowing engine, the sinks and the checkpoint, driven by the micro-batch
+// loop of docs/checkpoint-protocol.md. It is the only package that knows all
+// of them; the engine at the centre knows none.
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/deadletter"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/decode"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/engine"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/sink"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/source"
+)
+
+// retainBatches is how many batches of checkpoint history are kept (Spark's
+// spark.sql.streaming.minBatchesToRetain).
+const retainBatches = 100
+
+// App is one running streaming query.
+type App struct {
+	cfg    config.Config
+	log    *slog.Logger
+	stdout io.Writer
+	// ExtraKafkaOpts are added to every Kafka client (tests use them).
+	ExtraKafkaOpts []kgo.Opt
+
+	lake    lake.Store
+	ck      *checkpoint.Checkpoint
+	src     *source.Source
+	dlq     *deadletter.Writer
+	eng     *engine.Engine
+	pq      *sink.ParquetSink
+	console *sink.ConsoleSink
+	meta    checkpoint.Metadata
+	runID   string
+
+	nextBatch   int64
+	nextStart   source.Offsets
+	watermark   int64
+	needsNoData bool
+	replay      []checkpoint.OffsetsEntry
+	targets     source.Offsets // available-now: the offsets to reach
+	lastTrigger time.Time
+	planDur     time.Duration // time to decide the last planned batch's offsets
+	walDur      time.Duration // time to write its offsets entry
+
+	progress *progress.Log
+	ready    atomic.Bool
+	storeErr atomic.Pointer[error]
+}
+
+// New returns an App for cfg. Nothing is connected until Run.
+func New(cfg config.Config, log *slog.Logger, stdout io.Writer) *App {
+	return &App{cfg: cfg, log: log, stdout: stdout, runID: uuid.NewString(), progress: progress.NewLog(100)}
+}
+
+// Run runs the query until ctx ends (a signal: the current batch is finished
+// within cfg.ShutdownTimeout, then the query stops cleanly) or, with the
+// available-now trigger, until everything available at start is processed.
+// It returns nil on a clean stop.
+func (a *App) Run(ctx context.Context) error {
+	// Batches run on a context that outlives the signal by ShutdownTimeout,
+	// so that a stop request finishes the batch in flight instead of
+	// abandoning it half-way (abandoning would be safe too: it is re-run).
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-time.After(a.cfg.ShutdownTimeout):
+				a.log.Warn("shutdown timeout: abandoning the batch in flight; it is re-run on restart")
+				cancelWork()
+			case <-stopped:
+			}
+		case <-stopped:
+		}
+	}()
+
+	srv := a.serveHTTP()
+	defer func() {
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}
+	}()
+
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.recover(work, ctx); err != nil {
+		return err
+	}
+	a.ready.Store(true)
+	a.log.Info("query started", "id", a.meta.ID, "run_id", a.runID, "next_batch", a.nextBatch,
+		"watermark", a.watermark, "start", a.nextStart, "replay", len(a.replay), "trigger", a.cfg.Trigger)
+
+	for {
+		if ctx.Err() != nil {
+			a.log.Info("stop requested: query stopped cleanly", "next_batch", a.nextBatch)
+			return nil
+		}
+		entry, ok, done, err := a.plan(ctx, work)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				continue
+			}
+			return err
+		}
+		if done {
+			a.log.Info("available-now: everything available at start is processed", "next_batch", a.nextBatch)
+			return nil
+		}
+		if !ok {
+			continue
+		}
+		if err := a.runBatch(work, entry); err != nil {
+			return fmt.Errorf("batch %d: %w", entry.BatchID, err)
+		}
+	}
+}
+
+func (a *App) open(ctx context.Context) error {
+	var err error
+	if a.lake, err = lake.Open(ctx, a.cfg.Lake, a.cfg.S3); err != nil {
+		return fmt.Errorf("lake: %w", err)
+	}
+	ckStore, err := lake.Open(ctx, a.cfg.Checkpoint, a.cfg.S3)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := a.waitStore(ctx, a.lake); err != nil {
+		return err
+	}
+	if err := a.waitStore(ctx, ckStore); err != nil {
+		return err
+	}
+	if a.ck, err = checkpoint.Open(ctx, ckStore); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	a.src, err = source.Open(ctx, source.Options{Brokers: a.cfg.Brokers, Topic: a.cfg.Topic,
+		FailOnDataLoss: a.cfg.FailOnDataLoss, Logger: a.log, ExtraOpts: a.ExtraKafkaOpts})
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if a.dlq, err = deadletter.New(a.cfg.Brokers, a.cfg.DLQTopic, a.log, a.ExtraKafkaOpts...); err != nil {
+		return err
+	}
+	if err := a.dlq.EnsureTopic(ctx, int32(len(a.src.Partitions()))); err != nil {
+		return err
+	}
+	if a.cfg.Console {
+		a.console = sink.NewConsoleSink(a.stdout)
+	}
+	return nil
+}
+
+// waitStore waits, with backoff, until the store answers (MinIO may still be
+// starting), so that a compose start-up race is not a crash.
+func (a *App) waitStore(ctx context.Context, st lake.Store) error {
+	wait := 200 * time.Millisecond
+	for {
+		err := st.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		a.log.Warn("waiting for the store", "store", st.String(), "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store %s: %w (last error: %v)", st, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (a *App) close() {
+	if a.dlq != nil {
+		a.dlq.Close()
+	}
+	if a.src != nil {
+		a.src.Close()
+	}
+}
+
+func (a *App) engineConfig() engine.Config {
+	return engine.Config{Window: a.cfg.Window, Watermark: a.cfg.Watermark}
+}
+
+// recover restores the query from its checkpoint (docs/checkpoint-protocol.md).
+func (a *App) recover(work, ctx context.Context) error {
+	var err error
+	a.meta, err = a.ck.InitMetadata(work, checkpoint.Metadata{
+		ID: uuid.NewString(), CreatedAt: time.Now().UTC(), Topic: a.cfg.Topic,
+		Window: a.cfg.Window, WatermarkDelay: a.cfg.Watermark, OutputMode: "append",
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	a.pq = sink.NewParquetSink(a.lake, a.meta.ID)
+	rec, err := a.ck.Recover(work)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	for _, n := range rec.Notes {
+		a.log.Info("recovery", "note", n)
+	}
+	if rec.State != nil {
+		a.eng, err = engine.Restore(a.engineConfig(), bytes.NewReader(rec.State))
+	} else {
+		a.eng, err = engine.New(a.engineConfig())
+	}
+	if err != nil {
+		return fmt.Errorf("window state: %w", err)
+	}
+	if rec.LastCommit != nil {
+		a.nextBatch = rec.LastCommit.BatchID + 1
+		a.watermark = rec.LastCommit.NextWatermarkMs
+		// The commit does not say whether its watermark left windows to
+		// close: one no-data batch finds out, and is cheap.
+		a.needsNoData = true
+	}
+	a.replay = rec.Replay
+
+	var start source.Offsets
+	switch {
+	case len(rec.Replay) > 0:
+		start = rec.Replay[0].Start
+	case rec.LastOffsets != nil:
+		start = rec.LastOffsets.End
+	default:
+		start, err = a.src.ListOffsets(ctx, a.cfg.StartingOffsets == "earliest")
+		if err != nil {
+			return err
+		}
+		a.log.Info("new query: starting offsets", "starting_offsets", a.cfg.StartingOffsets, "offsets", start)
+	}
+	start = start.Clone()
+	// Partitions added to the topic since the checkpoint start at their
+	// beginning, as Spark's Kafka source does.
+	var earliest source.Offsets
+	for _, p := range a.src.Partitions() {
+		if _, ok := start[p]; ok {
+			continue
+		}
+		if earliest == nil {
+			if earliest, err = a.src.ListOffsets(ctx, true); err != nil {
+				return err
+			}
+		}
+		start[p] = earliest[p]
+		a.log.Info("new partition: reading it from its beginning", "partition", p, "offset", earliest[p])
+	}
+	a.nextStart = start
+	if a.cfg.Trigger == config.TriggerAvailableNow {
+		if a.targets, err = a.src.ListOffsets(ctx, false); err != nil {
+			return err
+		}
+		for p, t := range a.targets {
+			if t < start[p] {
+				a.targets[p] = start[p]
+			}
+		}
+	}
+	return a.src.StartAt(start)
+}
+
+// plan decides the next batch and writes its offsets entry (the write-ahead
+// log) before it runs. ok is false when there is nothing to run yet; done is
+// true when an available-now query has finished.
+func (a *App) plan(ctx, work context.Context) (entry checkpoint.OffsetsEntry, ok, done bool, err error) {
+	a.planDur, a.walDur = 0, 0
+	if len(a.replay) > 0 {
+		entry, a.replay = a.replay[0], a.replay[1:]
+		a.log.Info("re-running a batch planned before the restart", "batch_id", entry.BatchID,
+			"watermark", entry.WatermarkMs)
+		return entry, true, false, nil
+	}
+	var end source.Offsets
+	var tPlan time.Time
+	switch a.cfg.Trigger {
+	case config.TriggerAvailableNow:
+		tPlan = time.Now()
+		end = source.Plan(a.nextStart, a.targets, a.cfg.MaxOffsetsPerTrigger)
+		if a.nextStart.Lag(end) == 0 && !a.needsNoData {
+			return entry, false, true, nil
+		}
+	case config.TriggerInterval:
+		next := a.lastTrigger.Add(a.cfg.TriggerInterval)
+		if err := a.pollUntil(ctx, next); err != nil {
+			return entry, false, false, err
+		}
+		a.lastTrigger = time.Now()
+		tPlan = time.Now()
+		end = source.Plan(a.nextStart, a.src.Available(), a.cfg.MaxOffsetsPerTrigger)
+		if a.nextStart.Lag(end) == 0 && !a.needsNoData {
+			return entry, false, false, nil
+		}
+	default: // continuous
+		if a.nextStart.Lag(a.src.Available()) == 0 && !a.needsNoData {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := a.src.Poll(pctx)
+			cancel()
+			if err != nil {
+				return entry, false, false, err
+			}
+			if a.nextStart.Lag(a.src.Available()) == 0 {
+				return entry, false, false, nil
+			}
+		}
+		tPlan = time.Now()
+		end = source.Plan(a.nextStart, a.src.Available(), a.cfg.MaxOffsetsPerTrigger)
+	}
+	entry = checkpoint.OffsetsEntry{
+		BatchID:          a.nextBatch,
+		BatchTimestampMs: time.Now().UnixMilli(),
+		WatermarkMs:      a.watermark,
+		Topic:            a.cfg.Topic,
+		Start:            a.nextStart.Clone(),
+		End:              end,
+		NoData:           a.nextStart.Lag(end) == 0,
+	}
+	tWAL := time.Now()
+	if err := a.ck.WriteOffsets(work, entry); err != nil {
+		return entry, false, false, fmt.Errorf("write offsets of batch %d: %w", entry.BatchID, err)
+	}
+	a.planDur, a.walDur = tWAL.Sub(tPlan), time.Since(tWAL)
+	return entry, true, false, nil
+}
+
+// pollUntil buffers records until the deadline (or ctx) passes.
+func (a *App) pollUntil(ctx context.Context, deadline time.Time) error {
+	for time.Now().Before(deadline) {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		err := a.src.Poll(pctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// runBatch runs one planned batch to its commit.
+func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) error {
+	t0 := time.Now()
+	if err := a.src.FillTo(work, entry.End); err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	tFetched := time.Now()
+
+	a.eng.StartBatch(entry.WatermarkMs)
+	var invalid int64
+	invalidBy := map[string]int64{}
+	var f decode.Fields
+	a.src.Take(entry.End, func(r *kgo.Record) {
+		if err := decode.Decode(r.Value, entry.BatchTimestampMs, &f); err != nil {
+			reason := contract.ReasonOf(err)
+			a.dlq.Send(r, reason, err.Error())
+			invalid++
+			invalidBy[string(reason)]++
+			return
+		}
+		a.eng.AddRaw(r.Partition, f.SensorID, f.TS, f.Temp, f.Hum, f.OK)
+	})
+	res := a.eng.FinishBatch()
+
+	out, err := a.pq.WriteBatch(work, entry.BatchID, res.Append)
+	if err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	if a.console != nil && !entry.NoData {
+		if err := a.console.WriteBatch(entry.BatchID, res.Update); err != nil {
+			a.log.Warn("console sink", "batch_id", entry.BatchID, "err", err)
+		}
+	}
+	if err := a.dlq.Flush(work); err != nil {
+		return err
+	}
+	tAdded := time.Now()
+
+	var snap bytes.Buffer
+	if err := a.eng.Snapshot(&snap); err != nil {
+		return fmt.Errorf("snapshot state: %w", err)
+	}
+	if err := a.ck.WriteState(work, entry.BatchID, snap.Bytes()); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	numIn := res.Stats.NumInputRows + invalid
+	if err := a.ck.WriteCommit(work, checkpoint.CommitEntry{
+		BatchID: entry.BatchID, NextWatermarkMs: res.NextWatermark,
+		NumInputRows: numIn, NumOutputRows: out.Rows, CommittedAt: time.Now().UTC(),
+	}); err != nil {
+		return fmt.Errorf("write commit: %w", err)
+	}
+	tCommitted := time.Now()
+
+	a.watermark = res.NextWatermark
+	a.needsNoData = res.NeedsNoDataBatch
+	a.nextStart = source.Offsets(entry.End).Clone()
+	a.nextBatch = entry.BatchID + 1
+	if entry.BatchID%retainBatches == 0 && entry.BatchID > 0 {
+		if err := a.ck.Purge(work, retainBatches); err != nil {
+			a.log.Warn("purge checkpoint history", "err", err)
+		}
+	}
+	p := a.report(entry, res, out, numIn, invalid, invalidBy, t0, tFetched, tAdded, tCommitted)
+	a.progress.Add(p)
+	a.log.Info("batch committed", "batch_id", entry.BatchID, "input_rows", numIn, "invalid_rows", invalid,
+		"late_rows", res.Stats.NumRowsDroppedByWatermark, "output_rows", out.Rows, "files", len(out.Files),
+		"sink_skipped", out.Skipped, "state_rows", res.Stats.NumRowsTotal, "watermark", entry.WatermarkMs,
+		"next_watermark", res.NextWatermark, "duration_ms", tCommitted.Sub(t0).Milliseconds())
+	return nil
+}
+
+func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out sink.Result,
+	numIn, invalid int64, invalidBy map[string]int64, t0, tFetched, tAdded, tCommitted time.Time) progress.Query {
+	dur := tCommitted.Sub(t0) + a.planDur + a.walDur
+	offs := func(o map[int32]int64) map[string]map[string]int64 {
+		m := map[string]int64{}
+		for p, v := range o {
+			m[strconv.Itoa(int(p))] = v
+		}
+		return map[string]map[string]int64{a.cfg.Topic: m}
+	}
+	perSec := func(n int64, d time.Duration) float64 {
+		if d <= 0 {
+			return 0
+		}
+		return float64(n) / d.Seconds()
+	}
+	var sinceLast time.Duration
+	if prev := a.progress.Recent(1); len(prev) == 1 {
+		if t, err := time.Parse("2006-01-02T15:04:05.000Z", prev[0].Timestamp); err == nil {
+			sinceLast = t0.Sub(t)
+		}
+	}
+	q := progress.Query{
+		ID: a.meta.ID, RunID: a.runID, Name: "sensorlab-windows",
+		Timestamp: progress.FormatTime(t0), BatchID: entry.BatchID,
+		NumInputRows:           numIn,
+		InputRowsPerSecond:     perSec(numIn, sinceLast),
+		ProcessedRowsPerSecond: perSec(numIn, dur),
+		DurationMs: map[string]int64{
+			"latestOffset":     a.planDur.Milliseconds(),
+			"walCommit":        a.walDur.Milliseconds(),
+			"getBatch":         tFetched.Sub(t0).Milliseconds(),
+			"queryPlanning":    0,
+			"addBatch":         tAdded.Sub(tFetched).Milliseconds(), // decode, aggregate, write the sinks
+			"commitOffsets":    tCommitted.Sub(tAdded).Milliseconds(),
+			"triggerExecution": dur.Milliseconds(),
+		},
+		StateOperators: []progress.StateOperator{{
+			OperatorName:              "stateStoreSave",
+			NumRowsTotal:              res.Stats.NumRowsTotal,
+			NumRowsUpdated:            res.Stats.NumRowsUpdated,
+			NumRowsRemoved:            res.Stats.NumRowsRemoved,
+			NumRowsDroppedByWatermark: res.Stats.NumRowsDroppedByWatermark,
+			MemoryUsedBytes:           res.Stats.MemoryUsedBytes,
+		}},
+		Sources: []progress.Source{{
+			Description:            "KafkaV2[Subscribe[" + a.cfg.Topic + "]]",
+			StartOffset:            offs(entry.Start),
+			EndOffset:              offs(entry.End),
+			LatestOffset:           offs(a.src.Latest()),
+			NumInputRows:           numIn,
+			InputRowsPerSecond:     perSec(numIn, sinceLast),
+			ProcessedRowsPerSecond: perSec(numIn, dur),
+		}},
+		Sink:            progress.Sink{Description: "ParquetSink[" + a.lake.String() + "/" + contract.StreamPrefix + "]", NumOutputRows: out.Rows},
+		NumInvalidRows:  invalid,
+		InvalidByReason: invalidBy,
+	}
+	if res.Stats.NumInputRows > 0 {
+		q.EventTime = map[string]string{
+			"min":       progress.FormatTime(time.UnixMilli(res.Stats.EventTimeMin)),
+			"max":       progress.FormatTime(time.UnixMilli(res.Stats.EventTimeMax)),
+			"avg":       progress.FormatTime(time.UnixMilli(res.Stats.EventTimeAvg)),
+			"watermark": progress.FormatTime(time.UnixMilli(entry.WatermarkMs)),
+		}
+	} else {
+		q.EventTime = map[string]string{"watermark": progress.FormatTime(time.UnixMilli(entry.WatermarkMs))}
+	}
+	return q
+}
+
+// Ready reports whether the query runs and its broker and store answer.
+func (a *App) Ready() error {
+	if !a.ready.Load() {
+		return errors.New("query not started")
+	}
+	if err := a.src.BrokerErr(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if p := a.storeErr.Load(); p != nil && *p != nil {
+		return fmt.Errorf("store: %w", *p)
+	}
+	return nil
+}
