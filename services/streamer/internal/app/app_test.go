@@ -135,7 +135,7 @@ type wkey struct {
 // map over every reading, keeping the windows the final watermark closed.
 func expected(evs []contract.Event, windowMs, delayMs int64) map[wkey]contract.WindowRow {
 	type acc struct {
-		n, ok            int64
+		n, ok              int64
 		sumT, sumH, mn, mx float64
 	}
 	accs := map[wkey]*acc{}
