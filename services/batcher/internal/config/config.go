@@ -127,7 +127,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return cfg, fmt.Errorf("%w\n%s", flag.ErrHelp, Usage(fs))
+			return cfg, &HelpError{Usage: Usage(fs)}
 		}
 		errs = append(errs, err)
 	} else if fs.NArg() > 0 {
@@ -144,6 +144,15 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// HelpError is what Parse returns for -h: it matches flag.ErrHelp and its
+// text is the usage.
+type HelpError struct{ Usage string }
+
+func (e *HelpError) Error() string { return e.Usage }
+
+// Unwrap makes errors.Is(err, flag.ErrHelp) hold.
+func (e *HelpError) Unwrap() error { return flag.ErrHelp }
 
 // Usage describes the flags of fs, for -h.
 func Usage(fs *flag.FlagSet) string {

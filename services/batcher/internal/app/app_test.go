@@ -1,0 +1,256 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/config"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
+)
+
+const query = "app-test-query"
+
+var day = time.Date(2024, 11, 21, 14, 40, 0, 0, time.UTC)
+
+func quietLog() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+
+// newLake returns a file lake with committed windows of S001 (2 windows,
+// temps 30 and 20) and S002 (1 window).
+func newLake(t *testing.T) (string, lake.Store) {
+	t.Helper()
+	url := "file://" + t.TempDir()
+	s, err := lake.Open(context.Background(), url, lake.S3Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []contract.WindowRow{
+		{WinStart: day, WinEnd: day.Add(10 * time.Second), SensorID: "S001", Eventos: 4, AvgTemp: 30, AvgHum: 60, OKCount: 4},
+		{WinStart: day.Add(10 * time.Second), WinEnd: day.Add(20 * time.Second), SensorID: "S001", Eventos: 6, AvgTemp: 20, AvgHum: 40, OKCount: 5},
+		{WinStart: day, WinEnd: day.Add(10 * time.Second), SensorID: "S002", Eventos: 3, AvgTemp: 25.5, AvgHum: 55.25, OKCount: 3},
+	}
+	commitRows(t, s, 0, rows)
+	return url, s
+}
+
+func commitRows(t *testing.T, s lake.Store, batch int64, rows []contract.WindowRow) {
+	t.Helper()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	k := contract.StreamFileKey(contract.PartitionDate(day), query, batch, 0)
+	if err := s.Put(ctx, k, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	commitEntry(t, s, batch, contract.SinkFile{Path: k, Rows: int64(len(rows)), Size: int64(buf.Len())})
+}
+
+func commitEntry(t *testing.T, s lake.Store, batch int64, files ...contract.SinkFile) {
+	t.Helper()
+	data, _ := json.Marshal(contract.SinkLogEntry{Version: contract.SinkLogVersion, QueryID: query, BatchID: batch, Files: files})
+	if err := s.Put(context.Background(), contract.SinkLogKey(query, batch), data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMainOneShotWritesObjectAndPrintsSummary(t *testing.T) {
+	url, s := newLake(t)
+	cfg, err := config.Parse([]string{"--lake", url}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := Main(context.Background(), cfg, quietLog(), &out); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := s.Stat(context.Background(), contract.BatchObject); err != nil {
+		t.Fatalf("one-shot run wrote no object: %v", err)
+	}
+	table := out.String()
+	// S001: 2 windows, 10 events, avg temp (30+20)/2, avg hum (60+40)/2, 9 ok.
+	for _, line := range []string{"S001        2      10     25.00    50.00   9", "S002        1       3     25.50    55.25   3", "2 sensors        3      13                     12"} {
+		if !strings.Contains(table, line) {
+			t.Errorf("summary lacks %q:\n%s", line, table)
+		}
+	}
+}
+
+func TestMainOneShotFailsOnBrokenLake(t *testing.T) {
+	url, s := newLake(t)
+	commitEntry(t, s, 1, contract.SinkFile{Path: "stream/date=2024-11-21/gone.parquet"})
+	var logs bytes.Buffer
+	cfg := config.Default()
+	cfg.Lake = url
+	code := Main(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard)
+	if code != ExitFailed {
+		t.Fatalf("exit %d over a lake with a missing committed file", code)
+	}
+	if !strings.Contains(logs.String(), "gone.parquet") {
+		t.Fatalf("the log does not name the missing file:\n%s", logs.String())
+	}
+}
+
+func TestMainLogsConfigWithSecretMasked(t *testing.T) {
+	url, _ := newLake(t)
+	cfg := config.Default()
+	cfg.Lake = url
+	cfg.S3.SecretKey = "hunter2"
+	var logs bytes.Buffer
+	Main(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard)
+	if strings.Contains(logs.String(), "hunter2") || !strings.Contains(logs.String(), `"lake":"`+url+`"`) {
+		t.Fatalf("start log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"rows":2`) || !strings.Contains(logs.String(), "duration_ms") {
+		t.Fatalf("run log lacks rows or duration:\n%s", logs.String())
+	}
+}
+
+// In interval mode a failed run is counted and retried at the next tick; the
+// loop recovers once the lake is repaired and stops on cancellation.
+func TestLoopRetriesFailedRuns(t *testing.T) {
+	_, s := newLake(t)
+	missing := contract.StreamFileKey(contract.PartitionDate(day), query, 1, 0)
+	commitEntry(t, s, 1, contract.SinkFile{Path: missing})
+
+	outcomes := make(chan error)
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Batcher{Store: s, Log: quietLog(), Out: io.Discard, OnRun: func(_ consolidate.Result, err error) {
+		select {
+		case outcomes <- err:
+		case <-ctx.Done():
+		}
+	}}
+	done := make(chan struct{})
+	go func() { b.Loop(ctx, time.Millisecond); close(done) }()
+
+	for range 2 {
+		if err := <-outcomes; err == nil {
+			t.Fatal("run over a missing committed file succeeded")
+		}
+	}
+	// Repair the lake: the file the sink log lists appears.
+	commitRows(t, s, 1, []contract.WindowRow{{WinStart: day, WinEnd: day.Add(10 * time.Second), SensorID: "S003", Eventos: 1, AvgTemp: 20, AvgHum: 50, OKCount: 1}})
+	for err := range outcomes {
+		if err == nil {
+			break
+		}
+	}
+	cancel()
+	<-done
+	st := b.Status()
+	if st.Failures < 2 || st.Runs <= st.Failures || st.LastError != "" || st.LastRows != 3 || st.LastSuccess.IsZero() {
+		t.Fatalf("status after recovery: %+v", st)
+	}
+}
+
+func TestHealthEndpointsAndHealthcheck(t *testing.T) {
+	_, s := newLake(t)
+	b := &Batcher{Store: s, Log: quietLog(), Out: io.Discard}
+	if _, err := b.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 200 || st.Runs != 1 || st.LastRows != 2 {
+		t.Fatalf("/healthz: %d %+v %v", resp.StatusCode, st, err)
+	}
+	resp.Body.Close()
+
+	ctx := context.Background()
+	if err := Healthcheck(ctx, srv.URL+"/readyz", time.Minute); err != nil {
+		t.Fatalf("readyz over a healthy file lake: %v", err)
+	}
+	hc := config.Config{Command: config.CommandHealthcheck, HealthURL: srv.URL + "/readyz", HealthTimeout: time.Minute}
+	if code := Main(ctx, hc, quietLog(), io.Discard); code != ExitOK {
+		t.Fatalf("batcher healthcheck exit %d against a ready batcher", code)
+	}
+
+	// A lake whose root is a regular file cannot be written: not ready.
+	root := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(root, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := lake.Open(ctx, "file://"+root, lake.S3Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badSrv := httptest.NewServer((&Batcher{Store: bad, Log: quietLog(), Out: io.Discard}).Handler())
+	defer badSrv.Close()
+	if err := Healthcheck(ctx, badSrv.URL+"/readyz", time.Minute); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("readyz over an unwritable lake: %v", err)
+	}
+	hc.HealthURL = badSrv.URL + "/readyz"
+	var out bytes.Buffer
+	if code := Main(ctx, hc, quietLog(), &out); code != ExitFailed || !strings.Contains(out.String(), "unhealthy") {
+		t.Fatalf("batcher healthcheck exit %d (%q) against an unready batcher", code, out.String())
+	}
+}
+
+// Interval mode end to end: runs, serves /readyz while running, and returns
+// cleanly on cancellation (SIGTERM in main).
+func TestServeRunsServesAndStops(t *testing.T) {
+	_, s := newLake(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error)
+	b := &Batcher{Store: s, Log: quietLog(), Out: io.Discard, OnRun: func(_ consolidate.Result, err error) {
+		select {
+		case ran <- err:
+		case <-ctx.Done():
+		}
+	}}
+	served := make(chan error, 1)
+	go func() { served <- b.ServeListener(ctx, time.Hour, ln) }()
+	if err := <-ran; err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if err := Healthcheck(ctx, "http://"+ln.Addr().String()+"/readyz", time.Minute); err != nil {
+		t.Fatalf("readyz while serving: %v", err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := Healthcheck(context.Background(), "http://"+ln.Addr().String()+"/healthz", time.Minute); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestServeFailsWhenAddressIsTaken(t *testing.T) {
+	_, s := newLake(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	b := &Batcher{Store: s, Log: quietLog(), Out: io.Discard}
+	if err := b.Serve(context.Background(), time.Hour, ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Serve on a taken address: %v", err)
+	}
+}
