@@ -21,6 +21,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -254,81 +255,125 @@ func hasLiteral(b []byte, i int, lit string) bool {
 	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
 }
 
-// scanNumber scans a JSON number at i and returns its end, whether it has a
-// fraction or an exponent, or end -1 when the bytes do not follow the JSON
-// number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) (end int, isFloat bool) {
-	n := len(b)
+// number is what one pass over a JSON number literal learns about it.
+type number struct {
+	mant uint64 // its digits read as one integer; exact only when ndig <= 19
+	ndig int    // digits in the integer and fraction parts
+	frac int    // digits in the fraction part
+	neg  bool   // a minus sign
+	exp  bool   // an exponent part
+}
+
+// scanNumber scans a JSON number at i and returns what it holds and its end,
+// or end -1 when the bytes do not follow the JSON number grammar
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// After a leading 0 the integer part ends: a digit right after it (as in 01)
+// is left to the caller, whose separator check rejects it.
+func scanNumber(b []byte, i int) (number, int) {
+	// Locals, not fields of the result: a five-field struct is kept in
+	// memory by the compiler, and this loop is the decoder's hottest.
+	var (
+		mant       uint64
+		ndig, frac int
+		neg, exp   bool
+		n          = len(b)
+	)
 	if i < n && b[i] == '-' {
+		neg = true
 		i++
 	}
-	switch {
-	case i < n && b[i] == '0':
+	if i >= n || !isDigit(b[i]) {
+		return number{}, -1
+	}
+	if b[i] == '0' {
+		ndig = 1
 		i++
-	case i < n && b[i] >= '1' && b[i] <= '9':
-		i++
-		for i < n && isDigit(b[i]) {
-			i++
+	} else {
+		// Eight digits at a time while they last (a ts has 13), then one by one.
+		for i+8 <= n {
+			v := binary.LittleEndian.Uint64(b[i:])
+			if !eightDigits(v) {
+				break
+			}
+			mant = mant*1e8 + eightDigitsValue(v) // wraps past 19 digits; ndig says so
+			ndig += 8
+			i += 8
 		}
-	default:
-		return -1, false
+		for ; i < n; i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			mant = mant*10 + uint64(d)
+			ndig++
+		}
 	}
 	if i < n && b[i] == '.' {
-		isFloat = true
 		i++
-		if i >= n || !isDigit(b[i]) {
-			return -1, false
+		for ; i < n; i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			mant = mant*10 + uint64(d)
+			frac++
 		}
-		for i < n && isDigit(b[i]) {
-			i++
+		if frac == 0 {
+			return number{}, -1
 		}
+		ndig += frac
 	}
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
-		isFloat = true
+		exp = true
 		i++
 		if i < n && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
 		if i >= n || !isDigit(b[i]) {
-			return -1, false
+			return number{}, -1
 		}
 		for i < n && isDigit(b[i]) {
 			i++
 		}
 	}
-	// A digit right after the number (as in 01) is a syntax error the
-	// separator check would also catch; the bytes after are its business.
-	return i, isFloat
+	return number{mant: mant, ndig: ndig, frac: frac, neg: neg, exp: exp}, i
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// eightDigits reports whether all eight bytes of v (little-endian) are ASCII
+// digits: each byte's high nibble is 3, and adding 6 to its low nibble does
+// not carry out of it.
+func eightDigits(v uint64) bool {
+	return (v&0xF0F0F0F0F0F0F0F0)|(((v+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) == 0x3333333333333333
+}
+
+// eightDigitsValue returns the number written by eight ASCII digits loaded
+// little-endian into v (first digit in the low byte), by pairwise combining:
+// 8 digits -> 4 two-digit values -> 2 four-digit values -> 1.
+func eightDigitsValue(v uint64) uint64 {
+	v -= 0x3030303030303030
+	v = (v*10 + v>>8) & 0x00FF00FF00FF00FF
+	v = (v*100 + v>>16) & 0x0000FFFF0000FFFF
+	return (v*10000 + v>>32) & 0xFFFFFFFF
+}
 
 // parseInt parses the integer literal at i, as strconv.ParseInt(lit, 10, 64)
 // does, and returns its end; end is -1 when the literal is not a JSON number,
 // has a fraction or an exponent (the reference's wrong_type), or does not fit
 // an int64 (its out_of_range).
 func parseInt(b []byte, i int) (int64, int) {
-	end, isFloat := scanNumber(b, i)
-	if end < 0 || isFloat {
+	num, end := scanNumber(b, i)
+	// With no leading zeros, 20 digits overflow an int64; 19 fit a uint64.
+	if end < 0 || num.frac != 0 || num.exp || num.ndig > 19 {
 		return 0, -1
-	}
-	neg := b[i] == '-'
-	if neg {
-		i++
-	}
-	if end-i > 19 { // with no leading zeros, 20 digits overflow an int64
-		return 0, -1
-	}
-	var u uint64 // 19 decimal digits always fit a uint64
-	for ; i < end; i++ {
-		u = u*10 + uint64(b[i]-'0')
 	}
 	const maxInt64 = 1<<63 - 1
 	switch {
-	case !neg && u <= maxInt64:
-		return int64(u), end
-	case neg && u <= maxInt64+1:
-		return -int64(u), end // -(1<<63) wraps onto itself, as it should
+	case !num.neg && num.mant <= maxInt64:
+		return int64(num.mant), end
+	case num.neg && num.mant <= maxInt64+1:
+		return -int64(num.mant), end // -(1<<63) wraps onto itself, as it should
 	}
 	return 0, -1
 }
@@ -341,65 +386,39 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // strconv.ParseFloat(lit, 64) returns, and its end; end is -1 when the literal
 // is not a JSON number or ParseFloat fails (overflow: the reference's
 // out_of_range).
-//
-// Exactness: for a literal without exponent whose digits, read as an integer
-// m, satisfy m <= 2^53, and with k <= 22 fraction digits, both m and 10^k are
-// float64 values exactly, and IEEE 754 division rounds m/10^k correctly to
-// nearest even. ParseFloat also returns the correctly rounded value of the
-// literal, so the two agree (this is strconv's own atof64exact shortcut).
-// The sign is applied last, so "-0.0" gives -0 as ParseFloat does. Every
-// other literal goes to strconv.ParseFloat itself, over the input bytes
-// without a copy: ParseFloat does not retain its argument (its errors clone
-// it) and the bytes are not modified during the call.
 func parseFloat(b []byte, i int) (float64, int) {
-	end, _ := scanNumber(b, i)
+	num, end := scanNumber(b, i)
 	if end < 0 {
 		return 0, -1
 	}
-	lit := b[i:end]
-	if f, ok := exactFloat(lit); ok {
+	if f, ok := exactFloat(num); ok {
 		return f, end
 	}
-	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
+	// ParseFloat over the input bytes without a copy: it does not retain its
+	// argument (its errors clone it) and nothing modifies the bytes meanwhile.
+	f, err := strconv.ParseFloat(unsafe.String(&b[i], end-i), 64)
 	if err != nil {
 		return 0, -1
 	}
 	return f, end
 }
 
-// exactFloat converts a JSON number literal without exponent whose digits
-// fit the exact case described at parseFloat; ok is false for any other.
-func exactFloat(lit []byte) (f float64, ok bool) {
-	j := 0
-	neg := lit[0] == '-'
-	if neg {
-		j++
-	}
-	if len(lit)-j > 19 { // 19 digits always fit a uint64
+// exactFloat converts a scanned literal when the conversion is exact by
+// construction, and reports false for any other.
+//
+// Proof: for a literal without exponent whose digits, read as an integer m,
+// satisfy m <= 2^53, and with k <= 22 fraction digits, both m and 10^k are
+// float64 values exactly, and IEEE 754 division rounds m/10^k, the literal's
+// exact value, correctly to nearest even. ParseFloat also returns the
+// correctly rounded value of the literal, so the two agree (this is strconv's
+// own atof64exact shortcut). The sign is applied last, so "-0.0" gives -0 as
+// ParseFloat does.
+func exactFloat(num number) (float64, bool) {
+	if num.exp || num.ndig > 19 || num.mant > 1<<53 || num.frac >= len(pow10) {
 		return 0, false
 	}
-	var m uint64
-	frac := -1 // fraction digits, from the dot on
-	for ; j < len(lit); j++ {
-		c := lit[j]
-		switch {
-		case c == '.':
-			frac = 0
-			continue
-		case !isDigit(c): // an exponent
-			return 0, false
-		}
-		m = m*10 + uint64(c-'0')
-		if frac >= 0 {
-			frac++
-		}
-	}
-	frac = max(frac, 0)
-	if m > 1<<53 || frac >= len(pow10) {
-		return 0, false
-	}
-	f = float64(m) / pow10[frac]
-	if neg {
+	f := float64(num.mant) / pow10[num.frac]
+	if num.neg {
 		f = -f
 	}
 	return f, true
@@ -421,7 +440,7 @@ func skipValue(b []byte, i, depth int) int {
 		}
 		return end + 1
 	case c == '-' || isDigit(c):
-		end, _ := scanNumber(b, i)
+		_, end := scanNumber(b, i)
 		return end
 	case c == 't':
 		if hasLiteral(b, i, "true") {

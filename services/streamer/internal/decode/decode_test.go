@@ -193,7 +193,7 @@ func TestFastPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestExactFloatMatchesParseFloat compares the exact shortcut with
+// TestExactFloatMatchesParseFloat compares scanNumber and the exact shortcut with
 // strconv.ParseFloat bit for bit on many literals near its limits.
 func TestExactFloatMatchesParseFloat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -216,7 +216,11 @@ func TestExactFloatMatchesParseFloat(t *testing.T) {
 	}
 	taken := 0
 	for _, lit := range lits {
-		f, ok := exactFloat([]byte(lit))
+		num, end := scanNumber([]byte(lit), 0)
+		if end != len(lit) {
+			t.Fatalf("scanNumber(%s) ends at %d, want %d", lit, end, len(lit))
+		}
+		f, ok := exactFloat(num)
 		if !ok {
 			continue
 		}
@@ -264,5 +268,33 @@ func TestSeedMixTakesFastPath(t *testing.T) {
 			t.Fatalf("seed record not decoded by the fast path: %s", rec)
 		}
 		assertAgrees(t, rec, now)
+	}
+}
+
+// TestEightDigits checks the eight-at-a-time digit parser against the
+// byte-by-byte definition on every position of a non-digit and on values.
+func TestEightDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		var buf [8]byte
+		allDigits := true
+		for k := range buf {
+			buf[k] = '0' + byte(rng.IntN(10))
+			if rng.IntN(16) == 0 {
+				buf[k] = byte(rng.IntN(256))
+			}
+			allDigits = allDigits && isDigit(buf[k])
+		}
+		v := uint64(buf[0]) | uint64(buf[1])<<8 | uint64(buf[2])<<16 | uint64(buf[3])<<24 |
+			uint64(buf[4])<<32 | uint64(buf[5])<<40 | uint64(buf[6])<<48 | uint64(buf[7])<<56
+		if eightDigits(v) != allDigits {
+			t.Fatalf("eightDigits(%q) = %v", buf[:], !allDigits)
+		}
+		if allDigits {
+			want, _ := strconv.ParseUint(string(buf[:]), 10, 64)
+			if got := eightDigitsValue(v); got != want {
+				t.Fatalf("eightDigitsValue(%q) = %d", buf[:], got)
+			}
+		}
 	}
 }
