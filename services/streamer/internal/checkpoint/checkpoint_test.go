@@ -7,28 +7,48 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/lake/laketest"
 )
 
-// forEachStore runs fn against a checkpoint on local files and on a real MinIO.
-func forEachStore(t *testing.T, fn func(t *testing.T, st lake.Store)) {
-	t.Helper()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
+// storeKind opens a fresh, empty store for each call.
+type storeKind struct {
+	name string
+	open func(t *testing.T) lake.Store
+}
+
+func fileStore(t *testing.T) lake.Store {
+	st, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.S3Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// storeKinds starts one real MinIO for the calling test; each store it opens
+// there lives under a prefix of its own.
+func storeKinds(t *testing.T) []storeKind {
+	m := laketest.StartMinIO(t)
+	m.CreateBucket(t, "checkpoint")
+	var n atomic.Int64
+	return []storeKind{
+		{"file", fileStore},
+		{"minio", func(t *testing.T) lake.Store {
+			return m.Open(t, fmt.Sprintf("s3://checkpoint/query-%d", n.Add(1)))
+		}},
 	}
 }
 
-var storeOpeners = map[string]func(t *testing.T) lake.Store{
-	"file": func(t *testing.T) lake.Store {
-		st, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.S3Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
+// forEachStore runs fn against a checkpoint on local files and on MinIO.
+func forEachStore(t *testing.T, kinds []storeKind, fn func(t *testing.T, st lake.Store)) {
+	t.Helper()
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) { fn(t, k.open(t)) })
+	}
 }
 
 func open(t *testing.T, st lake.Store) *Checkpoint {
@@ -166,7 +186,8 @@ func del(t *testing.T, st lake.Store, key string) {
 }
 
 func TestRecover(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st lake.Store) {
+	kinds := storeKinds(t)
+	forEachStore(t, kinds, func(t *testing.T, st lake.Store) {
 		t.Run("fresh checkpoint is a new query", func(t *testing.T) {
 			rec := recoverOK(t, open(t, st))
 			if rec.LastCommit != nil || rec.State != nil || rec.Replay != nil || rec.LastOffsets != nil {
@@ -378,7 +399,7 @@ func TestRecover(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, st lake.Store) {
+			forEachStore(t, kinds, func(t *testing.T, st lake.Store) {
 				cp := open(t, st)
 				tc.damage(t, cp, st)
 				rec, err := cp.Recover(context.Background())
@@ -389,7 +410,7 @@ func TestRecover(t *testing.T) {
 }
 
 func TestPurgeKeepsTheNewestBatches(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st lake.Store) {
+	forEachStore(t, storeKinds(t), func(t *testing.T, st lake.Store) {
 		ctx := context.Background()
 		cp := open(t, st)
 		run(t, cp, 0, 10)
@@ -426,7 +447,7 @@ func TestPurgeKeepsTheNewestBatches(t *testing.T) {
 var shape = Metadata{Topic: "eventos_sensores", Window: 10 * time.Second, WatermarkDelay: time.Minute, OutputMode: "append"}
 
 func TestInitMetadata(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st lake.Store) {
+	forEachStore(t, storeKinds(t), func(t *testing.T, st lake.Store) {
 		ctx := context.Background()
 		cp := open(t, st)
 		created, err := cp.InitMetadata(ctx, shape)
@@ -481,7 +502,7 @@ func TestInitMetadata(t *testing.T) {
 }
 
 func TestWritesRejectInvalidEntries(t *testing.T) {
-	cp := open(t, storeOpeners["file"](t))
+	cp := open(t, fileStore(t))
 	bad := entry(0)
 	bad.End[2] = bad.Start[2] - 1
 	delete(bad.Start, 1)
