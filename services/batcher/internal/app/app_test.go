@@ -27,7 +27,9 @@ const query = "app-test-query"
 
 var day = time.Date(2024, 11, 21, 14, 40, 0, 0, time.UTC)
 
-func quietLog() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger { return quietLogTo(io.Discard) }
+
+func quietLogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
 
 // newLake returns a file lake with committed windows of S001 (2 windows,
 // temps 30 and 20) and S002 (1 window).

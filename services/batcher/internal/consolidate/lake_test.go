@@ -36,6 +36,22 @@ func windows(sensor string, start time.Time, n int, eventos int64, temp, hum flo
 	return out
 }
 
+// storeTests run against every lake implementation: the file store here,
+// and a real MinIO in minio_test.go.
+var storeTests = map[string]func(t *testing.T, newStore func(t *testing.T) lake.Store){
+	"Consolidates committed files":             testRunConsolidatesCommittedFiles,
+	"Ignores uncommitted and compacted files":  testRunIgnoresUncommittedAndCompactedFiles,
+	"No committed rows writes an empty object": testRunWithNoCommittedRowsWritesEmptyObject,
+	"Fails on a bad committed file":            testRunFailsOnBadCommittedFile,
+	"Replaces the object atomically":           testRunReplacesObjectAtomically,
+}
+
+func TestRunOnFileLake(t *testing.T) {
+	for name, test := range storeTests {
+		t.Run(name, func(t *testing.T) { test(t, func(t *testing.T) lake.Store { return fileLake(t) }) })
+	}
+}
+
 func fileLake(t testing.TB) lake.Store {
 	t.Helper()
 	s, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.S3Config{})
@@ -115,9 +131,9 @@ func readBatch(t testing.TB, s lake.Store) []contract.BatchRow {
 	return rows
 }
 
-func TestRunConsolidatesCommittedFiles(t *testing.T) {
+func testRunConsolidatesCommittedFiles(t *testing.T, newStore func(t *testing.T) lake.Store) {
 	ctx := context.Background()
-	s := fileLake(t)
+	s := newStore(t)
 	b0 := append(windows("S002", day, 3, 4, 20, 50, 4), windows("S001", day, 2, 5, 30, 60, 5)...)
 	nextDay := day.Add(24 * time.Hour)
 	b1a := windows("S001", day.Add(time.Minute), 1, 2, 27, 44, 1)
@@ -140,9 +156,9 @@ func TestRunConsolidatesCommittedFiles(t *testing.T) {
 	}
 }
 
-func TestRunIgnoresUncommittedAndCompactedFiles(t *testing.T) {
+func testRunIgnoresUncommittedAndCompactedFiles(t *testing.T, newStore func(t *testing.T) lake.Store) {
 	ctx := context.Background()
-	s := fileLake(t)
+	s := newStore(t)
 	a := windows("S001", day, 2, 5, 30, 60, 5)
 	b := windows("S001", day.Add(time.Minute), 2, 3, 20, 40, 3)
 	fa := putWindows(t, s, key(day, 0, 0), a)
@@ -166,8 +182,8 @@ func TestRunIgnoresUncommittedAndCompactedFiles(t *testing.T) {
 	}
 }
 
-func TestRunWithNoCommittedRowsWritesEmptyObject(t *testing.T) {
-	s := fileLake(t)
+func testRunWithNoCommittedRowsWritesEmptyObject(t *testing.T, newStore func(t *testing.T) lake.Store) {
+	s := newStore(t)
 	putWindows(t, s, key(day, 0, 0), windows("S001", day, 2, 5, 30, 60, 5)) // uncommitted
 	res, err := Run(context.Background(), s, 0)
 	if err != nil {
@@ -178,7 +194,7 @@ func TestRunWithNoCommittedRowsWritesEmptyObject(t *testing.T) {
 	}
 }
 
-func TestRunFailsOnBadCommittedFile(t *testing.T) {
+func testRunFailsOnBadCommittedFile(t *testing.T, newStore func(t *testing.T) lake.Store) {
 	good := windows("S001", day, 2, 5, 30, 60, 5)
 	cases := map[string]struct {
 		setup func(t *testing.T, s lake.Store) contract.SinkFile
@@ -228,7 +244,7 @@ func TestRunFailsOnBadCommittedFile(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			s := fileLake(t)
+			s := newStore(t)
 			ok := putWindows(t, s, key(day, 1, 0), windows("S002", day, 1, 1, 20, 50, 1))
 			commit(t, s, 0, []contract.SinkFile{tc.setup(t, s), ok})
 			_, err := Run(context.Background(), s, 0)
@@ -247,9 +263,9 @@ func TestRunFailsOnBadCommittedFile(t *testing.T) {
 
 // Each run replaces the object whole; a failed run leaves the previous one;
 // readers during repeated runs always find a complete object.
-func TestRunReplacesObjectAtomically(t *testing.T) {
+func testRunReplacesObjectAtomically(t *testing.T, newStore func(t *testing.T) lake.Store) {
 	ctx := context.Background()
-	s := fileLake(t)
+	s := newStore(t)
 	commit(t, s, 0, []contract.SinkFile{putWindows(t, s, key(day, 0, 0), windows("S001", day, 2, 5, 30, 60, 5))})
 	if _, err := Run(ctx, s, 0); err != nil {
 		t.Fatal(err)
