@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -137,17 +138,20 @@ type dateGroup struct {
 	rows []contract.WindowRow
 }
 
-// groupByDate splits rows sorted by WinStart into runs of one partition date.
-// Sorting by instant sorts by UTC date too, so the groups come out ascending.
+// groupByDate splits rows sorted by WinStart into runs of one partition date
+// (sub-slices of sorted). Sorting by instant sorts by UTC date too, so the
+// groups come out ascending.
 func groupByDate(sorted []contract.WindowRow) []dateGroup {
 	var out []dateGroup
-	for _, r := range sorted {
-		d := contract.PartitionDate(r.WinStart)
-		if n := len(out); n > 0 && out[n-1].date == d {
-			out[n-1].rows = append(out[n-1].rows, r)
-			continue
+	for i := 0; i < len(sorted); {
+		day := sorted[i].WinStart.UTC()
+		next := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
+		j := i + 1
+		for j < len(sorted) && sorted[j].WinStart.Before(next) {
+			j++
 		}
-		out = append(out, dateGroup{date: d, rows: []contract.WindowRow{r}})
+		out = append(out, dateGroup{date: contract.PartitionDate(day), rows: sorted[i:j]})
+		i = j
 	}
 	return out
 }

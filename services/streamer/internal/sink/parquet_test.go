@@ -120,6 +120,15 @@ func readRows(t *testing.T, st lake.Store, key string) []contract.WindowRow {
 	return rows
 }
 
+func committedFiles(t *testing.T, st lake.Store) []contract.SinkFile {
+	t.Helper()
+	files, err := lake.CommittedStreamFiles(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
 func sameRows(t *testing.T, got, want []contract.WindowRow) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -190,6 +199,10 @@ func TestWriteBatchWritesOneFilePerDateThenTheLog(t *testing.T) {
 		if got := len(snapshot(t, st)); got != 3 {
 			t.Errorf("lake holds %d objects, want 2 files and 1 log entry", got)
 		}
+		// What the batcher reads: exactly these files.
+		if committed := committedFiles(t, st); !reflect.DeepEqual(committed, res.Files) {
+			t.Errorf("the lake's committed files are %+v, want %+v", committed, res.Files)
+		}
 	})
 }
 
@@ -243,6 +256,9 @@ func TestWriteBatchAfterACrashBeforeTheLogRewritesIdenticalFiles(t *testing.T) {
 		if len(left) != 2 {
 			t.Fatalf("the crashed attempt left %d objects, want its 2 data files", len(left))
 		}
+		if committed := committedFiles(t, st); len(committed) != 0 {
+			t.Fatalf("files of a batch without a sink-log entry count as committed: %+v", committed)
+		}
 		// The re-run sees the rows in another order: the engine's order must not matter.
 		res, err := NewParquetSink(st, query).WriteBatch(ctx, 5, shuffled(rows))
 		if err != nil {
@@ -257,8 +273,9 @@ func TestWriteBatchAfterACrashBeforeTheLogRewritesIdenticalFiles(t *testing.T) {
 				t.Errorf("%s was rewritten with different bytes", key)
 			}
 		}
-		if len(after) != 3 || len(logEntry(t, st, 5).Files) != 2 {
-			t.Errorf("after the re-run the lake holds %d objects, want the same 2 files and their log entry", len(after))
+		if len(after) != 3 || !reflect.DeepEqual(committedFiles(t, st), res.Files) || len(res.Files) != 2 {
+			t.Errorf("after the re-run the lake holds %d objects and commits %+v, want the same 2 files and their log entry",
+				len(after), res.Files)
 		}
 	})
 }
