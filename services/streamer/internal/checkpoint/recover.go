@@ -95,11 +95,11 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 			if !errors.Is(err, ErrDamaged) {
 				return Recovery{}, err
 			}
-			rec.Notes = append(rec.Notes, fmt.Sprintf("ignoring %v; falling back to an older batch", err))
+			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
 		if !hasState[id] {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("%s is missing; falling back to an older batch", StateKey(id)))
+			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d: %s is missing: falling back to an older batch", id, StateKey(id)))
 			continue
 		}
 		snap, err := c.readState(ctx, id)
@@ -107,7 +107,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 			if !errors.Is(err, ErrDamaged) && !errors.Is(err, lake.ErrNotExist) {
 				return Recovery{}, err
 			}
-			rec.Notes = append(rec.Notes, fmt.Sprintf("ignoring %v; falling back to an older batch", err))
+			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
 		rec.LastCommit, rec.State, base = &ce, snap, id
