@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// repoRoot is the repository root, found from this file's location.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binary builds (once per test run) the named service and returns its path.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "sensorlab-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, svc := range []string{"producer", "streamer", "batcher"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, svc), "./cmd/"+svc)
+			cmd.Dir = filepath.Join(repoRoot(t), "services", svc)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", svc, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// proc is a running service process whose log lines the test can wait on.
+type proc struct {
+	name  string
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan error
+	mu    sync.Mutex
+	tail  []string
+}
+
+// start runs a service binary with args and env, logging its output to the
+// test log when verbose.
+func start(t testing.TB, name string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	// Logs (stderr) and printed output (stdout) are read as one stream.
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 4096), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.tail = append(p.tail, line)
+			if len(p.tail) > 40 {
+				p.tail = p.tail[1:]
+			}
+			p.mu.Unlock()
+			select {
+			case p.lines <- line:
+			default: // nobody is waiting on lines: keep the tail only
+			}
+		}
+		close(p.lines)
+	}()
+	go func() {
+		err := cmd.Wait()
+		_ = pw.Close()
+		p.done <- err
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// Tail returns the last lines the process logged.
+func (p *proc) Tail() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.tail, "\n")
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t testing.TB, ctx context.Context) int {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		t.Fatalf("%s did not exit: %v\n%s", p.name, ctx.Err(), p.Tail())
+	case err := <-p.done:
+		p.done <- err
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	return -1
+}
+
+// mustSucceed waits for a clean exit.
+func (p *proc) mustSucceed(t testing.TB, ctx context.Context) {
+	t.Helper()
+	if code := p.wait(t, ctx); code != 0 {
+		t.Fatalf("%s exited %d:\n%s", p.name, code, p.Tail())
+	}
+}
+
+// waitLine waits until the process logs a line containing every substring,
+// and returns how many such lines it saw. It returns false if the process
+// exited first.
+func (p *proc) waitLine(ctx context.Context, n int, subs ...string) bool {
+	seen := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case line, ok := <-p.lines:
+			if !ok {
+				return false
+			}
+			match := true
+			for _, s := range subs {
+				if !strings.Contains(line, s) {
+					match = false
+					break
+				}
+			}
+			if match {
+				if seen++; seen >= n {
+					return true
+				}
+			}
+		}
+	}
+}
+
+// kill sends SIGKILL: no shutdown code runs.
+func (p *proc) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", p.name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s survived SIGKILL", p.name)
+	}
+}

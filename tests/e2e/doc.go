@@ -1,0 +1,14 @@
+// Package e2e proves the whole lab works, from the outside, the way a user
+// would check it.
+//
+// Two layers, one command (`go test ./tests/e2e` from the repository root):
+//   - pipeline tests run the real producer, streamer and batcher binaries as
+//     processes against franz-go's kfake broker and a file or MinIO lake: seed
+//     parity over 50,000 readings and crash safety under SIGKILL;
+//   - stack tests bring up compose.yaml with testcontainers' compose module
+//     (online images, or the offline override on machines with no registry).
+//
+// Expected results are computed here, independently of the services' code:
+// readings are read back from Kafka and decoded with the contract's reference
+// decoder, and windows and consolidations are computed with plain maps.
+package e2e

@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+)
+
+// The schemas a user of the seed checks, written out here rather than taken
+// from the contract, so that a change to the contract cannot pass unnoticed.
+var (
+	wantBatchColumns = []contract.Column{
+		{Name: "sensor_id", Physical: "BYTE_ARRAY", Logical: "STRING"},
+		{Name: "total_eventos", Physical: "INT64", Logical: "INT(64,true)"},
+		{Name: "avg_temp_global", Physical: "DOUBLE"},
+		{Name: "avg_hum_global", Physical: "DOUBLE"},
+		{Name: "ok_total", Physical: "INT64", Logical: "INT(64,true)"},
+		{Name: "ventanas", Physical: "INT64", Logical: "INT(64,true)"},
+	}
+	wantWindowColumns = []contract.Column{
+		{Name: "win_start", Physical: "INT64", Logical: "TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)"},
+		{Name: "win_end", Physical: "INT64", Logical: "TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)"},
+		{Name: "sensor_id", Physical: "BYTE_ARRAY", Logical: "STRING"},
+		{Name: "eventos", Physical: "INT64", Logical: "INT(64,true)"},
+		{Name: "avg_temp", Physical: "DOUBLE"},
+		{Name: "avg_hum", Physical: "DOUBLE"},
+		{Name: "ok_count", Physical: "INT64", Logical: "INT(64,true)"},
+	}
+)
+
+// topicRecords reads every record of a topic, from its start to its current end.
+func topicRecords(t testing.TB, ctx context.Context, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			total += o.Offset
+		}
+	})
+	var out []*kgo.Record
+	got := map[int32]int64{}
+	for int64(len(out)) < total {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: got %d of %d records before the deadline", topic, len(out), total)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < want[r.Partition] {
+				out = append(out, r)
+				got[r.Partition]++
+			}
+		})
+	}
+	return out
+}
+
+// reference decodes records with the contract's reference decoder.
+func reference(recs []*kgo.Record) (valid []contract.Event, invalid map[string]int) {
+	invalid = map[string]int{}
+	slices.SortStableFunc(recs, func(a, b *kgo.Record) int {
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(a.Offset - b.Offset)
+	})
+	now := time.Now().UnixMilli()
+	for _, r := range recs {
+		ev, err := contract.DecodeEvent(r.Value, now)
+		if err != nil {
+			invalid[string(contract.ReasonOf(err))]++
+			continue
+		}
+		valid = append(valid, ev)
+	}
+	return valid, invalid
+}
+
+type winKey struct {
+	start  int64
+	sensor string
+}
+
+type winAgg struct {
+	n, ok      int64
+	sumT, sumH float64
+}
+
+// closedWindows computes the seed's window aggregates with a plain map and
+// keeps the windows whose end the final watermark (max ts − delay) reached.
+// It assumes no reading was late, which the tests arrange.
+func closedWindows(evs []contract.Event, windowMs, delayMs int64) map[winKey]winAgg {
+	all := map[winKey]winAgg{}
+	var maxTS int64
+	for _, e := range evs {
+		maxTS = max(maxTS, e.TS)
+		k := winKey{e.TS - e.TS%windowMs, e.SensorID}
+		a := all[k]
+		a.n++
+		a.sumT += e.Temp
+		a.sumH += e.Hum
+		if e.OK {
+			a.ok++
+		}
+		all[k] = a
+	}
+	for k := range all {
+		if k.start+windowMs > maxTS-delayMs {
+			delete(all, k)
+		}
+	}
+	return all
+}
+
+// consolidate applies the seed batch job's formulas to window aggregates.
+func consolidate(ws map[winKey]winAgg) map[string]contract.BatchRow {
+	type acc struct {
+		n, ok, wins  int64
+		sumAT, sumAH float64
+	}
+	per := map[string]*acc{}
+	for k, w := range ws {
+		a := per[k.sensor]
+		if a == nil {
+			a = &acc{}
+			per[k.sensor] = a
+		}
+		a.n += w.n
+		a.ok += w.ok
+		a.wins++
+		a.sumAT += w.sumT / float64(w.n)
+		a.sumAH += w.sumH / float64(w.n)
+	}
+	out := map[string]contract.BatchRow{}
+	for s, a := range per {
+		out[s] = contract.BatchRow{SensorID: s, TotalEventos: a.n, AvgTempGlobal: a.sumAT / float64(a.wins),
+			AvgHumGlobal: a.sumAH / float64(a.wins), OKTotal: a.ok, Ventanas: a.wins}
+	}
+	return out
+}
+
+// readParquet reads one Parquet object of the lake, returning its rows and
+// its columns as a reader sees them.
+func readParquet[T any](t testing.TB, ctx context.Context, st lake.Store, key string) ([]T, []contract.Column) {
+	t.Helper()
+	b, err := st.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("lake object %s: %v", key, err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("%s is not Parquet: %v", key, err)
+	}
+	rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return rows, contract.Columns(f.Schema())
+}
+
+// streamRows reads every Parquet file under stream/ — all of them, not only
+// the committed ones, as a plain directory reader (DuckDB, Spark without a
+// log) would — and fails on a (win_start, sensor_id) seen twice.
+func streamRows(t testing.TB, ctx context.Context, st lake.Store) map[winKey]contract.WindowRow {
+	t.Helper()
+	objs, err := st.List(ctx, contract.StreamPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[winKey]contract.WindowRow{}
+	files := 0
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") || strings.Contains(o.Key, "/_") || strings.Contains(o.Key, "/.") {
+			continue
+		}
+		files++
+		rows, cols := readParquet[contract.WindowRow](t, ctx, st, o.Key)
+		if err := contract.CheckColumns(cols[:len(wantWindowColumns)], wantWindowColumns); err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		for _, r := range rows {
+			k := winKey{r.WinStart.UnixMilli(), r.SensorID}
+			if prev, dup := out[k]; dup {
+				t.Fatalf("window (%s, %s) is in the lake twice: %+v and %+v (file %s)",
+					r.WinStart.UTC().Format(time.RFC3339), r.SensorID, prev, r, o.Key)
+			}
+			if !strings.Contains(o.Key, "/date="+r.WinStart.UTC().Format(time.DateOnly)+"/") {
+				t.Fatalf("window starting %v is in partition %s", r.WinStart, o.Key)
+			}
+			out[k] = r
+		}
+	}
+	t.Logf("stream/: %d files, %d window rows", files, len(out))
+	return out
+}
+
+// checkWindows compares the lake's window rows with the reference.
+func checkWindows(t testing.TB, got map[winKey]contract.WindowRow, want map[winKey]winAgg, windowMs int64) {
+	t.Helper()
+	for k, w := range want {
+		r, ok := got[k]
+		if !ok {
+			t.Fatalf("window (%d, %s) is missing from the lake", k.start, k.sensor)
+		}
+		if r.Eventos != w.n || r.OKCount != w.ok || r.WinEnd.UnixMilli() != k.start+windowMs ||
+			!close9(r.AvgTemp, w.sumT/float64(w.n)) || !close9(r.AvgHum, w.sumH/float64(w.n)) {
+			t.Fatalf("window (%d, %s): lake has %+v, reference n=%d ok=%d avg_temp=%v avg_hum=%v",
+				k.start, k.sensor, r, w.n, w.ok, w.sumT/float64(w.n), w.sumH/float64(w.n))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the lake has %d windows, the reference %d", len(got), len(want))
+	}
+}
+
+// checkBatch checks the batch object's schema and values.
+func checkBatch(t testing.TB, ctx context.Context, st lake.Store, want map[string]contract.BatchRow, accepted int64) {
+	t.Helper()
+	rows, cols := readParquet[contract.BatchRow](t, ctx, st, contract.BatchObject)
+	if err := contract.CheckColumns(cols, wantBatchColumns); err != nil {
+		t.Fatalf("%s: %v", contract.BatchObject, err)
+	}
+	if _, err := st.Stat(ctx, contract.BatchSuccess); err != nil {
+		t.Fatalf("%s: %v", contract.BatchSuccess, err)
+	}
+	var total int64
+	for _, r := range rows {
+		w, ok := want[r.SensorID]
+		if !ok {
+			t.Fatalf("unexpected sensor %q in the batch output", r.SensorID)
+		}
+		if r.TotalEventos != w.TotalEventos || r.OKTotal != w.OKTotal || r.Ventanas != w.Ventanas ||
+			!close9(r.AvgTempGlobal, w.AvgTempGlobal) || !close9(r.AvgHumGlobal, w.AvgHumGlobal) {
+			t.Fatalf("sensor %s: batch has %+v, reference %+v", r.SensorID, r, w)
+		}
+		total += r.TotalEventos
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("batch has %d sensors, reference %d", len(rows), len(want))
+	}
+	if total != accepted {
+		t.Fatalf("sum(total_eventos) = %d, readings accepted in closed windows = %d", total, accepted)
+	}
+}
+
+func close9(a, b float64) bool { return math.Abs(a-b) <= 1e-9 }
