@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,7 +65,8 @@ type App struct {
 
 	progress *progress.Log
 	ready    atomic.Bool
-	storeErr atomic.Pointer[error]
+	lastErr  atomic.Pointer[error] // why the query is not running, while it restarts
+	srcMu    sync.Mutex            // guards src against Ready, which runs on HTTP goroutines
 }
 
 // New returns an App for cfg. Nothing is connected until Run.
@@ -106,39 +108,85 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 
-	if err := a.open(ctx); err != nil {
-		return err
+	// A failure that is not permanent (broker or store away, a write that
+	// failed) restarts the query in-process from its checkpoint, after a
+	// backoff: exactly the path of a crash and restart, which re-runs the
+	// interrupted batch identically.
+	wait := 500 * time.Millisecond
+	for {
+		committed, err := a.session(ctx, work)
+		a.ready.Store(false)
+		a.close()
+		if err == nil {
+			return nil
+		}
+		if permanent(err) {
+			return err
+		}
+		if committed {
+			wait = 500 * time.Millisecond
+		}
+		a.lastErr.Store(&err)
+		a.log.Error("query failed: restarting it from the checkpoint", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			a.log.Info("stop requested while restarting: stopped")
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
 	}
-	defer a.close()
+}
+
+// permanent reports errors that a restart cannot cure: they need a person.
+func permanent(err error) bool {
+	return errors.Is(err, checkpoint.ErrDamaged) || errors.Is(err, checkpoint.ErrIncompatible) ||
+		errors.Is(err, source.ErrDataLoss) || errors.Is(err, errWindowState)
+}
+
+var errWindowState = errors.New("window state")
+
+// session connects, recovers and runs batches until ctx ends (nil), the
+// available-now work is done (nil) or something fails. committed says
+// whether at least one batch committed.
+func (a *App) session(ctx, work context.Context) (committed bool, err error) {
+	if err := a.open(ctx); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
 	if err := a.recover(work, ctx); err != nil {
-		return err
+		return false, err
 	}
 	a.ready.Store(true)
+	a.lastErr.Store(nil)
 	a.log.Info("query started", "id", a.meta.ID, "run_id", a.runID, "next_batch", a.nextBatch,
 		"watermark", a.watermark, "start", a.nextStart, "replay", len(a.replay), "trigger", a.cfg.Trigger)
 
 	for {
 		if ctx.Err() != nil {
 			a.log.Info("stop requested: query stopped cleanly", "next_batch", a.nextBatch)
-			return nil
+			return committed, nil
 		}
 		entry, ok, done, err := a.plan(ctx, work)
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				continue
 			}
-			return err
+			return committed, err
 		}
 		if done {
 			a.log.Info("available-now: everything available at start is processed", "next_batch", a.nextBatch)
-			return nil
+			return committed, nil
 		}
 		if !ok {
 			continue
 		}
 		if err := a.runBatch(work, entry); err != nil {
-			return fmt.Errorf("batch %d: %w", entry.BatchID, err)
+			return committed, fmt.Errorf("batch %d: %w", entry.BatchID, err)
 		}
+		committed = true
 	}
 }
 
@@ -160,11 +208,14 @@ func (a *App) open(ctx context.Context) error {
 	if a.ck, err = checkpoint.Open(ctx, ckStore); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	a.src, err = source.Open(ctx, source.Options{Brokers: a.cfg.Brokers, Topic: a.cfg.Topic,
+	src, err := source.Open(ctx, source.Options{Brokers: a.cfg.Brokers, Topic: a.cfg.Topic,
 		FailOnDataLoss: a.cfg.FailOnDataLoss, Logger: a.log, ExtraOpts: a.ExtraKafkaOpts})
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
+	a.srcMu.Lock()
+	a.src = src
+	a.srcMu.Unlock()
 	if a.dlq, err = deadletter.New(a.cfg.Brokers, a.cfg.DLQTopic, a.log, a.ExtraKafkaOpts...); err != nil {
 		return err
 	}
@@ -199,9 +250,13 @@ func (a *App) waitStore(ctx context.Context, st lake.Store) error {
 func (a *App) close() {
 	if a.dlq != nil {
 		a.dlq.Close()
+		a.dlq = nil
 	}
+	a.srcMu.Lock()
+	defer a.srcMu.Unlock()
 	if a.src != nil {
 		a.src.Close()
+		a.src = nil
 	}
 }
 
@@ -233,7 +288,7 @@ func (a *App) recover(work, ctx context.Context) error {
 		a.eng, err = engine.New(a.engineConfig())
 	}
 	if err != nil {
-		return fmt.Errorf("window state: %w", err)
+		return fmt.Errorf("%w: %w", errWindowState, err)
 	}
 	if rec.LastCommit != nil {
 		a.nextBatch = rec.LastCommit.BatchID + 1
@@ -512,13 +567,18 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 // Ready reports whether the query runs and its broker and store answer.
 func (a *App) Ready() error {
 	if !a.ready.Load() {
-		return errors.New("query not started")
+		if p := a.lastErr.Load(); p != nil && *p != nil {
+			return fmt.Errorf("query restarting after: %w", *p)
+		}
+		return errors.New("query starting")
+	}
+	a.srcMu.Lock()
+	defer a.srcMu.Unlock()
+	if a.src == nil {
+		return errors.New("query restarting")
 	}
 	if err := a.src.BrokerErr(); err != nil {
 		return fmt.Errorf("broker: %w", err)
-	}
-	if p := a.storeErr.Load(); p != nil && *p != nil {
-		return fmt.Errorf("store: %w", *p)
 	}
 	return nil
 }
