@@ -15,9 +15,10 @@ import (
 // (stream/_sink_log/<query>/<batch>.json), sorted by query id then batch id.
 //
 // It never skips what it cannot read: an object under the sink-log prefix
-// whose key does not parse, whose JSON is malformed, whose version is not contract.SinkLogVersion, or whose query or batch id
-// disagrees with its key is an error naming the key. A committed file missed
-// silently would be a window lost for the batcher.
+// whose key does not parse, whose JSON is malformed, whose version is not
+// contract.SinkLogVersion, or whose query or batch id disagrees with its key
+// is an error naming the key. A committed file missed silently would be a
+// window lost for the batcher.
 func ReadSinkLog(ctx context.Context, s Store) ([]contract.SinkLogEntry, error) {
 	objs, err := s.List(ctx, contract.SinkLogPrefix)
 	if err != nil {
