@@ -196,7 +196,7 @@ func (c Config) Validate() error {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("lake %q: %w", c.Lake, err))
 	case u.Scheme == "file":
-		if !strings.HasPrefix(u.Path, "/") || u.Host != "" {
+		if !strings.HasPrefix(u.Path, "/") || (u.Host != "" && u.Host != "localhost") {
 			errs = append(errs, fmt.Errorf("lake %q: a file URL needs an absolute path, file:///abs/path", c.Lake))
 		}
 	case u.Scheme == "s3":
