@@ -29,8 +29,7 @@ const (
 	externalAdv = "localhost.devbroker.test:9092"
 )
 
-func testConfig(t *testing.T, dataDir string) config.Config {
-	t.Helper()
+func testConfig(_ testing.TB, dataDir string) config.Config {
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{
 		{Name: "INTERNAL", Bind: "127.0.0.1:0", AdvertisedHost: "kafka.devbroker.test", AdvertisedPort: 29092},
@@ -43,13 +42,15 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 
 func start(t *testing.T, cfg config.Config) *Broker {
 	t.Helper()
-	b, err := Start(cfg, slog.New(slog.DiscardHandler))
+	b, err := Start(cfg, discard())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(b.Close)
 	return b
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func listener(t *testing.T, b *Broker, name string) Listener {
 	t.Helper()
