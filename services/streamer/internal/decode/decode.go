@@ -138,11 +138,10 @@ func parseFast(b []byte, f *Fields) fastResult {
 		if i >= n || b[i] != '"' {
 			return fastUnsure // also an empty object: fields are missing
 		}
-		end := scanString(b, i+1)
+		end, bit := scanKey(b, i+1)
 		if end < 0 {
 			return fastUnsure
 		}
-		key := b[i+1 : end]
 		i = skipWS(b, end+1)
 		if i >= n || b[i] != ':' {
 			return fastUnsure
@@ -151,12 +150,9 @@ func parseFast(b []byte, f *Fields) fastResult {
 		if i >= n {
 			return fastUnsure
 		}
-		// Value. A key with an escape never reaches here, so a key that
-		// does not match a schema name byte for byte is an unknown field.
-		var bit uint8
-		switch string(key) {
-		case "sensor_id":
-			bit = seenSensorID
+		// Value.
+		switch bit {
+		case seenSensorID:
 			if b[i] != '"' {
 				return fastUnsure
 			}
@@ -164,19 +160,15 @@ func parseFast(b []byte, f *Fields) fastResult {
 			if end < 0 {
 				return fastUnsure
 			}
-			f.SensorID = b[i+1 : end]
+			f.SensorID = b[i+1 : end : end] // capped: an append must not write into the input
 			i = end + 1
-		case "ts":
-			bit = seenTS
+		case seenTS:
 			f.TS, i = parseInt(b, i)
-		case "temp":
-			bit = seenTemp
+		case seenTemp:
 			f.Temp, i = parseFloat(b, i)
-		case "hum":
-			bit = seenHum
+		case seenHum:
 			f.Hum, i = parseFloat(b, i)
-		case "ok":
-			bit = seenOK
+		case seenOK:
 			switch {
 			case hasLiteral(b, i, "true"):
 				f.OK, i = true, i+4
@@ -210,6 +202,39 @@ func parseFast(b []byte, f *Fields) fastResult {
 		return fastUnsure
 	}
 	return fastParsed
+}
+
+// scanKey scans a key starting after its opening quote and returns the index
+// of its closing quote and the seen-bit of the schema field it names, 0 for
+// an unknown field; end is -1 as for scanString. The schema's names are
+// recognised by one compare each, closing quote included, so a key that
+// falls through to scanString is never one of them (and a key with an escape
+// is refused there, so "sensor\u005fid" goes to the reference).
+func scanKey(b []byte, i int) (end int, bit uint8) {
+	if i < len(b) {
+		switch b[i] {
+		case 's':
+			if hasLiteral(b, i, `sensor_id"`) {
+				return i + 9, seenSensorID
+			}
+		case 't':
+			if hasLiteral(b, i, `ts"`) {
+				return i + 2, seenTS
+			}
+			if hasLiteral(b, i, `temp"`) {
+				return i + 4, seenTemp
+			}
+		case 'h':
+			if hasLiteral(b, i, `hum"`) {
+				return i + 3, seenHum
+			}
+		case 'o':
+			if hasLiteral(b, i, `ok"`) {
+				return i + 2, seenOK
+			}
+		}
+	}
+	return scanString(b, i), 0
 }
 
 // skipWS returns the index of the first byte at or after i that is not JSON

@@ -60,6 +60,7 @@ func TestFastPathDecodesTrickyValidShapes(t *testing.T) {
 		"reordered":           `{"ok":true,"hum":95,"temp":40.0,"ts":1732200000000,"sensor_id":"S020"}`,
 		"extra scalar fields": `{"v":1,"sensor_id":"S001","fw":"1.2","ts":1732200000000,"n":null,"temp":20,"t":true,"hum":50,"f":false,"ok":true,"x":-1.5e-300}`,
 		"extra nested fields": `{"meta":{"a":[1,{"b":[null,[],{}]},"é"],"c":{}},"sensor_id":"S001","ts":1732200000000,"temp":20,"hum":50,"ok":true,"tags":["x","y"]}`,
+		"names like schema's": `{"t":1,"tsx":2,"temperature":"x","hum_":[],"okay":true,"sensor":"z","sensor_idx":1,"":0,"sensor_id":"S001","ts":1732200000000,"temp":20,"hum":50,"ok":true}`,
 		"negative temp":       `{"sensor_id":"S001","ts":1732200000000,"temp":-12.75,"hum":50,"ok":true}`,
 		"minus zero":          `{"sensor_id":"S001","ts":1732200000000,"temp":-0,"hum":-0.0,"ok":true}`,
 		"exponents":           `{"sensor_id":"S001","ts":1732200000000,"temp":2.741E+1,"hum":6305e-2,"ok":true}`,
