@@ -29,11 +29,11 @@ import (
 
 // Window is the part of a window row the consolidation reads.
 type Window struct {
-	SensorID string  `parquet:"sensor_id"`
-	Eventos  int64   `parquet:"eventos"`
-	AvgTemp  float64 `parquet:"avg_temp"`
-	AvgHum   float64 `parquet:"avg_hum"`
-	OKCount  int64   `parquet:"ok_count"`
+	SensorID string
+	Eventos  int64
+	AvgTemp  float64
+	AvgHum   float64
+	OKCount  int64
 }
 
 // WindowOf projects a full window row onto the columns the consolidation reads.
