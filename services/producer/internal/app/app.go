@@ -205,7 +205,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("producer finished",
 		"sent", st.Sent, "errors", st.Errors, "generated", st.Generated,
 		"late", st.Late, "duplicates", st.Duplicates, "invalid", st.Invalid,
-		"elapsed", elapsed, "rate", perSecond(st.Sent, elapsed), "stopped", ctx.Err() != nil)
+		"elapsed", elapsed.String(), "rate", perSecond(st.Sent, elapsed), "stopped", ctx.Err() != nil)
 	if st.Errors > 0 || st.Sent != st.Generated {
 		return fmt.Errorf("%d of %d records not acknowledged (%d failed)", st.Generated-st.Sent, st.Generated, st.Errors)
 	}
@@ -242,14 +242,15 @@ func (a *App) generator(seed uint64) (*gen.Generator, int64, error) {
 
 // produce generates and hands records to the client until Count or a stop.
 func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill int64) {
-	lim := rate.NewLimiter(rate.Inf, 0)
+	var lim *rate.Limiter // nil: as fast as possible
 	if a.cfg.Rate > 0 {
 		// A burst of 10ms worth of records absorbs scheduler jitter at high
 		// rates without bunching records at low ones.
 		lim = rate.NewLimiter(rate.Limit(a.cfg.Rate), max(1, int(a.cfg.Rate/100)))
 	}
+	var recs []kgo.Record // allocated in chunks: one allocation per many records
 	if backfill > 0 {
-		a.log.Info("backfill starting", "records", backfill, "span", a.cfg.Backfill)
+		a.log.Info("backfill starting", "records", backfill, "span", a.cfg.Backfill.String())
 	}
 	for a.cfg.Count == 0 || g.Generated() < a.cfg.Count {
 		if ctx.Err() != nil {
@@ -259,7 +260,7 @@ func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill i
 		if i == backfill && backfill > 0 {
 			a.log.Info("backfill done: producing in real time", "records", backfill)
 		}
-		if i >= backfill {
+		if lim != nil && i >= backfill {
 			if err := lim.Wait(ctx); err != nil {
 				return // stopped while waiting for a token
 			}
@@ -275,7 +276,13 @@ func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill i
 		}
 		a.generated.Add(1)
 		a.inFlight.Add(1)
-		a.cl.Produce(prodCtx, &kgo.Record{Key: rec.Key, Value: rec.Value}, a.promise)
+		if len(recs) == 0 {
+			recs = make([]kgo.Record, 1024)
+		}
+		kr := &recs[0]
+		recs = recs[1:]
+		kr.Key, kr.Value = rec.Key, rec.Value
+		a.cl.Produce(prodCtx, kr, a.promise)
 	}
 }
 
@@ -342,7 +349,7 @@ func (a *App) ensureTopic(ctx context.Context) error {
 		backoff.WithBackOff(eb),
 		backoff.WithMaxElapsedTime(0), // until the broker answers or we are stopped
 		backoff.WithNotify(func(err error, next time.Duration) {
-			a.log.Warn("topic not ready, retrying", "topic", a.cfg.Topic, "err", err, "retry_in", next)
+			a.log.Warn("topic not ready, retrying", "topic", a.cfg.Topic, "err", err, "retry_in", next.String())
 		}))
 	if err != nil {
 		return fmt.Errorf("ensure topic %q: %w", a.cfg.Topic, err)

@@ -81,7 +81,7 @@ func Default() Config {
 		Progress:           10 * time.Second,
 		HTTPAddr:           ":8081",
 		MaxBufferedRecords: 10000,
-		ShutdownTimeout:    8 * time.Second,
+		ShutdownTimeout:    7 * time.Second,
 		LogLevel:           slog.LevelInfo,
 	}
 }
@@ -113,7 +113,7 @@ func (c *Config) Options() []Option {
 		{"progress", "PROGRESS", "10s", "interval of the progress log line", durVal{&c.Progress}},
 		{"http", "HTTP_ADDR", ":8081", "address of /healthz and /readyz; empty disables", strVal{&c.HTTPAddr}},
 		{"max-buffered-records", "MAX_BUFFERED_RECORDS", "10000", "records buffered while the broker is slow or away; producing blocks beyond", intVal{&c.MaxBufferedRecords}},
-		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "8s", "bound on the flush after SIGTERM/SIGINT; unacknowledged records are then counted as errors", durVal{&c.ShutdownTimeout}},
+		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "7s", "bound on the flush after SIGTERM/SIGINT; unacknowledged records are then counted as errors", durVal{&c.ShutdownTimeout}},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", levelVal{&c.LogLevel}},
 	}
 }
@@ -187,8 +187,8 @@ func (c Config) Validate() error {
 	if !c.StartTime.IsZero() && c.StartTime.UnixMilli() < contract.MinTS {
 		bad("start-time: %s is before 2000-01-01, which the contract rejects", c.StartTime.Format(time.RFC3339))
 	}
-	if c.Step <= 0 {
-		bad("step: %s, must be > 0", c.Step)
+	if c.Step < time.Millisecond {
+		bad("step: %s, must be at least 1ms (ts has millisecond resolution)", c.Step)
 	}
 	if c.Backfill < 0 {
 		bad("backfill: %s, must be >= 0", c.Backfill)
@@ -246,16 +246,16 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("sensors", c.Sensors),
 		slog.String("seed", seed),
 		slog.String("start_time", start),
-		slog.Duration("step", c.Step),
-		slog.Duration("backfill", c.Backfill),
+		slog.String("step", c.Step.String()),
+		slog.String("backfill", c.Backfill.String()),
 		slog.Float64("late_fraction", c.LateFraction),
-		slog.Duration("late_by", c.LateBy),
+		slog.String("late_by", c.LateBy.String()),
 		slog.Float64("duplicate_fraction", c.DuplicateFraction),
 		slog.Float64("invalid_fraction", c.InvalidFraction),
-		slog.Duration("progress", c.Progress),
+		slog.String("progress", c.Progress.String()),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Int("max_buffered_records", c.MaxBufferedRecords),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

@@ -122,8 +122,8 @@ type Config struct {
 	InvalidFraction   float64
 }
 
-// Record is one record to produce. Key and Value are freshly allocated and
-// owned by the caller.
+// Record is one record to produce. The caller owns Value; Key is shared
+// between the records of a sensor and must not be modified.
 type Record struct {
 	Key     []byte
 	Value   []byte
@@ -138,10 +138,15 @@ type Record struct {
 type Generator struct {
 	cfg     Config
 	rng     *rand.Rand
-	ids     [][]byte
+	ids     []string
+	keys    [][]byte
 	i       int64 // records yielded so far
 	pending *Record
+	slab    []byte // values are carved from it: one allocation per many records
 }
+
+// slabSize is the size of the chunks values are carved from.
+const slabSize = 64 << 10
 
 // New returns a Generator for cfg. It reports a Config it cannot honour.
 func New(cfg Config) (*Generator, error) {
@@ -157,11 +162,13 @@ func New(cfg Config) (*Generator, error) {
 	g := &Generator{
 		cfg: cfg,
 		// The second PCG word is a fixed odd constant, so the stream depends on Seed alone.
-		rng: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
-		ids: make([][]byte, cfg.Sensors),
+		rng:  rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+		ids:  make([]string, cfg.Sensors),
+		keys: make([][]byte, cfg.Sensors),
 	}
 	for n := range g.ids {
-		g.ids[n] = []byte(SensorID(n + 1))
+		g.ids[n] = SensorID(n + 1)
+		g.keys[n] = []byte(g.ids[n])
 	}
 	return g, nil
 }
@@ -189,30 +196,41 @@ func (g *Generator) Next() Record {
 	uInvalid, uLate, uDup := g.rng.Float64(), g.rng.Float64(), g.rng.Float64()
 	invalid := InvalidKinds[g.rng.IntN(len(InvalidKinds))]
 
-	ev := contract.Event{SensorID: string(g.ids[sensor]), TS: slot, Temp: temp, Hum: hum, OK: ok}
-	rec := Record{Key: g.ids[sensor], Kind: KindReading, Event: ev}
+	ev := contract.Event{SensorID: g.ids[sensor], TS: slot, Temp: temp, Hum: hum, OK: ok}
+	rec := Record{Key: g.keys[sensor], Kind: KindReading, Event: ev}
 	if uInvalid < g.cfg.InvalidFraction {
 		rec.Kind, rec.Invalid = KindInvalid, invalid
 		rec.Value = malformed(invalid, ev)
-		rec.Key = append([]byte(nil), rec.Key...)
 		return rec
 	}
 	if uLate < g.cfg.LateFraction {
 		rec.Kind = KindLate
 		rec.Event.TS -= g.cfg.LateBy.Milliseconds()
 	}
-	rec.Value = contract.AppendJSON(make([]byte, 0, 80), rec.Event)
-	rec.Key = append([]byte(nil), rec.Key...)
+	rec.Value = g.carve(contract.AppendJSON(g.spare(), rec.Event))
 	if uDup < g.cfg.DuplicateFraction {
-		dup := Record{
-			Key:   append([]byte(nil), rec.Key...),
-			Value: append([]byte(nil), rec.Value...),
-			Kind:  KindDuplicate,
-			Event: rec.Event,
-		}
+		dup := Record{Key: rec.Key, Value: g.carve(append(g.spare(), rec.Value...)), Kind: KindDuplicate, Event: rec.Event}
 		g.pending = &dup
 	}
 	return rec
+}
+
+// spare returns the unused tail of the slab, empty, to append one value to.
+func (g *Generator) spare() []byte {
+	if cap(g.slab)-len(g.slab) < 256 {
+		g.slab = make([]byte, 0, slabSize)
+	}
+	return g.slab[len(g.slab):]
+}
+
+// carve takes v, just appended to spare(), out of the slab. A value that
+// outgrew the slab was reallocated by append and is returned as is.
+func (g *Generator) carve(v []byte) []byte {
+	rest := g.slab[len(g.slab):cap(g.slab)]
+	if len(v) > 0 && len(rest) > 0 && &v[0] == &rest[0] {
+		g.slab = g.slab[:len(g.slab)+len(v)]
+	}
+	return v[:len(v):len(v)]
 }
 
 // slotMs is the event time of the record about to be yielded.
