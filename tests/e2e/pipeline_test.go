@@ -95,7 +95,7 @@ func (p *pipeline) batch(ctx context.Context) {
 func (p *pipeline) verify(ctx context.Context) {
 	t := p.t
 	t.Helper()
-	valid, invalid := reference(topicRecords(t, ctx, p.brokers, contract.EventsTopic))
+	valid, invalid := reference(topicRecords(t, ctx, p.brokers, contract.EventsTopic, false))
 	want := closedWindows(valid, windowMs, delayMs)
 	checkWindows(t, streamRows(t, ctx, p.store), want, windowMs)
 
@@ -105,16 +105,19 @@ func (p *pipeline) verify(ctx context.Context) {
 	}
 	checkBatch(t, ctx, p.store, consolidate(want), accepted)
 
-	// Every invalid record is in the dead-letter topic with its reason. A
-	// re-run batch may send a dead letter twice (at-least-once): count each
-	// source record once, by its source partition and offset.
+	// Every invalid record is in the dead-letter topic with its reason,
+	// exactly once for a read_committed consumer, crashes or not.
 	dlq := map[string]string{}
-	for _, r := range topicRecords(t, ctx, p.brokers, contract.DLQTopic) {
+	for _, r := range topicRecords(t, ctx, p.brokers, contract.DLQTopic, true) {
 		h := map[string]string{}
 		for _, kv := range r.Headers {
 			h[kv.Key] = string(kv.Value)
 		}
-		dlq[h[contract.HeaderSourcePartition]+"@"+h[contract.HeaderSourceOffset]] = h[contract.HeaderReason]
+		src := h[contract.HeaderSourcePartition] + "@" + h[contract.HeaderSourceOffset]
+		if _, dup := dlq[src]; dup {
+			t.Fatalf("record %s is in the dead-letter topic twice", src)
+		}
+		dlq[src] = h[contract.HeaderReason]
 	}
 	byReason := map[string]int{}
 	for _, r := range dlq {

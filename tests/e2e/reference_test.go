@@ -39,38 +39,58 @@ var (
 	}
 )
 
-// topicRecords reads every record of a topic, from its start to its current end.
-func topicRecords(t testing.TB, ctx context.Context, brokers []string, topic string) []*kgo.Record {
+// topicRecords reads every data record of a topic, from its start to its
+// current end. With committedOnly it reads as a read_committed consumer
+// (Kafka's exactly-once readers) up to the last stable offset.
+func topicRecords(t testing.TB, ctx context.Context, brokers []string, topic string, committedOnly bool) []*kgo.Record {
 	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committedOnly {
+		iso = kgo.ReadCommitted()
+	}
+	// Control records (transaction markers) are kept so that every offset up
+	// to the end is seen, then dropped.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	adm := kadm.NewClient(cl)
+	var ends kadm.ListedOffsets
+	if committedOnly {
+		ends, err = adm.ListCommittedOffsets(ctx, topic)
+	} else {
+		ends, err = adm.ListEndOffsets(ctx, topic)
 	}
-	want := map[int32]int64{}
-	var total int64
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	pending := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			total += o.Offset
+			pending[o.Partition] = o.Offset
 		}
 	})
 	var out []*kgo.Record
-	got := map[int32]int64{}
-	for int64(len(out)) < total {
+	for len(pending) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("reading %s: got %d of %d records before the deadline", topic, len(out), total)
+			t.Fatalf("reading %s: partitions %v not read to their end before the deadline", topic, pending)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < want[r.Partition] {
+			end, ok := pending[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
 				out = append(out, r)
-				got[r.Partition]++
+			}
+			if r.Offset == end-1 {
+				delete(pending, r.Partition)
 			}
 		})
 	}

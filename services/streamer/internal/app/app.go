@@ -23,9 +23,9 @@ import (
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
-	"github.com/sensorlab/sensorlab/services/streamer/internal/deadletter"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/decode"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/engine"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/kafkaout"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/sink"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/source"
@@ -46,7 +46,7 @@ type App struct {
 	lake    lake.Store
 	ck      *checkpoint.Checkpoint
 	src     *source.Source
-	dlq     *deadletter.Writer
+	out     *kafkaout.Writer
 	eng     *engine.Engine
 	pq      *sink.ParquetSink
 	console *sink.ConsoleSink
@@ -216,12 +216,6 @@ func (a *App) open(ctx context.Context) error {
 	a.srcMu.Lock()
 	a.src = src
 	a.srcMu.Unlock()
-	if a.dlq, err = deadletter.New(a.cfg.Brokers, a.cfg.DLQTopic, a.log, a.ExtraKafkaOpts...); err != nil {
-		return err
-	}
-	if err := a.dlq.EnsureTopic(ctx, int32(len(a.src.Partitions()))); err != nil {
-		return err
-	}
 	if a.cfg.Console {
 		a.console = sink.NewConsoleSink(a.stdout)
 	}
@@ -248,9 +242,9 @@ func (a *App) waitStore(ctx context.Context, st lake.Store) error {
 }
 
 func (a *App) close() {
-	if a.dlq != nil {
-		a.dlq.Close()
-		a.dlq = nil
+	if a.out != nil {
+		a.out.Close()
+		a.out = nil
 	}
 	a.srcMu.Lock()
 	defer a.srcMu.Unlock()
@@ -275,6 +269,15 @@ func (a *App) recover(work, ctx context.Context) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	a.pq = sink.NewParquetSink(a.lake, a.meta.ID)
+	if a.out, err = kafkaout.New(a.cfg.Brokers, a.meta.ID, a.log, a.ExtraKafkaOpts...); err != nil {
+		return err
+	}
+	if err := a.out.EnsureTopics(work, int32(len(a.src.Partitions())), a.cfg.DLQTopic, kafkaout.MarkerTopic); err != nil {
+		return err
+	}
+	if err := a.out.Init(work); err != nil {
+		return err
+	}
 	rec, err := a.ck.Recover(work)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -430,13 +433,14 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	tFetched := time.Now()
 
 	a.eng.StartBatch(entry.WatermarkMs)
+	a.out.Begin(entry.BatchID)
 	var invalid int64
 	invalidBy := map[string]int64{}
 	var f decode.Fields
 	a.src.Take(entry.End, func(r *kgo.Record) {
 		if err := decode.Decode(r.Value, entry.BatchTimestampMs, &f); err != nil {
 			reason := contract.ReasonOf(err)
-			a.dlq.Send(r, reason, err.Error())
+			a.out.Send(kafkaout.DeadLetter(a.cfg.DLQTopic, r, reason, err.Error()))
 			invalid++
 			invalidBy[string(reason)]++
 			return
@@ -454,7 +458,9 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 			a.log.Warn("console sink", "batch_id", entry.BatchID, "err", err)
 		}
 	}
-	if err := a.dlq.Flush(work); err != nil {
+	// Kafka outputs commit after the lake's, in one transaction with their
+	// batch marker; a re-run of a batch already committed there sends nothing.
+	if _, _, err := a.out.Commit(work); err != nil {
 		return err
 	}
 	tAdded := time.Now()
