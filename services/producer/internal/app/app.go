@@ -249,6 +249,7 @@ func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill i
 		lim = rate.NewLimiter(rate.Limit(a.cfg.Rate), max(1, int(a.cfg.Rate/100)))
 	}
 	var recs []kgo.Record // allocated in chunks: one allocation per many records
+	promise := a.promise  // a method value allocates: take it once
 	if backfill > 0 {
 		a.log.Info("backfill starting", "records", backfill, "span", a.cfg.Backfill.String())
 	}
@@ -282,7 +283,7 @@ func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill i
 		kr := &recs[0]
 		recs = recs[1:]
 		kr.Key, kr.Value = rec.Key, rec.Value
-		a.cl.Produce(prodCtx, kr, a.promise)
+		a.cl.Produce(prodCtx, kr, promise)
 	}
 }
 
