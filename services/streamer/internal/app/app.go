@@ -272,7 +272,13 @@ func (a *App) recover(work, ctx context.Context) error {
 	if a.out, err = kafkaout.New(a.cfg.Brokers, a.meta.ID, a.log, a.ExtraKafkaOpts...); err != nil {
 		return err
 	}
-	if err := a.out.EnsureTopics(work, int32(len(a.src.Partitions())), a.cfg.DLQTopic, kafkaout.MarkerTopic); err != nil {
+	topics := []string{a.cfg.DLQTopic, kafkaout.MarkerTopic}
+	for _, t := range []string{a.cfg.LateTopic, a.cfg.AlertsTopic} {
+		if t != "" {
+			topics = append(topics, t)
+		}
+	}
+	if err := a.out.EnsureTopics(work, int32(len(a.src.Partitions())), topics...); err != nil {
 		return err
 	}
 	if err := a.out.Init(work); err != nil {
@@ -445,7 +451,9 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 			invalidBy[string(reason)]++
 			return
 		}
-		a.eng.AddRaw(r.Partition, f.SensorID, f.TS, f.Temp, f.Hum, f.OK)
+		if !a.eng.AddRaw(r.Partition, f.SensorID, f.TS, f.Temp, f.Hum, f.OK) && a.cfg.LateTopic != "" {
+			a.out.Send(kafkaout.Late(a.cfg.LateTopic, r, entry.WatermarkMs))
+		}
 	})
 	res := a.eng.FinishBatch()
 
@@ -453,8 +461,13 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	if err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
-	if a.console != nil && !entry.NoData {
-		if err := a.console.WriteBatch(entry.BatchID, res.Update); err != nil {
+	if a.cfg.AlertsTopic != "" {
+		for _, al := range highTempAlerts(res.Append, a.cfg.AlertMaxTemp, entry.BatchID) {
+			a.out.Send(kafkaout.AlertRecord(a.cfg.AlertsTopic, al))
+		}
+	}
+	if rows := a.consoleRows(res); a.console != nil && (!entry.NoData || len(rows) > 0) {
+		if err := a.console.WriteBatch(entry.BatchID, rows); err != nil {
 			a.log.Warn("console sink", "batch_id", entry.BatchID, "err", err)
 		}
 	}
@@ -568,6 +581,31 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 		q.EventTime = map[string]string{"watermark": progress.FormatTime(time.UnixMilli(entry.WatermarkMs))}
 	}
 	return q
+}
+
+// consoleRows picks the rows the console's output mode shows.
+func (a *App) consoleRows(res engine.BatchResult) []contract.WindowRow {
+	if a.cfg.ConsoleMode == "append" {
+		return res.Append
+	}
+	return res.Update
+}
+
+// highTempAlerts returns a high_temp alert for every closed window whose
+// max_temp exceeds the threshold. Closed windows are emitted once, so each
+// alert is raised once.
+func highTempAlerts(closed []contract.WindowRow, threshold float64, batchID int64) []contract.Alert {
+	var out []contract.Alert
+	for _, w := range closed {
+		if w.MaxTemp > threshold {
+			out = append(out, contract.Alert{
+				Type: contract.AlertHighTemp, SensorID: w.SensorID, TS: w.WinEnd.UnixMilli(),
+				WinStart: w.WinStart.UnixMilli(), WinEnd: w.WinEnd.UnixMilli(),
+				MaxTemp: w.MaxTemp, Threshold: threshold, BatchID: batchID,
+			})
+		}
+	}
+	return out
 }
 
 // Ready reports whether the query runs and its broker and store answer.

@@ -43,6 +43,17 @@ type Config struct {
 	MaxOffsetsPerTrigger int64
 	FailOnDataLoss       bool
 	Console              bool
+	// OutputMode is the Parquet sink's output mode: a file sink can only
+	// append (Spark's too), so anything else is refused at start.
+	OutputMode string
+	// ConsoleMode is the console sink's output mode (append or update).
+	ConsoleMode string
+	// LateTopic, when set, receives every reading dropped as late.
+	LateTopic string
+	// AlertsTopic, when set, receives alerts; AlertMaxTemp is the threshold
+	// of high_temp alerts on a closed window's max_temp.
+	AlertsTopic  string
+	AlertMaxTemp float64
 
 	HTTPAddr string
 	LogLevel string
@@ -61,6 +72,10 @@ func Default() Config {
 		Watermark:       time.Minute,
 		Trigger:         TriggerContinuous,
 		FailOnDataLoss:  true,
+		OutputMode:      "append",
+		ConsoleMode:     "update",
+		AlertsTopic:     contract.AlertsTopic,
+		AlertMaxTemp:    39.5,
 		HTTPAddr:        ":8082",
 		LogLevel:        "info",
 		ShutdownTimeout: 20 * time.Second,
@@ -81,6 +96,11 @@ var Env = map[string]string{
 	"max-offsets-per-trigger": "MAX_OFFSETS_PER_TRIGGER",
 	"fail-on-data-loss":       "FAIL_ON_DATA_LOSS",
 	"console":                 "CONSOLE",
+	"output-mode":             "OUTPUT_MODE",
+	"console-mode":            "CONSOLE_MODE",
+	"late-topic":              "LATE_TOPIC",
+	"alerts-topic":            "ALERTS_TOPIC",
+	"alert-max-temp":          "ALERT_MAX_TEMP",
 	"http":                    "HTTP_ADDR",
 	"log-level":               "LOG_LEVEL",
 	"shutdown-timeout":        "SHUTDOWN_TIMEOUT",
@@ -105,6 +125,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.Int64Var(&cfg.MaxOffsetsPerTrigger, "max-offsets-per-trigger", 0, "cap on records per micro-batch across partitions (0 = no cap)")
 	fs.BoolVar(&cfg.FailOnDataLoss, "fail-on-data-loss", cfg.FailOnDataLoss, "stop when checkpointed offsets are no longer in Kafka")
 	fs.BoolVar(&cfg.Console, "console", false, "also print update-mode rows to stdout, as the seed's console query")
+	fs.StringVar(&cfg.OutputMode, "output-mode", cfg.OutputMode, "output mode of the Parquet sink: append (a file sink cannot update or complete)")
+	fs.StringVar(&cfg.ConsoleMode, "console-mode", cfg.ConsoleMode, "output mode of the console sink: append or update")
+	fs.StringVar(&cfg.LateTopic, "late-topic", cfg.LateTopic, "topic receiving every reading dropped as late (empty: drop and count only, as Spark)")
+	fs.StringVar(&cfg.AlertsTopic, "alerts-topic", cfg.AlertsTopic, "topic receiving alerts, exactly once (empty disables)")
+	fs.Float64Var(&cfg.AlertMaxTemp, "alert-max-temp", cfg.AlertMaxTemp, "high_temp alert when a closed window's max_temp exceeds this")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP server (/healthz, /readyz, /progress); empty disables")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a signal waits for the current batch")
@@ -192,6 +217,18 @@ func (c Config) Validate() error {
 		(c.S3.Endpoint == "" || c.S3.AccessKey == "" || c.S3.SecretKey == "") {
 		errs = append(errs, errors.New("an s3:// lake or checkpoint needs S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY"))
 	}
+	if c.OutputMode != "append" {
+		errs = append(errs, fmt.Errorf("--output-mode %q: the Parquet sink only appends (each closed window once); "+
+			"use --console --console-mode update to see updated rows", c.OutputMode))
+	}
+	if c.ConsoleMode != "append" && c.ConsoleMode != "update" {
+		errs = append(errs, fmt.Errorf("--console-mode %q: want append or update", c.ConsoleMode))
+	}
+	for name, t := range map[string]string{"--late-topic": c.LateTopic, "--alerts-topic": c.AlertsTopic} {
+		if t != "" && (t == c.Topic || t == c.DLQTopic) {
+			errs = append(errs, fmt.Errorf("%s %q: must differ from the input and dead-letter topics", name, t))
+		}
+	}
 	if c.StartingOffsets != "earliest" && c.StartingOffsets != "latest" {
 		errs = append(errs, fmt.Errorf("--starting-offsets %q: want earliest or latest", c.StartingOffsets))
 	}
@@ -257,7 +294,9 @@ func (c Config) Redacted() map[string]any {
 		"s3_secret_key": secret, "s3_use_ssl": c.S3.UseSSL, "starting_offsets": c.StartingOffsets,
 		"window": c.Window.String(), "watermark": c.Watermark.String(), "trigger": c.Trigger,
 		"trigger_interval": c.TriggerInterval.String(), "max_offsets_per_trigger": c.MaxOffsetsPerTrigger,
-		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "http": c.HTTPAddr,
+		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "console_mode": c.ConsoleMode,
+		"output_mode": c.OutputMode, "late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
+		"alert_max_temp": c.AlertMaxTemp, "http": c.HTTPAddr,
 	}
 }
 

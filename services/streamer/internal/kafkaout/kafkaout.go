@@ -255,6 +255,18 @@ func (w *Writer) Close() { w.cl.Close() }
 // DeadLetter builds the dead-letter record of rec: its key and value
 // unchanged, the reason and the source position in headers.
 func DeadLetter(topic string, rec *kgo.Record, reason contract.Reason, detail string) *kgo.Record {
+	return forward(topic, rec, string(reason), detail)
+}
+
+// Late builds the record of a reading dropped as late: key and value
+// unchanged, the watermark it missed and its source position in headers.
+func Late(topic string, rec *kgo.Record, watermarkMs int64) *kgo.Record {
+	return forward(topic, rec, "late", "event time <= watermark "+strconv.FormatInt(watermarkMs, 10))
+}
+
+// forward copies rec to topic with headers saying why and where it came
+// from; source topic, partition and offset identify it uniquely.
+func forward(topic string, rec *kgo.Record, reason, detail string) *kgo.Record {
 	return &kgo.Record{
 		Topic: topic, Key: rec.Key, Value: rec.Value,
 		Headers: append([]kgo.RecordHeader{
@@ -265,4 +277,10 @@ func DeadLetter(topic string, rec *kgo.Record, reason contract.Reason, detail st
 			{Key: contract.HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		}, rec.Headers...),
 	}
+}
+
+// AlertRecord builds the record of an alert, keyed by sensor.
+func AlertRecord(topic string, a contract.Alert) *kgo.Record {
+	v, _ := json.Marshal(a) // an Alert always marshals
+	return &kgo.Record{Topic: topic, Key: []byte(a.SensorID), Value: v}
 }
