@@ -47,6 +47,12 @@ type MinIO struct {
 	SecretKey string
 
 	client *minio.Client
+
+	// The running server, and what Restart needs to start it again.
+	mu      sync.Mutex
+	srv     *server
+	bin     string
+	dataDir string
 }
 
 // S3Config returns the settings that reach this server.
@@ -124,16 +130,19 @@ func StartMinIO(t testing.TB) *MinIO {
 		t.Skipf("laketest: skipping, needs a MinIO server: %v", err)
 	}
 	dataDir := t.TempDir()
-	m := &MinIO{AccessKey: "sensorlab", SecretKey: "sensorlab-" + rand.Text()}
+	m := &MinIO{AccessKey: "sensorlab", SecretKey: "sensorlab-" + rand.Text(), bin: bin, dataDir: dataDir}
 	// A free port can be taken between our probe and minio's bind: try again
 	// then, a bounded number of times.
 	var lastErr error
 	for range 3 {
 		var srv *server
-		srv, lastErr = startServer(bin, dataDir, m.AccessKey, m.SecretKey)
+		srv, lastErr = startServer(bin, dataDir, "", m.AccessKey, m.SecretKey)
 		if lastErr == nil {
+			m.srv = srv
 			t.Cleanup(func() {
-				if err := srv.stop(); err != nil {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				if err := m.srv.stop(); err != nil {
 					t.Errorf("laketest: stop minio: %v", err)
 				}
 			})
@@ -150,6 +159,37 @@ func StartMinIO(t testing.TB) *MinIO {
 	return m
 }
 
+// Stop stops the server (SIGTERM) and keeps its data: clients see
+// connections refused until Restart. It is how tests make the store
+// unavailable.
+func (m *MinIO) Stop(t testing.TB) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.srv.stop(); err != nil {
+		t.Fatalf("laketest: stop minio: %v", err)
+	}
+}
+
+// Restart starts the server again on the same address and data directory
+// (buckets, objects and credentials are kept) and waits until it is ready.
+// The server must have been stopped with Stop.
+func (m *MinIO) Restart(t testing.TB) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.srv.exited:
+	default:
+		t.Fatal("laketest: Restart of a running minio: call Stop first")
+	}
+	srv, err := startServer(m.bin, m.dataDir, m.Endpoint, m.AccessKey, m.SecretKey)
+	if err != nil {
+		t.Fatalf("laketest: restart minio on %s: %v", m.Endpoint, err)
+	}
+	m.srv = srv
+}
+
 // server is one minio child process.
 type server struct {
 	cmd      *exec.Cmd
@@ -159,12 +199,17 @@ type server struct {
 	waitErr  error         // valid after exited is closed
 }
 
-func startServer(bin, dataDir, user, password string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// startServer starts minio on endpoint (host:port), or on a free port of
+// 127.0.0.1 when endpoint is empty.
+func startServer(bin, dataDir, endpoint, user, password string) (*server, error) {
+	if endpoint == "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		endpoint = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	s := &server{endpoint: fmt.Sprintf("127.0.0.1:%d", port), out: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{endpoint: endpoint, out: &syncBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.endpoint, dataDir)
 	s.cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+user,
