@@ -113,10 +113,15 @@ certs() {
 	fi
 }
 
+# docker_build NAME CTX [ARGS...]: the engine's own builder (no buildx
+# needed); its output is shown only when the build fails.
 docker_build() {
-	local name=$1 ctx=$2
+	local name=$1 ctx=$2 out
 	shift 2
-	DOCKER_BUILDKIT=0 docker build -q "$@" -t "sensorlab-offline/$name:$TAG" "$ctx" >/dev/null
+	out=$(DOCKER_BUILDKIT=0 docker build "$@" -t "sensorlab-offline/$name:$TAG" "$ctx" 2>&1) || {
+		echo "$out" >&2
+		return 1
+	}
 }
 
 image_devbroker() {
@@ -147,10 +152,19 @@ image_service() {
 	local svc=$1 ctx
 	ctx=$(context "$svc")
 	cp "$ROOT/deploy/offline/service.Dockerfile" "$ctx/Dockerfile"
-	cp "$OUT/bin/$svc" "$ctx/$svc"
+	cp "$OUT/bin/$svc" "$ctx/rootfs/$svc"
 	ln -s "$svc" "$ctx/rootfs/entrypoint"
 	certs "$ctx"
 	docker_build "$svc" "$ctx" --build-arg "SVC=$svc"
+	# Guard against a cached layer of another service (see service.Dockerfile).
+	local c
+	c=$(docker create "sensorlab-offline/$svc:$TAG")
+	docker export "$c" | tar -tvf - | grep -q " entrypoint -> $svc\$" ||
+		{
+			docker rm "$c" >/dev/null
+			die "sensorlab-offline/$svc:$TAG: /entrypoint does not point at /$svc"
+		}
+	docker rm "$c" >/dev/null
 }
 
 echo "offline images (tag $TAG): ${images[*]}"
