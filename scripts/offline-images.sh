@@ -157,14 +157,12 @@ image_service() {
 	certs "$ctx"
 	docker_build "$svc" "$ctx" --build-arg "SVC=$svc"
 	# Guard against a cached layer of another service (see service.Dockerfile).
-	local c
+	local c listing
 	c=$(docker create "sensorlab-offline/$svc:$TAG")
-	docker export "$c" | tar -tvf - | grep -q " entrypoint -> $svc\$" ||
-		{
-			docker rm "$c" >/dev/null
-			die "sensorlab-offline/$svc:$TAG: /entrypoint does not point at /$svc"
-		}
+	listing=$(docker export "$c" | tar -tvf -)
 	docker rm "$c" >/dev/null
+	grep -q " entrypoint -> $svc\$" <<<"$listing" ||
+		die "sensorlab-offline/$svc:$TAG: /entrypoint does not point at /$svc"
 }
 
 echo "offline images (tag $TAG): ${images[*]}"
