@@ -22,6 +22,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -292,95 +293,107 @@ type number struct {
 // scanNumber scans a JSON number at i and returns what it holds and its end,
 // or end -1 when the bytes do not follow the JSON number grammar
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-// After a leading 0 the integer part ends: a digit right after it (as in 01)
-// is left to the caller, whose separator check rejects it.
+// A leading zero followed by a digit (01) is refused here although the
+// grammar would end the number after the 0: what follows is then a syntax
+// error the caller would refuse anyway.
 func scanNumber(b []byte, i int) (number, int) {
-	// Locals, not fields of the result: a five-field struct is kept in
-	// memory by the compiler, and this loop is the decoder's hottest.
-	var (
-		mant       uint64
-		ndig, frac int
-		neg, exp   bool
-		n          = len(b)
-	)
-	if i < n && b[i] == '-' {
-		neg = true
+	n := len(b)
+	neg := i < n && b[i] == '-'
+	if neg {
 		i++
 	}
-	if i >= n || !isDigit(b[i]) {
+	start := i
+	mant, ndig, i := scanDigits(b, i, 0)
+	if ndig == 0 || (ndig > 1 && b[start] == '0') {
 		return number{}, -1
 	}
-	if b[i] == '0' {
-		ndig = 1
-		i++
-	} else {
-		// Eight digits at a time while they last (a ts has 13), then one by one.
-		for i+8 <= n {
-			v := binary.LittleEndian.Uint64(b[i:])
-			if !eightDigits(v) {
-				break
-			}
-			mant = mant*1e8 + eightDigitsValue(v) // wraps past 19 digits; ndig says so
-			ndig += 8
-			i += 8
-		}
-		for ; i < n; i++ {
-			d := b[i] - '0'
-			if d > 9 {
-				break
-			}
-			mant = mant*10 + uint64(d)
-			ndig++
-		}
-	}
+	frac := 0
 	if i < n && b[i] == '.' {
-		i++
-		for ; i < n; i++ {
-			d := b[i] - '0'
-			if d > 9 {
-				break
-			}
-			mant = mant*10 + uint64(d)
-			frac++
-		}
+		mant, frac, i = scanDigits(b, i+1, mant)
 		if frac == 0 {
 			return number{}, -1
 		}
 		ndig += frac
 	}
-	if i < n && (b[i] == 'e' || b[i] == 'E') {
-		exp = true
+	exp := i < n && (b[i] == 'e' || b[i] == 'E')
+	if exp {
 		i++
 		if i < n && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if i >= n || !isDigit(b[i]) {
+		_, k, end := scanDigits(b, i, 0)
+		if k == 0 {
 			return number{}, -1
 		}
-		for i < n && isDigit(b[i]) {
-			i++
-		}
+		i = end
 	}
 	return number{mant: mant, ndig: ndig, frac: frac, neg: neg, exp: exp}, i
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+// asciiZeros is '0' in every byte of a word: XOR with it maps the ASCII
+// digits to their values 0..9.
+const asciiZeros = 0x3030303030303030
 
-// eightDigits reports whether all eight bytes of v (little-endian) are ASCII
-// digits: each byte's high nibble is 3, and adding 6 to its low nibble does
-// not carry out of it.
-func eightDigits(v uint64) bool {
-	return (v&0xF0F0F0F0F0F0F0F0)|(((v+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) == 0x3333333333333333
+// pow10u holds 10^k for the k digits one word can hold.
+var pow10u = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// scanDigits scans the run of ASCII digits at i, appending their value to
+// mant (mant*10^k + run; it wraps past 19 digits in all, which the caller's
+// digit count tells), and returns the new mant, the run's length k and its
+// end. A run shorter than eight bytes, with eight bytes to read, is scanned
+// in one word, so that its length costs no branch; this part is small enough
+// to be inlined.
+func scanDigits(b []byte, i int, mant uint64) (uint64, int, int) {
+	if i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:]) ^ asciiZeros // digits become 0..9
+		if k := digitRun(x); k < 8 {
+			return mant*pow10u[k] + digitsValue(x, k), k, i + k
+		}
+	}
+	return scanLongDigits(b, i, mant)
 }
 
-// eightDigitsValue returns the number written by eight ASCII digits loaded
-// little-endian into v (first digit in the low byte), by pairwise combining:
-// 8 digits -> 4 two-digit values -> 2 four-digit values -> 1.
-func eightDigitsValue(v uint64) uint64 {
-	v -= 0x3030303030303030
-	v = (v*10 + v>>8) & 0x00FF00FF00FF00FF
-	v = (v*100 + v>>16) & 0x0000FFFF0000FFFF
-	return (v*10000 + v>>32) & 0xFFFFFFFF
+// scanLongDigits is scanDigits for runs of eight digits or more and near the
+// end of the input: a word at a time while eight bytes remain, then bytes.
+func scanLongDigits(b []byte, i int, mant uint64) (uint64, int, int) {
+	start := i
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:]) ^ asciiZeros
+		k := digitRun(x)
+		mant = mant*pow10u[k] + digitsValue(x, k)
+		i += k
+		if k < 8 {
+			return mant, i - start, i
+		}
+	}
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+	}
+	return mant, i - start, i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// digitRun returns how many of the low-order bytes of x, taken from the
+// lowest, are in 0..9 (x holds eight input bytes XOR '0', little-endian, so
+// these are the leading ASCII digits). A byte is outside 0..9 when its high
+// bit is set or when adding 0x76 to its low seven bits, which cannot carry
+// out of the byte, sets it.
+func digitRun(x uint64) int {
+	const hi = 0x8080808080808080
+	notDigit := (x | ((x &^ hi) + 0x7676767676767676)) & hi
+	return bits.TrailingZeros64(notDigit) >> 3 // 8 when all are digits
+}
+
+// digitsValue returns the number written by the k lowest bytes of x, each a
+// digit value 0..9, the lowest byte the most significant digit. Shifting the
+// other bytes out leaves zeros below, which read as leading zeros; then
+// neighbours combine pairwise: 8 digits -> 4 two-digit values -> 2 -> 1.
+func digitsValue(x uint64, k int) uint64 {
+	x <<= 8 * (8 - k) // 0 when k == 0
+	x = (x*10 + x>>8) & 0x00FF00FF00FF00FF
+	x = (x*100 + x>>16) & 0x0000FFFF0000FFFF
+	return (x*10000 + x>>32) & 0xFFFFFFFF
 }
 
 // parseInt parses the integer literal at i, as strconv.ParseInt(lit, 10, 64)
@@ -388,6 +401,19 @@ func eightDigitsValue(v uint64) uint64 {
 // has a fraction or an exponent (the reference's wrong_type), or does not fit
 // an int64 (its out_of_range).
 func parseInt(b []byte, i int) (int64, int) {
+	// The common shape, without a call: a positive integer of 8 to 15 digits
+	// (epoch milliseconds have 13), read in two words. 15 digits fit an
+	// int64; a leading 0, a sign, a fraction or an exponent go the long way.
+	if i+16 <= len(b) && b[i] != '0' {
+		x1 := binary.LittleEndian.Uint64(b[i:]) ^ asciiZeros
+		x2 := binary.LittleEndian.Uint64(b[i+8:]) ^ asciiZeros
+		if k := digitRun(x2); digitRun(x1) == 8 && k < 8 {
+			end := i + 8 + k
+			if c := b[end]; c != '.' && c != 'e' && c != 'E' {
+				return int64(digitsValue(x1, 8)*pow10u[k] + digitsValue(x2, k)), end
+			}
+		}
+	}
 	num, end := scanNumber(b, i)
 	// With no leading zeros, 20 digits overflow an int64; 19 fit a uint64.
 	if end < 0 || num.frac != 0 || num.exp || num.ndig > 19 {
@@ -412,6 +438,31 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // is not a JSON number or ParseFloat fails (overflow: the reference's
 // out_of_range).
 func parseFloat(b []byte, i int) (float64, int) {
+	// The common shape, without a call: -?d{1,6}\.d{1,6} ending inside one
+	// word, as the sensors' 27.41 (see exactFloat for why the division is
+	// exact: the digits are below 10^6 < 2^53).
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	if j+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[j:]) ^ asciiZeros
+		r1 := digitRun(x) // integer digits
+		if r1 >= 1 && r1 <= 6 && byte(x>>(8*r1)) == '.'^'0' && (r1 == 1 || byte(x) != 0) {
+			// Fraction digits; the zero bytes shifted in read as digits, so
+			// the run counts only if it ends before them.
+			r2 := digitRun(x >> (8 * (r1 + 1)))
+			if end := j + r1 + 1 + r2; r2 >= 1 && r1+1+r2 < 8 && b[end] != 'e' && b[end] != 'E' {
+				low := uint64(1)<<(8*r1) - 1
+				digits := x&low | (x>>8)&(uint64(1)<<(8*(r1+r2))-1)&^low // the dot taken out
+				f := float64(digitsValue(digits, r1+r2)) / pow10[r2]
+				if j > i {
+					f = -f
+				}
+				return f, end
+			}
+		}
+	}
 	num, end := scanNumber(b, i)
 	if end < 0 {
 		return 0, -1

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -194,13 +195,17 @@ func TestFastPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestExactFloatMatchesParseFloat compares scanNumber and the exact shortcut with
-// strconv.ParseFloat bit for bit on many literals near its limits.
-func TestExactFloatMatchesParseFloat(t *testing.T) {
+// TestNumbersMatchStrconv compares parseFloat and parseInt, every path of
+// them, with strconv bit for bit on many literals near their limits, each
+// followed by each kind of byte that can end a number, and at the very end of
+// the input.
+func TestNumbersMatchStrconv(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	lits := []string{"0", "-0", "0.0", "-0.000", "9007199254740992", "9007199254740993",
 		"900719925474099.3", "0.9007199254740992", "1.0000000000000000000001", "0.1", "0.3",
-		"123456789012345678", "1234567890123456789", "0.0000000000000000000001", "0.00000000000000000000001"}
+		"123456789012345678", "1234567890123456789", "0.0000000000000000000001", "0.00000000000000000000001",
+		"27.41", "-27.41", "999999.999999", "1234567.1", "1.1234567", "1e5", "1.5E-3", "-0e0",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "12345678", "123456789012345"}
 	for range 200000 {
 		digits := strconv.FormatUint(rng.Uint64N(1<<(1+rng.IntN(63))), 10)
 		if dot := rng.IntN(len(digits) + 1); dot < len(digits) {
@@ -213,27 +218,32 @@ func TestExactFloatMatchesParseFloat(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			digits = "-" + digits
 		}
+		if rng.IntN(8) == 0 {
+			digits += "e" + strconv.Itoa(rng.IntN(40)-20)
+		}
 		lits = append(lits, digits)
 	}
-	taken := 0
 	for _, lit := range lits {
-		num, end := scanNumber([]byte(lit), 0)
-		if end != len(lit) {
-			t.Fatalf("scanNumber(%s) ends at %d, want %d", lit, end, len(lit))
+		for _, tail := range []string{"", ",", "}", " ", `,"hum":50,"ok":true}`} {
+			in := []byte(lit + tail)
+			f, end := parseFloat(in, 0)
+			want, err := strconv.ParseFloat(lit, 64)
+			switch {
+			case err != nil && end != -1:
+				t.Fatalf("parseFloat(%q) = %v, ends at %d; ParseFloat refuses it: %v", in, f, end, err)
+			case err == nil && (end != len(lit) || math.Float64bits(f) != math.Float64bits(want)):
+				t.Fatalf("parseFloat(%q) = %v (%#x), ends at %d; ParseFloat = %v (%#x)",
+					in, f, math.Float64bits(f), end, want, math.Float64bits(want))
+			}
+			n, end := parseInt(in, 0)
+			wantN, err := strconv.ParseInt(lit, 10, 64)
+			switch {
+			case err != nil && end != -1:
+				t.Fatalf("parseInt(%q) = %d, ends at %d; ParseInt refuses it", in, n, end)
+			case err == nil && (end != len(lit) || n != wantN):
+				t.Fatalf("parseInt(%q) = %d, ends at %d; ParseInt = %d", in, n, end, wantN)
+			}
 		}
-		f, ok := exactFloat(num)
-		if !ok {
-			continue
-		}
-		taken++
-		want, err := strconv.ParseFloat(lit, 64)
-		if err != nil || math.Float64bits(f) != math.Float64bits(want) {
-			t.Fatalf("exactFloat(%s) = %v (%#x), ParseFloat = %v (%#x), %v",
-				lit, f, math.Float64bits(f), want, math.Float64bits(want), err)
-		}
-	}
-	if taken < len(lits)/4 {
-		t.Fatalf("the exact shortcut took only %d of %d literals: the test exercises nothing", taken, len(lits))
 	}
 }
 
@@ -272,30 +282,33 @@ func TestSeedMixTakesFastPath(t *testing.T) {
 	}
 }
 
-// TestEightDigits checks the eight-at-a-time digit parser against the
-// byte-by-byte definition on every position of a non-digit and on values.
-func TestEightDigits(t *testing.T) {
+// TestDigitRun checks the eight-at-a-time digit scan against the byte by
+// byte definition, for runs of every length and any byte after them.
+func TestDigitRun(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 100000 {
+	for range 200000 {
 		var buf [8]byte
-		allDigits := true
 		for k := range buf {
 			buf[k] = '0' + byte(rng.IntN(10))
-			if rng.IntN(16) == 0 {
+			if rng.IntN(6) == 0 {
 				buf[k] = byte(rng.IntN(256))
 			}
-			allDigits = allDigits && isDigit(buf[k])
 		}
-		v := uint64(buf[0]) | uint64(buf[1])<<8 | uint64(buf[2])<<16 | uint64(buf[3])<<24 |
-			uint64(buf[4])<<32 | uint64(buf[5])<<40 | uint64(buf[6])<<48 | uint64(buf[7])<<56
-		if eightDigits(v) != allDigits {
-			t.Fatalf("eightDigits(%q) = %v", buf[:], !allDigits)
+		want := 0
+		for want < 8 && isDigit(buf[want]) {
+			want++
 		}
-		if allDigits {
-			want, _ := strconv.ParseUint(string(buf[:]), 10, 64)
-			if got := eightDigitsValue(v); got != want {
-				t.Fatalf("eightDigitsValue(%q) = %d", buf[:], got)
-			}
+		x := binary.LittleEndian.Uint64(buf[:]) ^ 0x3030303030303030
+		k := digitRun(x)
+		if k != want {
+			t.Fatalf("digitRun(%q) = %d, want %d", buf[:], k, want)
+		}
+		var wantValue uint64
+		if want > 0 {
+			wantValue, _ = strconv.ParseUint(string(buf[:want]), 10, 64)
+		}
+		if got := digitsValue(x, k); got != wantValue {
+			t.Fatalf("digitsValue(%q, %d) = %d, want %d", buf[:], k, got, wantValue)
 		}
 	}
 }
