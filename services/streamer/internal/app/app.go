@@ -64,6 +64,7 @@ type App struct {
 	walDur      time.Duration // time to write its offsets entry
 
 	progress *progress.Log
+	obs      observer // metrics and the latest windows, from each batch's progress (metrics.go)
 	ready    atomic.Bool
 	lastErr  atomic.Pointer[error] // why the query is not running, while it restarts
 	srcMu    sync.Mutex            // guards src against Ready, which runs on HTTP goroutines
@@ -505,6 +506,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	}
 	p := a.report(entry, res, out, numIn, invalid, invalidBy, t0, tFetched, tAdded, tCommitted)
 	a.progress.Add(p)
+	a.observe(p, res)
 	a.log.Info("batch committed", "batch_id", entry.BatchID, "input_rows", numIn, "invalid_rows", invalid,
 		"late_rows", res.Stats.NumRowsDroppedByWatermark, "output_rows", out.Rows, "files", len(out.Files),
 		"sink_skipped", out.Skipped, "state_rows", res.Stats.NumRowsTotal, "watermark", entry.WatermarkMs,

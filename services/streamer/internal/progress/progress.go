@@ -56,8 +56,14 @@ type Sink struct {
 	NumOutputRows int64  `json:"numOutputRows"`
 }
 
+// timeLayout is the layout of instants in Spark's progress JSON.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
 // FormatTime formats an instant as Spark does in progress JSON.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// ParseTime parses an instant formatted by FormatTime.
+func ParseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }
 
 // Log keeps the last N progress reports.
 type Log struct {

@@ -1,0 +1,138 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
+)
+
+// chromium finds a headless-capable browser: $SENSORLAB_CHROMIUM, or
+// Debian's chromium (apt-get install -y chromium). Without one the test is
+// skipped, unless SENSORLAB_REQUIRE_BROWSER=1 (CI) makes it fail.
+func chromium(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("SENSORLAB_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium found (install it: apt-get install -y chromium, or set SENSORLAB_CHROMIUM)"
+	if os.Getenv("SENSORLAB_REQUIRE_BROWSER") == "1" {
+		t.Fatal(msg + "; SENSORLAB_REQUIRE_BROWSER=1 requires it")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// headless runs the browser on url, in a window of size ("w,h"), with extra
+// flags, and returns its stdout.
+// --virtual-time-budget lets the page's scripts run (fetches included)
+// before the DOM is dumped or the screenshot taken: no sleeping here.
+func headless(t *testing.T, ctx context.Context, bin, url, size string, extra ...string) []byte {
+	t.Helper()
+	args := append([]string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=10000", "--window-size=" + size,
+	}, extra...)
+	cmd := exec.CommandContext(ctx, bin, append(args, url)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, stderr.Bytes())
+	}
+	return stdout.Bytes()
+}
+
+var (
+	canvasRE = regexp.MustCompile(`<canvas id="([^"]+)"[^>]*\bdata-points="(\d+)"`)
+	tbodyRE  = regexp.MustCompile(`(?s)<table id="([^"]+)">.*?<tbody>(.*?)</tbody>`)
+)
+
+// The live page, loaded in a real browser from the streamer's own HTTP
+// handler, draws every chart from /progress and fills both tables.
+func TestLivePageRendersInABrowser(t *testing.T) {
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	// Readings, then late and invalid ones, then more readings: every chart
+	// has something to show.
+	w := newWorld(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	w.produce(ctx, rng, origin, 2000)
+	w.produce(ctx, rng, origin, 40, `{"sensor_id":"S003"`, `{}`, `{"sensor_id":"S003","ts":"x","temp":1,"hum":1,"ok":true}`)
+	w.produce(ctx, rng, origin+200_000, 1500)
+	a := w.runApp(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 150 }))
+	reports := a.progress.Recent(0)
+	srv := httptest.NewServer(a.handler())
+	defer srv.Close()
+
+	dom := string(headless(t, ctx, bin, srv.URL+"/", "1400,1500", "--dump-dom"))
+	if !strings.Contains(dom, `data-ready="true"`) {
+		t.Fatalf("the page never drew (no data-ready on <body>):\n%s", dom)
+	}
+	withWM := sum(reports, func(p progress.Query) int64 {
+		if ms(t, p.EventTime["watermark"]) > 0 {
+			return 1
+		}
+		return 0
+	})
+	n := int64(len(reports))
+	want := map[string]int64{ // values drawn per chart: one per series and batch
+		"chart-rates":     2 * n,
+		"chart-duration":  2 * n,
+		"chart-watermark": withWM,
+		"chart-state":     n,
+		"chart-drops":     2 * n,
+	}
+	got := map[string]int64{}
+	for _, m := range canvasRE.FindAllStringSubmatch(dom, -1) {
+		got[m[1]], _ = strconv.ParseInt(m[2], 10, 64)
+	}
+	for id, x := range want {
+		if got[id] != x || x == 0 {
+			t.Errorf("%s drew %d values, want %d (%d batches)", id, got[id], x, n)
+		}
+	}
+	rows := map[string]int{}
+	for _, m := range tbodyRE.FindAllStringSubmatch(dom, -1) {
+		rows[m[1]] = strings.Count(m[2], "<tr>")
+	}
+	if rows["windows"] != 20 || rows["batches"] != min(20, int(n)) {
+		t.Errorf("tables: %d sensor rows (want 20), %d batch rows (want %d)", rows["windows"], rows["batches"], min(20, int(n)))
+	}
+	late := sum(reports, func(p progress.Query) int64 { return p.StateOperators[0].NumRowsDroppedByWatermark })
+	if late != 40 {
+		t.Errorf("the run dropped %d late readings, want 40", late)
+	}
+
+	// SENSORLAB_SCREENSHOT=/abs/path.png also saves a screenshot of the page
+	// (docs/operations.md shows the command).
+	if out := os.Getenv("SENSORLAB_SCREENSHOT"); out != "" {
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		headless(t, ctx, bin, srv.URL+"/", "1280,900", "--hide-scrollbars", "--screenshot="+abs)
+		if st, err := os.Stat(abs); err != nil || st.Size() == 0 {
+			t.Fatalf("screenshot %s: %v", abs, err)
+		}
+		t.Logf("screenshot written to %s", abs)
+	}
+}
