@@ -253,8 +253,18 @@ func (w *Writer) abort() {
 func (w *Writer) Close() { w.cl.Close() }
 
 // DeadLetter builds the dead-letter record of rec: its key and value
-// unchanged, the reason and the source position in headers.
+// unchanged, the reason and the source position in headers. A value over
+// contract.MaxValueBytes (rejected as too_large) is cut to its first
+// MaxValueBytes: forwarded whole, a value near the broker's message size
+// limit would fail the batch's transaction on every re-run and stall the
+// query. The source position in the headers still leads to the whole record.
 func DeadLetter(topic string, rec *kgo.Record, reason contract.Reason, detail string) *kgo.Record {
+	if len(rec.Value) > contract.MaxValueBytes {
+		cut := *rec
+		cut.Value = rec.Value[:contract.MaxValueBytes]
+		detail += fmt.Sprintf("; the dead letter holds its first %d bytes", contract.MaxValueBytes)
+		return forward(topic, &cut, string(reason), detail)
+	}
 	return forward(topic, rec, string(reason), detail)
 }
 
