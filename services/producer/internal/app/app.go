@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -59,6 +60,7 @@ type App struct {
 	closed sync.Once
 
 	generated, sent, errs, late, dups, invalid atomic.Int64
+	rate                                       atomic.Uint64 // send rate, float64 bits: /metrics' send_rate
 	topicReady                                 atomic.Bool
 	inFlight                                   sync.WaitGroup // records whose promise has not run yet
 }
@@ -202,6 +204,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	st := a.Stats()
 	elapsed := a.now().Sub(started)
+	a.rate.Store(math.Float64bits(perSecond(st.Sent, elapsed)))
 	a.log.Info("producer finished",
 		"sent", st.Sent, "errors", st.Errors, "generated", st.Generated,
 		"late", st.Late, "duplicates", st.Duplicates, "invalid", st.Invalid,
@@ -314,8 +317,9 @@ func (a *App) progressLoop(done <-chan struct{}) {
 			return
 		case <-t.C:
 			st, at := a.Stats(), a.now()
-			a.log.Info("progress", "sent", st.Sent, "errors", st.Errors, "rate", perSecond(st.Sent-last, at.Sub(lastAt)),
-				"buffered", a.cl.BufferedProduceRecords())
+			r := perSecond(st.Sent-last, at.Sub(lastAt))
+			a.rate.Store(math.Float64bits(r))
+			a.log.Info("progress", "sent", st.Sent, "errors", st.Errors, "rate", r, "buffered", a.cl.BufferedProduceRecords())
 			last, lastAt = st.Sent, at
 		}
 	}

@@ -14,8 +14,9 @@ import (
 // readyTimeout bounds one readiness probe of the broker.
 const readyTimeout = 2 * time.Second
 
-// Handler serves /healthz (the process is alive) and /readyz (the topic
-// exists and a broker answers, probed on every request).
+// Handler serves /healthz (the process is alive), /readyz (the topic
+// exists and a broker answers, probed on every request) and /metrics
+// (Prometheus, see metrics.go).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -28,6 +29,7 @@ func (a *App) Handler() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	mux.Handle("GET /metrics", a.metricsHandler())
 	return mux
 }
 

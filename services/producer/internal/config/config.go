@@ -57,7 +57,7 @@ type Config struct {
 	InvalidFraction   float64
 	// Progress is the interval of the progress log line.
 	Progress time.Duration
-	// HTTPAddr serves /healthz and /readyz; empty disables the server.
+	// HTTPAddr serves /healthz, /readyz and /metrics; empty disables the server.
 	HTTPAddr string
 	// MaxBufferedRecords bounds the records held in memory while the broker is slow or away.
 	MaxBufferedRecords int
@@ -111,7 +111,7 @@ func (c *Config) Options() []Option {
 		{"duplicate-fraction", "DUPLICATE_FRACTION", "0", "fraction of readings sent twice (same key and value)", floatVal{&c.DuplicateFraction}},
 		{"invalid-fraction", "INVALID_FRACTION", "0", "fraction of records replaced by a malformed one (each rejected by contract.DecodeEvent)", floatVal{&c.InvalidFraction}},
 		{"progress", "PROGRESS", "10s", "interval of the progress log line", durVal{&c.Progress}},
-		{"http", "HTTP_ADDR", ":8081", "address of /healthz and /readyz; empty disables", strVal{&c.HTTPAddr}},
+		{"http", "HTTP_ADDR", ":8081", "address of /healthz, /readyz and /metrics; empty disables", strVal{&c.HTTPAddr}},
 		{"max-buffered-records", "MAX_BUFFERED_RECORDS", "10000", "records buffered while the broker is slow or away; producing blocks beyond", intVal{&c.MaxBufferedRecords}},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "7s", "bound on the flush after SIGTERM/SIGINT; unacknowledged records are then counted as errors", durVal{&c.ShutdownTimeout}},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", levelVal{&c.LogLevel}},
