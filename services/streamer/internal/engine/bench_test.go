@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// benchStream is a steady stream of readings: nSensors sensors reporting
+// round-robin over 3 partitions, the event time advancing 1 ms every step
+// readings, so that each 10s window gets 10_000*step readings.
+type benchStream struct {
+	ids  [][]byte
+	step int
+}
+
+func newBenchStream(nSensors, step int) benchStream {
+	ids := make([][]byte, nSensors)
+	for i := range ids {
+		ids[i] = fmt.Appendf(nil, "sensor-%06d", i)
+	}
+	return benchStream{ids: ids, step: step}
+}
+
+const benchBatch = 100_000 // readings per micro-batch
+
+// benchAdd measures AddRaw in steady state. Every benchBatch readings the
+// batch finishes (emitting and evicting closed windows, recycling them) and
+// the next starts with its NextWatermark; FinishBatch is timed apart, in
+// BenchmarkFinishBatch, so the figure here is the per-reading cost.
+func benchAdd(b *testing.B, nSensors, step int) {
+	s := newBenchStream(nSensors, step)
+	e := mustNew(b, DefaultConfig())
+	const t0 = int64(1_732_200_000_000)
+	i, wm := 0, int64(0)
+	run := func(n int) {
+		for range n {
+			if i%benchBatch == 0 {
+				b.StopTimer()
+				if i > 0 {
+					wm = e.FinishBatch().NextWatermark
+				}
+				e.StartBatch(wm)
+				b.StartTimer()
+			}
+			id := s.ids[i%len(s.ids)]
+			e.AddRaw(int32(i/500%3), id, t0+int64(i/s.step), 21.5, 55.25, i%7 != 0)
+			i++
+		}
+	}
+	// Warm up past the watermark delay so windows are evicted and recycled.
+	run(int(DefaultConfig().Watermark.Milliseconds()+2*DefaultConfig().Window.Milliseconds()) * step)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+	b.StopTimer()
+	if st := e.FinishBatch().Stats; st.NumRowsTotal > 0 {
+		b.ReportMetric(float64(st.MemoryUsedBytes)/float64(st.NumRowsTotal), "est-bytes/row")
+	}
+}
+
+// BenchmarkFinishBatch100kSensors measures a batch's end with 100,000
+// sensors: the update rows of 100,000 readings (one per sensor) and the
+// append rows of the window they close.
+func BenchmarkFinishBatch100kSensors(b *testing.B) {
+	s := newBenchStream(100_000, 1)
+	e := mustNew(b, DefaultConfig())
+	t, wm := int64(1_732_200_000_000), int64(0)
+	rows := 0
+	for b.Loop() {
+		b.StopTimer()
+		e.StartBatch(wm)
+		for _, id := range s.ids {
+			e.AddRaw(0, id, t, 21.5, 55.25, true)
+		}
+		t += 10_000 // each batch fills the next window
+		b.StartTimer()
+		res := e.FinishBatch()
+		rows += len(res.Update) + len(res.Append)
+		wm = res.NextWatermark
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/emitted-row")
+}
+
+func BenchmarkAddRaw20Sensors(b *testing.B)        { benchAdd(b, 20, 20) }
+func BenchmarkAddRaw100kSensors(b *testing.B)      { benchAdd(b, 100_000, 20) }
+func BenchmarkAdd20SensorsString(b *testing.B)     { benchAddString(b, 20) }
+func BenchmarkAddRaw100kSensorsDense(b *testing.B) { benchAdd(b, 100_000, 200) }
+
+// benchAddString is the same stream through Add (a string sensor id).
+func benchAddString(b *testing.B, nSensors int) {
+	s := newBenchStream(nSensors, 20)
+	ids := make([]string, len(s.ids))
+	for i, id := range s.ids {
+		ids[i] = string(id)
+	}
+	e := mustNew(b, DefaultConfig())
+	const t0 = int64(1_732_200_000_000)
+	i, wm := 0, int64(0)
+	e.StartBatch(wm)
+	b.ReportAllocs()
+	for b.Loop() {
+		if i%benchBatch == 0 && i > 0 {
+			wm = e.FinishBatch().NextWatermark
+			e.StartBatch(wm)
+		}
+		e.Add(int32(i/500%3), Reading{ids[i%len(ids)], t0 + int64(i/20), 21.5, 55.25, i%7 != 0})
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+}
+
+// BenchmarkStateBytesPerRow measures the heap the state takes per state row:
+// 100,000 sensors in 7 windows of one partition (700,000 rows), as with a 1m
+// delay and 10s windows.
+func BenchmarkStateBytesPerRow(b *testing.B) {
+	s := newBenchStream(100_000, 1)
+	const windows = 7
+	var heap, est, rows float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		e := mustNew(b, DefaultConfig())
+		e.StartBatch(0)
+		for w := range windows {
+			for _, id := range s.ids {
+				e.AddRaw(0, id, 1_732_200_000_000+int64(w)*10_000, 21.5, 55.25, true)
+			}
+		}
+		st := e.FinishBatch().Stats
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		// The interned ids are shared by all windows: count them apart.
+		heap = float64(after.HeapAlloc - before.HeapAlloc)
+		est, rows = float64(st.MemoryUsedBytes), float64(st.NumRowsTotal)
+		runtime.KeepAlive(e)
+	}
+	b.ReportMetric(heap/rows, "heap-bytes/row")
+	b.ReportMetric(est/rows, "est-bytes/row")
+}

@@ -1,0 +1,439 @@
+package engine
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sensorlab/sensorlab/contract"
+)
+
+// Reading is one decoded sensor reading.
+type Reading struct {
+	SensorID  string
+	TS        int64 // event time, epoch ms
+	Temp, Hum float64
+	OK        bool
+}
+
+// BatchResult is what one micro-batch produced.
+type BatchResult struct {
+	// Append holds the windows whose end <= the batch watermark: each is
+	// emitted once, in this batch, and then evicted. Sorted by (win_start, sensor_id).
+	Append []contract.WindowRow
+	// Update holds the merged current value of every (window, sensor) that
+	// received a reading in this batch (update mode), sorted like Append.
+	Update []contract.WindowRow
+	// NextWatermark is max(batch watermark, max event time seen so far -
+	// delay): the watermark the next batch must use.
+	NextWatermark int64
+	// NeedsNoDataBatch is true when the state holds windows that
+	// NextWatermark closes: the runner should run a batch with no new data.
+	NeedsNoDataBatch bool
+	Stats            Stats
+}
+
+// Stats are a batch's state-operator figures, as Spark's progress reports them.
+type Stats struct {
+	NumInputRows              int64 // readings added, late ones included
+	NumRowsDroppedByWatermark int64 // late readings
+	NumRowsTotal              int64 // state rows (per partition) after the batch
+	NumRowsUpdated            int64 // state rows changed by the batch
+	NumRowsRemoved            int64 // state rows evicted by the batch
+	MemoryUsedBytes           int64 // estimate of the state's memory
+	// Over the batch's readings, late ones included (0 when none); epoch ms.
+	EventTimeMin, EventTimeMax, EventTimeAvg int64
+}
+
+// noEventTime marks that no reading was ever seen.
+const noEventTime = math.MinInt64
+
+// Engine aggregates readings into tumbling event-time windows. Create it with
+// New or Restore.
+type Engine struct {
+	cfg            Config
+	winMs, delayMs int64
+
+	wm      int64  // the current batch's watermark; >= 0, never decreases
+	maxSeen int64  // max event time ever seen, late readings included; noEventTime if none
+	seq     uint32 // current batch sequence number, stamped on the rows it changes
+
+	ids       map[string]int32 // sensor id -> sensor number
+	names     []string         // sensor number -> sensor id
+	rank      []int32          // sensor number -> position in id order (see sensorRanks)
+	order     []int32          // position in id order -> sensor number
+	nameBytes int64
+
+	parts []*partition // ascending by id
+	byID  []*partition // parts indexed by id, for ids in [0, maxDirectPartition)
+	free  []*window    // evicted windows kept for reuse
+
+	stats          Stats // of the current batch
+	tsBase, tsSum  int64 // EventTimeAvg = tsBase + tsSum/NumInputRows
+	scratchStarts  []int64
+	scratchByStart []*window
+	marks          []uint64 // emit's bitmap over sensor ranks; all zero between calls
+}
+
+// maxDirectPartition bounds the partition ids found by indexing rather than
+// by binary search. Kafka topics have far fewer partitions.
+const maxDirectPartition = 1 << 12
+
+// maxFreeWindows bounds the recycled windows kept between batches.
+const maxFreeWindows = 64
+
+// New returns an empty engine with watermark 0.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{
+		cfg:     cfg,
+		winMs:   cfg.Window.Milliseconds(),
+		delayMs: cfg.Watermark.Milliseconds(),
+		maxSeen: noEventTime,
+		seq:     1,
+		ids:     make(map[string]int32),
+	}, nil
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Watermark returns the current batch's watermark (epoch ms).
+func (e *Engine) Watermark() int64 { return e.wm }
+
+// StartBatch begins a micro-batch that uses watermark wm (epoch ms) for its
+// late filter and eviction. The watermark never moves backwards: a wm lower
+// than the previous batch's is raised to it.
+func (e *Engine) StartBatch(wm int64) {
+	e.wm = max(e.wm, wm)
+	e.seq++
+	if e.seq == 0 { // wrapped: forget old stamps so no row looks changed
+		e.forEachRow(func(r *row) { r.batch = 0 })
+		e.seq = 1
+	}
+	e.stats = Stats{}
+	e.tsBase, e.tsSum = 0, 0
+}
+
+// Add folds one reading from Kafka partition p into the state. A reading with
+// TS <= the batch watermark is late: it is dropped, counted, and Add returns
+// false.
+func (e *Engine) Add(p int32, r Reading) bool {
+	if !e.observe(r.TS) {
+		return false
+	}
+	s, ok := e.ids[r.SensorID]
+	if !ok {
+		s = e.intern(r.SensorID)
+	}
+	e.fold(p, s, r.TS, r.Temp, r.Hum, r.OK)
+	return true
+}
+
+// AddRaw is Add for a sensor id that is a slice into a record: it has the
+// same semantics and allocates only when the id is seen for the first time
+// (or its window is new). It does not retain sensorID.
+func (e *Engine) AddRaw(p int32, sensorID []byte, ts int64, temp, hum float64, ok bool) bool {
+	if !e.observe(ts) {
+		return false
+	}
+	s, found := e.ids[string(sensorID)] // no allocation: the compiler converts in place
+	if !found {
+		s = e.intern(string(sensorID))
+	}
+	e.fold(p, s, ts, temp, hum, ok)
+	return true
+}
+
+// observe records a reading's event time in the batch statistics and the
+// watermark's max, and reports whether the reading is on time.
+func (e *Engine) observe(ts int64) bool {
+	st := &e.stats
+	if st.NumInputRows == 0 {
+		e.tsBase = ts
+		st.EventTimeMin, st.EventTimeMax = ts, ts
+	} else {
+		st.EventTimeMin = min(st.EventTimeMin, ts)
+		st.EventTimeMax = max(st.EventTimeMax, ts)
+	}
+	st.NumInputRows++
+	e.tsSum += ts - e.tsBase
+	// Spark takes the max before the late filter. A late reading cannot raise
+	// the next watermark (ts - delay <= wm), so this only keeps the bookkeeping equal.
+	e.maxSeen = max(e.maxSeen, ts)
+	if ts <= e.wm {
+		st.NumRowsDroppedByWatermark++
+		return false
+	}
+	return true
+}
+
+func (e *Engine) intern(id string) int32 {
+	s := int32(len(e.names))
+	e.names = append(e.names, id)
+	e.ids[id] = s
+	e.nameBytes += int64(len(id))
+	return s
+}
+
+// fold adds an on-time reading of sensor s to its window in partition p.
+// Since ts > wm >= 0, window starts are never negative.
+func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
+	var pt *partition
+	if uint32(p) < uint32(len(e.byID)) {
+		pt = e.byID[p]
+	}
+	if pt == nil {
+		pt = e.partition(p)
+	}
+	w := pt.last
+	if w == nil || ts < w.start || ts-w.start >= e.winMs {
+		w = e.window(pt, windowStart(ts, e.winMs))
+		pt.last = w
+	}
+	// A sliding window would loop here over the windows that contain ts.
+	r := w.getOrAdd(s, len(e.names))
+	if r.batch != e.seq {
+		r.batch = e.seq
+		e.stats.NumRowsUpdated++
+	}
+	r.fold(temp, hum, ok)
+}
+
+// windowStart is the start of the tumbling window of length l holding t:
+// t - (t mod l), rounding toward -inf for negative t.
+func windowStart(t, l int64) int64 {
+	m := t % l
+	if m < 0 {
+		m += l
+	}
+	return t - m
+}
+
+// partition returns the state of partition id, creating it in order.
+func (e *Engine) partition(id int32) *partition {
+	i, ok := slices.BinarySearchFunc(e.parts, id, func(p *partition, id int32) int { return cmpInt(p.id, id) })
+	if ok {
+		return e.parts[i]
+	}
+	p := &partition{id: id}
+	e.parts = slices.Insert(e.parts, i, p)
+	if id >= 0 && id < maxDirectPartition {
+		if int(id) >= len(e.byID) {
+			old := len(e.byID)
+			e.byID = slices.Grow(e.byID, int(id)+1-old)[:id+1]
+			clear(e.byID[old:])
+		}
+		e.byID[id] = p
+	}
+	return p
+}
+
+// window returns partition p's window starting at start, creating it in order.
+func (e *Engine) window(p *partition, start int64) *window {
+	i, ok := slices.BinarySearchFunc(p.wins, start, func(w *window, s int64) int { return cmpInt(w.start, s) })
+	if ok {
+		return p.wins[i]
+	}
+	var w *window
+	if n := len(e.free); n > 0 {
+		w = e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+	} else {
+		w = new(window)
+	}
+	w.start = start
+	p.wins = slices.Insert(p.wins, i, w)
+	return w
+}
+
+// FinishBatch ends the batch: it emits the changed rows and the windows the
+// batch watermark closed, evicts the latter and computes the next watermark.
+func (e *Engine) FinishBatch() BatchResult {
+	var res BatchResult
+
+	// Update mode: every (window, sensor) some partition changed in this batch.
+	res.Update = e.emit(math.MaxInt64, true)
+	// Append mode: windows whose end <= wm, i.e. start <= wm - L (no
+	// overflow: wm >= 0). They are a prefix of each partition's windows.
+	cut := e.wm - e.winMs
+	res.Append = e.emit(cut, false)
+	e.evict(cut)
+
+	res.NextWatermark = e.wm
+	if e.maxSeen != noEventTime && e.maxSeen >= math.MinInt64+e.delayMs {
+		res.NextWatermark = max(e.wm, e.maxSeen-e.delayMs)
+	}
+	if res.NextWatermark > e.wm {
+		nextCut := res.NextWatermark - e.winMs
+		for _, p := range e.parts {
+			if len(p.wins) > 0 && p.wins[0].start <= nextCut {
+				res.NeedsNoDataBatch = true
+				break
+			}
+		}
+	}
+
+	st := e.stats
+	if st.NumInputRows > 0 {
+		st.EventTimeAvg = e.tsBase + floorDiv(e.tsSum, st.NumInputRows)
+	}
+	for _, p := range e.parts {
+		for _, w := range p.wins {
+			st.NumRowsTotal += int64(len(w.rows))
+		}
+	}
+	st.MemoryUsedBytes = e.memoryBytes()
+	res.Stats = st
+	return res
+}
+
+// evict removes every window starting at or before cut, counting its rows.
+func (e *Engine) evict(cut int64) {
+	for _, p := range e.parts {
+		n := 0
+		for n < len(p.wins) && p.wins[n].start <= cut {
+			w := p.wins[n]
+			e.stats.NumRowsRemoved += int64(len(w.rows))
+			w.reset()
+			if len(e.free) < maxFreeWindows {
+				e.free = append(e.free, w)
+			}
+			if p.last == w {
+				p.last = nil
+			}
+			n++
+		}
+		p.wins = slices.Delete(p.wins, 0, n)
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// emit returns the rows of the windows starting at or before cut, sorted by
+// (window start, sensor id), each merged over partitions in ascending
+// partition order. With touched, only the (window, sensor) pairs that some
+// partition changed in this batch are emitted.
+//
+// Rather than sorting rows, it marks each window's sensors in a bitmap indexed
+// by the sensor's rank in id order and reads the bitmap in order.
+func (e *Engine) emit(cut int64, touched bool) []contract.WindowRow {
+	starts := e.scratchStarts[:0]
+	for _, p := range e.parts {
+		for _, w := range p.wins {
+			if w.start > cut {
+				break
+			}
+			starts = append(starts, w.start)
+		}
+	}
+	if len(starts) == 0 {
+		return nil
+	}
+	slices.Sort(starts)
+	starts = slices.Compact(starts)
+	e.scratchStarts = starts[:0]
+
+	rank, order := e.sensorRanks()
+	if words := (len(e.names) + 63) / 64; len(e.marks) < words {
+		e.marks = make([]uint64, words)
+	}
+	marks := e.marks
+	var out []contract.WindowRow
+	byStart := e.scratchByStart[:0]
+	for _, start := range starts {
+		byStart = byStart[:0]
+		lo, hi, n := len(marks), -1, 0
+		for _, p := range e.parts {
+			w := p.find(start)
+			if w == nil {
+				continue
+			}
+			byStart = append(byStart, w)
+			for i := range w.rows {
+				r := &w.rows[i]
+				if touched && r.batch != e.seq {
+					continue
+				}
+				k := rank[r.sensor]
+				marks[k/64] |= 1 << (k % 64)
+				lo, hi, n = min(lo, int(k/64)), max(hi, int(k/64)), n+1
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		out = slices.Grow(out, n)
+		for wi := lo; wi <= hi; wi++ {
+			for m := marks[wi]; m != 0; m &= m - 1 {
+				s := order[wi*64+bits.TrailingZeros64(m)]
+				var a agg
+				for _, w := range byStart {
+					if r := w.get(s); r != nil {
+						a.merge(&r.agg)
+					}
+				}
+				out = append(out, e.windowRow(start, s, &a))
+			}
+			marks[wi] = 0
+		}
+	}
+	clear(byStart)
+	e.scratchByStart = byStart[:0]
+	return out
+}
+
+// sensorRanks returns rank, each sensor number's position in the order of
+// sensor ids, and order, its inverse. They are recomputed only when sensors
+// were interned since the last call.
+func (e *Engine) sensorRanks() (rank, order []int32) {
+	if len(e.rank) == len(e.names) {
+		return e.rank, e.order
+	}
+	e.order = slices.Grow(e.order[:0], len(e.names))[:len(e.names)]
+	for i := range e.order {
+		e.order[i] = int32(i)
+	}
+	slices.SortFunc(e.order, func(a, b int32) int { return strings.Compare(e.names[a], e.names[b]) })
+	e.rank = slices.Grow(e.rank[:0], len(e.order))[:len(e.order)]
+	for pos, s := range e.order {
+		e.rank[s] = int32(pos)
+	}
+	return e.rank, e.order
+}
+
+func (e *Engine) windowRow(start int64, s int32, a *agg) contract.WindowRow {
+	n := float64(a.count)
+	return contract.WindowRow{
+		WinStart: time.UnixMilli(start).UTC(),
+		WinEnd:   time.UnixMilli(start + e.winMs).UTC(),
+		SensorID: e.names[s],
+		Eventos:  a.count,
+		AvgTemp:  a.sumT / n,
+		AvgHum:   a.sumH / n,
+		OKCount:  a.ok,
+		MinTemp:  a.minT,
+		MaxTemp:  a.maxT,
+	}
+}
+
+func (e *Engine) forEachRow(f func(*row)) {
+	for _, p := range e.parts {
+		for _, w := range p.wins {
+			for i := range w.rows {
+				f(&w.rows[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"slices"
+	"unsafe"
+)
+
+// agg is the running aggregate of one (window, sensor) in one partition, or
+// the merge of several partitions.
+type agg struct {
+	count, ok              int64
+	sumT, sumH, minT, maxT float64
+}
+
+// fold adds one reading.
+func (a *agg) fold(temp, hum float64, ok bool) {
+	if a.count == 0 {
+		a.minT, a.maxT = temp, temp
+	} else {
+		a.minT = min(a.minT, temp)
+		a.maxT = max(a.maxT, temp)
+	}
+	a.count++
+	if ok {
+		a.ok++
+	}
+	a.sumT += temp
+	a.sumH += hum
+}
+
+// merge combines b into a. Callers merge partitions in ascending order, so
+// the float sums are always added in the same order.
+func (a *agg) merge(b *agg) {
+	if a.count == 0 {
+		*a = *b
+		return
+	}
+	a.count += b.count
+	a.ok += b.ok
+	a.sumT += b.sumT
+	a.sumH += b.sumH
+	a.minT = min(a.minT, b.minT)
+	a.maxT = max(a.maxT, b.maxT)
+}
+
+// row is one state row: one sensor's aggregate in one window of one partition.
+type row struct {
+	agg
+	sensor int32  // interned sensor number
+	batch  uint32 // sequence number of the last batch that changed the row
+}
+
+// window is the state of one tumbling window in one partition. Rows are kept
+// in arrival order; slot indexes them by sensor number.
+type window struct {
+	start int64   // epoch ms, a multiple of the window length
+	slot  []int32 // by sensor number: index in rows + 1; 0 when the sensor has no row
+	rows  []row
+}
+
+// get returns the row of sensor s, or nil.
+func (w *window) get(s int32) *row {
+	if int(s) >= len(w.slot) || w.slot[s] == 0 {
+		return nil
+	}
+	return &w.rows[w.slot[s]-1]
+}
+
+// getOrAdd returns the row of sensor s, adding an empty one if needed.
+// nSensors is the number of interned sensors, the size slot grows to.
+func (w *window) getOrAdd(s int32, nSensors int) *row {
+	if int(s) >= len(w.slot) {
+		n := max(int(s)+1, nSensors)
+		old := len(w.slot)
+		w.slot = slices.Grow(w.slot, n-old)[:n]
+		clear(w.slot[old:])
+	}
+	i := w.slot[s]
+	if i == 0 {
+		w.rows = append(w.rows, row{sensor: s})
+		i = int32(len(w.rows))
+		w.slot[s] = i
+	}
+	return &w.rows[i-1]
+}
+
+// reset empties the window for reuse, keeping its capacity.
+func (w *window) reset() {
+	for i := range w.rows {
+		w.slot[w.rows[i].sensor] = 0
+	}
+	w.rows = w.rows[:0]
+}
+
+// partition is the state of one Kafka partition: its open windows, sorted by
+// start. There are few (about delay/L + 1), so a sorted slice beats a map.
+type partition struct {
+	id   int32
+	wins []*window
+	last *window // the window the previous reading went to
+}
+
+// find returns the window starting at start, or nil.
+func (p *partition) find(start int64) *window {
+	i, ok := slices.BinarySearchFunc(p.wins, start, func(w *window, s int64) int { return cmpInt(w.start, s) })
+	if !ok {
+		return nil
+	}
+	return p.wins[i]
+}
+
+func cmpInt[T int32 | int64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Sizes used by the memory estimate.
+const (
+	rowBytes       = int64(unsafe.Sizeof(row{}))
+	windowBytes    = int64(unsafe.Sizeof(window{})) + 8 // + the pointer in partition.wins
+	partitionBytes = int64(unsafe.Sizeof(partition{})) + 8
+	// sensorBytes is a sensor id's fixed cost besides its bytes: its string
+	// header in names, and a map entry (key header, value, control byte and
+	// load-factor slack of a Swiss table, rounded up).
+	sensorBytes = 16 + 16 + 4 + 12 + 8 + 1 // + rank, order and a bit of emit's bitmap
+)
+
+// memoryBytes estimates the heap held by the state.
+func (e *Engine) memoryBytes() int64 {
+	n := int64(len(e.parts))*partitionBytes + int64(len(e.free))*windowBytes
+	for _, p := range e.parts {
+		n += int64(cap(p.wins)) * 8
+		for _, w := range p.wins {
+			n += windowBytes + int64(cap(w.rows))*rowBytes + int64(cap(w.slot))*4
+		}
+	}
+	for _, w := range e.free {
+		n += int64(cap(w.rows))*rowBytes + int64(cap(w.slot))*4
+	}
+	n += e.nameBytes + int64(len(e.names))*sensorBytes
+	return n
+}
