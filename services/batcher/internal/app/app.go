@@ -77,6 +77,7 @@ type Batcher struct {
 
 	mu     sync.Mutex
 	status Status
+	m      metrics // Prometheus series (metrics.go)
 }
 
 // Status is what /healthz reports about past runs.
@@ -116,6 +117,7 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 	}
 	failures := b.status.Failures
 	b.mu.Unlock()
+	b.observe(res, err)
 	if b.OnRun != nil {
 		defer b.OnRun(res, err)
 	}

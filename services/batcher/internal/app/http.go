@@ -13,7 +13,8 @@ import (
 const readyTimeout = 3 * time.Second
 
 // Handler serves /healthz (the process is alive; the body reports the run
-// counts) and /readyz (the lake answers a Ping).
+// counts), /readyz (the lake answers a Ping) and /metrics (Prometheus, see
+// metrics.go).
 func (b *Batcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +30,7 @@ func (b *Batcher) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", b.metricsHandler())
 	return mux
 }
 

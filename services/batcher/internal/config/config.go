@@ -121,7 +121,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 	} else {
 		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
 		fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "repeat every interval until SIGTERM; 0 = run once (env INTERVAL)")
-		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "health endpoints address, interval mode only (env HTTP_ADDR)")
+		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of /healthz, /readyz and /metrics, interval mode only (env HTTP_ADDR)")
 		fs.IntVar(&cfg.ReadConcurrency, "read-concurrency", cfg.ReadConcurrency, "window files read at once (env READ_CONCURRENCY)")
 		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
 	}
