@@ -196,7 +196,7 @@ func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
 		pt.last = w
 	}
 	// A sliding window would loop here over the windows that contain ts.
-	r := w.getOrAdd(s, len(e.names))
+	r := w.getOrAdd(s)
 	if r.batch != e.seq {
 		r.batch = e.seq
 		e.stats.NumRowsUpdated++

@@ -147,8 +147,8 @@ func TestBatches(t *testing.T) {
 					wm: 0,
 					add: []in{
 						{2, "S1", 11_000, 30, 10, true},
-						{0, "S1", 12_000, 10, 20, false},
-						{1, "S1", 13_000, 20, 30, true},
+						{0, "S1", 12_000, 20, 20, false},
+						{1, "S1", 13_000, 10, 30, true}, // min in a later partition
 						{1, "S2", 13_000, 7, 7, true},
 					},
 					update: []contract.WindowRow{

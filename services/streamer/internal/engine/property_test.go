@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -64,51 +66,54 @@ func runSplit(t *testing.T, cfg Config, rs []in, cuts []int) ([]contract.WindowR
 	return out, e
 }
 
-// reference computes the closed windows of the readings the simplest way:
-// a map per partition folded in input order, merged in ascending partition
-// order, keeping windows whose end <= finalWM.
+// reference computes the closed windows of the readings the simplest way,
+// independently of the engine's code: a map per partition folded in input
+// order, merged in ascending partition order, keeping windows whose end <=
+// finalWM.
 func reference(cfg Config, rs []in, finalWM int64) []contract.WindowRow {
 	l := cfg.Window.Milliseconds()
 	type k struct {
 		start int64
 		id    string
 	}
-	perPart := map[int32]map[k]*agg{}
+	type sums struct {
+		n, ok            int64
+		t, h, minT, maxT float64
+	}
+	add := func(m map[k]*sums, kk k, v sums) {
+		if a := m[kk]; a != nil {
+			a.n, a.ok, a.t, a.h = a.n+v.n, a.ok+v.ok, a.t+v.t, a.h+v.h
+			a.minT, a.maxT = math.Min(a.minT, v.minT), math.Max(a.maxT, v.maxT)
+		} else {
+			m[kk] = &v
+		}
+	}
+	perPart := map[int32]map[k]*sums{}
 	for _, r := range rs {
-		m := perPart[r.p]
-		if m == nil {
-			m = map[k]*agg{}
-			perPart[r.p] = m
+		if perPart[r.p] == nil {
+			perPart[r.p] = map[k]*sums{}
 		}
-		kk := k{windowStart(r.ts, l), r.id}
-		if m[kk] == nil {
-			m[kk] = &agg{}
+		ok := int64(0)
+		if r.ok {
+			ok = 1
 		}
-		m[kk].fold(r.temp, r.hum, r.ok)
+		start := r.ts - r.ts%l // event times are positive here
+		add(perPart[r.p], k{start, r.id}, sums{1, ok, r.temp, r.hum, r.temp, r.temp})
 	}
-	parts := make([]int32, 0, len(perPart))
-	for p := range perPart {
-		parts = append(parts, p)
-	}
-	slices.Sort(parts)
-	merged := map[k]*agg{}
+	parts := slices.Sorted(maps.Keys(perPart))
+	merged := map[k]*sums{}
 	for _, p := range parts {
 		for kk, a := range perPart[p] {
-			if kk.start+l > finalWM {
-				continue
+			if kk.start+l <= finalWM {
+				add(merged, kk, *a)
 			}
-			if merged[kk] == nil {
-				merged[kk] = &agg{}
-			}
-			merged[kk].merge(a)
 		}
 	}
 	var out []contract.WindowRow
 	for kk, a := range merged {
-		n := float64(a.count)
 		out = append(out, contract.WindowRow{
 			WinStart: time.UnixMilli(kk.start).UTC(), WinEnd: time.UnixMilli(kk.start + l).UTC(),
-			SensorID: kk.id, Eventos: a.count, AvgTemp: a.sumT / n, AvgHum: a.sumH / n,
+			SensorID: kk.id, Eventos: a.n, AvgTemp: a.t / float64(a.n), AvgHum: a.h / float64(a.n),
 			OKCount: a.ok, MinTemp: a.minT, MaxTemp: a.maxT,
 		})
 	}

@@ -262,7 +262,7 @@ func (e *Engine) decodeState(d *decoder) error {
 					return fmt.Errorf("partition %d window %d: min_temp %v > max_temp %v", id, start, minT, maxT)
 				}
 				prev = int(s)
-				r := w.getOrAdd(int32(s), nSensors)
+				r := w.getOrAdd(int32(s))
 				r.agg = agg{count: int64(count), ok: int64(ok), sumT: sumT, sumH: sumH, minT: minT, maxT: maxT}
 			}
 		}

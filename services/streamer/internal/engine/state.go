@@ -67,10 +67,11 @@ func (w *window) get(s int32) *row {
 }
 
 // getOrAdd returns the row of sensor s, adding an empty one if needed.
-// nSensors is the number of interned sensors, the size slot grows to.
-func (w *window) getOrAdd(s int32, nSensors int) *row {
+// slot grows to the highest sensor number seen in the window (4 bytes per
+// sensor: compact when most sensors report in most windows, as in the lab).
+func (w *window) getOrAdd(s int32) *row {
 	if int(s) >= len(w.slot) {
-		n := max(int(s)+1, nSensors)
+		n := int(s) + 1
 		old := len(w.slot)
 		w.slot = slices.Grow(w.slot, n-old)[:n]
 		clear(w.slot[old:])
