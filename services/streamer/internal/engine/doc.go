@@ -29,7 +29,8 @@
 // The hot path (AddRaw) does not allocate once a sensor id and its window are
 // known: sensor ids are interned to small integers, and each partition keeps
 // its open windows in a short sorted slice, each window indexing its rows by
-// sensor number. Evicted windows are recycled.
+// sensor number. Evicted windows are recycled. Interned ids are never
+// forgotten while the engine lives (a Restore keeps only the ids in state).
 //
 // An Engine is not safe for concurrent use.
 //
