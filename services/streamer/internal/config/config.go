@@ -130,7 +130,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&cfg.LateTopic, "late-topic", cfg.LateTopic, "topic receiving every reading dropped as late (empty: drop and count only, as Spark)")
 	fs.StringVar(&cfg.AlertsTopic, "alerts-topic", cfg.AlertsTopic, "topic receiving alerts, exactly once (empty disables)")
 	fs.Float64Var(&cfg.AlertMaxTemp, "alert-max-temp", cfg.AlertMaxTemp, "high_temp alert when a closed window's max_temp exceeds this")
-	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP server (/healthz, /readyz, /progress); empty disables")
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP server (live page /, /progress, /windows, /metrics, /healthz, /readyz); empty disables")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a signal waits for the current batch")
 
@@ -296,7 +296,8 @@ func (c Config) Redacted() map[string]any {
 		"trigger_interval": c.TriggerInterval.String(), "max_offsets_per_trigger": c.MaxOffsetsPerTrigger,
 		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "console_mode": c.ConsoleMode,
 		"output_mode": c.OutputMode, "late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
-		"alert_max_temp": c.AlertMaxTemp, "http": c.HTTPAddr,
+		"alert_max_temp": c.AlertMaxTemp, "http": c.HTTPAddr, "s3_region": c.S3.Region,
+		"log_level": c.LogLevel, "shutdown_timeout": c.ShutdownTimeout.String(),
 	}
 }
 
