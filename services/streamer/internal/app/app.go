@@ -57,6 +57,7 @@ type App struct {
 	nextStart   source.Offsets
 	watermark   int64
 	needsNoData bool
+	lossReset   bool // the next batch starts past a data loss (--fail-on-data-loss=false)
 	replay      []checkpoint.OffsetsEntry
 	targets     source.Offsets // available-now: the offsets to reach
 	lastTrigger time.Time
@@ -338,6 +339,17 @@ func (a *App) recover(work, ctx context.Context) error {
 		start[p] = earliest[p]
 		a.log.Info("new partition: reading it from its beginning", "partition", p, "offset", earliest[p])
 	}
+	// Offsets Kafka no longer holds (records deleted, topic recreated) are
+	// data loss: an error, or with --fail-on-data-loss=false a reset to the
+	// log start that the next offsets entry records.
+	start, a.lossReset, err = a.src.CheckStart(ctx, start)
+	if err != nil {
+		return err
+	}
+	if a.lossReset && len(a.replay) > 0 {
+		return fmt.Errorf("%w: batch %d must be re-run from offsets Kafka no longer holds; reset the query's checkpoint",
+			source.ErrDataLoss, a.replay[0].BatchID)
+	}
 	a.nextStart = start
 	if a.cfg.Trigger == config.TriggerAvailableNow {
 		if a.targets, err = a.src.ListOffsets(ctx, false); err != nil {
@@ -406,11 +418,13 @@ func (a *App) plan(ctx, work context.Context) (entry checkpoint.OffsetsEntry, ok
 		Start:            a.nextStart.Clone(),
 		End:              end,
 		NoData:           a.nextStart.Lag(end) == 0,
+		DataLossReset:    a.lossReset,
 	}
 	tWAL := time.Now()
 	if err := a.ck.WriteOffsets(work, entry); err != nil {
 		return entry, false, false, fmt.Errorf("write offsets of batch %d: %w", entry.BatchID, err)
 	}
+	a.lossReset = false
 	a.planDur, a.walDur = tWAL.Sub(tPlan), time.Since(tWAL)
 	return entry, true, false, nil
 }

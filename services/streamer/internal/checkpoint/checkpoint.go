@@ -106,6 +106,10 @@ type OffsetsEntry struct {
 	Start            map[int32]int64 `json:"start"` // per partition, first offset of the batch
 	End              map[int32]int64 `json:"end"`   // per partition, exclusive
 	NoData           bool            `json:"noData"`
+	// DataLossReset marks the first batch after offsets Kafka no longer held
+	// were skipped (--fail-on-data-loss=false): its start offsets do not
+	// continue the previous batch's end, by decision.
+	DataLossReset bool `json:"dataLossReset,omitempty"`
 }
 
 // CommitEntry records that a batch's output and state are durable.

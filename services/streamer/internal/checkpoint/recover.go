@@ -192,7 +192,8 @@ func chainError(id, base int64, err error) error {
 }
 
 // continues checks that next was planned from prev's end offsets: every
-// partition of prev resumes exactly where prev ended (new partitions may appear).
+// partition of prev resumes exactly where prev ended (new partitions may
+// appear; a batch marked DataLossReset may start elsewhere).
 func continues(prev, next OffsetsEntry) error {
 	if prev.Topic != next.Topic {
 		return fmt.Errorf("topic %q follows topic %q", next.Topic, prev.Topic)
@@ -208,7 +209,7 @@ func continues(prev, next OffsetsEntry) error {
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("partition %d is missing", p))
-		case start != prev.End[p]:
+		case start != prev.End[p] && !next.DataLossReset:
 			errs = append(errs, fmt.Errorf("partition %d starts at %d, the previous batch ended at %d", p, start, prev.End[p]))
 		}
 	}

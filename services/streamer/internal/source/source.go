@@ -236,8 +236,10 @@ func (s *Source) Poll(ctx context.Context) error {
 
 // handleOutOfRange decides what an OffsetOutOfRange means: records deleted
 // before we read them (or a recreated topic). With FailOnDataLoss it is an
-// error naming the lost range; otherwise consumption skips to the log start
-// and the loss is counted.
+// error naming the lost range; otherwise it is an error that restarts the
+// query, whose recovery (CheckStart) moves past the loss and reports it: the
+// planner's offsets must move with the consumer's, or batches would be
+// planned over records that no longer exist.
 func (s *Source) handleOutOfRange(p int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -252,34 +254,88 @@ func (s *Source) handleOutOfRange(p int32) error {
 	s.mu.Lock()
 	want := s.next[p]
 	s.mu.Unlock()
-	logStart, logEnd := starts[p], ends[p]
-	var lost int64
-	resetTo := logStart
+	loss, ok := s.lossAt(p, want, starts[p], ends[p])
+	if !ok {
+		return nil // a transient answer; the client retries
+	}
+	if s.opts.FailOnDataLoss {
+		return loss.err(s.opts.Topic)
+	}
+	return fmt.Errorf("%s: restarting the query to move past it", loss.msg)
+}
+
+// dataLoss is one partition whose checkpointed offset Kafka no longer holds.
+type dataLoss struct {
+	partition int32
+	resetTo   int64 // where reading continues (the log start)
+	skipped   int64 // records known to be skipped (unknown when the topic was recreated: 0)
+	msg       string
+}
+
+func (l dataLoss) err(topic string) error {
+	return fmt.Errorf("%w: %s; records were deleted or the topic was recreated. "+
+		"Restart with --fail-on-data-loss=false to continue from offset %d, or reset the query's checkpoint",
+		ErrDataLoss, l.msg, l.resetTo)
+}
+
+// lossAt says whether offset want of partition p is outside [logStart,
+// logEnd], the records Kafka holds.
+func (s *Source) lossAt(p int32, want, logStart, logEnd int64) (dataLoss, bool) {
+	l := dataLoss{partition: p, resetTo: logStart}
 	switch {
 	case want < logStart:
-		lost = logStart - want
+		l.skipped = logStart - want
 	case want > logEnd:
 		// The topic is behind the checkpoint: it was recreated or truncated.
 		// Everything it now holds is new to this query.
-		lost = 0
 	default:
-		return nil // a transient answer; the client retries
+		return l, false
 	}
-	msg := fmt.Sprintf("partition %d of %q: the checkpoint wants offset %d but Kafka holds [%d, %d)",
+	l.msg = fmt.Sprintf("partition %d of %q: the checkpoint wants offset %d but Kafka holds [%d, %d)",
 		p, s.opts.Topic, want, logStart, logEnd)
-	if s.opts.FailOnDataLoss {
-		return fmt.Errorf("%w: %s; records were deleted or the topic was recreated. "+
-			"Restart with --fail-on-data-loss=false to continue from offset %d, or reset the query's checkpoint",
-			ErrDataLoss, msg, resetTo)
+	return l, true
+}
+
+// CheckStart compares the offsets a query resumes from with the records
+// Kafka holds now, as Spark's Kafka source does at each batch: a partition
+// whose offset is before its log start (records deleted) or after its end
+// (the topic was recreated or truncated) is data loss. With FailOnDataLoss it
+// returns an error wrapping ErrDataLoss that names every such partition;
+// otherwise it returns start with those partitions moved to their log start,
+// logs what was skipped, and counts it in Lost. moved is true when a
+// partition moved.
+func (s *Source) CheckStart(ctx context.Context, start Offsets) (out Offsets, moved bool, err error) {
+	starts, err := s.ListOffsets(ctx, true)
+	if err != nil {
+		return nil, false, err
 	}
-	s.log.Error("data loss: continuing from the log start", "partition", p, "wanted", want,
-		"log_start", logStart, "log_end", logEnd, "skipped", lost)
-	s.mu.Lock()
-	s.lost += lost
-	s.next[p] = resetTo
-	s.mu.Unlock()
-	s.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{s.opts.Topic: {p: {Epoch: -1, Offset: resetTo}}})
-	return nil
+	ends, err := s.ListOffsets(ctx, false)
+	if err != nil {
+		return nil, false, err
+	}
+	out = start.Clone()
+	var losses []error
+	for _, p := range s.partitions {
+		want, ok := start[p]
+		if !ok {
+			continue
+		}
+		loss, ok := s.lossAt(p, want, starts[p], ends[p])
+		if !ok {
+			continue
+		}
+		if s.opts.FailOnDataLoss {
+			losses = append(losses, loss.err(s.opts.Topic))
+			continue
+		}
+		s.log.Error("data loss: continuing from the log start", "partition", p, "wanted", want,
+			"log_start", starts[p], "log_end", ends[p], "skipped", loss.skipped, "topic_recreated", want > ends[p])
+		s.mu.Lock()
+		s.lost += loss.skipped
+		s.mu.Unlock()
+		out[p], moved = loss.resetTo, true
+	}
+	return out, moved, errors.Join(losses...)
 }
 
 // Available returns, per partition, the offset after the last buffered record:
