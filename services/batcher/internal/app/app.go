@@ -21,6 +21,7 @@ import (
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/compact"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/config"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
 )
@@ -50,6 +51,12 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 	if err != nil {
 		log.Error("open lake", "err", err)
 		return ExitFailed
+	}
+	if cfg.Command == config.CommandCompact {
+		if err := Compact(ctx, store, cfg.Compact, log); err != nil {
+			return ExitFailed
+		}
+		return ExitOK
 	}
 	b := &Batcher{Store: store, Concurrency: cfg.ReadConcurrency, Log: log, Out: out}
 	if cfg.Interval <= 0 {
@@ -191,4 +198,21 @@ func (b *Batcher) Loop(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// Compact runs `batcher compact` once: it merges the small window files of
+// every partition that has enough of them (see package compact) and logs
+// what it did.
+func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.Logger) error {
+	res, err := compact.Run(ctx, store, compact.Options{
+		TargetFileBytes: c.TargetFileBytes, MinFiles: c.MinFiles, Grace: c.Grace, Log: log,
+	})
+	if err != nil {
+		log.Error("compaction failed", "err", err)
+		return err
+	}
+	log.Info("compaction done", "partitions", res.Partitions, "resumed", res.Resumed,
+		"files_in", res.FilesIn, "files_out", res.FilesOut, "rows", res.Rows,
+		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration_ms", res.Duration.Milliseconds())
+	return nil
 }

@@ -2,8 +2,9 @@
 // environment variables, then command-line flags. It is the only package of
 // the batcher that reads the environment.
 //
-// Two commands share it: the batcher itself (one-shot, or every --interval)
-// and `batcher healthcheck`, which compose runs to probe /readyz.
+// Three commands share it: the batcher itself (one-shot, or every --interval),
+// `batcher compact`, which merges the lake's small window files, and
+// `batcher healthcheck`, which compose runs to probe /readyz.
 package config
 
 import (
@@ -29,6 +30,7 @@ type Command string
 const (
 	CommandRun         Command = "run"
 	CommandHealthcheck Command = "healthcheck"
+	CommandCompact     Command = "compact"
 )
 
 // Config is the batcher's whole configuration.
@@ -49,10 +51,25 @@ type Config struct {
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 
+	// Compact configures `batcher compact` (see package compact).
+	Compact Compact
+
 	// HealthURL is what `batcher healthcheck` GETs.
 	HealthURL string
 	// HealthTimeout bounds that request.
 	HealthTimeout time.Duration
+}
+
+// Compact is the configuration of `batcher compact`.
+type Compact struct {
+	// TargetFileBytes is the size merged files aim at; files of half of it
+	// or more are left alone.
+	TargetFileBytes int64
+	// MinFiles is how many small files a partition needs to be compacted.
+	MinFiles int
+	// Grace is how long removed files are kept for readers that listed the
+	// sink log before the change: longer than the batcher's longest run.
+	Grace time.Duration
 }
 
 // Default returns the configuration before environment and flags.
@@ -63,6 +80,7 @@ func Default() Config {
 		ReadConcurrency: 8,
 		LogLevel:        slog.LevelInfo,
 		HealthTimeout:   3 * time.Second,
+		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second},
 	}
 }
 
@@ -106,9 +124,24 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 		return err
 	})
 	env("LOG_LEVEL", func(v string) error { return cfg.LogLevel.UnmarshalText([]byte(v)) })
+	env("COMPACT_TARGET_FILE_BYTES", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.Compact.TargetFileBytes = n
+		return err
+	})
+	env("COMPACT_MIN_FILES", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.Compact.MinFiles = n
+		return err
+	})
+	env("COMPACT_GRACE", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.Compact.Grace = d
+		return err
+	})
 
-	if len(args) > 0 && args[0] == string(CommandHealthcheck) {
-		cfg.Command = CommandHealthcheck
+	if len(args) > 0 && (args[0] == string(CommandHealthcheck) || args[0] == string(CommandCompact)) {
+		cfg.Command = Command(args[0])
 		args = args[1:]
 	}
 
@@ -118,6 +151,12 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 	if cfg.Command == CommandHealthcheck {
 		fs.StringVar(&healthURL, "url", "", "URL to GET (default: /readyz on HTTP_ADDR's port at 127.0.0.1)")
 		fs.DurationVar(&cfg.HealthTimeout, "timeout", cfg.HealthTimeout, "request timeout")
+	} else if cfg.Command == CommandCompact {
+		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
+		fs.Int64Var(&cfg.Compact.TargetFileBytes, "target-file-bytes", cfg.Compact.TargetFileBytes, "size merged files aim at (env COMPACT_TARGET_FILE_BYTES)")
+		fs.IntVar(&cfg.Compact.MinFiles, "min-files", cfg.Compact.MinFiles, "small files a partition needs to be compacted (env COMPACT_MIN_FILES)")
+		fs.DurationVar(&cfg.Compact.Grace, "grace", cfg.Compact.Grace, "how long removed files stay for readers that listed the sink log before (env COMPACT_GRACE)")
+		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
 	} else {
 		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
 		fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "repeat every interval until SIGTERM; 0 = run once (env INTERVAL)")
@@ -157,7 +196,7 @@ func (e *HelpError) Unwrap() error { return flag.ErrHelp }
 // Usage describes the flags of fs, for -h.
 func Usage(fs *flag.FlagSet) string {
 	var b strings.Builder
-	b.WriteString("usage: batcher [flags] | batcher healthcheck [--url URL]\n")
+	b.WriteString("usage: batcher [flags] | batcher compact [flags] | batcher healthcheck [--url URL]\n")
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
@@ -221,6 +260,17 @@ func (c Config) Validate() error {
 	if c.Interval > 0 {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			errs = append(errs, fmt.Errorf("http %q: want host:port or :port: %w", c.HTTPAddr, err))
+		}
+	}
+	if c.Command == CommandCompact {
+		if c.Compact.TargetFileBytes <= 0 {
+			errs = append(errs, fmt.Errorf("compact --target-file-bytes %d: must be > 0", c.Compact.TargetFileBytes))
+		}
+		if c.Compact.MinFiles < 2 {
+			errs = append(errs, fmt.Errorf("compact --min-files %d: must be at least 2", c.Compact.MinFiles))
+		}
+		if c.Compact.Grace < 0 {
+			errs = append(errs, fmt.Errorf("compact --grace %v: must be >= 0", c.Compact.Grace))
 		}
 	}
 	if c.ReadConcurrency < 1 {

@@ -65,6 +65,11 @@ func TestConfigurationDocMatchesFlags(t *testing.T) {
 			t.Errorf("docs/configuration.md (batcher) has no row starting %q", row)
 		}
 	}
+	for _, m := range usageFlagRE.FindAllStringSubmatch(usage("compact", "-h"), -1) {
+		if row := "| `compact --" + m[1] + "` |"; !strings.Contains(doc, row) {
+			t.Errorf("docs/configuration.md (batcher) has no row starting %q", row)
+		}
+	}
 	for _, m := range docFlagRE.FindAllStringSubmatch(doc, -1) {
 		if !flags[m[1]] {
 			t.Errorf("docs/configuration.md (batcher) documents --%s, which the batcher does not have", m[1])

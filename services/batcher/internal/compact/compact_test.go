@@ -1,0 +1,436 @@
+package compact
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
+)
+
+const streamQuery = "7f3c9a1e-0000-4000-8000-000000000001"
+
+var day0 = time.Date(2024, 11, 21, 0, 0, 0, 0, time.UTC)
+
+func fileLake(t testing.TB) lake.Store {
+	t.Helper()
+	s, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.S3Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// streamer commits window files as the streamer's sink does: one file per
+// batch and date, then the batch's sink-log entry.
+type streamer struct {
+	s     lake.Store
+	batch int64
+}
+
+// commitBatch writes batch b's rows: nSensors sensors in one 10 s window of
+// the given day, the window index following the batch number.
+func (st *streamer) commitBatch(t testing.TB, day time.Time, nSensors int) {
+	t.Helper()
+	ws := day.Add(time.Duration(st.batch) * 10 * time.Second)
+	rows := make([]contract.WindowRow, nSensors)
+	for i := range rows {
+		rows[i] = contract.WindowRow{
+			WinStart: ws, WinEnd: ws.Add(10 * time.Second), SensorID: fmt.Sprintf("S%03d", i+1),
+			Eventos: int64(10 + i), AvgTemp: 20 + float64(st.batch%7) + float64(i)/10, AvgHum: 50 + float64(i%5),
+			OKCount: int64(9 + i), MinTemp: 18, MaxTemp: 30,
+		}
+	}
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, rows, parquet.Compression(&parquet.Zstd)); err != nil {
+		t.Fatal(err)
+	}
+	key := contract.StreamFileKey(contract.PartitionDate(ws), streamQuery, st.batch, 0)
+	ctx := context.Background()
+	if err := st.s.Put(ctx, key, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := json.Marshal(contract.SinkLogEntry{Version: contract.SinkLogVersion, QueryID: streamQuery, BatchID: st.batch,
+		Files: []contract.SinkFile{{Path: key, Rows: int64(len(rows)), Size: int64(buf.Len())}}})
+	if err := st.s.Put(ctx, contract.SinkLogKey(streamQuery, st.batch), entry); err != nil {
+		t.Fatal(err)
+	}
+	st.batch++
+}
+
+// rowID identifies a window row: (window, sensor) is unique in the table.
+func rowID(r contract.WindowRow) string {
+	return fmt.Sprintf("%d/%s/%d", r.WinStart.UnixMilli(), r.SensorID, r.Eventos)
+}
+
+func readFileRows(t testing.TB, s lake.Store, key string) []contract.WindowRow {
+	t.Helper()
+	data, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	rows, err := parquet.Read[contract.WindowRow](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("decode %s: %v", key, err)
+	}
+	return rows
+}
+
+// logView is what a sink-log reader (the batcher) sees: the rows of the
+// committed files, by row id, with their multiplicity.
+func logView(t testing.TB, s lake.Store) map[string]int {
+	t.Helper()
+	files, err := lake.CommittedStreamFiles(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := map[string]int{}
+	for _, f := range files {
+		for _, r := range readFileRows(t, s, f.Path) {
+			view[rowID(r)]++
+		}
+	}
+	return view
+}
+
+// dirView is what a plain directory reader sees: every Parquet file under
+// stream/ whose path has no segment starting with "_" or ".", as Spark skips
+// them (DuckDB's stream/**/*.parquet sees the same files: none is hidden).
+func dirView(t testing.TB, s lake.Store) map[string]int {
+	t.Helper()
+	objs, err := s.List(context.Background(), contract.StreamPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := map[string]int{}
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") || strings.Contains(o.Key, "/_") || strings.Contains(o.Key, "/.") {
+			continue
+		}
+		for _, r := range readFileRows(t, s, o.Key) {
+			view[rowID(r)]++
+		}
+	}
+	return view
+}
+
+// checkReaders asserts the compaction's promise at one instant: a log reader
+// sees exactly the rows committed, once each; a directory reader never sees
+// a row twice nor a row that was never committed (it may miss some while a
+// partition is being swapped).
+func checkReaders(t testing.TB, s lake.Store, want map[string]int, when string) (dirMissing int) {
+	t.Helper()
+	if got := logView(t, s); !equalViews(got, want) {
+		t.Fatalf("%s: a sink-log reader sees %d distinct rows (%d in all), want %d once each", when, len(got), total(got), len(want))
+	}
+	for id, n := range dirView(t, s) {
+		if n > 1 {
+			t.Fatalf("%s: a directory reader sees row %s %d times", when, id, n)
+		}
+		if want[id] == 0 {
+			t.Fatalf("%s: a directory reader sees row %s that was never committed", when, id)
+		}
+	}
+	return len(want) - len(dirView(t, s))
+}
+
+func equalViews(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func total(v map[string]int) int {
+	n := 0
+	for _, c := range v {
+		n += c
+	}
+	return n
+}
+
+func opts() Options {
+	o := DefaultOptions()
+	o.Grace = 0
+	o.MinFiles = 4
+	return o
+}
+
+func dataFiles(t testing.TB, s lake.Store, prefix string) []string {
+	t.Helper()
+	objs, err := s.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			keys = append(keys, o.Key)
+		}
+	}
+	return keys
+}
+
+func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 12 {
+		st.commitBatch(t, day0, 20)
+	}
+	for range 3 { // too few files on this day: left alone
+		st.commitBatch(t, day0.Add(24*time.Hour-10*time.Second*12), 20)
+	}
+	want := logView(t, s)
+	before, err := consolidate.Run(context.Background(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := Run(context.Background(), s, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Partitions != 1 || res.FilesIn != 12 || res.FilesOut != 1 || res.Rows != 12*20 {
+		t.Fatalf("result %+v: want 1 partition, 12 files into 1, 240 rows", res)
+	}
+	checkReaders(t, s, want, "after compaction")
+	if got := dirView(t, s); !equalViews(got, want) {
+		t.Fatalf("after compaction a directory reader sees %d rows, want %d", len(got), len(want))
+	}
+	day1 := dataFiles(t, s, contract.StreamPrefix+"date="+contract.PartitionDate(day0)+"/")
+	if len(day1) != 1 || !strings.Contains(day1[0], "-compacti.parquet") {
+		t.Fatalf("day 1 holds %q, want one compacted file", day1)
+	}
+	if left := dataFiles(t, s, StagingPrefix); len(left) != 0 {
+		t.Fatalf("staged files left behind: %q", left)
+	}
+	// The batcher computes the same consolidation from the compacted lake.
+	after, err := consolidate.Run(context.Background(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Files != 4 || before.Files != 15 {
+		t.Fatalf("the batcher read %d files before and %d after, want 15 and 4", before.Files, after.Files)
+	}
+	sameBatchRows(t, before.Rows, after.Rows)
+
+	// A second run has nothing to do.
+	if res, err := Run(context.Background(), s, opts()); err != nil || res.Partitions != 0 || res.Resumed != 0 {
+		t.Fatalf("second run: %+v, %v; want nothing done", res, err)
+	}
+}
+
+func sameBatchRows(t *testing.T, a, b []contract.BatchRow) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d consolidated rows, then %d", len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.SensorID != y.SensorID || x.TotalEventos != y.TotalEventos || x.OKTotal != y.OKTotal || x.Ventanas != y.Ventanas ||
+			math.Abs(x.AvgTempGlobal-y.AvgTempGlobal) > 1e-9 || math.Abs(x.AvgHumGlobal-y.AvgHumGlobal) > 1e-9 {
+			t.Fatalf("consolidated row %d: %+v before compaction, %+v after", i, x, y)
+		}
+	}
+}
+
+// hookStore calls before ahead of every write or delete: tests interleave a
+// streamer's commits with the compaction's steps, check what readers see
+// between the steps, and simulate a crash by failing one of them.
+type hookStore struct {
+	lake.Store
+	before func(op, key string) error
+	after  func(op, key string) // optional
+}
+
+var errCrash = errors.New("simulated crash")
+
+func (h *hookStore) Put(ctx context.Context, key string, data []byte) error {
+	if err := h.before("put", key); err != nil {
+		return err
+	}
+	err := h.Store.Put(ctx, key, data)
+	if h.after != nil && err == nil {
+		h.after("put", key)
+	}
+	return err
+}
+
+func (h *hookStore) Delete(ctx context.Context, key string) error {
+	if err := h.before("delete", key); err != nil {
+		return err
+	}
+	return h.Store.Delete(ctx, key)
+}
+
+// TestReadersBetweenEveryStepWhileTheStreamerWrites checks both readers
+// before every write and delete of a compaction, while the streamer commits a
+// new batch into the partition being compacted at each of those instants.
+func TestReadersBetweenEveryStepWhileTheStreamerWrites(t *testing.T) {
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 10 {
+		st.commitBatch(t, day0, 5)
+	}
+	steps, missWindow, missed := 0, false, 0
+	hs := &hookStore{Store: s, before: func(op, key string) error {
+		want := logView(t, s)
+		if n := checkReaders(t, s, want, fmt.Sprintf("before %s %s", op, key)); n > 0 {
+			if !missWindow {
+				t.Fatalf("before %s %s: a directory reader misses %d rows outside the window between deleting the small files and publishing the merged one", op, key, n)
+			}
+			missed++
+		}
+		switch {
+		case op == "delete" && strings.HasPrefix(key, contract.StreamPrefix):
+			missWindow = true
+		case op == "put" && strings.HasPrefix(key, contract.StreamPrefix+"date="):
+			missWindow = false // the merged file is published
+		}
+		st.commitBatch(t, day0, 5)
+		steps++
+		return nil
+	}}
+	res, err := Run(context.Background(), hs, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FilesIn != 10 {
+		t.Fatalf("compacted %d files, want the 10 committed when it started", res.FilesIn)
+	}
+	want := logView(t, s)
+	if len(want) != (10+steps)*5 {
+		t.Fatalf("log reader sees %d rows, want the %d rows of %d batches", len(want), (10+steps)*5, 10+steps)
+	}
+	checkReaders(t, s, want, "after compaction")
+	if got := dirView(t, s); !equalViews(got, want) {
+		t.Fatalf("after compaction a directory reader sees %d rows, want %d", len(got), len(want))
+	}
+	if missed == 0 {
+		t.Fatal("no step fell between deleting the small files and publishing: the test checked nothing there")
+	}
+}
+
+// TestCrashAtEveryStep fails each write or delete of a compaction in turn,
+// as a crash there would, checks both readers right after it, then lets the
+// next run finish the job.
+func TestCrashAtEveryStep(t *testing.T) {
+	// Count the steps of a clean run first.
+	count := func() int {
+		s := fileLake(t)
+		st := &streamer{s: s}
+		for range 6 {
+			st.commitBatch(t, day0, 3)
+		}
+		n := 0
+		if _, err := Run(context.Background(), &hookStore{Store: s, before: func(string, string) error { n++; return nil }}, opts()); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}()
+	if count < 6+4 { // 6 deletes, stage, entry, publish, entry (+ staged delete)
+		t.Fatalf("a clean run made %d writes and deletes: fewer than its steps", count)
+	}
+	for crashAt := 1; crashAt <= count; crashAt++ {
+		t.Run(fmt.Sprintf("crash at step %d", crashAt), func(t *testing.T) {
+			s := fileLake(t)
+			st := &streamer{s: s}
+			for range 6 {
+				st.commitBatch(t, day0, 3)
+			}
+			want := logView(t, s)
+			n := 0
+			var crashed string
+			_, err := Run(context.Background(), &hookStore{Store: s, before: func(op, key string) error {
+				n++
+				if n == crashAt {
+					crashed = op + " " + key
+					return errCrash
+				}
+				return nil
+			}}, opts())
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("run with a crash at step %d: %v", crashAt, err)
+			}
+			checkReaders(t, s, want, "after a crash at "+crashed)
+
+			st.commitBatch(t, day0, 3) // the streamer carries on
+			want = logView(t, s)
+			if _, err := Run(context.Background(), s, opts()); err != nil {
+				t.Fatalf("run after the crash: %v", err)
+			}
+			checkReaders(t, s, want, "after the recovering run")
+			if got := dirView(t, s); !equalViews(got, want) {
+				t.Fatalf("after the recovering run a directory reader sees %d rows, want %d", len(got), len(want))
+			}
+			if left := dataFiles(t, s, StagingPrefix); len(left) != 0 {
+				t.Fatalf("staged files left after recovery: %q", left)
+			}
+		})
+	}
+}
+
+func TestGraceKeepsRemovedFilesForLogReaders(t *testing.T) {
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 4 {
+		st.commitBatch(t, day0, 2)
+	}
+	small := dataFiles(t, s, contract.StreamPrefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opts()
+	o.Grace = time.Hour
+	// Cancel as soon as the first entry is written: the run is then waiting
+	// out its grace period, and must not have deleted anything.
+	hs := &hookStore{Store: s, before: func(string, string) error { return nil }, after: func(op, key string) {
+		if strings.HasPrefix(key, contract.SinkLogPrefix+QueryID+"/") {
+			cancel()
+		}
+	}}
+	_, err := Run(ctx, hs, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run cancelled in its grace period: %v", err)
+	}
+	if got := dataFiles(t, s, contract.StreamPrefix); !slices.Equal(got, small) {
+		t.Fatalf("within the grace period the small files changed: %q, want %q", got, small)
+	}
+	// The next run (no grace) finishes the interrupted compaction.
+	res, err := Run(context.Background(), s, opts())
+	if err != nil || res.Resumed != 1 {
+		t.Fatalf("next run: %+v, %v; want the interrupted compaction resumed", res, err)
+	}
+	if got := dataFiles(t, s, contract.StreamPrefix); len(got) != 1 {
+		t.Fatalf("after the resumed compaction: %q, want one file", got)
+	}
+}
+
+func TestOptionsValidateReportsEveryProblem(t *testing.T) {
+	err := Options{TargetFileBytes: 0, MinFiles: 1, Grace: -time.Second}.Validate()
+	if err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	for _, want := range []string{"target file size", "min files", "grace"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+}
