@@ -21,11 +21,19 @@ type Reading struct {
 // BatchResult is what one micro-batch produced.
 type BatchResult struct {
 	// Append holds the windows whose end <= the batch watermark: each is
-	// emitted once, in this batch, and then evicted. Sorted by (win_start, sensor_id).
+	// emitted once, in this batch, and then evicted (kept with
+	// Config.RetainAll). Sorted by (win_start, sensor_id).
 	Append []contract.WindowRow
 	// Update holds the merged current value of every (window, sensor) that
 	// received a reading in this batch (update mode), sorted like Append.
 	Update []contract.WindowRow
+	// Complete holds every window in state, closed or open (complete mode);
+	// only with Config.RetainAll, else nil. Sorted like Append.
+	Complete []contract.WindowRow
+	// Events are the silence-timeout events of the batch (Config.SilenceTimeout):
+	// sensor_silent and sensor_recovered alerts sorted by (TS, sensor_id).
+	// BatchID is left 0 for the runner to set.
+	Events []contract.Alert
 	// NextWatermark is max(batch watermark, max event time seen so far -
 	// delay): the watermark the next batch must use.
 	NextWatermark int64
@@ -43,6 +51,14 @@ type Stats struct {
 	NumRowsUpdated            int64 // state rows changed by the batch
 	NumRowsRemoved            int64 // state rows evicted by the batch
 	MemoryUsedBytes           int64 // estimate of the state's memory
+	// Config.Dedup: readings dropped as duplicates in the batch (late ones
+	// are counted as late only), and the (sensor_id, ts) keys in state.
+	NumDuplicatesDropped int64
+	NumDedupKeys         int64
+	// Config.SilenceTimeout: sensors whose last event time is in state, and
+	// how many of them are silent.
+	NumTimeoutKeys   int64
+	NumSilentSensors int64
 	// Over the batch's readings, late ones included (0 when none); epoch ms.
 	EventTimeMin, EventTimeMax, EventTimeAvg int64
 }
@@ -50,11 +66,19 @@ type Stats struct {
 // noEventTime marks that no reading was ever seen.
 const noEventTime = math.MinInt64
 
-// Engine aggregates readings into tumbling event-time windows. Create it with
-// New or Restore.
+// Engine aggregates readings into event-time windows. Create it with New or
+// Restore.
 type Engine struct {
 	cfg            Config
-	winMs, delayMs int64
+	winMs, delayMs int64 // winMs is 0 for session windows
+	kind           byte  // kindTumbling, kindSliding or kindSession
+	slideMs        int64 // == winMs for tumbling windows
+	gapMs          int64 // session gap; 0 for other kinds
+	timeoutMs      int64 // silence timeout; 0 when off
+
+	// emittedWm is the watermark of the last FinishBatch: Append has emitted
+	// every window it closed. It tells RetainAll's Append what is new.
+	emittedWm int64
 
 	wm      int64  // the current batch's watermark; >= 0, never decreases
 	maxSeen int64  // max event time ever seen, late readings included; noEventTime if none
@@ -75,6 +99,12 @@ type Engine struct {
 	scratchStarts  []int64
 	scratchByStart []*window
 	marks          []uint64 // emit's bitmap over sensor ranks; all zero between calls
+	scratchRefs    []sessRef
+
+	dedup  [][]int64 // Config.Dedup: by sensor number, event times seen above the watermark, ascending
+	nDedup int64     // keys in dedup
+	tmo    []timeout // Config.SilenceTimeout: by sensor number
+	events []contract.Alert
 }
 
 // maxDirectPartition bounds the partition ids found by indexing rather than
@@ -89,14 +119,22 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{
-		cfg:     cfg,
-		winMs:   cfg.Window.Milliseconds(),
-		delayMs: cfg.Watermark.Milliseconds(),
-		maxSeen: noEventTime,
-		seq:     1,
-		ids:     make(map[string]int32),
-	}, nil
+	e := &Engine{
+		cfg:       cfg,
+		winMs:     cfg.Window.Milliseconds(),
+		delayMs:   cfg.Watermark.Milliseconds(),
+		kind:      cfg.kind(),
+		gapMs:     cfg.SessionGap.Milliseconds(),
+		timeoutMs: cfg.SilenceTimeout.Milliseconds(),
+		maxSeen:   noEventTime,
+		seq:       1,
+		ids:       make(map[string]int32),
+	}
+	e.slideMs = e.winMs
+	if e.kind == kindSliding {
+		e.slideMs = cfg.Slide.Milliseconds()
+	}
+	return e, nil
 }
 
 // Config returns the engine's configuration.
@@ -117,36 +155,70 @@ func (e *Engine) StartBatch(wm int64) {
 	}
 	e.stats = Stats{}
 	e.tsBase, e.tsSum = 0, 0
+	e.events = e.events[:0]
+	if e.timeoutMs > 0 {
+		e.fireTimeouts()
+	}
 }
+
+// Verdict says what the engine did with a reading.
+type Verdict uint8
+
+// Verdicts.
+const (
+	Folded    Verdict = iota // on time (and new, with Config.Dedup): folded into the state
+	Late                     // event time <= the batch watermark: dropped, counted in NumRowsDroppedByWatermark
+	Duplicate                // Config.Dedup: (sensor_id, ts) already in state: dropped, counted in NumDuplicatesDropped
+)
 
 // Add folds one reading from Kafka partition p into the state. A reading with
 // TS <= the batch watermark is late: it is dropped, counted, and Add returns
-// false.
+// false. With Config.Dedup a duplicate is dropped and counted too, but Add
+// returns true: false means exactly "late", what a late-data topic takes.
+// Offer tells the two apart.
 func (e *Engine) Add(p int32, r Reading) bool {
+	return e.Offer(p, r) != Late
+}
+
+// Offer is Add, returning what became of the reading.
+func (e *Engine) Offer(p int32, r Reading) Verdict {
 	if !e.observe(r.TS) {
-		return false
+		return Late
 	}
 	s, ok := e.ids[r.SensorID]
 	if !ok {
 		s = e.intern(r.SensorID)
 	}
+	if e.cfg.Dedup && !e.firstSeen(s, r.TS) {
+		e.stats.NumDuplicatesDropped++
+		return Duplicate
+	}
 	e.fold(p, s, r.TS, r.Temp, r.Hum, r.OK)
-	return true
+	return Folded
 }
 
 // AddRaw is Add for a sensor id that is a slice into a record: it has the
 // same semantics and allocates only when the id is seen for the first time
 // (or its window is new). It does not retain sensorID.
 func (e *Engine) AddRaw(p int32, sensorID []byte, ts int64, temp, hum float64, ok bool) bool {
+	return e.OfferRaw(p, sensorID, ts, temp, hum, ok) != Late
+}
+
+// OfferRaw is AddRaw, returning what became of the reading.
+func (e *Engine) OfferRaw(p int32, sensorID []byte, ts int64, temp, hum float64, ok bool) Verdict {
 	if !e.observe(ts) {
-		return false
+		return Late
 	}
 	s, found := e.ids[string(sensorID)] // no allocation: the compiler converts in place
 	if !found {
 		s = e.intern(string(sensorID))
 	}
+	if e.cfg.Dedup && !e.firstSeen(s, ts) {
+		e.stats.NumDuplicatesDropped++
+		return Duplicate
+	}
 	e.fold(p, s, ts, temp, hum, ok)
-	return true
+	return Folded
 }
 
 // observe records a reading's event time in the batch statistics and the
@@ -181,7 +253,7 @@ func (e *Engine) intern(id string) int32 {
 }
 
 // fold adds an on-time reading of sensor s to its window in partition p.
-// Since ts > wm >= 0, window starts are never negative.
+// Since ts > wm >= 0, tumbling window starts are never negative.
 func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
 	var pt *partition
 	if uint32(p) < uint32(len(e.byID)) {
@@ -190,12 +262,22 @@ func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
 	if pt == nil {
 		pt = e.partition(p)
 	}
+	if e.timeoutMs > 0 {
+		e.seen(s, ts)
+	}
+	switch e.kind {
+	case kindSliding:
+		e.foldSliding(pt, s, ts, temp, hum, ok)
+		return
+	case kindSession:
+		e.foldSession(pt, s, ts, temp, hum, ok)
+		return
+	}
 	w := pt.last
 	if w == nil || ts < w.start || ts-w.start >= e.winMs {
 		w = e.window(pt, windowStart(ts, e.winMs))
 		pt.last = w
 	}
-	// A sliding window would loop here over the windows that contain ts.
 	r := w.getOrAdd(s)
 	if r.batch != e.seq {
 		r.batch = e.seq
@@ -239,6 +321,12 @@ func (e *Engine) window(p *partition, start int64) *window {
 	if ok {
 		return p.wins[i]
 	}
+	return e.insertWindow(p, i, start)
+}
+
+// insertWindow inserts an empty window starting at start at index i of
+// partition p's windows, reusing an evicted one if it can.
+func (e *Engine) insertWindow(p *partition, i int, start int64) *window {
 	var w *window
 	if n := len(e.free); n > 0 {
 		w = e.free[n-1]
@@ -253,39 +341,82 @@ func (e *Engine) window(p *partition, start int64) *window {
 }
 
 // FinishBatch ends the batch: it emits the changed rows and the windows the
-// batch watermark closed, evicts the latter and computes the next watermark.
+// batch watermark closed, evicts the latter (unless Config.RetainAll) and
+// computes the next watermark.
 func (e *Engine) FinishBatch() BatchResult {
 	var res BatchResult
 
-	// Update mode: every (window, sensor) some partition changed in this batch.
-	res.Update = e.emit(math.MaxInt64, true)
-	// Append mode: windows whose end <= wm, i.e. start <= wm - L (no
-	// overflow: wm >= 0). They are a prefix of each partition's windows.
-	cut := e.wm - e.winMs
-	res.Append = e.emit(cut, false)
-	e.evict(cut)
+	var nextClose int64 // the least end of a window not yet emitted in Append; MaxInt64 if none
+	if e.kind == kindSession {
+		nextClose = e.finishSessions(&res)
+	} else {
+		// Update mode: every (window, sensor) some partition changed in this batch.
+		res.Update = e.emit(math.MinInt64, math.MaxInt64, true)
+		// Append mode: windows whose end <= wm, i.e. start <= wm - L (no
+		// overflow: wm >= 0). They are a prefix of each partition's windows;
+		// with RetainAll those up to the previous batch's cut were emitted then.
+		cut, from := e.wm-e.winMs, int64(math.MinInt64)
+		if e.cfg.RetainAll {
+			from = e.emittedWm - e.winMs
+			res.Complete = e.emit(math.MinInt64, math.MaxInt64, false)
+		}
+		res.Append = e.emit(from, cut, false)
+		if !e.cfg.RetainAll {
+			e.evict(cut)
+		}
+		nextClose = math.MaxInt64
+		for _, p := range e.parts {
+			i := 0
+			if e.cfg.RetainAll {
+				i, _ = slices.BinarySearchFunc(p.wins, cut+1, func(w *window, s int64) int { return cmpInt(w.start, s) })
+			}
+			if i < len(p.wins) {
+				nextClose = min(nextClose, p.wins[i].start+e.winMs)
+			}
+		}
+	}
+	if e.cfg.Dedup {
+		e.evictDedup()
+	}
+	e.emittedWm = e.wm
 
 	res.NextWatermark = e.wm
 	if e.maxSeen != noEventTime && e.maxSeen >= math.MinInt64+e.delayMs {
 		res.NextWatermark = max(e.wm, e.maxSeen-e.delayMs)
 	}
 	if res.NextWatermark > e.wm {
-		nextCut := res.NextWatermark - e.winMs
-		for _, p := range e.parts {
-			if len(p.wins) > 0 && p.wins[0].start <= nextCut {
-				res.NeedsNoDataBatch = true
-				break
-			}
-		}
+		res.NeedsNoDataBatch = nextClose <= res.NextWatermark ||
+			(e.timeoutMs > 0 && e.nextTimeout() <= res.NextWatermark)
 	}
 
 	st := e.stats
 	if st.NumInputRows > 0 {
 		st.EventTimeAvg = e.tsBase + floorDiv(e.tsSum, st.NumInputRows)
 	}
-	for _, p := range e.parts {
-		for _, w := range p.wins {
-			st.NumRowsTotal += int64(len(w.rows))
+	if e.kind == kindSession {
+		for _, p := range e.parts {
+			for _, ss := range p.sess {
+				st.NumRowsTotal += int64(len(ss))
+			}
+		}
+	} else {
+		for _, p := range e.parts {
+			for _, w := range p.wins {
+				st.NumRowsTotal += int64(len(w.rows))
+			}
+		}
+	}
+	st.NumDedupKeys = e.nDedup
+	if e.timeoutMs > 0 {
+		st.NumTimeoutKeys, st.NumSilentSensors = e.timeoutCounts()
+		if len(e.events) > 0 {
+			res.Events = slices.Clone(e.events)
+			slices.SortFunc(res.Events, func(a, b contract.Alert) int {
+				if c := cmpInt(a.TS, b.TS); c != 0 {
+					return c
+				}
+				return strings.Compare(a.SensorID, b.SensorID)
+			})
 		}
 	}
 	st.MemoryUsedBytes = e.memoryBytes()
@@ -321,21 +452,23 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// emit returns the rows of the windows starting at or before cut, sorted by
-// (window start, sensor id), each merged over partitions in ascending
-// partition order. With touched, only the (window, sensor) pairs that some
-// partition changed in this batch are emitted.
+// emit returns the rows of the windows starting after from and at or before
+// cut, sorted by (window start, sensor id), each merged over partitions in
+// ascending partition order. With touched, only the (window, sensor) pairs
+// that some partition changed in this batch are emitted.
 //
 // Rather than sorting rows, it marks each window's sensors in a bitmap indexed
 // by the sensor's rank in id order and reads the bitmap in order.
-func (e *Engine) emit(cut int64, touched bool) []contract.WindowRow {
+func (e *Engine) emit(from, cut int64, touched bool) []contract.WindowRow {
 	starts := e.scratchStarts[:0]
 	for _, p := range e.parts {
 		for _, w := range p.wins {
 			if w.start > cut {
 				break
 			}
-			starts = append(starts, w.start)
+			if w.start > from {
+				starts = append(starts, w.start)
+			}
 		}
 	}
 	if len(starts) == 0 {
@@ -414,10 +547,15 @@ func (e *Engine) sensorRanks() (rank, order []int32) {
 }
 
 func (e *Engine) windowRow(start int64, s int32, a *agg) contract.WindowRow {
+	return e.spanRow(start, start+e.winMs, s, a)
+}
+
+// spanRow is the row of sensor s's aggregate a over [start, end).
+func (e *Engine) spanRow(start, end int64, s int32, a *agg) contract.WindowRow {
 	n := float64(a.count)
 	return contract.WindowRow{
 		WinStart: time.UnixMilli(start).UTC(),
-		WinEnd:   time.UnixMilli(start + e.winMs).UTC(),
+		WinEnd:   time.UnixMilli(end).UTC(),
 		SensorID: e.names[s],
 		Eventos:  a.count,
 		AvgTemp:  a.sumT / n,

@@ -25,36 +25,67 @@ var (
 	ErrSnapshotConfig = errors.New("engine: snapshot taken with another configuration")
 )
 
-// Snapshot format, version 1. Integers are little-endian; uv is an unsigned
+// Snapshot format, version 2. Integers are little-endian; uv is an unsigned
 // varint; floats are their IEEE-754 bits.
 //
-//	magic "SLENGINE" | version u16 | window kind u8 (1 = tumbling)
-//	window ms i64 | watermark delay ms i64 | watermark i64 | max event time i64
+//	magic "SLENGINE" | version u16 | window kind u8 (1 tumbling, 2 sliding, 3 session)
+//	flags u8 (1 dedup, 2 retain all)
+//	window ms i64 | slide ms i64 | session gap ms i64 | watermark delay ms i64 | silence timeout ms i64
+//	watermark i64 | max event time i64
 //	sensors uv, then each: len uv, bytes        (the ids in state, ascending)
-//	partitions uv, then each (ascending id):
-//	    id i32 | windows uv, then each (ascending start):
+//	partitions uv, then each (ascending id): id i32, then
+//	  tumbling and sliding: windows uv, then each (ascending start):
 //	        start i64 | rows uv, then each (ascending sensor):
 //	            sensor uv (index in the ids above) | count uv | ok uv
 //	            sum_temp f64 | sum_hum f64 | min_temp f64 | max_temp f64
+//	  session: sessions uv, then each (ascending sensor, then first):
+//	        sensor uv | first i64 | last i64 | count uv | ok uv | the four f64 as above
+//	dedup keys: sensors uv, then each (ascending): sensor uv | keys uv | first ts i64 | later ts as uv deltas
+//	timeouts: sensors uv, then each (ascending): sensor uv | last event time i64 | silent u8
 //	crc32-c u32 of every byte above
 //
-// Every list is sorted, so the same state always gives the same bytes.
+// Every list is sorted, so the same state always gives the same bytes. The
+// header records the whole configuration: Restore refuses a snapshot of
+// another shape. Version 1 (tumbling windows only: kind | window | delay,
+// then the state up to the partitions) still loads into an engine with the
+// same tumbling window and delay and no dedup, timeout or retain-all.
 const (
 	snapshotMagic   = "SLENGINE"
-	snapshotVersion = 1
-	kindTumbling    = 1
-	headerLen       = len(snapshotMagic) + 2 + 1 + 4*8
+	snapshotVersion = 2
+	headerLenV1     = len(snapshotMagic) + 2 + 1 + 4*8
+	headerLen       = len(snapshotMagic) + 2 + 2 + 7*8
 	crcLen          = 4
+
+	flagDedup     = 1
+	flagRetainAll = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// Snapshot writes the state (windows, watermark, max event time) to w. Take
-// it between batches; it writes the same bytes for the same state.
+// Snapshot writes the state (windows or sessions, dedup keys, timeouts,
+// watermark, max event time) to w. Take it between batches; it writes the
+// same bytes for the same state.
 func (e *Engine) Snapshot(w io.Writer) error {
 	// Dictionary: the sensor ids present in state, sorted.
 	dict := make([]int32, len(e.names)) // sensor number -> index in ids + 1
 	e.forEachRow(func(r *row) { dict[r.sensor] = 1 })
+	for _, p := range e.parts {
+		for s, ss := range p.sess {
+			if len(ss) > 0 {
+				dict[s] = 1
+			}
+		}
+	}
+	for s, d := range e.dedup {
+		if len(d) > 0 {
+			dict[s] = 1
+		}
+	}
+	for s, t := range e.tmo {
+		if t.last != noEventTime {
+			dict[s] = 1
+		}
+	}
 	var used []int32
 	for s, u := range dict {
 		if u != 0 {
@@ -70,9 +101,12 @@ func (e *Engine) Snapshot(w io.Writer) error {
 	enc := encoder{w: bw, crc: crc32.New(crcTable)}
 	enc.buf = append(enc.buf, snapshotMagic...)
 	enc.buf = binary.LittleEndian.AppendUint16(enc.buf, snapshotVersion)
-	enc.buf = append(enc.buf, kindTumbling)
+	enc.buf = append(enc.buf, e.kind, e.flags())
 	enc.i64(e.winMs)
+	enc.i64(e.slideMs)
+	enc.i64(e.gapMs)
 	enc.i64(e.delayMs)
+	enc.i64(e.timeoutMs)
 	enc.i64(e.wm)
 	enc.i64(e.maxSeen)
 	enc.uv(uint64(len(used)))
@@ -85,6 +119,27 @@ func (e *Engine) Snapshot(w io.Writer) error {
 	var order []int
 	for _, p := range e.parts {
 		enc.buf = binary.LittleEndian.AppendUint32(enc.buf, uint32(p.id))
+		if e.kind == kindSession {
+			n := 0
+			for _, ss := range p.sess {
+				n += len(ss)
+			}
+			enc.uv(uint64(n))
+			for _, s := range used {
+				if int(s) >= len(p.sess) {
+					continue
+				}
+				for i := range p.sess[s] {
+					x := &p.sess[s][i]
+					enc.uv(uint64(dict[s] - 1))
+					enc.i64(x.first)
+					enc.i64(x.last)
+					enc.agg(&x.agg)
+					enc.flushIfFull()
+				}
+			}
+			continue
+		}
 		enc.uv(uint64(len(p.wins)))
 		for _, win := range p.wins {
 			enc.i64(win.start)
@@ -99,15 +154,51 @@ func (e *Engine) Snapshot(w io.Writer) error {
 			for _, i := range order {
 				r := &win.rows[i]
 				enc.uv(uint64(dict[r.sensor] - 1))
-				enc.uv(uint64(r.count))
-				enc.uv(uint64(r.ok))
-				enc.f64(r.sumT)
-				enc.f64(r.sumH)
-				enc.f64(r.minT)
-				enc.f64(r.maxT)
+				enc.agg(&r.agg)
 				enc.flushIfFull()
 			}
 		}
+	}
+	n := 0
+	for _, s := range used {
+		if int(s) < len(e.dedup) && len(e.dedup[s]) > 0 {
+			n++
+		}
+	}
+	enc.uv(uint64(n))
+	for _, s := range used {
+		if int(s) >= len(e.dedup) || len(e.dedup[s]) == 0 {
+			continue
+		}
+		d := e.dedup[s]
+		enc.uv(uint64(dict[s] - 1))
+		enc.uv(uint64(len(d)))
+		enc.i64(d[0])
+		for i := 1; i < len(d); i++ {
+			enc.uv(uint64(d[i] - d[i-1]))
+			enc.flushIfFull()
+		}
+	}
+	n = 0
+	for _, s := range used {
+		if int(s) < len(e.tmo) && e.tmo[s].last != noEventTime {
+			n++
+		}
+	}
+	enc.uv(uint64(n))
+	for _, s := range used {
+		if int(s) >= len(e.tmo) || e.tmo[s].last == noEventTime {
+			continue
+		}
+		t := e.tmo[s]
+		enc.uv(uint64(dict[s] - 1))
+		enc.i64(t.last)
+		if t.silent {
+			enc.buf = append(enc.buf, 1)
+		} else {
+			enc.buf = append(enc.buf, 0)
+		}
+		enc.flushIfFull()
 	}
 	enc.flush()
 	if enc.err == nil {
@@ -120,6 +211,17 @@ func (e *Engine) Snapshot(w io.Writer) error {
 		return fmt.Errorf("engine: write snapshot: %w", enc.err)
 	}
 	return nil
+}
+
+func (e *Engine) flags() byte {
+	var f byte
+	if e.cfg.Dedup {
+		f |= flagDedup
+	}
+	if e.cfg.RetainAll {
+		f |= flagRetainAll
+	}
+	return f
 }
 
 // encoder appends to buf and flushes it to w and the checksum in chunks.
@@ -135,6 +237,16 @@ func (c *encoder) f64(v float64) {
 	c.buf = binary.LittleEndian.AppendUint64(c.buf, math.Float64bits(v))
 }
 func (c *encoder) uv(v uint64) { c.buf = binary.AppendUvarint(c.buf, v) }
+
+// agg writes count uv | ok uv | sum_temp | sum_hum | min_temp | max_temp.
+func (c *encoder) agg(a *agg) {
+	c.uv(uint64(a.count))
+	c.uv(uint64(a.ok))
+	c.f64(a.sumT)
+	c.f64(a.sumH)
+	c.f64(a.minT)
+	c.f64(a.maxT)
+}
 
 func (c *encoder) flushIfFull() {
 	if len(c.buf) >= 32<<10 {
@@ -153,8 +265,8 @@ func (c *encoder) flush() {
 // Restore reads a snapshot written by Snapshot into a new engine configured
 // with cfg. It rejects a corrupt or truncated snapshot (ErrCorruptSnapshot),
 // an unknown format version (ErrSnapshotVersion) and a snapshot of another
-// window configuration (ErrSnapshotConfig), saying what differs. The
-// restored engine's watermark is the snapshot's; its next batch starts with
+// configuration (ErrSnapshotConfig), saying what differs. The restored
+// engine's watermark is the snapshot's; its next batch starts with
 // StartBatch.
 func Restore(cfg Config, r io.Reader) (*Engine, error) {
 	e, err := New(cfg)
@@ -168,41 +280,80 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 	if len(data) < len(snapshotMagic) || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: does not start with %q", ErrCorruptSnapshot, snapshotMagic)
 	}
-	if len(data) < headerLen+crcLen {
-		return nil, fmt.Errorf("%w: truncated: %d bytes, a header and checksum need %d", ErrCorruptSnapshot, len(data), headerLen+crcLen)
+	if len(data) < headerLenV1+crcLen {
+		return nil, fmt.Errorf("%w: truncated: %d bytes, a header and checksum need %d", ErrCorruptSnapshot, len(data), headerLenV1+crcLen)
 	}
 	body, sum := data[:len(data)-crcLen], binary.LittleEndian.Uint32(data[len(data)-crcLen:])
 	if got := crc32.Checksum(body, crcTable); got != sum {
 		return nil, fmt.Errorf("%w: checksum %08x, trailer says %08x (truncated or damaged)", ErrCorruptSnapshot, got, sum)
 	}
 	d := decoder{b: body[len(snapshotMagic):]}
-	if v := binary.LittleEndian.Uint16(d.take(2)); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, this engine reads %d", ErrSnapshotVersion, v, snapshotVersion)
+	var shape Config
+	version := binary.LittleEndian.Uint16(d.take(2))
+	switch version {
+	case 1:
+		kind := d.take(1)[0]
+		winMs, delayMs := d.i64(), d.i64()
+		if kind != kindTumbling {
+			return nil, fmt.Errorf("%w: version 1 snapshot of window kind %d", ErrCorruptSnapshot, kind)
+		}
+		shape = Config{Window: ms(winMs), Watermark: ms(delayMs)}
+	case snapshotVersion:
+		if len(data) < headerLen+crcLen {
+			return nil, fmt.Errorf("%w: truncated: %d bytes, a header and checksum need %d", ErrCorruptSnapshot, len(data), headerLen+crcLen)
+		}
+		kind, flags := d.take(1)[0], d.take(1)[0]
+		winMs, slideMs, gapMs, delayMs, timeoutMs := d.i64(), d.i64(), d.i64(), d.i64(), d.i64()
+		if flags&^(flagDedup|flagRetainAll) != 0 {
+			return nil, fmt.Errorf("%w: unknown flags %#x", ErrCorruptSnapshot, flags)
+		}
+		shape = Config{Watermark: ms(delayMs), SilenceTimeout: ms(timeoutMs),
+			Dedup: flags&flagDedup != 0, RetainAll: flags&flagRetainAll != 0}
+		switch kind {
+		case kindTumbling:
+			shape.Window = ms(winMs)
+		case kindSliding:
+			shape.Window, shape.Slide = ms(winMs), ms(slideMs)
+		case kindSession:
+			shape.SessionGap = ms(gapMs)
+		default:
+			return nil, fmt.Errorf("%w: unknown window kind %d", ErrCorruptSnapshot, kind)
+		}
+		if shape.kind() != kind || (kind == kindTumbling && slideMs != winMs) || (kind != kindSession && gapMs != 0) {
+			return nil, fmt.Errorf("%w: window kind %d with window %d ms, slide %d ms, gap %d ms", ErrCorruptSnapshot, kind, winMs, slideMs, gapMs)
+		}
+	default:
+		return nil, fmt.Errorf("%w: version %d, this engine reads 1 and %d", ErrSnapshotVersion, version, snapshotVersion)
 	}
-	kind := d.take(1)[0]
-	winMs, delayMs := d.i64(), d.i64()
-	if kind != kindTumbling || winMs != e.winMs || delayMs != e.delayMs {
-		return nil, fmt.Errorf("%w: snapshot has %s, engine has %s", ErrSnapshotConfig,
-			describe(kind, winMs, delayMs), describe(kindTumbling, e.winMs, e.delayMs))
+	if !sameShape(shape, cfg) {
+		return nil, fmt.Errorf("%w: snapshot has %v, engine has %v", ErrSnapshotConfig, shape, cfg)
 	}
-	if err := e.decodeState(&d); err != nil {
+	if err := e.decodeState(&d, version == 1); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorruptSnapshot, err)
 	}
+	e.emittedWm = e.wm
 	return e, nil
 }
 
-func describe(kind byte, winMs, delayMs int64) string {
-	k := "tumbling"
-	if kind != kindTumbling {
-		k = fmt.Sprintf("kind %d", kind)
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// sameShape reports whether a snapshot of configuration a can continue in an
+// engine of configuration b: the same windows, delay, dedup, timeout and
+// retain-all (a slide equal to the window is tumbling, as is 0).
+func sameShape(a, b Config) bool {
+	norm := func(c Config) Config {
+		if c.kind() == kindTumbling {
+			c.Slide = 0
+		}
+		return c
 	}
-	return fmt.Sprintf("%s window %v with watermark delay %v", k,
-		time.Duration(winMs)*time.Millisecond, time.Duration(delayMs)*time.Millisecond)
+	return norm(a) == norm(b)
 }
 
 // decodeState reads everything after the configuration into e, checking
-// every invariant the engine relies on.
-func (e *Engine) decodeState(d *decoder) error {
+// every invariant the engine relies on. A version 1 snapshot ends after the
+// partitions.
+func (e *Engine) decodeState(d *decoder, v1 bool) error {
 	e.wm, e.maxSeen = d.i64(), d.i64()
 	if d.err == nil && e.wm < 0 {
 		return fmt.Errorf("negative watermark %d", e.wm)
@@ -218,6 +369,29 @@ func (e *Engine) decodeState(d *decoder) error {
 		}
 		e.intern(id)
 	}
+	sensor := func(what string, prev int) (int32, error) {
+		s := d.uv()
+		if d.err != nil {
+			return 0, d.err
+		}
+		if s >= uint64(nSensors) || int(s) < prev {
+			return 0, fmt.Errorf("%s: bad or unsorted sensor index %d", what, s)
+		}
+		return int32(s), nil
+	}
+	readAgg := func(what string) (agg, error) {
+		count, ok := d.uv(), d.uv()
+		sumT, sumH, minT, maxT := d.f64(), d.f64(), d.f64(), d.f64()
+		switch {
+		case d.err != nil:
+			return agg{}, d.err
+		case count == 0 || count > math.MaxInt64 || ok > count:
+			return agg{}, fmt.Errorf("%s: bad counts %d/%d", what, ok, count)
+		case !(minT <= maxT):
+			return agg{}, fmt.Errorf("%s: min_temp %v > max_temp %v", what, minT, maxT)
+		}
+		return agg{count: int64(count), ok: int64(ok), sumT: sumT, sumH: sumH, minT: minT, maxT: maxT}, nil
+	}
 	nParts := d.count(5)
 	for i := range nParts {
 		id := int32(binary.LittleEndian.Uint32(d.take(4)))
@@ -228,6 +402,32 @@ func (e *Engine) decodeState(d *decoder) error {
 			return fmt.Errorf("partitions not strictly ascending at %d", id)
 		}
 		p := e.partition(id)
+		if e.kind == kindSession {
+			prevS, prevLast := -1, int64(0)
+			for range d.count(19) {
+				s, err := sensor(fmt.Sprintf("partition %d session", id), prevS)
+				if err != nil {
+					return err
+				}
+				first, last := d.i64(), d.i64()
+				what := fmt.Sprintf("partition %d session %d of sensor %d", id, first, s)
+				a, err := readAgg(what)
+				switch {
+				case err != nil:
+					return err
+				case first <= 0 || last < first:
+					return fmt.Errorf("%s: bad span [%d, %d]", what, first, last)
+				case int(s) == prevS && first-prevLast < e.gapMs:
+					return fmt.Errorf("%s: overlaps or precedes the session before it", what)
+				}
+				prevS, prevLast = int(s), last
+				if int(s) >= len(p.sess) {
+					p.sess = append(p.sess, make([][]session, int(s)+1-len(p.sess))...)
+				}
+				p.sess[s] = append(p.sess[s], session{agg: a, first: first, last: last})
+			}
+			continue
+		}
 		nWins := d.count(9)
 		for j := range nWins {
 			start := d.i64()
@@ -237,9 +437,9 @@ func (e *Engine) decodeState(d *decoder) error {
 				return d.err
 			case j > 0 && start <= p.wins[j-1].start:
 				return fmt.Errorf("partition %d: windows not strictly ascending at %d", id, start)
-			case start < 0 || start%e.winMs != 0:
+			case windowStart(start, e.slideMs) != start || start <= -e.winMs:
 				return fmt.Errorf("partition %d: window start %d is not a window boundary", id, start)
-			case start <= e.wm-e.winMs:
+			case start <= e.wm-e.winMs && !e.cfg.RetainAll:
 				return fmt.Errorf("partition %d: window %d is closed by watermark %d but still in state", id, start, e.wm)
 			case nRows == 0:
 				return fmt.Errorf("partition %d: window %d has no rows", id, start)
@@ -248,23 +448,83 @@ func (e *Engine) decodeState(d *decoder) error {
 			p.wins = append(p.wins, w)
 			prev := -1
 			for range nRows {
-				s := d.uv()
-				count, ok := d.uv(), d.uv()
-				sumT, sumH, minT, maxT := d.f64(), d.f64(), d.f64(), d.f64()
-				switch {
-				case d.err != nil:
-					return d.err
-				case s >= uint64(nSensors) || int(s) <= prev:
-					return fmt.Errorf("partition %d window %d: bad or unsorted sensor index %d", id, start, s)
-				case count == 0 || count > math.MaxInt64 || ok > count:
-					return fmt.Errorf("partition %d window %d: bad counts %d/%d", id, start, ok, count)
-				case !(minT <= maxT):
-					return fmt.Errorf("partition %d window %d: min_temp %v > max_temp %v", id, start, minT, maxT)
+				s, err := sensor(fmt.Sprintf("partition %d window %d", id, start), prev+1)
+				if err != nil {
+					return err
+				}
+				a, err := readAgg(fmt.Sprintf("partition %d window %d", id, start))
+				if err != nil {
+					return err
 				}
 				prev = int(s)
-				r := w.getOrAdd(int32(s))
-				r.agg = agg{count: int64(count), ok: int64(ok), sumT: sumT, sumH: sumH, minT: minT, maxT: maxT}
+				w.getOrAdd(s).agg = a
 			}
+		}
+	}
+	if !v1 {
+		nDedup := d.count(3)
+		if nDedup > 0 && !e.cfg.Dedup {
+			return fmt.Errorf("%d sensors with dedup keys, but dedup is off", nDedup)
+		}
+		if nDedup > 0 {
+			e.dedup = make([][]int64, nSensors)
+		}
+		prev := -1
+		for range nDedup {
+			s, err := sensor("dedup keys", prev+1)
+			if err != nil {
+				return err
+			}
+			prev = int(s)
+			n := d.count(1)
+			keys := make([]int64, 0, n)
+			ts := d.i64()
+			for k := range n {
+				if k > 0 {
+					delta := d.uv()
+					if delta == 0 || delta > math.MaxInt64 || ts > math.MaxInt64-int64(delta) {
+						return fmt.Errorf("dedup keys of sensor %d: not strictly ascending", s)
+					}
+					ts += int64(delta)
+				}
+				keys = append(keys, ts)
+			}
+			switch {
+			case d.err != nil:
+				return d.err
+			case n == 0:
+				return fmt.Errorf("dedup keys of sensor %d: empty list", s)
+			case keys[0] <= e.wm:
+				return fmt.Errorf("dedup key %d of sensor %d is at or below watermark %d", keys[0], s, e.wm)
+			}
+			e.dedup[s] = keys
+			e.nDedup += int64(n)
+		}
+		nTmo := d.count(10)
+		if nTmo > 0 && e.timeoutMs == 0 {
+			return fmt.Errorf("%d sensors with silence timeouts, but timeouts are off", nTmo)
+		}
+		if nTmo > 0 {
+			e.tmo = make([]timeout, nSensors)
+			for s := range e.tmo {
+				e.tmo[s].last = noEventTime
+			}
+		}
+		prev = -1
+		for range nTmo {
+			s, err := sensor("silence timeouts", prev+1)
+			if err != nil {
+				return err
+			}
+			prev = int(s)
+			last, silent := d.i64(), d.take(1)[0]
+			switch {
+			case d.err != nil:
+				return d.err
+			case last <= 0 || silent > 1:
+				return fmt.Errorf("silence timeout of sensor %d: bad entry (last %d, silent %d)", s, last, silent)
+			}
+			e.tmo[s] = timeout{last: last, silent: silent == 1}
 		}
 	}
 	if d.err != nil {

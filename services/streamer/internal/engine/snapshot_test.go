@@ -128,7 +128,7 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 
 	// A well-formed snapshot whose watermark has closed a window it still holds.
 	closed := bytes.Clone(snap)
-	wmOff := len(snapshotMagic) + 2 + 1 + 16
+	wmOff := headerLen - 16 // the header ends with the watermark and the max event time
 	binary.LittleEndian.PutUint64(closed[wmOff:], 30_000)
 	_, err = Restore(cfg10s5s, bytes.NewReader(resign(closed)))
 	if !errors.Is(err, ErrCorruptSnapshot) || !strings.Contains(err.Error(), "closed by watermark") {

@@ -99,6 +99,9 @@ type partition struct {
 	id   int32
 	wins []*window
 	last *window // the window the previous reading went to
+	// sess holds the session windows (Config.SessionGap) by sensor number,
+	// each list sorted by first reading and never overlapping (see session.go).
+	sess [][]session
 }
 
 // find returns the window starting at start, or nil.
@@ -123,6 +126,8 @@ func cmpInt[T int32 | int64](a, b T) int {
 // Sizes used by the memory estimate.
 const (
 	rowBytes       = int64(unsafe.Sizeof(row{}))
+	sessionBytes   = int64(unsafe.Sizeof(session{}))
+	timeoutBytes   = int64(unsafe.Sizeof(timeout{}))
 	windowBytes    = int64(unsafe.Sizeof(window{})) + 8 // + the pointer in partition.wins
 	partitionBytes = int64(unsafe.Sizeof(partition{})) + 8
 	// sensorBytes is a sensor id's fixed cost besides its bytes: its string
@@ -144,5 +149,16 @@ func (e *Engine) memoryBytes() int64 {
 		n += int64(cap(w.rows))*rowBytes + int64(cap(w.slot))*4
 	}
 	n += e.nameBytes + int64(len(e.names))*sensorBytes
+	for _, p := range e.parts {
+		n += int64(cap(p.sess)) * 24
+		for _, ss := range p.sess {
+			n += int64(cap(ss)) * sessionBytes
+		}
+	}
+	n += int64(cap(e.dedup)) * 24
+	for _, d := range e.dedup {
+		n += int64(cap(d)) * 8
+	}
+	n += int64(cap(e.tmo)) * timeoutBytes
 	return n
 }
