@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ func main() {
 		return
 	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the flag set printed the usage
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamer: configuration:\n"+err.Error())
 		os.Exit(2)
