@@ -1,0 +1,59 @@
+package harness
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestMedianAndQuantile(t *testing.T) {
+	for _, c := range []struct {
+		xs        []float64
+		med, p99  float64
+		p50, pmax float64
+	}{
+		{nil, 0, 0, 0, 0},
+		{[]float64{3}, 3, 3, 3, 3},
+		{[]float64{5, 1, 3}, 3, 5, 3, 5},
+		{[]float64{4, 1, 3, 2}, 2.5, 4, 2, 4},
+	} {
+		if got := Median(c.xs); got != c.med {
+			t.Errorf("Median(%v) = %v, want %v", c.xs, got, c.med)
+		}
+		if got := Quantile(c.xs, 0.99); got != c.p99 {
+			t.Errorf("Quantile(%v, .99) = %v, want %v", c.xs, got, c.p99)
+		}
+		if got := Quantile(c.xs, 0.5); got != c.p50 {
+			t.Errorf("Quantile(%v, .5) = %v, want %v", c.xs, got, c.p50)
+		}
+		if got := Quantile(c.xs, 1); got != c.pmax {
+			t.Errorf("Quantile(%v, 1) = %v, want %v", c.xs, got, c.pmax)
+		}
+	}
+	xs := make([]float64, 100)
+	for i := range xs {
+		xs[i] = float64(100 - i) // 100..1
+	}
+	if p99 := Quantile(xs, 0.99); p99 != 99 {
+		t.Errorf("p99 of 1..100 = %v, want 99", p99)
+	}
+}
+
+func TestExecReportsOutputsAndPeakRSS(t *testing.T) {
+	var lines []string
+	r, err := Exec(context.Background(), "/bin/sh", []string{"-c", "echo out; echo one >&2; echo two >&2"}, func(l []byte) {
+		lines = append(lines, string(l))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Stdout) != "out\n" || strings.Join(lines, ",") != "one,two" || string(r.Stderr) != "one\ntwo\n" {
+		t.Fatalf("stdout %q, stderr lines %q, stderr %q", r.Stdout, lines, r.Stderr)
+	}
+	if r.PeakRSS <= 0 || r.Wall <= 0 {
+		t.Fatalf("peak RSS %d, wall %v: want both measured", r.PeakRSS, r.Wall)
+	}
+	if _, err := Exec(context.Background(), "/bin/sh", []string{"-c", "echo boom >&2; exit 3"}, nil); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("a failing process: %v, want an error with its stderr", err)
+	}
+}
