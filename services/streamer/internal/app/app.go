@@ -257,7 +257,12 @@ func (a *App) close() {
 }
 
 func (a *App) engineConfig() engine.Config {
-	return engine.Config{Window: a.cfg.Window, Watermark: a.cfg.Watermark}
+	c := engine.Config{Window: a.cfg.Window, Watermark: a.cfg.Watermark, Slide: a.cfg.Slide,
+		Dedup: a.cfg.Dedup, SilenceTimeout: a.cfg.SilenceTimeout, RetainAll: a.cfg.ConsoleMode == "complete"}
+	if a.cfg.SessionGap > 0 {
+		c.Window, c.Slide, c.SessionGap = 0, 0, a.cfg.SessionGap
+	}
+	return c
 }
 
 // recover restores the query from its checkpoint (docs/checkpoint-protocol.md).
@@ -265,7 +270,8 @@ func (a *App) recover(work, ctx context.Context) error {
 	var err error
 	a.meta, err = a.ck.InitMetadata(work, checkpoint.Metadata{
 		ID: uuid.NewString(), CreatedAt: time.Now().UTC(), Topic: a.cfg.Topic,
-		Window: a.cfg.Window, WatermarkDelay: a.cfg.Watermark, OutputMode: "append",
+		Window: a.engineConfig().Window, Slide: a.cfg.Slide, SessionGap: a.cfg.SessionGap,
+		WatermarkDelay: a.cfg.Watermark, OutputMode: a.cfg.OutputMode,
 	})
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -480,6 +486,10 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 		for _, al := range highTempAlerts(res.Append, a.cfg.AlertMaxTemp, entry.BatchID) {
 			a.out.Send(kafkaout.AlertRecord(a.cfg.AlertsTopic, al))
 		}
+		for _, ev := range res.Events { // sensor_silent, sensor_recovered
+			ev.BatchID = entry.BatchID
+			a.out.Send(kafkaout.AlertRecord(a.cfg.AlertsTopic, ev))
+		}
 	}
 	if rows := a.consoleRows(res); a.console != nil && (!entry.NoData || len(rows) > 0) {
 		if err := a.console.WriteBatch(entry.BatchID, rows); err != nil {
@@ -601,8 +611,11 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 
 // consoleRows picks the rows the console's output mode shows.
 func (a *App) consoleRows(res engine.BatchResult) []contract.WindowRow {
-	if a.cfg.ConsoleMode == "append" {
+	switch a.cfg.ConsoleMode {
+	case "append":
 		return res.Append
+	case "complete":
+		return res.Complete
 	}
 	return res.Update
 }

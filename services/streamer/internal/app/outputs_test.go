@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,5 +112,58 @@ func TestAlertsAndLateTopic(t *testing.T) {
 	}
 	if ev, err := contract.DecodeEvent(lates[0].Value, time.Now().UnixMilli()); err != nil || ev != late {
 		t.Fatalf("late topic holds %s (%v), want %+v", lates[0].Value, err, late)
+	}
+}
+
+// A sensor that falls silent for longer than --silence-timeout of event time
+// raises sensor_silent once, and sensor_recovered at its next reading.
+func TestSilenceAlerts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := newWorld(t)
+	var recs []*kgo.Record
+	send := func(sensor string, ts int64) {
+		ev := contract.Event{SensorID: sensor, TS: ts, Temp: 20, Hum: 50, OK: true}
+		recs = append(recs, &kgo.Record{Topic: contract.EventsTopic, Partition: 0, Key: []byte(sensor),
+			Value: contract.AppendJSON(nil, ev)})
+	}
+	// S001 reads every second for 5 minutes; S002 stops after 50 s and comes
+	// back at 200 s. Both go to one partition, in event-time order, so that
+	// the batches' watermark passes 79.5 s before S002 comes back (readings
+	// spread over partitions advance unevenly, and a sensor's readings can
+	// then arrive behind the watermark: late, not recovered).
+	for s := int64(0); s < 300; s++ {
+		send("S001", origin+s*1000)
+		if s < 50 || s >= 200 {
+			send("S002", origin+s*1000+500)
+		}
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(w.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	w.run(ctx, w.config(func(c *config.Config) {
+		c.SilenceTimeout = 30 * time.Second
+		c.AlertMaxTemp = 100 // no high_temp alerts in this test
+		c.MaxOffsetsPerTrigger = 50
+	}))
+	var got []string
+	for _, r := range committedRecords(t, ctx, w.brokers, contract.AlertsTopic) {
+		var a contract.Alert
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.Type+" "+a.SensorID+" "+strconv.FormatInt(a.TS-origin, 10)+" last="+strconv.FormatInt(a.LastSeen-origin, 10))
+	}
+	want := []string{
+		"sensor_silent S002 79500 last=49500",     // last reading at 49.5 s + 30 s timeout
+		"sensor_recovered S002 200500 last=49500", // its next reading
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("alerts %q, want %q", got, want)
 	}
 }

@@ -38,7 +38,11 @@ type Config struct {
 	StartingOffsets      string // earliest | latest; only for a new checkpoint
 	Window               time.Duration
 	Watermark            time.Duration
-	Trigger              string // one of the Trigger* kinds
+	Slide                time.Duration // sliding windows' step; 0 = tumbling
+	SessionGap           time.Duration // > 0: session windows per sensor instead
+	Dedup                bool          // drop repeated (sensor_id, ts) within the watermark
+	SilenceTimeout       time.Duration // > 0: sensor_silent / sensor_recovered alerts
+	Trigger              string        // one of the Trigger* kinds
 	TriggerInterval      time.Duration
 	MaxOffsetsPerTrigger int64
 	FailOnDataLoss       bool
@@ -91,6 +95,10 @@ var Env = map[string]string{
 	"checkpoint":              "CHECKPOINT",
 	"starting-offsets":        "STARTING_OFFSETS",
 	"window":                  "WINDOW",
+	"slide":                   "SLIDE",
+	"session-gap":             "SESSION_GAP",
+	"dedup":                   "DEDUP",
+	"silence-timeout":         "SILENCE_TIMEOUT",
 	"watermark":               "WATERMARK",
 	"trigger":                 "TRIGGER",
 	"max-offsets-per-trigger": "MAX_OFFSETS_PER_TRIGGER",
@@ -120,13 +128,17 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "checkpoint URL (default <lake>/_checkpoints/streamer)")
 	fs.StringVar(&cfg.StartingOffsets, "starting-offsets", cfg.StartingOffsets, "earliest or latest; applies only to a new checkpoint")
 	fs.DurationVar(&cfg.Window, "window", cfg.Window, "tumbling event-time window length")
+	fs.DurationVar(&cfg.Slide, "slide", 0, "sliding windows: step between window starts (0 = tumbling windows); --window must be a multiple")
+	fs.DurationVar(&cfg.SessionGap, "session-gap", 0, "session windows per sensor with this gap, instead of --window/--slide (0 = off)")
+	fs.BoolVar(&cfg.Dedup, "dedup", false, "drop a reading whose (sensor_id, ts) was already seen within the watermark")
+	fs.DurationVar(&cfg.SilenceTimeout, "silence-timeout", 0, "alert sensor_silent after this much event time without a reading, sensor_recovered at the next (0 = off)")
 	fs.DurationVar(&cfg.Watermark, "watermark", cfg.Watermark, "watermark delay: how late a reading may arrive")
 	fs.StringVar(&trigger, "trigger", "0", "0 (continuous micro-batches), an interval such as 5s, or available-now")
 	fs.Int64Var(&cfg.MaxOffsetsPerTrigger, "max-offsets-per-trigger", 0, "cap on records per micro-batch across partitions (0 = no cap)")
 	fs.BoolVar(&cfg.FailOnDataLoss, "fail-on-data-loss", cfg.FailOnDataLoss, "stop when checkpointed offsets are no longer in Kafka")
 	fs.BoolVar(&cfg.Console, "console", false, "also print update-mode rows to stdout, as the seed's console query")
 	fs.StringVar(&cfg.OutputMode, "output-mode", cfg.OutputMode, "output mode of the Parquet sink: append (a file sink cannot update or complete)")
-	fs.StringVar(&cfg.ConsoleMode, "console-mode", cfg.ConsoleMode, "output mode of the console sink: append or update")
+	fs.StringVar(&cfg.ConsoleMode, "console-mode", cfg.ConsoleMode, "output mode of the console sink: append, update or complete (complete keeps every window in state)")
 	fs.StringVar(&cfg.LateTopic, "late-topic", cfg.LateTopic, "topic receiving every reading dropped as late (empty: drop and count only, as Spark)")
 	fs.StringVar(&cfg.AlertsTopic, "alerts-topic", cfg.AlertsTopic, "topic receiving alerts, exactly once (empty disables)")
 	fs.Float64Var(&cfg.AlertMaxTemp, "alert-max-temp", cfg.AlertMaxTemp, "high_temp alert when a closed window's max_temp exceeds this")
@@ -221,8 +233,22 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--output-mode %q: the Parquet sink only appends (each closed window once); "+
 			"use --console --console-mode update to see updated rows", c.OutputMode))
 	}
-	if c.ConsoleMode != "append" && c.ConsoleMode != "update" {
-		errs = append(errs, fmt.Errorf("--console-mode %q: want append or update", c.ConsoleMode))
+	switch c.ConsoleMode {
+	case "append", "update", "complete":
+	default:
+		errs = append(errs, fmt.Errorf("--console-mode %q: want append, update or complete", c.ConsoleMode))
+	}
+	if c.SessionGap < 0 || c.SessionGap%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("--session-gap %v: want 0 or a positive whole number of milliseconds", c.SessionGap))
+	}
+	if c.SessionGap > 0 && c.Slide > 0 {
+		errs = append(errs, errors.New("--session-gap and --slide: choose session windows or sliding windows, not both"))
+	}
+	if c.Slide < 0 || c.Slide%time.Millisecond != 0 || (c.Slide > 0 && (c.Slide > c.Window || c.Window%c.Slide != 0)) {
+		errs = append(errs, fmt.Errorf("--slide %v: want 0 (tumbling) or a step that divides --window %v", c.Slide, c.Window))
+	}
+	if c.SilenceTimeout < 0 || c.SilenceTimeout%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("--silence-timeout %v: want 0 (off) or a positive whole number of milliseconds", c.SilenceTimeout))
 	}
 	for name, t := range map[string]string{"--late-topic": c.LateTopic, "--alerts-topic": c.AlertsTopic} {
 		if t != "" && (t == c.Topic || t == c.DLQTopic) {
@@ -292,7 +318,8 @@ func (c Config) Redacted() map[string]any {
 		"brokers": c.Brokers, "topic": c.Topic, "dlq_topic": c.DLQTopic, "lake": c.Lake,
 		"checkpoint": c.Checkpoint, "s3_endpoint": c.S3.Endpoint, "s3_access_key": c.S3.AccessKey,
 		"s3_secret_key": secret, "s3_use_ssl": c.S3.UseSSL, "starting_offsets": c.StartingOffsets,
-		"window": c.Window.String(), "watermark": c.Watermark.String(), "trigger": c.Trigger,
+		"window": c.Window.String(), "watermark": c.Watermark.String(), "slide": c.Slide.String(),
+		"session_gap": c.SessionGap.String(), "dedup": c.Dedup, "silence_timeout": c.SilenceTimeout.String(), "trigger": c.Trigger,
 		"trigger_interval": c.TriggerInterval.String(), "max_offsets_per_trigger": c.MaxOffsetsPerTrigger,
 		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "console_mode": c.ConsoleMode,
 		"output_mode": c.OutputMode, "late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
