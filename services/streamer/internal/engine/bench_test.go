@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // benchStream is a steady stream of readings: nSensors sensors reporting
@@ -28,9 +29,12 @@ const benchBatch = 100_000 // readings per micro-batch
 // batch finishes (emitting and evicting closed windows, recycling them) and
 // the next starts with its NextWatermark; FinishBatch is timed apart, in
 // BenchmarkFinishBatch, so the figure here is the per-reading cost.
-func benchAdd(b *testing.B, nSensors, step int) {
+func benchAdd(b *testing.B, nSensors, step int) { benchAddCfg(b, DefaultConfig(), nSensors, step) }
+
+// benchAddCfg is benchAdd with another engine configuration.
+func benchAddCfg(b *testing.B, cfg Config, nSensors, step int) {
 	s := newBenchStream(nSensors, step)
-	e := mustNew(b, DefaultConfig())
+	e := mustNew(b, cfg)
 	const t0 = int64(1_732_200_000_000)
 	i, wm := 0, int64(0)
 	run := func(n int) {
@@ -49,7 +53,7 @@ func benchAdd(b *testing.B, nSensors, step int) {
 		}
 	}
 	// Warm up past the watermark delay so windows are evicted and recycled.
-	run(int(DefaultConfig().Watermark.Milliseconds()+2*DefaultConfig().Window.Milliseconds()) * step)
+	run(int(cfg.Watermark.Milliseconds()+2*max(cfg.Window, cfg.SessionGap).Milliseconds()) * step)
 	b.ReportAllocs()
 	b.ResetTimer()
 	run(b.N)
@@ -83,7 +87,26 @@ func BenchmarkFinishBatch100kSensors(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/emitted-row")
 }
 
-func BenchmarkAddRaw20Sensors(b *testing.B)        { benchAdd(b, 20, 20) }
+func BenchmarkAddRaw20Sensors(b *testing.B) { benchAdd(b, 20, 20) }
+
+// Window kinds and options on the same stream (20 sensors, each reporting
+// once per ms of event time).
+func BenchmarkAddRawSliding30s10s20Sensors(b *testing.B) {
+	benchAddCfg(b, Config{Window: 30 * time.Second, Slide: 10 * time.Second, Watermark: time.Minute}, 20, 20)
+}
+func BenchmarkAddRawSession30s20Sensors(b *testing.B) {
+	benchAddCfg(b, Config{SessionGap: 30 * time.Second, Watermark: time.Minute}, 20, 20)
+}
+func BenchmarkAddRawDedup20Sensors(b *testing.B) {
+	benchAddCfg(b, Config{Window: 10 * time.Second, Watermark: time.Minute, Dedup: true}, 20, 20)
+}
+func BenchmarkAddRawSlidingDedupTimeout20Sensors(b *testing.B) {
+	benchAddCfg(b, Config{Window: 30 * time.Second, Slide: 10 * time.Second, Watermark: time.Minute,
+		Dedup: true, SilenceTimeout: time.Minute}, 20, 20)
+}
+func BenchmarkAddRawSession30s100kSensors(b *testing.B) {
+	benchAddCfg(b, Config{SessionGap: 30 * time.Second, Watermark: time.Minute}, 100_000, 20)
+}
 func BenchmarkAddRaw100kSensors(b *testing.B)      { benchAdd(b, 100_000, 20) }
 func BenchmarkAdd20SensorsString(b *testing.B)     { benchAddString(b, 20) }
 func BenchmarkAddRaw100kSensorsDense(b *testing.B) { benchAdd(b, 100_000, 200) }
