@@ -1,0 +1,24 @@
+// Command batchbench times the batcher and DuckDB computing the same
+// consolidation over a lake of many small window files, before and after
+// `batcher compact`.
+//
+//	go run ./tools/bench/cmd/batchbench -files 3000
+//
+// See docs/performance.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sensorlab/sensorlab/tools/bench/internal/batchbench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := batchbench.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

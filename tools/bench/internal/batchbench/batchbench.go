@@ -1,0 +1,224 @@
+// Package batchbench is the batch benchmark (cmd/batchbench): on a lake of
+// many small window files, as the streamer leaves it, it times the batcher
+// binary and DuckDB (one thread, and its default of one per core) computing
+// the same consolidation from the same local files, checks that they agree,
+// then compacts the lake with `batcher compact` and times both again.
+package batchbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/duck"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/harness"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/lakegen"
+)
+
+// Config is the benchmark's configuration (flags only: it is a dev tool).
+type Config struct {
+	Spec    lakegen.Spec
+	Runs    int
+	Batcher string // a built batcher binary; empty builds it
+}
+
+func parse(args []string, stderr io.Writer) (Config, error) {
+	c := Config{Spec: lakegen.Spec{Start: time.Date(2024, 11, 21, 0, 0, 0, 0, time.UTC)}}
+	fs := flag.NewFlagSet("batchbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.Spec.Files, "files", 3000, "window files (streamer batches) in the lake")
+	fs.IntVar(&c.Spec.Sensors, "sensors", 20, "sensors per window")
+	fs.IntVar(&c.Spec.WindowsPerFile, "windows-per-file", 1, "10 s windows per file")
+	fs.IntVar(&c.Runs, "runs", 5, "runs of each reader (medians are reported)")
+	fs.StringVar(&c.Batcher, "batcher", "", "batcher binary (default: go build it from the checkout)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.Spec.Files <= 1 || c.Spec.Sensors <= 0 || c.Spec.WindowsPerFile <= 0 || c.Runs <= 0 {
+		return c, errors.New("-files must be > 1; -sensors, -windows-per-file and -runs > 0")
+	}
+	if c.Spec.Files*c.Spec.WindowsPerFile > 8640 {
+		return c, errors.New("-files x -windows-per-file must fit one day (8640 windows): one partition")
+	}
+	return c, nil
+}
+
+// Main runs the benchmark and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "batchbench:", err)
+		return 2
+	}
+	if err := run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintln(stderr, "batchbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// Times are one reading of the lake by each reader (medians over runs).
+type Times struct {
+	Batcher     time.Duration // process wall time
+	BatcherSelf time.Duration // the batcher's own "consolidation done" duration
+	Duck1       time.Duration // DuckDB, threads = 1
+	DuckAll     time.Duration // DuckDB, default threads
+}
+
+func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "machine: %s\n", harness.DescribeMachine())
+	work, err := os.MkdirTemp("", "sensorlab-batchbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	batcher := cfg.Batcher
+	if batcher == "" {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			return err
+		}
+		if batcher, err = harness.Build(ctx, root, "./services/batcher/cmd/batcher", work); err != nil {
+			return err
+		}
+	}
+	lakeDir := filepath.Join(work, "lake")
+	store, err := lake.Open(ctx, "file://"+lakeDir, lake.S3Config{})
+	if err != nil {
+		return err
+	}
+	rows, err := lakegen.Write(ctx, store, cfg.Spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "lake: %d window files of %d rows (%d rows), one partition\n",
+		cfg.Spec.Files, cfg.Spec.Sensors*cfg.Spec.WindowsPerFile, rows)
+	d1, err := duck.Open(1)
+	if err != nil {
+		return err
+	}
+	defer d1.Close()
+	dAll, err := duck.Open(0)
+	if err != nil {
+		return err
+	}
+	defer dAll.Close()
+	if v, err := d1.Version(ctx); err == nil {
+		fmt.Fprintf(stdout, "DuckDB %s\n", v)
+	}
+
+	before, err := measure(ctx, cfg, batcher, lakeDir, store, d1, dAll, work)
+	if err != nil {
+		return fmt.Errorf("before compaction: %w", err)
+	}
+	cr, err := harness.Exec(ctx, batcher, []string{"compact", "--lake", "file://" + lakeDir, "--min-files", "2", "--grace", "0s"}, nil)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	files, err := lake.CommittedStreamFiles(ctx, store)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "batcher compact: %d files into %d in %v\n", cfg.Spec.Files, len(files), cr.Wall.Round(time.Millisecond))
+	after, err := measure(ctx, cfg, batcher, lakeDir, store, d1, dAll, work)
+	if err != nil {
+		return fmt.Errorf("after compaction: %w", err)
+	}
+
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(stdout, "\nmedians of %d runs (ms)\n\n", cfg.Runs)
+	fmt.Fprintln(stdout, "| reader | small files | compacted |")
+	fmt.Fprintln(stdout, "| --- | ---: | ---: |")
+	fmt.Fprintf(stdout, "| batcher process (wall) | %s | %s |\n", ms(before.Batcher), ms(after.Batcher))
+	fmt.Fprintf(stdout, "| batcher, its own run duration | %s | %s |\n", ms(before.BatcherSelf), ms(after.BatcherSelf))
+	fmt.Fprintf(stdout, "| DuckDB threads=1 | %s | %s |\n", ms(before.Duck1), ms(after.Duck1))
+	fmt.Fprintf(stdout, "| DuckDB default threads | %s | %s |\n", ms(before.DuckAll), ms(after.DuckAll))
+	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", a.Seconds()/b.Seconds()) }
+	fmt.Fprintf(stdout, "| batcher / DuckDB threads=1 | %s | %s |\n", ratio(before.Batcher, before.Duck1), ratio(after.Batcher, after.Duck1))
+	fmt.Fprintf(stdout, "| batcher / DuckDB default | %s | %s |\n", ratio(before.Batcher, before.DuckAll), ratio(after.Batcher, after.DuckAll))
+	fmt.Fprintf(stdout, "\ntarget: batcher <= DuckDB (ratio <= 1). Compaction speeds the batcher up %.1fx, DuckDB (1 thread) %.1fx\n",
+		before.Batcher.Seconds()/after.Batcher.Seconds(), before.Duck1.Seconds()/after.Duck1.Seconds())
+	return nil
+}
+
+func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lake.Store, d1, dAll *duck.DB, work string) (Times, error) {
+	glob := filepath.Join(lakeDir, "stream", "date=*", "*.parquet")
+	var b, bs, x1, xa []float64
+	for range cfg.Runs {
+		var self time.Duration
+		r, err := harness.Exec(ctx, batcher, []string{"--lake", "file://" + lakeDir}, func(line []byte) {
+			var l struct {
+				Msg        string `json:"msg"`
+				DurationMs int64  `json:"duration_ms"`
+			}
+			if json.Unmarshal(line, &l) == nil && l.Msg == "consolidation done" {
+				self = time.Duration(l.DurationMs) * time.Millisecond
+			}
+		})
+		if err != nil {
+			return Times{}, err
+		}
+		t1, err := d1.Consolidate(ctx, glob, filepath.Join(work, "duck1.parquet"))
+		if err != nil {
+			return Times{}, err
+		}
+		ta, err := dAll.Consolidate(ctx, glob, filepath.Join(work, "duckall.parquet"))
+		if err != nil {
+			return Times{}, err
+		}
+		b, bs = append(b, float64(r.Wall)), append(bs, float64(self))
+		x1, xa = append(x1, float64(t1)), append(xa, float64(ta))
+	}
+	if err := agree(ctx, store, d1, glob); err != nil {
+		return Times{}, err
+	}
+	return Times{Batcher: time.Duration(harness.Median(b)), BatcherSelf: time.Duration(harness.Median(bs)),
+		Duck1: time.Duration(harness.Median(x1)), DuckAll: time.Duration(harness.Median(xa))}, nil
+}
+
+// agree checks that the batcher's output equals DuckDB's consolidation of the
+// same files: the comparison is only fair if both computed the same thing.
+func agree(ctx context.Context, store lake.Store, d *duck.DB, glob string) error {
+	want, err := d.ConsolidatedRows(ctx, glob)
+	if err != nil {
+		return err
+	}
+	data, err := store.Get(ctx, contract.BatchObject)
+	if err != nil {
+		return err
+	}
+	got, err := parquet.Read[contract.BatchRow](bytesReader(data), int64(len(data)))
+	if err != nil {
+		return fmt.Errorf("read the batcher's output: %w", err)
+	}
+	return Agree(got, want)
+}
+
+// Agree reports whether two consolidations are equal (averages to 1e-9).
+func Agree(got, want []contract.BatchRow) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("the batcher wrote %d rows, DuckDB computed %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.SensorID != w.SensorID || g.TotalEventos != w.TotalEventos || g.OKTotal != w.OKTotal || g.Ventanas != w.Ventanas ||
+			math.Abs(g.AvgTempGlobal-w.AvgTempGlobal) > 1e-9 || math.Abs(g.AvgHumGlobal-w.AvgHumGlobal) > 1e-9 {
+			return fmt.Errorf("row %d: the batcher wrote %+v, DuckDB computed %+v", i, g, w)
+		}
+	}
+	return nil
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,199 @@
+// Package enginebench is the engine's reference benchmark
+// (cmd/enginebench): it writes N readings as NDJSON, has DuckDB (one thread)
+// compute the window rows from that file with read_json and GROUP BY, and
+// runs the streamer's decode+engine benchmark (BenchmarkPipelineNDJSON, in
+// services/streamer/internal/decode) on the very same file, in the same run.
+// The target is engine >= 4x DuckDB.
+package enginebench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sensorlab/sensorlab/tools/bench/internal/duck"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/harness"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/readings"
+)
+
+// Config is the benchmark's configuration (flags only: it is a dev tool).
+type Config struct {
+	Readings int
+	Sensors  int
+	Runs     int
+}
+
+func parse(args []string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("enginebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.Readings, "readings", 2_000_000, "readings in the NDJSON file")
+	fs.IntVar(&c.Sensors, "sensors", 20, "distinct sensors")
+	fs.IntVar(&c.Runs, "runs", 5, "runs of each side (medians are reported)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.Readings <= 0 || c.Sensors <= 0 || c.Runs <= 0 {
+		return c, errors.New("-readings, -sensors and -runs must be > 0")
+	}
+	return c, nil
+}
+
+// Main runs the benchmark and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "enginebench:", err)
+		return 2
+	}
+	if err := run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintln(stderr, "enginebench:", err)
+		return 1
+	}
+	return 0
+}
+
+// WriteNDJSON writes n readings of the generator, one per line, to path.
+func WriteNDJSON(path string, g *readings.Generator, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var line []byte
+	for range n {
+		line, _ = g.AppendNext(line[:0])
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// benchLine matches a result line of BenchmarkPipelineNDJSON.
+var benchLine = regexp.MustCompile(`^BenchmarkPipelineNDJSON\S*\s+\d+\s+.*`)
+
+// Metric returns the value of unit in a benchmark result line.
+func Metric(line, unit string) (float64, bool) {
+	m := regexp.MustCompile(`([0-9.e+]+) ` + regexp.QuoteMeta(unit) + `(\s|$)`).FindStringSubmatch(line)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "machine: %s\n", harness.DescribeMachine())
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "sensorlab-enginebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	path := filepath.Join(work, "readings.ndjson")
+	if err := WriteNDJSON(path, readings.New(cfg.Sensors, 1_732_200_000_000, 20, 1), cfg.Readings); err != nil {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d readings of %d sensors, %.1f MB of NDJSON (%.0f bytes per reading)\n",
+		cfg.Readings, cfg.Sensors, float64(st.Size())/1e6, float64(st.Size())/float64(cfg.Readings))
+
+	// DuckDB, one thread.
+	d, err := duck.Open(1)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var duckWall, duckCPU []float64
+	var groups int64
+	for range cfg.Runs {
+		c0 := processCPU()
+		w, err := d.WindowsFromNDJSON(ctx, path, 10_000)
+		if err != nil {
+			return err
+		}
+		c1 := processCPU()
+		if w.Eventos != int64(cfg.Readings) {
+			return fmt.Errorf("DuckDB's windows hold %d readings, want %d", w.Eventos, cfg.Readings)
+		}
+		groups = w.Groups
+		duckWall = append(duckWall, harness.PerSec(int64(cfg.Readings), w.Elapsed))
+		duckCPU = append(duckCPU, harness.PerSec(int64(cfg.Readings), c1-c0))
+	}
+
+	// The engine: the streamer's own benchmark on the same file.
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkPipelineNDJSON$",
+		"-benchtime", "1x", "-count", strconv.Itoa(cfg.Runs), "./internal/decode/", "-args", "-ndjson", path)
+	cmd.Dir = filepath.Join(root, "services", "streamer")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go test -bench BenchmarkPipelineNDJSON: %w\n%s", err, out)
+	}
+	var engWall, engCPU, allocs []float64
+	sc := bufio.NewScanner(bytesReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if !benchLine.MatchString(line) {
+			continue
+		}
+		w, ok1 := Metric(line, "readings/s")
+		c, ok2 := Metric(line, "readings/cpu-s")
+		a, _ := Metric(line, "allocs/reading")
+		win, ok3 := Metric(line, "windows")
+		if !ok1 || !ok2 || !ok3 {
+			return fmt.Errorf("unexpected benchmark line %q", line)
+		}
+		if int64(win) != groups {
+			return fmt.Errorf("the engine emitted %d window rows, DuckDB computed %d", int64(win), groups)
+		}
+		engWall, engCPU, allocs = append(engWall, w), append(engCPU, c), append(allocs, a)
+	}
+	if len(engWall) != cfg.Runs {
+		return fmt.Errorf("found %d benchmark results, want %d:\n%s", len(engWall), cfg.Runs, out)
+	}
+
+	fmt.Fprintf(stdout, "\nmedians of %d runs; %d window rows from each\n\n", cfg.Runs, groups)
+	fmt.Fprintln(stdout, "| figure | engine (decode + windows) | DuckDB read_json + GROUP BY, threads=1 | ratio |")
+	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: |")
+	fmt.Fprintf(stdout, "| readings/s (wall) | %.0f | %.0f | %.1fx |\n", harness.Median(engWall), harness.Median(duckWall),
+		harness.Median(engWall)/harness.Median(duckWall))
+	fmt.Fprintf(stdout, "| readings per CPU-second | %.0f | %.0f | %.1fx |\n", harness.Median(engCPU), harness.Median(duckCPU),
+		harness.Median(engCPU)/harness.Median(duckCPU))
+	fmt.Fprintf(stdout, "| allocations per reading | %.4f | | |\n", harness.Median(allocs))
+	fmt.Fprintf(stdout, "\ntargets: engine >= 4x DuckDB (threads=1); engine >= 10,000,000 readings per CPU-second\n")
+	return nil
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
