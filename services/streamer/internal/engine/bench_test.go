@@ -163,3 +163,30 @@ func BenchmarkStateBytesPerRow(b *testing.B) {
 	b.ReportMetric(heap/rows, "heap-bytes/row")
 	b.ReportMetric(est/rows, "est-bytes/row")
 }
+
+// BenchmarkFinishBatchSession100kSensors measures a batch's end with 100,000
+// sensors in session windows over 3 partitions: each batch extends every
+// sensor's session (update rows) and closes the sessions of a third of the
+// sensors, which pause for a batch in turn.
+func BenchmarkFinishBatchSession100kSensors(b *testing.B) {
+	s := newBenchStream(100_000, 1)
+	e := mustNew(b, Config{SessionGap: 10 * time.Second, Watermark: 5 * time.Second})
+	t, wm := int64(1_732_200_000_000), int64(0)
+	rows, batch := 0, 0
+	for b.Loop() {
+		b.StopTimer()
+		e.StartBatch(wm)
+		for i, id := range s.ids {
+			if (i+batch)%3 != 0 {
+				e.AddRaw(int32(i%3), id, t, 21.5, 55.25, true)
+			}
+		}
+		t += 10_000 // a third of the sensors skip a batch: their sessions close
+		batch++
+		b.StartTimer()
+		res := e.FinishBatch()
+		rows += len(res.Update) + len(res.Append)
+		wm = res.NextWatermark
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/emitted-row")
+}

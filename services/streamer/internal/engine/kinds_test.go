@@ -396,3 +396,34 @@ func TestConfigValidateKinds(t *testing.T) {
 		}
 	}
 }
+
+// The hot path stays allocation-free for every kind and option once the
+// state's slices have grown: a known sensor in known windows or sessions.
+func TestOfferRawDoesNotAllocateAnyKind(t *testing.T) {
+	for _, cfg := range []Config{
+		{Window: 30 * time.Second, Slide: 10 * time.Second, Watermark: 5 * time.Second, Dedup: true, SilenceTimeout: time.Minute},
+		{SessionGap: 30 * time.Second, Watermark: 5 * time.Second, Dedup: true, SilenceTimeout: time.Minute},
+		{Window: 10 * time.Second, Watermark: 5 * time.Second, Dedup: true, RetainAll: true},
+	} {
+		e := mustNew(t, cfg)
+		id := []byte("sensor-0001")
+		// Grow the dedup keys' capacity, then let the watermark evict them.
+		e.StartBatch(0)
+		for ts := int64(100_001); ts <= 100_400; ts++ {
+			e.OfferRaw(int32(ts%2), id, ts, 1, 1, true)
+		}
+		e.FinishBatch()
+		e.StartBatch(100_400)
+		ts := int64(100_401)
+		if n := testing.AllocsPerRun(100, func() {
+			e.OfferRaw(0, id, ts, 1, 1, true)
+			e.OfferRaw(1, id, ts, 1, 1, true) // a duplicate
+			ts++
+		}); n != 0 {
+			t.Errorf("%v: OfferRaw allocated %v times per call", cfg, n)
+		}
+		if st := e.FinishBatch().Stats; st.NumDuplicatesDropped != 101 || st.NumDedupKeys != 101 {
+			t.Errorf("%v: %d duplicates, %d keys; want 101 and 101", cfg, st.NumDuplicatesDropped, st.NumDedupKeys)
+		}
+	}
+}
