@@ -646,12 +646,27 @@ func (a *App) Ready() error {
 		return errors.New("query starting")
 	}
 	a.srcMu.Lock()
-	defer a.srcMu.Unlock()
-	if a.src == nil {
+	src, st := a.src, a.lake // a.lake is set before a.src, under the same session
+	a.srcMu.Unlock()
+	if src == nil {
 		return errors.New("query restarting")
 	}
-	if err := a.src.BrokerErr(); err != nil {
+	// Probe both now: an idle query (no input) notices neither a broker nor
+	// a store that went away, and franz-go retries a lost broker quietly.
+	// The bound keeps the answer within compose's 5s healthcheck timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), readyProbeTimeout)
+	defer cancel()
+	if err := src.Ping(ctx); err != nil { // a success clears an older error
 		return fmt.Errorf("broker: %w", err)
+	}
+	if err := src.BrokerErr(); err != nil { // a fetch failed since
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		return fmt.Errorf("store %s: %w", st, err)
 	}
 	return nil
 }
+
+// readyProbeTimeout bounds the broker and store probes of Ready.
+const readyProbeTimeout = 3 * time.Second
