@@ -151,6 +151,13 @@ func (e *Engine) StartBatch(wm int64) {
 	e.seq++
 	if e.seq == 0 { // wrapped: forget old stamps so no row looks changed
 		e.forEachRow(func(r *row) { r.batch = 0 })
+		for _, p := range e.parts {
+			for _, ss := range p.sess {
+				for i := range ss {
+					ss[i].batch = 0
+				}
+			}
+		}
 		e.seq = 1
 	}
 	e.stats = Stats{}
