@@ -582,6 +582,12 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 			NumRowsRemoved:            res.Stats.NumRowsRemoved,
 			NumRowsDroppedByWatermark: res.Stats.NumRowsDroppedByWatermark,
 			MemoryUsedBytes:           res.Stats.MemoryUsedBytes,
+			CustomMetrics: map[string]int64{
+				"numDroppedDuplicateRows": res.Stats.NumDuplicatesDropped,
+				"numDedupKeys":            res.Stats.NumDedupKeys,
+				"numTimeoutKeys":          res.Stats.NumTimeoutKeys,
+				"numSilentSensors":        res.Stats.NumSilentSensors,
+			},
 		}},
 		Sources: []progress.Source{{
 			Description:            "KafkaV2[Subscribe[" + a.cfg.Topic + "]]",

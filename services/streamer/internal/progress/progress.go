@@ -37,6 +37,8 @@ type StateOperator struct {
 	NumRowsRemoved            int64  `json:"numRowsRemoved"`
 	NumRowsDroppedByWatermark int64  `json:"numRowsDroppedByWatermark"`
 	MemoryUsedBytes           int64  `json:"memoryUsedBytes"`
+	// CustomMetrics, as Spark's: the dedup and timeout state's figures.
+	CustomMetrics map[string]int64 `json:"customMetrics,omitempty"`
 }
 
 // Source is Spark's SourceProgress; offsets are {"topic": {"partition": offset}}.
