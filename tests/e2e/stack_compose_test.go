@@ -99,11 +99,12 @@ func dockerClient() (cli *testcontainers.DockerClient, err error) {
 	return cli, nil
 }
 
-// stackMode decides online or offline mode and returns the compose files to use.
-func stackMode(t *testing.T, cli *testcontainers.DockerClient) (offline bool, files []string) {
+// stackFiles decides online or offline mode and returns the compose files to use.
+func stackFiles(t *testing.T, cli *testcontainers.DockerClient) []string {
 	t.Helper()
 	root := repoRoot(t)
-	files = []string{filepath.Join(root, "compose.yaml")}
+	files := []string{filepath.Join(root, "compose.yaml")}
+	var offline bool
 	switch v := os.Getenv("SENSORLAB_OFFLINE"); v {
 	case "1", "true":
 		offline = true
@@ -119,7 +120,7 @@ func stackMode(t *testing.T, cli *testcontainers.DockerClient) (offline bool, fi
 		buildOfflineImages(t, cli)
 	}
 	t.Logf("stack mode: offline=%v, compose files %v", offline, files)
-	return offline, append(files, filepath.Join(root, "tests", "e2e", "testdata", "compose.e2e.yaml"))
+	return append(files, filepath.Join(root, "tests", "e2e", "testdata", "compose.e2e.yaml"))
 }
 
 func hasImage(cli *testcontainers.DockerClient, ref string) bool {
@@ -189,7 +190,6 @@ type stack struct {
 	name    string
 	compose *compose.DockerCompose
 	docker  *testcontainers.DockerClient
-	offline bool
 }
 
 // producerStream is the known stream the producer service sends (see
@@ -220,7 +220,7 @@ func (p producerStream) env() map[string]string {
 func newStack(t *testing.T, scenario string, stream producerStream) *stack {
 	t.Helper()
 	cli := requireDocker(t)
-	offline, files := stackMode(t, cli)
+	files := stackFiles(t, cli)
 	checkPortsFree(t)
 	name := fmt.Sprintf("sensorlab-e2e-%s-%d-%d", scenario, os.Getpid(), time.Now().UnixNano()%1e9)
 	c, err := compose.NewDockerComposeWith(compose.WithStackFiles(files...), compose.StackIdentifier(name),
@@ -229,7 +229,7 @@ func newStack(t *testing.T, scenario string, stream producerStream) *stack {
 		t.Fatalf("compose %s: %v", name, err)
 	}
 	c.WithEnv(stream.env())
-	s := &stack{t: t, name: name, compose: c, docker: cli, offline: offline}
+	s := &stack{t: t, name: name, compose: c, docker: cli}
 	t.Cleanup(s.teardown)
 	return s
 }
