@@ -55,19 +55,41 @@ func binary(t testing.TB, name string) string {
 
 // proc is a running service process whose log lines the test can wait on.
 type proc struct {
-	name  string
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan error
-	mu    sync.Mutex
-	tail  []string
+	name    string
+	cmd     *exec.Cmd
+	lines   chan string
+	done    chan error
+	scanned chan struct{} // closed when all of the output has been read
+	mu      sync.Mutex
+	tail    []string
+	leaked  []string // secrets of the environment that the process printed
 }
 
 // start runs a service binary with args and env, logging its output to the
 // test log when verbose.
 func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t, name), args...)
+	return startPath(t, binary(t, name), name, env, args...)
+}
+
+// secretsOf returns the values of the secret settings in env (S3 secret
+// keys, passwords): no process may ever print them.
+func secretsOf(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if len(v) >= 8 && (strings.Contains(k, "SECRET") || strings.Contains(k, "PASSWORD")) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// startPath runs the binary at path. Every line it prints is checked for the
+// secrets of env: the test fails if one appears in its logs.
+func startPath(t testing.TB, path, name string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	// Logs (stderr) and printed output (stdout) are read as one stream.
 	pr, pw := io.Pipe()
@@ -75,8 +97,10 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 4096), done: make(chan error, 1)}
+	secrets := secretsOf(env)
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 4096), done: make(chan error, 1), scanned: make(chan struct{})}
 	go func() {
+		defer close(p.scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -86,6 +110,11 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 			if len(p.tail) > 40 {
 				p.tail = p.tail[1:]
 			}
+			for _, s := range secrets {
+				if strings.Contains(line, s) {
+					p.leaked = append(p.leaked, line)
+				}
+			}
 			p.mu.Unlock()
 			select {
 			case p.lines <- line:
@@ -93,13 +122,25 @@ func start(t testing.TB, name string, env []string, args ...string) *proc {
 			}
 		}
 		close(p.lines)
+		_, _ = io.Copy(io.Discard, pr) // a line over 1 MiB ends the scan: keep the process unblocked
 	}()
 	go func() {
 		err := cmd.Wait()
 		_ = pw.Close()
 		p.done <- err
 	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-p.scanned:
+		case <-time.After(10 * time.Second):
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.leaked) > 0 {
+			t.Errorf("%s printed a secret of its environment in %d log lines, e.g. %.200q", name, len(p.leaked), p.leaked[0])
+		}
+	})
 	return p
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
@@ -92,10 +93,27 @@ func (p *pipeline) batch(ctx context.Context) {
 // verify checks the whole lake against an independent computation over the
 // readings in the topic: every window row, the batch object and the
 // dead-letter topic.
-func (p *pipeline) verify(ctx context.Context) {
+func (p *pipeline) verify(ctx context.Context) verified {
+	p.t.Helper()
+	return p.verifyRecords(ctx, topicRecords(p.t, ctx, p.brokers, contract.EventsTopic, false))
+}
+
+// verified is what a passing verification found.
+type verified struct {
+	Valid, Invalid int // readings the reference accepted, records it rejected
+	Windows        int // closed windows, in the reference and in the lake
+	Accepted       int64
+	DeadLetters    map[string]int // by reason
+}
+
+// verifyRecords checks the whole lake against an independent computation over
+// recs (every record the streamer had to read, possibly from several
+// incarnations of the topic): every window row, the batch object and the
+// dead-letter topic.
+func (p *pipeline) verifyRecords(ctx context.Context, recs []*kgo.Record) verified {
 	t := p.t
 	t.Helper()
-	valid, invalid := reference(topicRecords(t, ctx, p.brokers, contract.EventsTopic, false))
+	valid, invalid := reference(recs)
 	want := closedWindows(valid, windowMs, delayMs)
 	checkWindows(t, streamRows(t, ctx, p.store), want, windowMs)
 
@@ -128,6 +146,7 @@ func (p *pipeline) verify(ctx context.Context) {
 	}
 	t.Logf("readings valid=%d invalid=%d; windows=%d; accepted in closed windows=%d; dead letters=%v",
 		len(valid), len(dlq), len(want), accepted, byReason)
+	return verified{Valid: len(valid), Invalid: len(dlq), Windows: len(want), Accepted: accepted, DeadLetters: byReason}
 }
 
 // TestSeedParity runs 50,000 seed readings (with duplicates, out-of-order
