@@ -1,0 +1,386 @@
+// Package latency is the update-mode latency harness (cmd/latency). It runs
+// the streamer binary (continuous trigger, console in update mode, alerts
+// on) against an in-process broker, produces readings at a steady rate with
+// event time = wall-clock time, and measures two delays:
+//
+//   - produce → committed: from the Produce call of a reading to the commit
+//     of the micro-batch that folded it in (its update row printed, its
+//     Kafka outputs' transaction committed, state and commit log durable).
+//     The batch of a reading is the first whose end offset passes the
+//     reading's offset; its commit instant comes from /progress (the batch's
+//     timestamp plus its duration up to the commit). This bounds the
+//     produce → update-row delay from above.
+//   - alert delay: an alert can only exist once the watermark has passed its
+//     window's end, i.e. once readings stamped win_end + watermark delay
+//     exist; since event time is produce time here, the delay is the alert's
+//     arrival on the alerts topic (read_committed) minus (win_end + delay).
+//
+// The targets: p99 of the first < 500 ms at 10,000 readings/s.
+package latency
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/harness"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/kafkaload"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/readings"
+)
+
+const (
+	topic       = "eventos_sensores"
+	alertsTopic = "alertas_sensores"
+)
+
+// Config is the harness's configuration (flags only: it is a dev tool).
+type Config struct {
+	Rate      int
+	Duration  time.Duration
+	Warmup    time.Duration
+	Sensors   int
+	Window    time.Duration
+	Watermark time.Duration
+	Streamer  string
+}
+
+func parse(args []string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("latency", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.Rate, "rate", 10_000, "readings per second")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measured time")
+	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "time produced before measuring")
+	fs.IntVar(&c.Sensors, "sensors", 20, "distinct sensors")
+	fs.DurationVar(&c.Window, "window", 2*time.Second, "the streamer's --window (short, so alerts come often)")
+	fs.DurationVar(&c.Watermark, "watermark", time.Second, "the streamer's --watermark")
+	fs.StringVar(&c.Streamer, "streamer", "", "streamer binary (default: go build it from the checkout)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.Rate <= 0 || c.Duration <= 0 || c.Sensors <= 0 || c.Window <= 0 || c.Watermark < 0 || c.Warmup < 0 {
+		return c, errors.New("-rate, -duration, -sensors and -window must be > 0; -watermark and -warmup >= 0")
+	}
+	return c, nil
+}
+
+// Main runs the harness and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "latency:", err)
+		return 2
+	}
+	if err := run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintln(stderr, "latency:", err)
+		return 1
+	}
+	return 0
+}
+
+// sent is one produced reading.
+type sentRec struct {
+	partition int32
+	offset    int64
+	at        time.Time
+}
+
+// batch is one committed micro-batch, from /progress.
+type batch struct {
+	end       map[int32]int64
+	committed time.Time
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "machine: %s\n", harness.DescribeMachine())
+	work, err := os.MkdirTemp("", "sensorlab-latency-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	streamer := cfg.Streamer
+	if streamer == "" {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			return err
+		}
+		if streamer, err = harness.Build(ctx, root, "./services/streamer/cmd/streamer", work); err != nil {
+			return err
+		}
+	}
+	cluster, err := kafkaload.StartBroker(topic, 3)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	lakeDir := filepath.Join(work, "lake")
+	if err := os.MkdirAll(lakeDir, 0o755); err != nil {
+		return err
+	}
+
+	sctx, stopStreamer := context.WithCancel(ctx)
+	defer stopStreamer()
+	cmd := exec.CommandContext(sctx, streamer, "--brokers", brokers[0], "--topic", topic, "--lake", "file://"+lakeDir,
+		"--trigger", "0", "--starting-offsets", "earliest", "--http", httpAddr, "--console", "--console-mode", "update",
+		"--alerts-topic", alertsTopic, "--alert-max-temp", "0", "--window", cfg.Window.String(), "--watermark", cfg.Watermark.String(),
+		"--log-level", "warn")
+	cmd.Stdout = io.Discard // the console: its rows are what the commit instant bounds
+	logs, err := os.Create(filepath.Join(work, "streamer.log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start streamer: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitReady(ctx, "http://"+httpAddr+"/readyz", exited); err != nil {
+		return err
+	}
+
+	// Alerts, as a read_committed consumer sees them.
+	type alertSeen struct {
+		alert contract.Alert
+		at    time.Time
+	}
+	var (
+		amu    sync.Mutex
+		alerts []alertSeen
+	)
+	acl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(alertsTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer acl.Close()
+	actx, stopAlerts := context.WithCancel(ctx)
+	defer stopAlerts()
+	go func() {
+		for actx.Err() == nil {
+			fs := acl.PollFetches(actx)
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				var a contract.Alert
+				if json.Unmarshal(r.Value, &a) == nil && a.Type == contract.AlertHighTemp {
+					amu.Lock()
+					alerts = append(alerts, alertSeen{a, now})
+					amu.Unlock()
+				}
+			})
+		}
+	}()
+
+	// Progress, polled: the last 100 batches are kept, far more than a second's.
+	var (
+		pmu     sync.Mutex
+		batches = map[int64]batch{}
+	)
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			pollProgress("http://"+httpAddr+"/progress", &pmu, batches)
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	// Produce at a steady rate, event time = now.
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	if err != nil {
+		return err
+	}
+	defer pcl.Close()
+	var (
+		smu  sync.Mutex
+		sent []sentRec
+	)
+	g := readings.New(cfg.Sensors, 0, 1, 1)
+	// Readings go out in small groups (5 ms worth at the rate), each stamped
+	// when produced: a steady rate without a Wait per record.
+	group := max(1, cfg.Rate/200)
+	lim := rate.NewLimiter(rate.Limit(cfg.Rate), group)
+	start := time.Now()
+	measureFrom := start.Add(cfg.Warmup)
+	end := measureFrom.Add(cfg.Duration)
+	var produced int64
+	for time.Now().Before(end) {
+		if err := lim.WaitN(ctx, group); err != nil {
+			return err
+		}
+		for range group {
+			ev := g.Next()
+			now := time.Now()
+			ev.TS = now.UnixMilli()
+			v := readings.AppendSeedJSON(nil, ev)
+			measured := now.After(measureFrom)
+			pcl.Produce(ctx, &kgo.Record{Key: []byte(ev.SensorID), Value: v}, func(r *kgo.Record, err error) {
+				if err == nil && measured {
+					smu.Lock()
+					sent = append(sent, sentRec{r.Partition, r.Offset, now})
+					smu.Unlock()
+				}
+			})
+			produced++
+		}
+	}
+	if err := pcl.Flush(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	// Let the streamer commit what was produced and close the last windows.
+	settle := cfg.Window + cfg.Watermark + 2*time.Second
+	select {
+	case <-time.After(settle):
+	case err := <-exited:
+		return fmt.Errorf("streamer exited: %v", err)
+	}
+	stopPoll()
+	<-pollDone
+	pollProgress("http://"+httpAddr+"/progress", &pmu, batches)
+	stopAlerts()
+	stopStreamer()
+	<-exited
+
+	// produce -> committed
+	bs := make([]batch, 0, len(batches))
+	for _, b := range batches {
+		bs = append(bs, b)
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].committed.Before(bs[j].committed) })
+	var commitMs []float64
+	missing := 0
+	for _, s := range sent {
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].end[s.partition] > s.offset })
+		if i == len(bs) {
+			missing++
+			continue
+		}
+		commitMs = append(commitMs, float64(bs[i].committed.Sub(s.at).Microseconds())/1000)
+	}
+	// alert delay
+	var alertMs []float64
+	wm := cfg.Watermark.Milliseconds()
+	for _, a := range alerts {
+		closable := time.UnixMilli(a.alert.WinEnd + wm)
+		if closable.Before(measureFrom) {
+			continue
+		}
+		alertMs = append(alertMs, float64(a.at.Sub(closable).Microseconds())/1000)
+	}
+	if len(commitMs) == 0 {
+		return fmt.Errorf("no measured reading was matched to a committed batch (%d missing, %d batches seen)", missing, len(bs))
+	}
+	fmt.Fprintf(stdout, "produced %d readings in %v (%.0f/s); measured %d over %v after %v of warm-up; %d batches seen; %d readings not matched to a batch\n",
+		produced, elapsed.Round(time.Millisecond), harness.PerSec(produced, elapsed), len(sent), cfg.Duration, cfg.Warmup, len(bs), missing)
+	fmt.Fprintf(stdout, "streamer: --trigger 0 --console --console-mode update --window %v --watermark %v --alert-max-temp 0\n\n", cfg.Window, cfg.Watermark)
+	fmt.Fprintln(stdout, "| delay (ms) | samples | p50 | p99 | max |")
+	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: |")
+	row := func(name string, xs []float64) {
+		fmt.Fprintf(stdout, "| %s | %d | %.0f | %.0f | %.0f |\n", name, len(xs), harness.Quantile(xs, 0.5), harness.Quantile(xs, 0.99), harness.Quantile(xs, 1))
+	}
+	row("produce → batch committed (update row out)", commitMs)
+	row("alert on the topic after its window could close", alertMs)
+	fmt.Fprintf(stdout, "\ntarget: produce → update p99 < 500 ms at 10,000 readings/s: p99 = %.0f ms\n", harness.Quantile(commitMs, 0.99))
+	return nil
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan error) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("streamer exited before it was ready: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("streamer not ready after a minute")
+}
+
+// pollProgress adds the batches /progress reports to batches.
+func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var ps []struct {
+		BatchID    int64            `json:"batchId"`
+		Timestamp  string           `json:"timestamp"`
+		DurationMs map[string]int64 `json:"durationMs"`
+		Sources    []struct {
+			EndOffset map[string]map[string]int64 `json:"endOffset"`
+		} `json:"sources"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&ps) != nil {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range ps {
+		t0, err := time.Parse("2006-01-02T15:04:05.000Z", p.Timestamp)
+		if err != nil || len(p.Sources) == 0 {
+			continue
+		}
+		d := p.DurationMs
+		// The timestamp is the batch's start after planning; the trigger's
+		// duration also counts planning and the offsets-log write.
+		committed := t0.Add(time.Duration(d["triggerExecution"]-d["latestOffset"]-d["walCommit"]) * time.Millisecond)
+		end := map[int32]int64{}
+		for part, off := range p.Sources[0].EndOffset[topic] {
+			n, err := strconv.Atoi(part)
+			if err == nil {
+				end[int32(n)] = off
+			}
+		}
+		batches[p.BatchID] = batch{end: end, committed: committed}
+	}
+}
