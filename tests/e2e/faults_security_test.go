@@ -1,0 +1,364 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sensorlab/sensorlab/lake/laketest"
+)
+
+// mcVersion is the github.com/minio/mc version that scripts/offline-images.sh
+// builds into ~/.cache/sensorlab/mc/<version>/mc.
+const mcVersion = "v0.0.0-20250313080218-cf909e1063a9"
+
+// findMC returns the mc binary: $SENSORLAB_MC_BIN, else the one
+// scripts/offline-images.sh built. Missing, the test is skipped, or fails
+// with SENSORLAB_REQUIRE_MINIO=1 (CI).
+func findMC(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("SENSORLAB_MC_BIN")
+	if p == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			p = filepath.Join(dir, "sensorlab", "mc", mcVersion, "mc")
+		}
+	}
+	if _, err := os.Stat(p); err != nil {
+		msg := "no mc binary at " + p + ": run scripts/offline-images.sh minio (or set SENSORLAB_MC_BIN)"
+		if os.Getenv(laketest.EnvRequireMinIO) == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// composeFile is the part of a compose file the checks read.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+}
+
+type composeService struct {
+	Image       string         `yaml:"image"`
+	Command     any            `yaml:"command"`
+	Environment map[string]any `yaml:"environment"`
+	Ports       []any          `yaml:"ports"`
+	Privileged  bool           `yaml:"privileged"`
+	NetworkMode string         `yaml:"network_mode"`
+	Pid         string         `yaml:"pid"`
+	Ipc         string         `yaml:"ipc"`
+	User        string         `yaml:"user"`
+	CapAdd      []string       `yaml:"cap_add"`
+	SecurityOpt []string       `yaml:"security_opt"`
+	Volumes     []any          `yaml:"volumes"`
+}
+
+func readCompose(t *testing.T, name string) composeFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if len(c.Services) == 0 {
+		t.Fatalf("%s: no services", name)
+	}
+	return c
+}
+
+// dotEnvValues returns the values of the repository's .env (the lab's
+// credentials), by key.
+func dotEnvValues(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoRoot(t), ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && v != "" {
+			out[k] = strings.Trim(v, `"'`)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal(".env holds no value")
+	}
+	return out
+}
+
+// TestSecurityComposeStatic reads compose.yaml (and the offline override) as
+// Compose does, with a YAML parser, and checks the lab's exposure: no
+// privileged container, no host network, PID or IPC namespace, no added
+// capability or disabled confinement, no user root, every published port on
+// 127.0.0.1, no host directory mounted; and the MinIO root credentials reach
+// only the minio server and its init job.
+func TestSecurityComposeStatic(t *testing.T) {
+	for _, name := range []string{"compose.yaml", "compose.offline.yaml"} {
+		c := readCompose(t, name)
+		for svc, s := range c.Services {
+			where := name + ": service " + svc
+			if s.Privileged {
+				t.Errorf("%s is privileged", where)
+			}
+			for what, v := range map[string]string{"network_mode": s.NetworkMode, "pid": s.Pid, "ipc": s.Ipc} {
+				if v == "host" {
+					t.Errorf("%s uses the host's %s", where, what)
+				}
+			}
+			if len(s.CapAdd) > 0 {
+				t.Errorf("%s adds capabilities %v", where, s.CapAdd)
+			}
+			for _, o := range s.SecurityOpt {
+				if strings.Contains(o, "unconfined") {
+					t.Errorf("%s: security_opt %q", where, o)
+				}
+			}
+			if u := strings.SplitN(s.User, ":", 2)[0]; u == "root" || u == "0" {
+				t.Errorf("%s runs as user %q", where, s.User)
+			}
+			for _, p := range s.Ports {
+				switch p := p.(type) {
+				case string:
+					if !strings.HasPrefix(p, "127.0.0.1:") {
+						t.Errorf("%s publishes %q on every interface: want 127.0.0.1:host:container", where, p)
+					}
+				case map[string]any:
+					if p["host_ip"] != "127.0.0.1" {
+						t.Errorf("%s publishes %v without host_ip 127.0.0.1", where, p)
+					}
+				default:
+					t.Errorf("%s: port %v (%T): want 127.0.0.1:host:container", where, p, p)
+				}
+			}
+			for _, v := range s.Volumes {
+				src := ""
+				switch v := v.(type) {
+				case string:
+					src = strings.SplitN(v, ":", 2)[0]
+				case map[string]any:
+					src, _ = v["source"].(string)
+				}
+				if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") || strings.HasPrefix(src, "~") {
+					t.Errorf("%s mounts host path %q", where, src)
+				}
+			}
+			for k := range s.Environment {
+				if strings.HasPrefix(k, "MINIO_ROOT_") && svc != "minio" && svc != "minio-init" {
+					t.Errorf("%s receives the MinIO root credential %s: only minio and minio-init may", where, k)
+				}
+			}
+		}
+	}
+	// The services reach the lake with the service user, never root.
+	c := readCompose(t, "compose.yaml")
+	for _, svc := range []string{"streamer", "batcher"} {
+		env := c.Services[svc].Environment
+		if env["S3_ACCESS_KEY"] != "${LAKE_ACCESS_KEY:?set in .env}" || env["S3_SECRET_KEY"] != "${LAKE_SECRET_KEY:?set in .env}" {
+			t.Errorf("compose.yaml: %s's S3 credentials are %v / %v, want the lake service user from .env",
+				svc, env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"])
+		}
+	}
+}
+
+// TestSecurityDockerfilesRunAsNonRoot checks the final stage of every
+// Dockerfile sets a USER that is not root.
+func TestSecurityDockerfilesRunAsNonRoot(t *testing.T) {
+	root := repoRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "services", "*", "Dockerfile"))
+	more, _ := filepath.Glob(filepath.Join(root, "deploy", "offline", "*.Dockerfile"))
+	files = append(files, more...)
+	if len(files) < 4 {
+		t.Fatalf("found %d Dockerfiles: %v", len(files), files)
+	}
+	from := regexp.MustCompile(`(?i)^FROM\s`)
+	user := regexp.MustCompile(`(?i)^USER\s+(\S+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := "" // USER of the final stage
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if from.MatchString(line) {
+				last = ""
+			}
+			if m := user.FindStringSubmatch(line); m != nil {
+				last = m[1]
+			}
+		}
+		rel, _ := filepath.Rel(root, f)
+		if u := strings.SplitN(last, ":", 2)[0]; u == "" || u == "root" || u == "0" {
+			t.Errorf("%s: the final stage runs as %q: want a USER that is not root", rel, last)
+		}
+	}
+}
+
+// dockerCLI returns the docker binary with a reachable engine, or skips
+// (fails with SENSORLAB_REQUIRE_DOCKER=1).
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker")
+	if err == nil {
+		err = exec.Command(bin, "version", "--format", "{{.Server.Version}}").Run()
+	}
+	if err != nil {
+		if os.Getenv("SENSORLAB_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("docker is not usable: %v", err)
+		}
+		t.Skipf("docker is not usable: %v", err)
+	}
+	return bin
+}
+
+// TestSecurityNoSecretInImages inspects the images compose runs (offline
+// builds, and the online ones when built): neither their configuration
+// (environment, command, labels) nor their build history holds a credential
+// of .env, and none runs as root.
+func TestSecurityNoSecretInImages(t *testing.T) {
+	docker := dockerCLI(t)
+	secrets := dotEnvValues(t)
+	var images []string
+	for _, n := range []string{"devbroker", "minio", "producer", "streamer", "batcher"} {
+		images = append(images, "sensorlab-offline/"+n+":dev")
+	}
+	for _, n := range []string{"producer", "streamer", "batcher"} {
+		images = append(images, "sensorlab/"+n+":dev")
+	}
+	checked := 0
+	for _, img := range images {
+		cfg, err := exec.Command(docker, "image", "inspect", "--format", "{{json .Config}}", img).Output()
+		if err != nil {
+			t.Logf("%s: not built here, not checked", img)
+			continue
+		}
+		hist, err := exec.Command(docker, "history", "--no-trunc", "--format", "{{.CreatedBy}}", img).Output()
+		if err != nil {
+			t.Fatalf("docker history %s: %v", img, err)
+		}
+		checked++
+		for k, v := range secrets {
+			if bytes.Contains(cfg, []byte(v)) || bytes.Contains(hist, []byte(v)) {
+				t.Errorf("%s holds the value of %s from .env in its config or history", img, k)
+			}
+		}
+		var c struct{ User string }
+		if err := json.Unmarshal(cfg, &c); err != nil {
+			t.Fatalf("%s config: %v", img, err)
+		}
+		if u := strings.SplitN(c.User, ":", 2)[0]; u == "" || u == "root" || u == "0" {
+			t.Errorf("%s runs as %q: want a user that is not root", img, c.User)
+		}
+	}
+	if checked == 0 {
+		msg := "no sensorlab image is built: run scripts/offline-images.sh"
+		if os.Getenv("SENSORLAB_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// TestSecurityLakeUserIsLeastPrivilege runs compose.yaml's own minio-init
+// script (taken from the file) with the real mc against a real MinIO started
+// with root credentials, twice (it must be idempotent), then shows that the
+// service user it creates can use the lake bucket and nothing else: it
+// cannot create a bucket, nor list or read another bucket.
+func TestSecurityLakeUserIsLeastPrivilege(t *testing.T) {
+	mc := findMC(t)
+	m := laketest.StartMinIO(t)
+	ctx := context.Background()
+
+	cmd, _ := readCompose(t, "compose.yaml").Services["minio-init"].Command.([]any)
+	if len(cmd) != 1 {
+		t.Fatalf("minio-init command %v: want one shell script", cmd)
+	}
+	script, _ := cmd[0].(string)
+	// Compose turns $$ into $; the script reaches the server by its compose name.
+	script = strings.ReplaceAll(script, "$$", "$")
+	if !strings.Contains(script, "http://minio:9000") {
+		t.Fatalf("minio-init does not address http://minio:9000:\n%s", script)
+	}
+	script = strings.ReplaceAll(script, "http://minio:9000", "http://"+m.Endpoint)
+	lakeKey, lakeSecret := "lake-svc", "lake-"+rand.Text()
+	home := t.TempDir()
+	for i := 0; i < 2; i++ {
+		sh := exec.CommandContext(ctx, "sh", "-c", script)
+		sh.Env = append(os.Environ(), "PATH="+filepath.Dir(mc)+":"+os.Getenv("PATH"), "HOME="+home,
+			"MC_CONFIG_DIR="+filepath.Join(home, ".mc"),
+			"MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
+			"LAKE_ACCESS_KEY="+lakeKey, "LAKE_SECRET_KEY="+lakeSecret)
+		out, err := sh.CombinedOutput()
+		if err != nil {
+			t.Fatalf("minio-init run %d: %v\n%s", i+1, err, out)
+		}
+		if bytes.Contains(out, []byte(lakeSecret)) || bytes.Contains(out, []byte(m.SecretKey)) {
+			t.Fatalf("minio-init printed a secret:\n%s", out)
+		}
+	}
+
+	// Root puts an object in another bucket.
+	other := m.Bucket(t, "other")
+	if err := other.Put(ctx, "private.txt", []byte("not for the lake user")); err != nil {
+		t.Fatal(err)
+	}
+
+	svc, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(lakeKey, lakeSecret, ""),
+		BucketLookup: minio.BucketLookupPath, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the user may do: read and write the lake.
+	if _, err := svc.PutObject(ctx, "lake", "stream/x.parquet", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("the service user cannot write the lake: %v", err)
+	}
+	if _, err := svc.StatObject(ctx, "lake", "stream/x.parquet", minio.StatObjectOptions{}); err != nil {
+		t.Fatalf("the service user cannot read the lake: %v", err)
+	}
+	// What it may not.
+	denied := func(what string, err error) {
+		t.Helper()
+		var er minio.ErrorResponse
+		if !errors.As(err, &er) || er.Code != "AccessDenied" {
+			t.Errorf("the service user %s: got %v, want AccessDenied", what, err)
+		}
+	}
+	denied("creates a bucket", svc.MakeBucket(ctx, "mine", minio.MakeBucketOptions{}))
+	_, err = svc.StatObject(ctx, "other", "private.txt", minio.StatObjectOptions{})
+	denied("reads another bucket's object", err)
+	for o := range svc.ListObjects(ctx, "other", minio.ListObjectsOptions{}) {
+		denied("lists another bucket", o.Err)
+		break
+	}
+	denied("deletes another bucket's object", svc.RemoveObject(ctx, "other", "private.txt", minio.RemoveObjectOptions{}))
+	// MinIO answers ListBuckets with the buckets the user may see.
+	if bs, err := svc.ListBuckets(ctx); err == nil {
+		for _, b := range bs {
+			if b.Name != "lake" {
+				t.Errorf("the service user sees bucket %q", b.Name)
+			}
+		}
+	}
+}
