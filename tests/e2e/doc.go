@@ -6,7 +6,11 @@
 //     processes against franz-go's kfake broker and a file or MinIO lake: seed
 //     parity over 50,000 readings and crash safety under SIGKILL;
 //   - stack tests bring up compose.yaml with testcontainers' compose module
-//     (online images, or the offline override on machines with no registry).
+//     (online images, or the offline override on machines with no registry);
+//   - the fault harness (TestFaults, faults_*.go; docs/faults.md) injects
+//     SIGKILLs, SIGTERMs, Kafka and MinIO outages, checkpoint damage, data
+//     loss and bad input into running services, and TestSecurity* checks the
+//     lake user's privileges, images, logs and compose for exposure.
 //
 // Expected results are computed here, independently of the services' code:
 // readings are read back from Kafka and decoded with the contract's reference
