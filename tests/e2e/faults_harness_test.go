@@ -62,9 +62,9 @@ func faultsPlan(t *testing.T) faultPlan {
 	switch m := os.Getenv(envFaults); m {
 	case "", "short":
 	case "full":
-		p.Mode, p.Kills, p.KillReadings, p.Terms = "full", 60, 60_000, 6
-		p.Outages, p.OutageRate, p.OutageLead = 2, 800, 10*time.Second
-		p.DamageRounds, p.DamageRecords = 3, 20_000
+		p.Mode, p.Kills, p.KillReadings, p.Terms = "full", 100, 100_000, 10
+		p.Outages, p.OutageRate, p.OutageLead = 3, 1000, 10*time.Second
+		p.DamageRounds, p.DamageRecords = 5, 40_000
 	default:
 		t.Fatalf("%s=%q: want short (default) or full", envFaults, m)
 	}

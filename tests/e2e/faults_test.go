@@ -182,7 +182,8 @@ func faultSIGTERM(t *testing.T, plan faultPlan, rep *faultReport) {
 	defer cancel()
 	p := newKfakePipeline(t)
 	rng := plan.rng("sigterm")
-	stream := faultStream{count: 12_000, seed: plan.Seed + 100, startMs: originMs, step: 20 * time.Millisecond, invalid: true}
+	// Each SIGTERM takes up to 4 batches of 1000.
+	stream := faultStream{count: 4000 * plan.Terms, seed: plan.Seed + 100, startMs: originMs, step: 20 * time.Millisecond, invalid: true}
 	sent := produced(t, ctx, p.producer(stream.args()...))
 	inBatch := 0
 	for i := 0; i < plan.Terms; i++ {
