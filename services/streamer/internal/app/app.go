@@ -117,6 +117,9 @@ func (a *App) Run(ctx context.Context) error {
 	wait := 500 * time.Millisecond
 	for {
 		committed, err := a.session(ctx, work)
+		if err != nil {
+			a.lastErr.Store(&err) // before ready turns false: /readyz says why at once
+		}
 		a.ready.Store(false)
 		a.close()
 		if err == nil {
@@ -128,7 +131,6 @@ func (a *App) Run(ctx context.Context) error {
 		if committed {
 			wait = 500 * time.Millisecond
 		}
-		a.lastErr.Store(&err)
 		a.log.Error("query failed: restarting it from the checkpoint", "err", err, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
@@ -397,24 +399,24 @@ func (a *App) plan(ctx, work context.Context) (entry checkpoint.OffsetsEntry, ok
 		}
 		a.lastTrigger = time.Now()
 		tPlan = time.Now()
-		end = source.Plan(a.nextStart, a.src.Available(), a.cfg.MaxOffsetsPerTrigger)
+		if end, err = a.latestEnd(ctx); err != nil {
+			return entry, false, false, err
+		}
 		if a.nextStart.Lag(end) == 0 && !a.needsNoData {
 			return entry, false, false, nil
 		}
 	default: // continuous
-		if a.nextStart.Lag(a.src.Available()) == 0 && !a.needsNoData {
+		tPlan = time.Now()
+		if end, err = a.latestEnd(ctx); err != nil {
+			return entry, false, false, err
+		}
+		if a.nextStart.Lag(end) == 0 && !a.needsNoData {
+			// Idle: wait (at most a second) for records to arrive, then plan again.
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			err := a.src.Poll(pctx)
 			cancel()
-			if err != nil {
-				return entry, false, false, err
-			}
-			if a.nextStart.Lag(a.src.Available()) == 0 {
-				return entry, false, false, nil
-			}
+			return entry, false, false, err
 		}
-		tPlan = time.Now()
-		end = source.Plan(a.nextStart, a.src.Available(), a.cfg.MaxOffsetsPerTrigger)
 	}
 	entry = checkpoint.OffsetsEntry{
 		BatchID:          a.nextBatch,
@@ -433,6 +435,19 @@ func (a *App) plan(ctx, work context.Context) (entry checkpoint.OffsetsEntry, ok
 	a.lossReset = false
 	a.planDur, a.walDur = tWAL.Sub(tPlan), time.Since(tWAL)
 	return entry, true, false, nil
+}
+
+// latestEnd plans a batch's end offsets as Spark does: the latest offsets
+// the broker has for every partition, capped by --max-offsets-per-trigger.
+// Planning from what happens to be buffered instead would let a partition
+// that was fetched first run ahead in event time and push the watermark past
+// the others' readings, which would then be dropped as late.
+func (a *App) latestEnd(ctx context.Context) (source.Offsets, error) {
+	latest, err := a.src.ListOffsets(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return source.Plan(a.nextStart, latest, a.cfg.MaxOffsetsPerTrigger), nil
 }
 
 // pollUntil buffers records until the deadline (or ctx) passes.
@@ -454,17 +469,15 @@ func (a *App) pollUntil(ctx context.Context, deadline time.Time) error {
 // runBatch runs one planned batch to its commit.
 func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) error {
 	t0 := time.Now()
-	if err := a.src.FillTo(work, entry.End); err != nil {
-		return fmt.Errorf("fetch: %w", err)
-	}
-	tFetched := time.Now()
-
+	// Records are decoded as they arrive (TakeAsFetched keeps Take's order),
+	// so decoding overlaps fetching. A fetch that fails leaves a half-folded
+	// engine, which the restart replaces with the checkpointed state.
 	a.eng.StartBatch(entry.WatermarkMs)
 	a.out.Begin(entry.BatchID)
 	var invalid int64
 	invalidBy := map[string]int64{}
 	var f decode.Fields
-	a.src.Take(entry.End, func(r *kgo.Record) {
+	waited, err := a.src.TakeAsFetched(work, entry.End, func(r *kgo.Record) {
 		if err := decode.Decode(r.Value, entry.BatchTimestampMs, &f); err != nil {
 			reason := contract.ReasonOf(err)
 			a.out.Send(kafkaout.DeadLetter(a.cfg.DLQTopic, r, reason, err.Error()))
@@ -476,6 +489,10 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 			a.out.Send(kafkaout.Late(a.cfg.LateTopic, r, entry.WatermarkMs))
 		}
 	})
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	tFetched := t0.Add(waited) // getBatch: the time spent waiting for records
 	res := a.eng.FinishBatch()
 
 	out, err := a.pq.WriteBatch(work, entry.BatchID, res.Append)

@@ -150,7 +150,7 @@ func (s *Source) ListOffsets(ctx context.Context, earliest bool) (Offsets, error
 	}
 	if err != nil {
 		s.setBrokerErr(err)
-		return nil, fmt.Errorf("list offsets of %q: %w", s.opts.Topic, err)
+		return nil, fmt.Errorf("broker: list offsets of %q: %w", s.opts.Topic, err)
 	}
 	out := Offsets{}
 	for _, p := range s.partitions {
@@ -413,6 +413,52 @@ func (s *Source) Take(end Offsets, fn func(*kgo.Record)) {
 		clear(recs[:n])
 		s.buf[p] = recs[n:]
 	}
+}
+
+// TakeAsFetched hands out the same records, in the same order, as FillTo
+// followed by Take: partitions ascending, each in offset order up to end[p],
+// control records skipped. But it does not wait for the whole range first: it
+// hands out what has arrived of the current partition and polls for the
+// rest, so decoding overlaps the client's fetching of the next records (on
+// another core) and handed-out records are released as it goes. It returns
+// the time spent waiting for records.
+func (s *Source) TakeAsFetched(ctx context.Context, end Offsets, fn func(*kgo.Record)) (time.Duration, error) {
+	var waited time.Duration
+	for _, p := range s.partitions {
+		for !s.takePartition(p, end[p], fn) {
+			if err := ctx.Err(); err != nil {
+				return waited, err
+			}
+			t := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := s.Poll(pctx)
+			cancel()
+			waited += time.Since(t)
+			if err != nil {
+				return waited, err
+			}
+		}
+	}
+	return waited, nil
+}
+
+// takePartition hands out partition p's buffered data records with offset <
+// end and drops them, and reports whether that was all of them.
+func (s *Source) takePartition(p int32, end int64, fn func(*kgo.Record)) (done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done = s.next[p] >= end
+	recs := s.buf[p]
+	n := 0
+	for n < len(recs) && recs[n].Offset < end {
+		if !recs[n].Attrs.IsControl() {
+			fn(recs[n])
+		}
+		n++
+	}
+	clear(recs[:n])
+	s.buf[p] = recs[n:]
+	return done
 }
 
 // BrokerErr returns the last broker error, nil when the broker answers.
