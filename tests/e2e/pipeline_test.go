@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -144,9 +145,48 @@ func (p *pipeline) verifyRecords(ctx context.Context, recs []*kgo.Record) verifi
 	if fmt.Sprint(byReason) != fmt.Sprint(invalid) {
 		t.Fatalf("dead letters by reason %v, reference %v", byReason, invalid)
 	}
-	t.Logf("readings valid=%d invalid=%d; windows=%d; accepted in closed windows=%d; dead letters=%v",
-		len(valid), len(dlq), len(want), accepted, byReason)
+	alerts := checkAlerts(t, ctx, p.brokers, want)
+	t.Logf("readings valid=%d invalid=%d; windows=%d; accepted in closed windows=%d; dead letters=%v; high_temp alerts=%d",
+		len(valid), len(dlq), len(want), accepted, byReason, alerts)
 	return verified{Valid: len(valid), Invalid: len(dlq), Windows: len(want), Accepted: accepted, DeadLetters: byReason}
+}
+
+// alertThreshold is the streamer's default --alert-max-temp.
+const alertThreshold = 39.5
+
+// checkAlerts checks the alerts topic, as a read_committed consumer: exactly
+// one high_temp alert per closed window whose max temperature exceeds the
+// threshold, none for the others, crashes or not; and no other alert twice.
+// It returns the number of high_temp alerts.
+func checkAlerts(t testing.TB, ctx context.Context, brokers []string, closed map[winKey]winAgg) int {
+	t.Helper()
+	got := map[string]bool{}
+	high := 0
+	for _, r := range topicRecords(t, ctx, brokers, contract.AlertsTopic, true) {
+		var a contract.Alert
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			t.Fatalf("alert %q: %v", r.Value, err)
+		}
+		key := fmt.Sprintf("%s %s %d", a.Type, a.SensorID, a.TS)
+		if got[key] {
+			t.Fatalf("alert %s is in the alerts topic twice", r.Value)
+		}
+		got[key] = true
+		if a.Type != contract.AlertHighTemp {
+			continue // silence alerts depend on batch timing, as Spark's timeouts do
+		}
+		high++
+		w, ok := closed[winKey{a.WinStart, a.SensorID}]
+		if !ok || w.maxT <= alertThreshold || a.MaxTemp != w.maxT {
+			t.Fatalf("alert %s: no closed window above %v matches it (reference %+v, found %v)", r.Value, alertThreshold, w, ok)
+		}
+	}
+	for k, w := range closed {
+		if w.maxT > alertThreshold && !got[fmt.Sprintf("%s %s %d", contract.AlertHighTemp, k.sensor, k.start+windowMs)] {
+			t.Fatalf("no high_temp alert for window (%d, %s) with max_temp %v", k.start, k.sensor, w.maxT)
+		}
+	}
+	return high
 }
 
 // TestSeedParity runs 50,000 seed readings (with duplicates, out-of-order

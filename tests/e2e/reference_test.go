@@ -127,6 +127,7 @@ type winKey struct {
 type winAgg struct {
 	n, ok      int64
 	sumT, sumH float64
+	maxT       float64
 }
 
 // closedWindows computes the seed's window aggregates with a plain map and
@@ -139,6 +140,9 @@ func closedWindows(evs []contract.Event, windowMs, delayMs int64) map[winKey]win
 		maxTS = max(maxTS, e.TS)
 		k := winKey{e.TS - e.TS%windowMs, e.SensorID}
 		a := all[k]
+		if a.n == 0 || e.Temp > a.maxT {
+			a.maxT = e.Temp
+		}
 		a.n++
 		a.sumT += e.Temp
 		a.sumH += e.Hum
