@@ -260,7 +260,7 @@ func (a *App) close() {
 
 func (a *App) engineConfig() engine.Config {
 	c := engine.Config{Window: a.cfg.Window, Watermark: a.cfg.Watermark, Slide: a.cfg.Slide,
-		Dedup: a.cfg.Dedup, SilenceTimeout: a.cfg.SilenceTimeout, RetainAll: a.cfg.ConsoleMode == "complete"}
+		Dedup: a.cfg.Dedup, SilenceTimeout: a.cfg.SilenceTimeout, RetainAll: a.cfg.Complete()}
 	if a.cfg.SessionGap > 0 {
 		c.Window, c.Slide, c.SessionGap = 0, 0, a.cfg.SessionGap
 	}
@@ -283,7 +283,7 @@ func (a *App) recover(work, ctx context.Context) error {
 		return err
 	}
 	topics := []string{a.cfg.DLQTopic, kafkaout.MarkerTopic}
-	for _, t := range []string{a.cfg.LateTopic, a.cfg.AlertsTopic} {
+	for _, t := range []string{a.cfg.LateTopic, a.cfg.AlertsTopic, a.cfg.WindowsTopic} {
 		if t != "" {
 			topics = append(topics, t)
 		}
@@ -508,7 +508,12 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 			a.out.Send(kafkaout.AlertRecord(a.cfg.AlertsTopic, ev))
 		}
 	}
-	if rows := a.consoleRows(res); a.console != nil && (!entry.NoData || len(rows) > 0) {
+	if a.cfg.WindowsTopic != "" && (!entry.NoData || a.cfg.WindowsTopicMode != "update") {
+		for _, row := range modeRows(a.cfg.WindowsTopicMode, res) {
+			a.out.Send(kafkaout.WindowRecord(a.cfg.WindowsTopic, row, entry.BatchID))
+		}
+	}
+	if rows := modeRows(a.cfg.ConsoleMode, res); a.console != nil && (!entry.NoData || len(rows) > 0) {
 		if err := a.console.WriteBatch(entry.BatchID, rows); err != nil {
 			a.log.Warn("console sink", "batch_id", entry.BatchID, "err", err)
 		}
@@ -632,9 +637,9 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 	return q
 }
 
-// consoleRows picks the rows the console's output mode shows.
-func (a *App) consoleRows(res engine.BatchResult) []contract.WindowRow {
-	switch a.cfg.ConsoleMode {
+// modeRows picks the rows an output mode emits for a batch.
+func modeRows(mode string, res engine.BatchResult) []contract.WindowRow {
+	switch mode {
 	case "append":
 		return res.Append
 	case "complete":

@@ -167,3 +167,66 @@ func TestSilenceAlerts(t *testing.T) {
 		t.Fatalf("alerts %q, want %q", got, want)
 	}
 }
+
+// The windows topic honours its output mode (Spark's Kafka sink takes all
+// three): append sends each closed window once; update sends the rows each
+// batch changed, so the last value per window is its final aggregate; and
+// complete sends the whole result table every batch, closed or open.
+func TestWindowsTopicModes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, mode := range []string{"append", "update", "complete"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			w.produce(ctx, rand.New(rand.NewPCG(11, 12)), origin, 2000)
+			w.run(ctx, w.config(func(c *config.Config) {
+				c.WindowsTopic, c.WindowsTopicMode, c.MaxOffsetsPerTrigger = "ventanas", mode, 400
+			}))
+			closed := expected(w.sent, 10_000, 60_000)
+			all := expected(w.sent, 10_000, -1<<40) // no watermark: every window, open ones too
+			type rec struct {
+				batch int64
+				row   contract.WindowRow
+			}
+			var recs []rec
+			for _, r := range committedRecords(t, ctx, w.brokers, "ventanas") {
+				var row contract.WindowRow
+				if err := json.Unmarshal(r.Value, &row); err != nil {
+					t.Fatal(err)
+				}
+				b, _ := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
+				recs = append(recs, rec{b, row})
+			}
+			last := map[wkey]contract.WindowRow{}
+			lastBatch := int64(-1)
+			for _, r := range recs {
+				k := wkey{r.row.WinStart.UnixMilli(), r.row.SensorID}
+				if _, dup := last[k]; dup && mode == "append" {
+					t.Fatalf("append sent window %v twice", k)
+				}
+				last[k] = r.row
+				lastBatch = max(lastBatch, r.batch)
+			}
+			want := all
+			switch mode {
+			case "append":
+				want = closed
+			case "complete": // the last batch alone holds the whole table
+				n := 0
+				for _, r := range recs {
+					if r.batch == lastBatch {
+						n++
+					}
+				}
+				if n != len(all) {
+					t.Fatalf("complete: last batch sent %d rows, the table has %d", n, len(all))
+				}
+			}
+			got := make([]contract.WindowRow, 0, len(last))
+			for _, r := range last {
+				got = append(got, r)
+			}
+			compareRows(t, got, want)
+		})
+	}
+}

@@ -52,6 +52,10 @@ type Config struct {
 	OutputMode string
 	// ConsoleMode is the console sink's output mode (append or update).
 	ConsoleMode string
+	// WindowsTopic, when set, receives window rows as JSON in
+	// WindowsTopicMode (append, update or complete), exactly once.
+	WindowsTopic     string
+	WindowsTopicMode string
 	// LateTopic, when set, receives every reading dropped as late.
 	LateTopic string
 	// AlertsTopic, when set, receives alerts; AlertMaxTemp is the threshold
@@ -68,21 +72,22 @@ type Config struct {
 // Default returns the configuration the seed lab runs with.
 func Default() Config {
 	return Config{
-		Brokers:         []string{"localhost:9092"},
-		Topic:           contract.EventsTopic,
-		DLQTopic:        contract.DLQTopic,
-		StartingOffsets: "latest",
-		Window:          10 * time.Second,
-		Watermark:       time.Minute,
-		Trigger:         TriggerContinuous,
-		FailOnDataLoss:  true,
-		OutputMode:      "append",
-		ConsoleMode:     "update",
-		AlertsTopic:     contract.AlertsTopic,
-		AlertMaxTemp:    39.5,
-		HTTPAddr:        ":8082",
-		LogLevel:        "info",
-		ShutdownTimeout: 20 * time.Second,
+		Brokers:          []string{"localhost:9092"},
+		Topic:            contract.EventsTopic,
+		DLQTopic:         contract.DLQTopic,
+		StartingOffsets:  "latest",
+		Window:           10 * time.Second,
+		Watermark:        time.Minute,
+		Trigger:          TriggerContinuous,
+		FailOnDataLoss:   true,
+		OutputMode:       "append",
+		ConsoleMode:      "update",
+		WindowsTopicMode: "update",
+		AlertsTopic:      contract.AlertsTopic,
+		AlertMaxTemp:     39.5,
+		HTTPAddr:         ":8082",
+		LogLevel:         "info",
+		ShutdownTimeout:  20 * time.Second,
 	}
 }
 
@@ -107,6 +112,8 @@ var Env = map[string]string{
 	"output-mode":             "OUTPUT_MODE",
 	"console-mode":            "CONSOLE_MODE",
 	"late-topic":              "LATE_TOPIC",
+	"windows-topic":           "WINDOWS_TOPIC",
+	"windows-topic-mode":      "WINDOWS_TOPIC_MODE",
 	"alerts-topic":            "ALERTS_TOPIC",
 	"alert-max-temp":          "ALERT_MAX_TEMP",
 	"http":                    "HTTP_ADDR",
@@ -139,6 +146,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.BoolVar(&cfg.Console, "console", false, "also print update-mode rows to stdout, as the seed's console query")
 	fs.StringVar(&cfg.OutputMode, "output-mode", cfg.OutputMode, "output mode of the Parquet sink: append (a file sink cannot update or complete)")
 	fs.StringVar(&cfg.ConsoleMode, "console-mode", cfg.ConsoleMode, "output mode of the console sink: append, update or complete (complete keeps every window in state)")
+	fs.StringVar(&cfg.WindowsTopic, "windows-topic", cfg.WindowsTopic, "topic receiving window rows as JSON, exactly once (empty disables)")
+	fs.StringVar(&cfg.WindowsTopicMode, "windows-topic-mode", cfg.WindowsTopicMode, "output mode of the windows topic: append, update or complete")
 	fs.StringVar(&cfg.LateTopic, "late-topic", cfg.LateTopic, "topic receiving every reading dropped as late (empty: drop and count only, as Spark)")
 	fs.StringVar(&cfg.AlertsTopic, "alerts-topic", cfg.AlertsTopic, "topic receiving alerts, exactly once (empty disables)")
 	fs.Float64Var(&cfg.AlertMaxTemp, "alert-max-temp", cfg.AlertMaxTemp, "high_temp alert when a closed window's max_temp exceeds this")
@@ -203,6 +212,12 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	return cfg, errors.Join(errs...)
 }
 
+// Complete reports whether an output asks for complete mode, which keeps
+// every window in state.
+func (c Config) Complete() bool {
+	return (c.Console && c.ConsoleMode == "complete") || (c.WindowsTopic != "" && c.WindowsTopicMode == "complete")
+}
+
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
@@ -250,7 +265,12 @@ func (c Config) Validate() error {
 	if c.SilenceTimeout < 0 || c.SilenceTimeout%time.Millisecond != 0 {
 		errs = append(errs, fmt.Errorf("--silence-timeout %v: want 0 (off) or a positive whole number of milliseconds", c.SilenceTimeout))
 	}
-	for name, t := range map[string]string{"--late-topic": c.LateTopic, "--alerts-topic": c.AlertsTopic} {
+	switch c.WindowsTopicMode {
+	case "append", "update", "complete":
+	default:
+		errs = append(errs, fmt.Errorf("--windows-topic-mode %q: want append, update or complete", c.WindowsTopicMode))
+	}
+	for name, t := range map[string]string{"--late-topic": c.LateTopic, "--alerts-topic": c.AlertsTopic, "--windows-topic": c.WindowsTopic} {
 		if t != "" && (t == c.Topic || t == c.DLQTopic) {
 			errs = append(errs, fmt.Errorf("%s %q: must differ from the input and dead-letter topics", name, t))
 		}
@@ -322,7 +342,8 @@ func (c Config) Redacted() map[string]any {
 		"session_gap": c.SessionGap.String(), "dedup": c.Dedup, "silence_timeout": c.SilenceTimeout.String(), "trigger": c.Trigger,
 		"trigger_interval": c.TriggerInterval.String(), "max_offsets_per_trigger": c.MaxOffsetsPerTrigger,
 		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "console_mode": c.ConsoleMode,
-		"output_mode": c.OutputMode, "late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
+		"output_mode": c.OutputMode, "windows_topic": c.WindowsTopic, "windows_topic_mode": c.WindowsTopicMode,
+		"late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
 		"alert_max_temp": c.AlertMaxTemp, "http": c.HTTPAddr, "s3_region": c.S3.Region,
 		"log_level": c.LogLevel, "shutdown_timeout": c.ShutdownTimeout.String(),
 	}

@@ -294,3 +294,11 @@ func AlertRecord(topic string, a contract.Alert) *kgo.Record {
 	v, _ := json.Marshal(a) // an Alert always marshals
 	return &kgo.Record{Topic: topic, Key: []byte(a.SensorID), Value: v}
 }
+
+// WindowRecord builds the record of a window row for the windows topic,
+// keyed by sensor, with the batch id in a header.
+func WindowRecord(topic string, row contract.WindowRow, batchID int64) *kgo.Record {
+	v, _ := json.Marshal(row) // a WindowRow always marshals
+	return &kgo.Record{Topic: topic, Key: []byte(row.SensorID), Value: v,
+		Headers: []kgo.RecordHeader{{Key: "sensorlab.batch_id", Value: strconv.AppendInt(nil, batchID, 10)}}}
+}
