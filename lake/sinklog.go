@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sensorlab/sensorlab/contract"
 )
 
@@ -29,24 +31,34 @@ func ReadSinkLog(ctx context.Context, s Store) ([]contract.SinkLogEntry, error) 
 		batch int64
 		entry contract.SinkLogEntry
 	}
-	entries := make([]keyed, 0, len(objs))
-	for _, o := range objs {
+	entries := make([]keyed, len(objs))
+	// Entries are small objects: fetch them a few at a time, which is what
+	// makes a long log (thousands of batches) cheap to read from S3.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sinkLogReaders)
+	for i, o := range objs {
 		q, b, ok := contract.ParseSinkLogKey(o.Key)
 		if !ok {
 			return nil, fmt.Errorf("lake: sink log: %s is not a sink-log key (want %s)", o.Key, contract.SinkLogKey("<query>", 0))
 		}
-		data, err := s.Get(ctx, o.Key)
-		if err != nil {
-			return nil, fmt.Errorf("lake: sink log: %w", err)
-		}
-		e, err := decodeSinkLogEntry(data)
-		if err != nil {
-			return nil, fmt.Errorf("lake: sink log entry %s: %w", o.Key, err)
-		}
-		if e.QueryID != q || e.BatchID != b {
-			return nil, fmt.Errorf("lake: sink log entry %s: it says query %q batch %d, its key says query %q batch %d", o.Key, e.QueryID, e.BatchID, q, b)
-		}
-		entries = append(entries, keyed{q, b, e})
+		g.Go(func() error {
+			data, err := s.Get(gctx, o.Key)
+			if err != nil {
+				return fmt.Errorf("lake: sink log: %w", err)
+			}
+			e, err := decodeSinkLogEntry(data)
+			if err != nil {
+				return fmt.Errorf("lake: sink log entry %s: %w", o.Key, err)
+			}
+			if e.QueryID != q || e.BatchID != b {
+				return fmt.Errorf("lake: sink log entry %s: it says query %q batch %d, its key says query %q batch %d", o.Key, e.QueryID, e.BatchID, q, b)
+			}
+			entries[i] = keyed{q, b, e}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	// Keys are zero-padded, so List's order is already (query, batch); sort
 	// on the parsed values anyway so that the order never depends on padding.
@@ -59,6 +71,9 @@ func ReadSinkLog(ctx context.Context, s Store) ([]contract.SinkLogEntry, error) 
 	}
 	return out, nil
 }
+
+// sinkLogReaders bounds the sink-log entries fetched at once.
+const sinkLogReaders = 16
 
 func decodeSinkLogEntry(data []byte) (contract.SinkLogEntry, error) {
 	var e contract.SinkLogEntry

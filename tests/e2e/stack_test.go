@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,44 @@ func TestStack(t *testing.T) {
 	st := openLake(t, ctx)
 	s.settle(ctx, st, stream)
 	s.verify(ctx, st)
+	// What `curl /metrics` shows a user once the stream went through.
+	checkMetrics(t, ctx, streamerHTTP, "sensorlab_streamer_input_rows_total", "sensorlab_streamer_output_rows_total",
+		"sensorlab_streamer_batches_total")
+	checkMetrics(t, ctx, batcherHTTP, "sensorlab_batcher_runs_total")
+}
+
+// checkMetrics waits until a service's /metrics shows every named series
+// with a value above zero.
+func checkMetrics(t *testing.T, ctx context.Context, base string, series ...string) {
+	t.Helper()
+	url := base + "/metrics"
+	waitFor(t, ctx, url+" with "+strings.Join(series, ", ")+" above zero", func() (bool, string) {
+		code, body, err := httpGet(ctx, url)
+		if err != nil || code != http.StatusOK {
+			return false, fmt.Sprintf("%d %v", code, err)
+		}
+		for _, name := range series {
+			if !positiveSeries(body, name) {
+				return false, name + " is missing or zero"
+			}
+		}
+		return true, ""
+	})
+}
+
+// positiveSeries reports whether a Prometheus text exposition has a sample
+// of the named series above zero.
+func positiveSeries(body, name string) bool {
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil && v > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // TestStackStreamerRestarts is TestStack with the streamer container stopped
@@ -81,6 +120,8 @@ func (s *stack) checkEndpoints(ctx context.Context) {
 	waitReady(t, ctx, "producer", producerHTTP)
 	waitReady(t, ctx, "streamer", streamerHTTP)
 	waitReady(t, ctx, "batcher", batcherHTTP)
+	// The producer's metrics, while it sends (it exits after its count).
+	checkMetrics(t, ctx, producerHTTP, "sensorlab_producer_records_sent_total")
 	waitFor(t, ctx, "the MinIO console on "+hostConsole, func() (bool, string) {
 		code, body, err := httpGet(ctx, hostConsole)
 		if err != nil {
