@@ -3,7 +3,9 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -85,4 +87,21 @@ func Healthcheck(url string) error {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// HealthcheckCommand runs `streamer healthcheck [--url URL]`: GET the URL
+// (default: this service's /readyz on 127.0.0.1:8082) and exit 0 on 200, 1
+// otherwise; 2 for bad arguments.
+func HealthcheckCommand(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8082/readyz", "URL to GET; exit 0 on HTTP 200, 1 otherwise")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := Healthcheck(*url); err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return 1
+	}
+	return 0
 }
