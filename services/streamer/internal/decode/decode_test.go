@@ -20,8 +20,20 @@ const seedRecord = `{"sensor_id": "S007", "ts": 1732200000123, "temp": 27.41, "h
 // assertAgrees fails the test unless Decode and contract.DecodeEvent give the
 // same answer for in: accept/reject, Reason, Field, and decoded values (floats
 // bit for bit, so that -0 and 0 differ).
+//
+// It also checks parseSchemaOrder's promise: whenever it accepts, parseFast
+// accepts too, with the same fields.
 func assertAgrees(t testing.TB, in []byte, nowMs int64) {
 	t.Helper()
+	var ordered, general Fields
+	if parseSchemaOrder(in, &ordered) {
+		if parseFast(in, &general) != fastParsed || string(ordered.SensorID) != string(general.SensorID) ||
+			ordered.TS != general.TS || ordered.OK != general.OK ||
+			math.Float64bits(ordered.Temp) != math.Float64bits(general.Temp) ||
+			math.Float64bits(ordered.Hum) != math.Float64bits(general.Hum) {
+			t.Fatalf("parseSchemaOrder(%.200q) = %+v, parseFast disagrees: %+v", in, ordered, general)
+		}
+	}
 	var got Fields
 	err := Decode(in, nowMs, &got)
 	want, wantErr := contract.DecodeEvent(in, nowMs)
@@ -277,6 +289,9 @@ func TestSeedMixTakesFastPath(t *testing.T) {
 		var f Fields
 		if parseFast(rec, &f) != fastParsed || !valid(&f, now) {
 			t.Fatalf("seed record not decoded by the fast path: %s", rec)
+		}
+		if !parseSchemaOrder(rec, &f) {
+			t.Fatalf("seed record not decoded by the schema-order path: %s", rec)
 		}
 		assertAgrees(t, rec, now)
 	}
