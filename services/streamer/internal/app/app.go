@@ -508,7 +508,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 			a.out.Send(kafkaout.AlertRecord(a.cfg.AlertsTopic, ev))
 		}
 	}
-	if a.cfg.WindowsTopic != "" && (!entry.NoData || a.cfg.WindowsTopicMode != "update") {
+	if a.cfg.WindowsTopic != "" {
 		for _, row := range modeRows(a.cfg.WindowsTopicMode, res) {
 			a.out.Send(kafkaout.WindowRecord(a.cfg.WindowsTopic, row, entry.BatchID))
 		}
