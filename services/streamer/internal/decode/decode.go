@@ -460,9 +460,14 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // bit is set or when adding 0x76 to its low seven bits, which cannot carry
 // out of the byte, sets it.
 func digitRun(x uint64) int {
+	return bits.TrailingZeros64(nonDigits(x)) >> 3 // 8 when all are digits
+}
+
+// nonDigits has the high bit set in each byte of x that is not in 0..9, and
+// no other bit (see digitRun).
+func nonDigits(x uint64) uint64 {
 	const hi = 0x8080808080808080
-	notDigit := (x | ((x &^ hi) + 0x7676767676767676)) & hi
-	return bits.TrailingZeros64(notDigit) >> 3 // 8 when all are digits
+	return (x | ((x &^ hi) + 0x7676767676767676)) & hi
 }
 
 // digitsValue returns the number written by the k lowest bytes of x, each a
@@ -527,20 +532,19 @@ func parseFloat(b []byte, i int) (float64, int) {
 	}
 	if j+8 <= len(b) {
 		x := binary.LittleEndian.Uint64(b[j:]) ^ asciiZeros
-		r1 := digitRun(x) // integer digits
-		if r1 >= 1 && r1 <= 6 && byte(x>>(8*r1)) == '.'^'0' && (r1 == 1 || byte(x) != 0) {
-			// Fraction digits; the zero bytes shifted in read as digits, so
-			// the run counts only if it ends before them.
-			r2 := digitRun(x >> (8 * (r1 + 1)))
-			if end := j + r1 + 1 + r2; r2 >= 1 && r1+1+r2 < 8 && b[end] != 'e' && b[end] != 'E' {
-				low := uint64(1)<<(8*r1) - 1
-				digits := x&low | (x>>8)&(uint64(1)<<(8*(r1+r2))-1)&^low // the dot taken out
-				f := float64(digitsValue(digits, r1+r2)) / pow10[r2]
-				if j > i {
-					f = -f
-				}
-				return f, end
+		stops := nonDigits(x)
+		r1 := bits.TrailingZeros64(stops) >> 3            // integer digits: up to the dot
+		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
+		term := byte(x>>(8*(end&7))) ^ '0'                // that byte, when end < 8
+		if uint(r1-1) < 6 && end-r1 >= 2 && end < 8 &&    // 1..6 integer digits, 1 or more fraction digits, all in the word
+			byte(x>>(8*r1)) == '.'^'0' && (r1 == 1 || byte(x) != 0) && term|0x20 != 'e' {
+			low := uint64(1)<<(8*r1) - 1
+			digits := x&low | (x>>8)&^low // the dot taken out; digitsValue drops the bytes from end-1 up
+			f := float64(digitsValue(digits, end-1)) / pow10[end-r1-1]
+			if j > i {
+				f = -f
 			}
+			return f, j + end
 		}
 	}
 	num, end := scanNumber(b, i)

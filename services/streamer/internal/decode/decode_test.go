@@ -236,7 +236,7 @@ func TestNumbersMatchStrconv(t *testing.T) {
 		lits = append(lits, digits)
 	}
 	for _, lit := range lits {
-		for _, tail := range []string{"", ",", "}", " ", `,"hum":50,"ok":true}`} {
+		for _, tail := range []string{"", ",", "}", " ", "x", "-", "\x00", `,"hum":50,"ok":true}`} {
 			in := []byte(lit + tail)
 			f, end := parseFloat(in, 0)
 			want, err := strconv.ParseFloat(lit, 64)
