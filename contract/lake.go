@@ -1,7 +1,9 @@
 package contract
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 //
 //	stream/date=YYYY-MM-DD/part-<batch>-<seq>-<query>.parquet  window rows (append mode)
 //	stream/_sink_log/<query>/<batch>.json                      one entry per committed batch
+//	stream/_sink_log/_checkpoint/<seq>.json                    the log folded up to some batches (batcher compact)
 //	batch/agg_desde_stream/part-00000.parquet                  consolidated rows
 //	batch/agg_desde_stream/_SUCCESS                            written after the object above
 //
@@ -41,19 +44,23 @@ func StreamFileKey(date, queryID string, batchID int64, seq int) string {
 }
 
 // SinkLogKey names the sink-log entry of batch batchID of query queryID. Batch
-// ids are zero-padded so that keys sort in batch order.
+// ids are zero-padded so that keys sort in batch order. A query id never
+// starts with "_" or ".": those names under SinkLogPrefix are the log's own
+// (SinkLogCheckpointPrefix).
 func SinkLogKey(queryID string, batchID int64) string {
 	return fmt.Sprintf("%s%s/%020d.json", SinkLogPrefix, queryID, batchID)
 }
 
-// ParseSinkLogKey is the inverse of SinkLogKey.
+// ParseSinkLogKey is the inverse of SinkLogKey. It accepts entry keys only: a
+// checkpoint key (ParseSinkLogCheckpointKey) or any other key whose query
+// directory starts with "_" or "." is not an entry.
 func ParseSinkLogKey(key string) (queryID string, batchID int64, ok bool) {
 	rest, found := strings.CutPrefix(key, SinkLogPrefix)
 	if !found {
 		return "", 0, false
 	}
 	q, file, found := strings.Cut(rest, "/")
-	if !found || q == "" {
+	if !found || q == "" || q[0] == '_' || q[0] == '.' {
 		return "", 0, false
 	}
 	num, found := strings.CutSuffix(file, ".json")
@@ -120,4 +127,246 @@ func CommittedFiles(entries []SinkLogEntry) []SinkFile {
 	}
 	slices.SortFunc(out, func(a, b SinkFile) int { return strings.Compare(a.Path, b.Path) })
 	return out
+}
+
+// Sink-log checkpoints. A long log is slow to read: one object per batch.
+// `batcher compact`, the log's maintainer, now and then folds every entry it
+// lists into one checkpoint object (as Spark's FileStreamSinkLog compacts its
+// log into a .compact file), and readers read the latest checkpoint plus the
+// entries it does not cover, instead of every entry. Entries are never
+// deleted: the checkpoint is a summary, the entries stay the truth (and the
+// streamer's recovery looks for its own).
+//
+//	stream/_sink_log/_checkpoint/<seq>.json   seq zero-padded to 20 digits; the highest is the latest
+//
+// A checkpoint covers, per query id, every entry with a batch id up to
+// ThroughBatch (Entries of them). Readers read the entries above it (all the
+// entries of a query it does not know), and FoldSinkLog(checkpoint, those)
+// gives exactly CommittedFiles(every entry). This needs the writer to cover
+// only entries it read, and every entry of a query up to the highest it read:
+// a query's entries are written in batch order, each after the previous one is
+// durable (the streamer: a batch runs after the previous one committed; the
+// compactor: one at a time per lake). A reader checks the count: when it lists
+// more or fewer entries up to ThroughBatch than the checkpoint says it folded,
+// it ignores the checkpoint and reads the whole log.
+const (
+	SinkLogCheckpointPrefix = SinkLogPrefix + "_checkpoint/"
+	// SinkLogCheckpointVersion is the version of the SinkLogCheckpoint format.
+	SinkLogCheckpointVersion = 1
+)
+
+// SinkLogCheckpointKey names the seq-th checkpoint of the sink log. Seq is
+// zero-padded so that keys sort in seq order.
+func SinkLogCheckpointKey(seq int64) string {
+	return fmt.Sprintf("%s%020d.json", SinkLogCheckpointPrefix, seq)
+}
+
+// ParseSinkLogCheckpointKey is the inverse of SinkLogCheckpointKey: it
+// accepts exactly the keys SinkLogCheckpointKey writes (20 digits).
+func ParseSinkLogCheckpointKey(key string) (seq int64, ok bool) {
+	rest, found := strings.CutPrefix(key, SinkLogCheckpointPrefix)
+	if !found {
+		return 0, false
+	}
+	num, found := strings.CutSuffix(rest, ".json")
+	if !found || len(num) != 20 {
+		return 0, false
+	}
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// SinkLogCheckpoint is the sink log folded up to some batch of each query.
+//
+//	{"version":1,"seq":3,
+//	 "queries":{"3f2a9c1e-…":{"throughBatch":812,"entries":790},"compaction":{"throughBatch":5,"entries":6}},
+//	 "files":[{"path":"stream/date=2024-11-21/part-0000000004-000-compacti.parquet","rows":60000,"size":912345,
+//	           "queryId":"compaction","batchId":5}],
+//	 "removed":["_compaction/stream/date=2024-11-21/part-0000000004-000-compacti.parquet","stream/date=2024-11-21/part-…"]}
+type SinkLogCheckpoint struct {
+	Version int   `json:"version"`
+	Seq     int64 `json:"seq"`
+	// Queries says what is covered: per query id, the highest batch id
+	// folded and how many entries were folded (every entry of the query up
+	// to that batch).
+	Queries map[string]SinkLogCoverage `json:"queries"`
+	// Files are the committed files of the covered entries (added and not
+	// removed by any of them), sorted by path, each with the entry that
+	// added it last.
+	Files []CheckpointFile `json:"files"`
+	// Removed is every path a covered entry removed, sorted: a later entry
+	// that adds one of them again does not make it committed.
+	Removed []string `json:"removed"`
+}
+
+// SinkLogCoverage is what a checkpoint covers of one query.
+type SinkLogCoverage struct {
+	ThroughBatch int64 `json:"throughBatch"`
+	Entries      int64 `json:"entries"`
+}
+
+// CheckpointFile is a committed file in a checkpoint, with the entry that
+// added it (the last one, in (query, batch) order, when several did).
+type CheckpointFile struct {
+	SinkFile
+	QueryID string `json:"queryId"`
+	BatchID int64  `json:"batchId"`
+}
+
+// Covers reports whether entry batchID of queryID is folded into c (nil
+// covers nothing).
+func (c *SinkLogCheckpoint) Covers(queryID string, batchID int64) bool {
+	if c == nil {
+		return false
+	}
+	q, ok := c.Queries[queryID]
+	return ok && batchID <= q.ThroughBatch
+}
+
+// Validate checks what a reader relies on: the version, the coverage, and
+// that every file is attributed to a covered entry, once, and not removed.
+func (c *SinkLogCheckpoint) Validate() error {
+	if c.Version != SinkLogCheckpointVersion {
+		return fmt.Errorf("version %d, this build reads version %d", c.Version, SinkLogCheckpointVersion)
+	}
+	if c.Seq < 0 {
+		return fmt.Errorf("seq %d < 0", c.Seq)
+	}
+	for q, cov := range c.Queries {
+		if q == "" || q[0] == '_' || q[0] == '.' || strings.Contains(q, "/") {
+			return fmt.Errorf("query id %q is not a sink-log query", q)
+		}
+		if cov.ThroughBatch < 0 || cov.Entries < 1 || cov.Entries > cov.ThroughBatch+1 {
+			return fmt.Errorf("query %s: %d entries through batch %d", q, cov.Entries, cov.ThroughBatch)
+		}
+	}
+	removed := make(map[string]bool, len(c.Removed))
+	for _, p := range c.Removed {
+		if p == "" {
+			return fmt.Errorf("an empty removed path")
+		}
+		removed[p] = true
+	}
+	seen := make(map[string]bool, len(c.Files))
+	for i, f := range c.Files {
+		switch {
+		case f.Path == "":
+			return fmt.Errorf("file %d has an empty path", i)
+		case seen[f.Path]:
+			return fmt.Errorf("file %s listed twice", f.Path)
+		case removed[f.Path]:
+			return fmt.Errorf("file %s is both committed and removed", f.Path)
+		case !c.Covers(f.QueryID, f.BatchID) || f.BatchID < 0:
+			return fmt.Errorf("file %s comes from query %q batch %d, which the checkpoint does not cover", f.Path, f.QueryID, f.BatchID)
+		}
+		seen[f.Path] = true
+	}
+	return nil
+}
+
+// FoldSinkLog folds a checkpoint (nil for none) and the entries it does not
+// cover into the committed files, sorted by path: exactly CommittedFiles of
+// every entry, covered or not. Entries need not be sorted.
+func FoldSinkLog(cp *SinkLogCheckpoint, entries []SinkLogEntry) []SinkFile {
+	f := newFold(cp, entries)
+	out := make([]SinkFile, 0, len(f.last))
+	for p, cf := range f.last {
+		if !f.removed[p] {
+			out = append(out, cf.SinkFile)
+		}
+	}
+	slices.SortFunc(out, func(a, b SinkFile) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// NewSinkLogCheckpoint folds prev (nil for none) and entries that prev does
+// not cover into checkpoint seq, which covers both. It fails if prev covers
+// one of the entries (it would be counted twice) or two entries are the same
+// batch.
+func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogEntry) (SinkLogCheckpoint, error) {
+	cp := SinkLogCheckpoint{Version: SinkLogCheckpointVersion, Seq: seq, Queries: map[string]SinkLogCoverage{},
+		Files: []CheckpointFile{}, Removed: []string{}}
+	if prev != nil {
+		maps.Copy(cp.Queries, prev.Queries)
+	}
+	seen := map[string]map[int64]bool{}
+	for _, e := range entries {
+		if prev.Covers(e.QueryID, e.BatchID) {
+			return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: entry %s#%d is already covered by checkpoint %d", seq, e.QueryID, e.BatchID, prev.Seq)
+		}
+		if seen[e.QueryID] == nil {
+			seen[e.QueryID] = map[int64]bool{}
+		}
+		if seen[e.QueryID][e.BatchID] {
+			return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: entry %s#%d given twice", seq, e.QueryID, e.BatchID)
+		}
+		seen[e.QueryID][e.BatchID] = true
+		cov, ok := cp.Queries[e.QueryID]
+		if !ok {
+			cov.ThroughBatch = e.BatchID
+		}
+		cov.ThroughBatch = max(cov.ThroughBatch, e.BatchID)
+		cov.Entries++
+		cp.Queries[e.QueryID] = cov
+	}
+	f := newFold(prev, entries)
+	for p, cf := range f.last {
+		if !f.removed[p] {
+			cp.Files = append(cp.Files, cf)
+		}
+	}
+	slices.SortFunc(cp.Files, func(a, b CheckpointFile) int { return strings.Compare(a.Path, b.Path) })
+	for p := range f.removed {
+		cp.Removed = append(cp.Removed, p)
+	}
+	slices.Sort(cp.Removed)
+	if err := cp.Validate(); err != nil {
+		return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: %w", seq, err)
+	}
+	return cp, nil
+}
+
+// fold is CommittedFiles' rule with each file's origin kept: a path is
+// committed if some entry adds it and none removes it; when several entries
+// add it, the last in (query, batch) order wins (within one entry, the last
+// occurrence).
+type fold struct {
+	removed map[string]bool
+	last    map[string]CheckpointFile
+}
+
+func newFold(cp *SinkLogCheckpoint, entries []SinkLogEntry) fold {
+	f := fold{removed: map[string]bool{}, last: map[string]CheckpointFile{}}
+	if cp != nil {
+		for _, p := range cp.Removed {
+			f.removed[p] = true
+		}
+		for _, cf := range cp.Files {
+			f.add(cf)
+		}
+	}
+	for _, e := range entries {
+		for _, p := range e.Removed {
+			f.removed[p] = true
+		}
+		for _, sf := range e.Files {
+			f.add(CheckpointFile{SinkFile: sf, QueryID: e.QueryID, BatchID: e.BatchID})
+		}
+	}
+	return f
+}
+
+func (f fold) add(cf CheckpointFile) {
+	if old, ok := f.last[cf.Path]; ok && cmp.Or(strings.Compare(cf.QueryID, old.QueryID), cmp.Compare(cf.BatchID, old.BatchID)) < 0 {
+		return
+	}
+	f.last[cf.Path] = cf
 }
