@@ -83,6 +83,12 @@ func TestReadSinkLogRejectsMalformedEntriesNamingTheKey(t *testing.T) {
 		{"empty file path", contract.SinkLogKey("q1", 1), `{"version":1,"queryId":"q1","batchId":1,"files":[{"path":""}]}`, "empty path"},
 		{"key that does not parse", contract.SinkLogPrefix + "q1/latest.json", good, "not a sink-log key"},
 		{"file outside a query dir", contract.SinkLogPrefix + "stray.json", good, "not a sink-log key"},
+		// The log's own directories start with "_": only checkpoint keys,
+		// exactly as contract.SinkLogCheckpointKey spells them, are known.
+		{"checkpoint key not padded", contract.SinkLogCheckpointPrefix + "1.json", good, "not a sink-log key"},
+		{"checkpoint key not a number", contract.SinkLogCheckpointPrefix + "latest.json", good, "not a sink-log key"},
+		{"unknown log directory", contract.SinkLogPrefix + "_other/00000000000000000001.json", good, "not a sink-log key"},
+		{"hidden query dir", contract.SinkLogPrefix + "_q1/00000000000000000001.json", `{"version":1,"queryId":"_q1","batchId":1}`, "not a sink-log key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

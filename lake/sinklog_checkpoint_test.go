@@ -1,0 +1,364 @@
+package lake_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/lake/laketest"
+)
+
+// logWriter appends random entries to a lake's sink log as the streamers and
+// the compactor do: several queries, each in batch order with gaps (batches
+// without output), compaction-like entries that remove committed files, and
+// entries that add a removed path again.
+type logWriter struct {
+	r       *rand.Rand
+	s       lake.Store
+	next    map[string]int64
+	paths   []string
+	removed []string
+	written int
+}
+
+func newLogWriter(s lake.Store, seed uint64) *logWriter {
+	w := &logWriter{r: rand.New(rand.NewPCG(seed, 7)), s: s, next: map[string]int64{}}
+	for i := range 30 {
+		w.paths = append(w.paths, fmt.Sprintf("stream/date=2024-11-2%d/part-%010d-000-q.parquet", i%3, i))
+	}
+	return w
+}
+
+func (w *logWriter) write(t *testing.T, n int, queries ...string) {
+	t.Helper()
+	for range n {
+		q := queries[w.r.IntN(len(queries))]
+		e := contract.SinkLogEntry{Version: contract.SinkLogVersion, QueryID: q, BatchID: w.next[q]}
+		w.next[q] += 1 + int64(w.r.IntN(3))
+		switch k := w.r.IntN(10); {
+		case k < 6:
+			for range 1 + w.r.IntN(2) {
+				e.Files = append(e.Files, contract.SinkFile{Path: w.paths[w.r.IntN(len(w.paths))], Rows: w.r.Int64N(50), Size: w.r.Int64N(5000)})
+			}
+		case k < 9:
+			for range 1 + w.r.IntN(3) {
+				p := w.paths[w.r.IntN(len(w.paths))]
+				e.Removed = append(e.Removed, p)
+				w.removed = append(w.removed, p)
+			}
+			e.Files = []contract.SinkFile{{Path: w.paths[w.r.IntN(len(w.paths))], Rows: 100, Size: 9000}}
+		default:
+			if len(w.removed) > 0 {
+				e.Files = []contract.SinkFile{{Path: w.removed[w.r.IntN(len(w.removed))], Rows: 1, Size: 1}}
+			}
+		}
+		putEntry(t, w.s, e)
+		w.written++
+	}
+}
+
+// fullFold is what every reader must get: CommittedFiles of every entry.
+func fullFold(t *testing.T, s lake.Store) []contract.SinkFile {
+	t.Helper()
+	entries, err := lake.ReadSinkLog(t.Context(), s)
+	if err != nil {
+		t.Fatalf("ReadSinkLog: %v", err)
+	}
+	return contract.CommittedFiles(entries)
+}
+
+func load(t *testing.T, s lake.Store) *lake.SinkLog {
+	t.Helper()
+	l, err := lake.LoadSinkLog(t.Context(), s)
+	if err != nil {
+		t.Fatalf("LoadSinkLog: %v", err)
+	}
+	return l
+}
+
+func checkpoint(t *testing.T, s lake.Store) string {
+	t.Helper()
+	l := load(t, s)
+	if l.CheckpointErr != nil {
+		t.Fatalf("checkpoint unusable: %v", l.CheckpointErr)
+	}
+	_, key, err := lake.WriteSinkLogCheckpoint(t.Context(), s, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// testCheckpointedReadEqualsFullRead grows a log in rounds with a checkpoint
+// after each, and checks after each round that LoadSinkLog reads only the
+// entries the latest checkpoint does not cover and folds to exactly what the
+// whole log folds to.
+func testCheckpointedReadEqualsFullRead(t *testing.T, newStore func(t *testing.T) lake.Store, logs, perRound int) {
+	seed := rand.Uint64()
+	for i := range logs {
+		s := newStore(t)
+		w := newLogWriter(s, seed+uint64(i))
+		sinceCheckpoint, key := 0, ""
+		queries := []string{"0b6e-stream", "compaction"}
+		for round := range 4 {
+			if round == 2 {
+				queries = append(queries, "f00d-stream") // a query no checkpoint knows yet
+			}
+			before := w.written
+			w.write(t, perRound, queries...)
+			sinceCheckpoint += w.written - before
+			l := load(t, s)
+			if l.CheckpointErr != nil {
+				t.Fatalf("seed %d, log %d, round %d: %v", seed, i, round, l.CheckpointErr)
+			}
+			if l.CheckpointKey != key || len(l.Entries) != sinceCheckpoint || l.Listed != w.written {
+				t.Fatalf("seed %d, log %d, round %d: read checkpoint %q and %d of %d entries, want checkpoint %q and the %d after it",
+					seed, i, round, l.CheckpointKey, len(l.Entries), l.Listed, key, sinceCheckpoint)
+			}
+			if got, want := l.Committed(), fullFold(t, s); !slices.Equal(got, want) {
+				t.Fatalf("seed %d, log %d, round %d: checkpoint %q + %d entries fold to\n%+v\nthe whole log to\n%+v", seed, i, round, key, len(l.Entries), got, want)
+			}
+			for q, next := range w.next {
+				if last, ok := l.LastBatch(q); !ok || last >= next || last < next-3 {
+					t.Fatalf("seed %d, log %d: LastBatch(%s) = %d %v, the last one written is below %d", seed, i, q, last, ok, next)
+				}
+			}
+			key, sinceCheckpoint = checkpoint(t, s), 0
+			if want := contract.SinkLogCheckpointKey(int64(round)); key != want {
+				t.Fatalf("checkpoint written at %s, want %s", key, want)
+			}
+		}
+	}
+}
+
+// testReaderThatListedBeforeACheckpoint: a checkpoint and more entries
+// (including a compaction's removals) are written between a reader's listing
+// and its reads. The reader does not see them, and is exact for the log it
+// listed.
+func testReaderThatListedBeforeACheckpoint(t *testing.T, newStore func(t *testing.T) lake.Store) {
+	s := newStore(t)
+	w := newLogWriter(s, rand.Uint64())
+	w.write(t, 20, "0b6e-stream", "compaction")
+	checkpoint(t, s)
+	w.write(t, 20, "0b6e-stream", "compaction")
+	want := fullFold(t, s)
+	listed := 0
+	hs := &listHookStore{Store: s, after: func() {
+		listed++
+		checkpoint(t, s)
+		w.write(t, 20, "0b6e-stream", "compaction", "f00d-stream")
+	}}
+	l, err := lake.LoadSinkLog(t.Context(), hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed != 1 {
+		t.Fatalf("LoadSinkLog listed %d times, want once", listed)
+	}
+	if l.CheckpointKey != contract.SinkLogCheckpointKey(0) || len(l.Entries) != 20 {
+		t.Fatalf("read checkpoint %q and %d entries, want the first checkpoint and the 20 entries after it", l.CheckpointKey, len(l.Entries))
+	}
+	if got := l.Committed(); !slices.Equal(got, want) {
+		t.Fatalf("a reader that listed before the checkpoint folds to\n%+v\nthe log it listed to\n%+v", got, want)
+	}
+	// The next reader sees the new checkpoint, and is exact too.
+	l = load(t, s)
+	if l.CheckpointKey != contract.SinkLogCheckpointKey(1) || len(l.Entries) != 20 {
+		t.Fatalf("next reader: checkpoint %q and %d entries, want the second checkpoint and 20 entries", l.CheckpointKey, len(l.Entries))
+	}
+	if got, want := l.Committed(), fullFold(t, s); !slices.Equal(got, want) {
+		t.Fatalf("next reader folds to\n%+v\nthe whole log to\n%+v", got, want)
+	}
+}
+
+type listHookStore struct {
+	lake.Store
+	after func()
+	get   func(key string) error // optional, before each Get
+}
+
+func (h *listHookStore) List(ctx context.Context, prefix string) ([]lake.ObjectInfo, error) {
+	objs, err := h.Store.List(ctx, prefix)
+	if h.after != nil {
+		h.after()
+	}
+	return objs, err
+}
+
+func (h *listHookStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if h.get != nil {
+		if err := h.get(key); err != nil {
+			return nil, err
+		}
+	}
+	return h.Store.Get(ctx, key)
+}
+
+// testUnusableCheckpointFallsBackToTheWholeLog damages the latest checkpoint
+// in every way a reader can detect, and checks that the reader says so and
+// reads the whole log, with the same result.
+func testUnusableCheckpointFallsBackToTheWholeLog(t *testing.T, newStore func(t *testing.T) lake.Store) {
+	f := func(p string, b int64) contract.SinkFile {
+		return contract.SinkFile{Path: "stream/date=2024-11-21/" + p + ".parquet", Rows: b + 1, Size: 100 * (b + 1)}
+	}
+	valid := func(t *testing.T, s lake.Store) contract.SinkLogCheckpoint {
+		l := load(t, s)
+		cp, _, err := lake.WriteSinkLogCheckpoint(t.Context(), s, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	put := func(t *testing.T, s lake.Store, key string, v any) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(t.Context(), key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, s lake.Store) (getHook func(string) error)
+		want   string
+	}{
+		{"truncated JSON", func(t *testing.T, s lake.Store) func(string) error {
+			data, _ := json.Marshal(valid(t, s))
+			if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(1), data[:len(data)/2]); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, "malformed JSON"},
+		{"trailing data", func(t *testing.T, s lake.Store) func(string) error {
+			data, _ := json.Marshal(valid(t, s))
+			if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(1), append(data, " {}"...)); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, "trailing data"},
+		{"unknown version", func(t *testing.T, s lake.Store) func(string) error {
+			cp := valid(t, s)
+			cp.Version, cp.Seq = contract.SinkLogCheckpointVersion+1, 1
+			put(t, s, contract.SinkLogCheckpointKey(1), cp)
+			return nil
+		}, "version 2"},
+		{"seq disagrees with its key", func(t *testing.T, s lake.Store) func(string) error {
+			cp := valid(t, s)
+			cp.Seq = 5
+			put(t, s, contract.SinkLogCheckpointKey(1), cp)
+			return nil
+		}, "seq 5"},
+		{"a file of a batch it does not cover", func(t *testing.T, s lake.Store) func(string) error {
+			cp := valid(t, s)
+			cp.Seq = 1
+			cp.Files[0].BatchID = 99
+			put(t, s, contract.SinkLogCheckpointKey(1), cp)
+			return nil
+		}, "does not cover"},
+		{"an entry below its high-water mark it never read", func(t *testing.T, s lake.Store) func(string) error {
+			valid(t, s)
+			// q1#1 appears after the checkpoint covered q1 through batch 2.
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{f("late", 1)}})
+			return nil
+		}, "the log lists 3"},
+		{"a covered entry gone", func(t *testing.T, s lake.Store) func(string) error {
+			valid(t, s)
+			if err := s.Delete(t.Context(), contract.SinkLogKey("q1", 2)); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, "the log lists 1"},
+		{"deleted between the listing and the read", func(t *testing.T, s lake.Store) func(string) error {
+			valid(t, s)
+			return func(key string) error {
+				if strings.HasPrefix(key, contract.SinkLogCheckpointPrefix) {
+					return fmt.Errorf("get %s: %w", key, lake.ErrNotExist)
+				}
+				return nil
+			}
+		}, "not exist"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{f("a", 0), f("b", 0)}})
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 2, Files: []contract.SinkFile{f("c", 2)}, Removed: []string{f("a", 0).Path}})
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q2", BatchID: 0, Files: []contract.SinkFile{f("d", 0)}})
+			getHook := tc.damage(t, s)
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 3, Files: []contract.SinkFile{f("a", 3), f("e", 3)}, Removed: []string{f("d", 0).Path}})
+			want := fullFold(t, s)
+
+			l, err := lake.LoadSinkLog(t.Context(), &listHookStore{Store: s, get: getHook})
+			if err != nil {
+				t.Fatalf("an unusable checkpoint made LoadSinkLog fail: %v", err)
+			}
+			if l.CheckpointErr == nil || l.Checkpoint != nil {
+				t.Fatalf("the damaged checkpoint was used (checkpoint %q, err %v)", l.CheckpointKey, l.CheckpointErr)
+			}
+			latest := l.Checkpoints[len(l.Checkpoints)-1].Key
+			if msg := l.CheckpointErr.Error(); !strings.Contains(msg, latest) || !strings.Contains(msg, tc.want) || !strings.Contains(msg, "read the whole log") {
+				t.Fatalf("CheckpointErr %q should name %s, say %q and that the whole log was read", msg, latest, tc.want)
+			}
+			if len(l.Entries) != l.Listed {
+				t.Fatalf("read %d of %d entries, want them all", len(l.Entries), l.Listed)
+			}
+			if got := l.Committed(); !slices.Equal(got, want) {
+				t.Fatalf("fallback folds to %+v, the whole log to %+v", got, want)
+			}
+			if got, err := lake.CommittedStreamFiles(t.Context(), &listHookStore{Store: s, get: getHook}); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("CommittedStreamFiles = %+v, %v; want %+v", got, err, want)
+			}
+			// The maintainer's next checkpoint goes after the damaged one and
+			// folds the whole log: readers use it again.
+			if next := l.NextCheckpointSeq(); next != int64(len(l.Checkpoints)) {
+				t.Fatalf("next checkpoint seq %d, want %d", next, len(l.Checkpoints))
+			}
+			if _, _, err := lake.WriteSinkLogCheckpoint(t.Context(), s, l); err != nil {
+				t.Fatal(err)
+			}
+			l = load(t, s)
+			if l.CheckpointErr != nil || len(l.Entries) != 0 {
+				t.Fatalf("after a fresh checkpoint: %d entries read, err %v", len(l.Entries), l.CheckpointErr)
+			}
+			if got := l.Committed(); !slices.Equal(got, want) {
+				t.Fatalf("the fresh checkpoint folds to %+v, the whole log to %+v", got, want)
+			}
+		})
+	}
+}
+
+func fileStores(t *testing.T) lake.Store { return openFile(t, filepath.Join(t.TempDir(), "lake")) }
+
+func TestSinkLogCheckpointOnFiles(t *testing.T) {
+	t.Run("checkpointed read equals the full read", func(t *testing.T) { testCheckpointedReadEqualsFullRead(t, fileStores, 10, 30) })
+	t.Run("reader that listed before a checkpoint", func(t *testing.T) { testReaderThatListedBeforeACheckpoint(t, fileStores) })
+	t.Run("unusable checkpoint", func(t *testing.T) { testUnusableCheckpointFallsBackToTheWholeLog(t, fileStores) })
+}
+
+func TestSinkLogCheckpointOnMinIO(t *testing.T) {
+	m := laketest.StartMinIO(t)
+	var n atomic.Int64
+	buckets := func(t *testing.T) lake.Store { return m.Bucket(t, fmt.Sprintf("sinklog-%d", n.Add(1))) }
+	t.Run("checkpointed read equals the full read", func(t *testing.T) { testCheckpointedReadEqualsFullRead(t, buckets, 3, 40) })
+	t.Run("reader that listed before a checkpoint", func(t *testing.T) { testReaderThatListedBeforeACheckpoint(t, buckets) })
+	t.Run("unusable checkpoint", func(t *testing.T) { testUnusableCheckpointFallsBackToTheWholeLog(t, buckets) })
+}
+
+func TestSinkLogCheckpointIsNotAnEntryNorAnError(t *testing.T) {
+	s := openFile(t, t.TempDir())
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{windowFile("2024-11-21", 0, 3)}})
+	checkpoint(t, s)
+	entries, err := lake.ReadSinkLog(t.Context(), s)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("ReadSinkLog next to a checkpoint = %d entries, %v; want the one entry", len(entries), err)
+	}
+}
