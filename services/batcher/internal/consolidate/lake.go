@@ -25,6 +25,12 @@ type Result struct {
 	WindowRows int64               // window rows folded in
 	Bytes      int64               // size of the object written
 	Duration   time.Duration
+	// The sink log as read: the checkpoint used ("" if none), the entries
+	// read besides it, and why the latest checkpoint was not used, if it
+	// was not (the whole log was read: exact, but slow).
+	LogCheckpoint    string
+	LogEntriesRead   int
+	LogCheckpointErr error
 }
 
 // Run reads every committed window row of store's stream/ table, consolidates
@@ -34,10 +40,11 @@ type Result struct {
 // DefaultConcurrency.
 func Run(ctx context.Context, store lake.Store, concurrency int) (Result, error) {
 	start := time.Now()
-	files, err := lake.CommittedStreamFiles(ctx, store)
+	sl, err := lake.LoadSinkLog(ctx, store)
 	if err != nil {
 		return Result{}, fmt.Errorf("list committed window files: %w", err)
 	}
+	files := sl.Committed()
 	agg, err := Read(ctx, store, files, concurrency)
 	if err != nil {
 		return Result{}, err
@@ -47,7 +54,8 @@ func Run(ctx context.Context, store lake.Store, concurrency int) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Rows: rows, Files: len(files), WindowRows: agg.WindowRows(), Bytes: n, Duration: time.Since(start)}, nil
+	return Result{Rows: rows, Files: len(files), WindowRows: agg.WindowRows(), Bytes: n, Duration: time.Since(start),
+		LogCheckpoint: sl.CheckpointKey, LogEntriesRead: len(sl.Entries), LogCheckpointErr: sl.CheckpointErr}, nil
 }
 
 // Read folds the window rows of files into an Aggregator. Files are read
