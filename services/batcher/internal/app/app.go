@@ -132,6 +132,9 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 		b.Log.Error("consolidation failed", "err", err, "failures_total", failures)
 		return res, err
 	}
+	if res.LogCheckpointErr != nil {
+		b.Log.Warn("sink-log checkpoint unusable, read the whole log", "err", res.LogCheckpointErr)
+	}
 	if err := WriteSummary(b.Out, res.Rows); err != nil {
 		b.Log.Warn("print summary", "err", err)
 	}
@@ -141,6 +144,8 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 		"files", res.Files,
 		"window_rows", res.WindowRows,
 		"bytes", res.Bytes,
+		"log_checkpoint", res.LogCheckpoint,
+		"log_entries_read", res.LogEntriesRead,
 		"duration_ms", res.Duration.Milliseconds(),
 	)
 	return res, nil
@@ -205,7 +210,8 @@ func (b *Batcher) Loop(ctx context.Context, interval time.Duration) {
 // what it did.
 func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.Logger) error {
 	res, err := compact.Run(ctx, store, compact.Options{
-		TargetFileBytes: c.TargetFileBytes, MinFiles: c.MinFiles, Grace: c.Grace, Log: log,
+		TargetFileBytes: c.TargetFileBytes, MinFiles: c.MinFiles, Grace: c.Grace,
+		LogCheckpointEvery: c.LogCheckpointEvery, Log: log,
 	})
 	if err != nil {
 		log.Error("compaction failed", "err", err)
@@ -213,6 +219,7 @@ func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.
 	}
 	log.Info("compaction done", "partitions", res.Partitions, "resumed", res.Resumed,
 		"files_in", res.FilesIn, "files_out", res.FilesOut, "rows", res.Rows,
-		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "duration_ms", res.Duration.Milliseconds())
+		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "log_checkpoint", res.Checkpoint,
+		"log_checkpoint_entries", res.CheckpointEntries, "duration_ms", res.Duration.Milliseconds())
 	return nil
 }

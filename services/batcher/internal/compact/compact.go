@@ -40,6 +40,23 @@
 // log committed, which the streamer never rewrites (a committed batch is
 // skipped on re-run), and the streamer's new files and entries are simply not
 // part of this run. Run one compactor at a time per lake.
+//
+// # The sink log's checkpoint
+//
+// The compactor also maintains the sink log. At the end of a run that changed
+// the table, or when LogCheckpointEvery entries or more have been written
+// since the last checkpoint, it lists the log again and folds the latest
+// checkpoint and every entry it lists into the next checkpoint
+// (contract.SinkLogCheckpoint), with one Put: readers then read that object
+// and the few entries after it instead of the whole log. Entries stay: the
+// checkpoint covers only entries it read, and a reader that listed the log
+// before the Put reads the entries as before. A checkpoint superseded for
+// longer than Grace is deleted (a reader that still reads it falls back to
+// the whole log). The compactor's own state survives the summary: its next
+// batch id comes from the highest compaction batch, covered or not, and a
+// checkpoint is never written while a compaction is unfinished; if one covers
+// the entry that staged a still-committed file anyway, the run reads the
+// whole log to finish that compaction.
 package compact
 
 import (
@@ -73,6 +90,9 @@ const (
 	DefaultTargetFileBytes = 128 << 20
 	DefaultMinFiles        = 10
 	DefaultGrace           = 30 * time.Second
+	// DefaultLogCheckpointEvery is how many sink-log entries written since
+	// the last checkpoint make a run with nothing to compact write one.
+	DefaultLogCheckpointEvery = 100
 )
 
 // Options tunes a compaction run.
@@ -85,12 +105,17 @@ type Options struct {
 	// Grace is how long a file a sink-log entry removed is kept before it is
 	// deleted: longer than a log reader's (the batcher's) longest run.
 	Grace time.Duration
-	Log   *slog.Logger
+	// LogCheckpointEvery: a run writes a sink-log checkpoint when it changed
+	// the table, or when at least this many entries were written since the
+	// last one. 0 never writes (nor deletes) checkpoints.
+	LogCheckpointEvery int
+	Log                *slog.Logger
 }
 
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
-	return Options{TargetFileBytes: DefaultTargetFileBytes, MinFiles: DefaultMinFiles, Grace: DefaultGrace}
+	return Options{TargetFileBytes: DefaultTargetFileBytes, MinFiles: DefaultMinFiles, Grace: DefaultGrace,
+		LogCheckpointEvery: DefaultLogCheckpointEvery}
 }
 
 // Validate reports every problem at once.
@@ -105,6 +130,9 @@ func (o Options) Validate() error {
 	if o.Grace < 0 {
 		errs = append(errs, fmt.Errorf("grace %v: must be >= 0", o.Grace))
 	}
+	if o.LogCheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("log checkpoint every %d: must be >= 0", o.LogCheckpointEvery))
+	}
 	return errors.Join(errs...)
 }
 
@@ -117,7 +145,14 @@ type Result struct {
 	Rows       int64 // window rows rewritten
 	BytesIn    int64
 	BytesOut   int64
-	Duration   time.Duration
+	// Checkpoint is the sink-log checkpoint this run wrote ("" if none), and
+	// CheckpointEntries how many entries it folded that the previous one did
+	// not cover.
+	Checkpoint        string
+	CheckpointEntries int
+	// CheckpointsDeleted counts superseded checkpoints deleted.
+	CheckpointsDeleted int
+	Duration           time.Duration
 }
 
 // job is one partition's compaction: the small files it replaces and the
@@ -138,16 +173,22 @@ func Run(ctx context.Context, store lake.Store, o Options) (Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	entries, err := lake.ReadSinkLog(ctx, store)
+	sl, err := lake.LoadSinkLog(ctx, store)
 	if err != nil {
 		return Result{}, fmt.Errorf("compact: %w", err)
 	}
-	c := &compactor{store: store, o: o, log: log, next: nextBatch(entries)}
+	if sl.CheckpointErr != nil {
+		log.Warn("compaction: sink-log checkpoint unusable, read the whole log", "err", sl.CheckpointErr)
+	}
+	c := &compactor{store: store, o: o, log: log, next: nextBatch(sl)}
 	var res Result
 
 	// Finish what a crash interrupted: staged files still committed.
-	committed := contract.CommittedFiles(entries)
-	pending := pendingJobs(entries, committed)
+	committed := sl.Committed()
+	pending, err := c.pendingJobs(ctx, sl, committed)
+	if err != nil {
+		return res, err
+	}
 	res.Resumed = len(pending)
 	if err := c.removeOrphans(ctx, committed); err != nil {
 		return res, err
@@ -174,8 +215,9 @@ func Run(ctx context.Context, store lake.Store, o Options) (Result, error) {
 	}
 	jobs := append(pending, fresh...)
 	if len(jobs) == 0 {
+		err := c.checkpoint(ctx, false, &res)
 		res.Duration = time.Since(start)
-		return res, nil
+		return res, err
 	}
 	// Steps 3-5.
 	if err := c.wait(ctx); err != nil {
@@ -198,8 +240,9 @@ func Run(ctx context.Context, store lake.Store, o Options) (Result, error) {
 			return res, fmt.Errorf("compact: delete staged %s: %w", k, err)
 		}
 	}
+	err = c.checkpoint(ctx, true, &res)
 	res.Duration = time.Since(start)
-	return res, nil
+	return res, err
 }
 
 type compactor struct {
@@ -209,27 +252,48 @@ type compactor struct {
 	next  int64 // next compaction batch id
 }
 
-// nextBatch is one past the last compaction entry's batch id.
-func nextBatch(entries []contract.SinkLogEntry) int64 {
-	var n int64
-	for _, e := range entries {
-		if e.QueryID == QueryID && e.BatchID >= n {
-			n = e.BatchID + 1
-		}
+// nextBatch is one past the last compaction entry's batch id, whether a
+// checkpoint covers that entry or not.
+func nextBatch(sl *lake.SinkLog) int64 {
+	if last, ok := sl.LastBatch(QueryID); ok {
+		return last + 1
 	}
-	return n
+	return 0
 }
 
 // pendingJobs finds the compactions a crash interrupted after step 2: their
 // staged files are still committed. The entry that added them says which
-// small files they replace.
-func pendingJobs(entries []contract.SinkLogEntry, committed []contract.SinkFile) []job {
+// small files they replace. That entry is after the checkpoint (none is
+// written while a compaction is unfinished); if a checkpoint covers it all
+// the same, the whole log is read to find it.
+func (c *compactor) pendingJobs(ctx context.Context, sl *lake.SinkLog, committed []contract.SinkFile) ([]job, error) {
+	jobs, unexplained := pendingJobsIn(sl.Entries, committed)
+	if unexplained == 0 {
+		return jobs, nil
+	}
+	c.log.Warn("compaction: checkpoint covers an unfinished compaction, reading the whole sink log",
+		"checkpoint", sl.CheckpointKey, "staged_files", unexplained)
+	entries, err := lake.ReadSinkLog(ctx, c.store)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	jobs, unexplained = pendingJobsIn(entries, committed)
+	if unexplained > 0 {
+		return nil, fmt.Errorf("compact: %d committed staged files that no compaction entry added", unexplained)
+	}
+	return jobs, nil
+}
+
+// pendingJobsIn returns the jobs of entries' staged files still committed,
+// and how many committed staged files none of entries added.
+func pendingJobsIn(entries []contract.SinkLogEntry, committed []contract.SinkFile) ([]job, int) {
 	live := map[string]contract.SinkFile{}
 	for _, f := range committed {
 		if strings.HasPrefix(f.Path, StagingPrefix) {
 			live[f.Path] = f
 		}
 	}
+	explained := map[string]bool{}
 	var out []job
 	for _, e := range entries {
 		if e.QueryID != QueryID {
@@ -239,6 +303,7 @@ func pendingJobs(entries []contract.SinkLogEntry, committed []contract.SinkFile)
 		for _, f := range e.Files {
 			if lf, ok := live[f.Path]; ok {
 				j.staged = append(j.staged, lf)
+				explained[f.Path] = true
 			}
 		}
 		if len(j.staged) > 0 {
@@ -246,7 +311,57 @@ func pendingJobs(entries []contract.SinkLogEntry, committed []contract.SinkFile)
 			out = append(out, j)
 		}
 	}
-	return out
+	return out, len(live) - len(explained)
+}
+
+// checkpoint writes the sink log's next checkpoint if the run changed the
+// table (worked) or LogCheckpointEvery entries have been written since the
+// last one, then deletes the checkpoints superseded for longer than Grace.
+//
+// It lists the log afresh: the checkpoint covers the latest one and exactly
+// the entries listed now, all of which it reads. Entries the streamer writes
+// after the listing are left to the next checkpoint.
+func (c *compactor) checkpoint(ctx context.Context, worked bool, res *Result) error {
+	if c.o.LogCheckpointEvery == 0 {
+		return nil
+	}
+	sl, err := lake.LoadSinkLog(ctx, c.store)
+	if err != nil {
+		return fmt.Errorf("compact: checkpoint: %w", err)
+	}
+	if sl.CheckpointErr != nil {
+		c.log.Warn("compaction: sink-log checkpoint unusable, writing a new one from the whole log", "err", sl.CheckpointErr)
+	}
+	due := len(sl.Entries) > 0 && (worked || sl.CheckpointErr != nil || len(sl.Entries) >= c.o.LogCheckpointEvery)
+	if due {
+		// A pending job's entry must stay readable as an entry (pendingJobs).
+		if jobs, n := pendingJobsIn(sl.Entries, sl.Committed()); len(jobs) > 0 || n > 0 {
+			c.log.Warn("compaction: a compaction is unfinished (another compactor running?): no sink-log checkpoint this run")
+			return nil
+		}
+		cp, key, err := lake.WriteSinkLogCheckpoint(ctx, c.store, sl)
+		if err != nil {
+			return fmt.Errorf("compact: %w", err)
+		}
+		res.Checkpoint, res.CheckpointEntries = key, len(sl.Entries)
+		c.log.Info("compaction: sink-log checkpoint written", "object", key, "entries_folded", len(sl.Entries),
+			"entries_covered", sl.Listed, "files", len(cp.Files), "removed", len(cp.Removed))
+		sl.Checkpoints = append(sl.Checkpoints, lake.ObjectInfo{Key: key, ModTime: time.Now()})
+	}
+	// A reader uses the latest checkpoint it listed: once a later one has
+	// existed for Grace, no reader still reads an earlier one.
+	cps := sl.Checkpoints
+	for i := 0; i+1 < len(cps); i++ {
+		if time.Since(cps[i+1].ModTime) < c.o.Grace {
+			break
+		}
+		if err := c.store.Delete(ctx, cps[i].Key); err != nil {
+			return fmt.Errorf("compact: delete superseded checkpoint %s: %w", cps[i].Key, err)
+		}
+		res.CheckpointsDeleted++
+		c.log.Info("compaction: deleted a superseded sink-log checkpoint", "object", cps[i].Key)
+	}
+	return nil
 }
 
 // removeOrphans deletes staged files that no entry commits (written by a run

@@ -88,12 +88,20 @@ func readFileRows(t testing.TB, s lake.Store, key string) []contract.WindowRow {
 }
 
 // logView is what a sink-log reader (the batcher) sees: the rows of the
-// committed files, by row id, with their multiplicity.
+// committed files, by row id, with their multiplicity. The checkpointed read
+// must fold to what the whole log folds to.
 func logView(t testing.TB, s lake.Store) map[string]int {
 	t.Helper()
 	files, err := lake.CommittedStreamFiles(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	all, err := lake.ReadSinkLog(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full := contract.CommittedFiles(all); !slices.Equal(files, full) {
+		t.Fatalf("the checkpointed sink log folds to %d files, the whole log (%d entries) to %d:\n%+v\n%+v", len(files), len(all), len(full), files, full)
 	}
 	view := map[string]int{}
 	for _, f := range files {
@@ -169,7 +177,35 @@ func opts() Options {
 	o := DefaultOptions()
 	o.Grace = 0
 	o.MinFiles = 4
+	o.LogCheckpointEvery = 2
 	return o
+}
+
+// loadLog reads the sink log as readers do, failing on an unusable checkpoint.
+func loadLog(t testing.TB, s lake.Store) *lake.SinkLog {
+	t.Helper()
+	sl, err := lake.LoadSinkLog(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl.CheckpointErr != nil {
+		t.Fatalf("checkpoint unusable: %v", sl.CheckpointErr)
+	}
+	return sl
+}
+
+// checkpoints lists the sink log's checkpoint keys.
+func checkpoints(t testing.TB, s lake.Store) []string {
+	t.Helper()
+	objs, err := s.List(context.Background(), contract.SinkLogCheckpointPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	return keys
 }
 
 func dataFiles(t testing.TB, s lake.Store, prefix string) []string {
@@ -209,6 +245,14 @@ func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
 	if res.Partitions != 1 || res.FilesIn != 12 || res.FilesOut != 1 || res.Rows != 12*20 {
 		t.Fatalf("result %+v: want 1 partition, 12 files into 1, 240 rows", res)
 	}
+	// The run changed the table: it checkpointed the sink log, all of it
+	// (15 streamer batches, the compaction's stage and publish entries).
+	if res.Checkpoint != contract.SinkLogCheckpointKey(0) || res.CheckpointEntries != 17 {
+		t.Fatalf("result %+v: want checkpoint 0 folding the 17 entries", res)
+	}
+	if sl := loadLog(t, s); sl.CheckpointKey != res.Checkpoint || len(sl.Entries) != 0 || sl.Listed != 17 {
+		t.Fatalf("readers read checkpoint %q and %d of %d entries, want checkpoint 0 and none", sl.CheckpointKey, len(sl.Entries), sl.Listed)
+	}
 	checkReaders(t, s, want, "after compaction")
 	if got := dirView(t, s); !equalViews(got, want) {
 		t.Fatalf("after compaction a directory reader sees %d rows, want %d", len(got), len(want))
@@ -228,11 +272,38 @@ func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
 	if after.Files != 4 || before.Files != 15 {
 		t.Fatalf("the batcher read %d files before and %d after, want 15 and 4", before.Files, after.Files)
 	}
+	if before.LogCheckpoint != "" || before.LogEntriesRead != 15 || after.LogCheckpoint != res.Checkpoint || after.LogEntriesRead != 0 {
+		t.Fatalf("the batcher read checkpoint %q + %d entries before, %q + %d after; want none + 15, then the checkpoint alone",
+			before.LogCheckpoint, before.LogEntriesRead, after.LogCheckpoint, after.LogEntriesRead)
+	}
 	sameBatchRows(t, before.Rows, after.Rows)
 
-	// A second run has nothing to do.
-	if res, err := Run(context.Background(), s, opts()); err != nil || res.Partitions != 0 || res.Resumed != 0 {
+	// A second run has nothing to do, not even a checkpoint.
+	if res, err := Run(context.Background(), s, opts()); err != nil || res.Partitions != 0 || res.Resumed != 0 || res.Checkpoint != "" {
 		t.Fatalf("second run: %+v, %v; want nothing done", res, err)
+	}
+
+	// Without the checkpoint (a reader that finds it damaged reads the
+	// whole log), the batcher computes the same consolidation.
+	if err := s.Put(context.Background(), res.Checkpoint, []byte(`{"version":1,`)); err != nil {
+		t.Fatal(err)
+	}
+	full, err := consolidate.Run(context.Background(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.LogCheckpointErr == nil || full.LogEntriesRead != 17 || full.Files != 4 {
+		t.Fatalf("with a damaged checkpoint the batcher read %d entries and %d files (err %v), want the whole log: 17 entries, 4 files",
+			full.LogEntriesRead, full.Files, full.LogCheckpointErr)
+	}
+	sameBatchRows(t, after.Rows, full.Rows)
+	// The next compaction run replaces the damaged checkpoint, though it
+	// has nothing to compact.
+	if res, err := Run(context.Background(), s, opts()); err != nil || res.Checkpoint != contract.SinkLogCheckpointKey(1) || res.CheckpointsDeleted != 1 {
+		t.Fatalf("run after the damage: %+v, %v; want checkpoint 1 written and the damaged one deleted", res, err)
+	}
+	if sl := loadLog(t, s); len(sl.Entries) != 0 {
+		t.Fatalf("after the new checkpoint readers read %d entries", len(sl.Entries))
 	}
 }
 
@@ -252,11 +323,13 @@ func sameBatchRows(t *testing.T, a, b []contract.BatchRow) {
 
 // hookStore calls before ahead of every write or delete: tests interleave a
 // streamer's commits with the compaction's steps, check what readers see
-// between the steps, and simulate a crash by failing one of them.
+// between the steps, and simulate a crash by failing one of them. A crash
+// right after a step is failAfter returning an error once the step is done.
 type hookStore struct {
 	lake.Store
-	before func(op, key string) error
-	after  func(op, key string) // optional
+	before    func(op, key string) error
+	after     func(op, key string)       // optional
+	failAfter func(op, key string) error // optional
 }
 
 var errCrash = errors.New("simulated crash")
@@ -269,6 +342,9 @@ func (h *hookStore) Put(ctx context.Context, key string, data []byte) error {
 	if h.after != nil && err == nil {
 		h.after("put", key)
 	}
+	if h.failAfter != nil && err == nil {
+		return h.failAfter("put", key)
+	}
 	return err
 }
 
@@ -276,7 +352,11 @@ func (h *hookStore) Delete(ctx context.Context, key string) error {
 	if err := h.before("delete", key); err != nil {
 		return err
 	}
-	return h.Store.Delete(ctx, key)
+	err := h.Store.Delete(ctx, key)
+	if h.failAfter != nil && err == nil {
+		return h.failAfter("delete", key)
+	}
+	return err
 }
 
 // TestReadersBetweenEveryStepWhileTheStreamerWrites checks both readers
@@ -288,8 +368,11 @@ func TestReadersBetweenEveryStepWhileTheStreamerWrites(t *testing.T) {
 	for range 10 {
 		st.commitBatch(t, day0, 5)
 	}
-	steps, missWindow, missed := 0, false, 0
+	steps, missWindow, missed, checkpointed := 0, false, 0, false
 	hs := &hookStore{Store: s, before: func(op, key string) error {
+		if op == "put" && strings.HasPrefix(key, contract.SinkLogCheckpointPrefix) {
+			checkpointed = true
+		}
 		want := logView(t, s)
 		if n := checkReaders(t, s, want, fmt.Sprintf("before %s %s", op, key)); n > 0 {
 			if !missWindow {
@@ -325,64 +408,99 @@ func TestReadersBetweenEveryStepWhileTheStreamerWrites(t *testing.T) {
 	if missed == 0 {
 		t.Fatal("no step fell between deleting the small files and publishing: the test checked nothing there")
 	}
+	// The run checkpointed the log as it listed it, before the streamer's
+	// commit just ahead of the checkpoint's Put: readers read that entry.
+	if !checkpointed || res.Checkpoint == "" {
+		t.Fatalf("result %+v: the run wrote no sink-log checkpoint", res)
+	}
+	if sl := loadLog(t, s); sl.CheckpointKey != res.Checkpoint || len(sl.Entries) != 1 || sl.Entries[0].BatchID != st.batch-1 {
+		t.Fatalf("readers read checkpoint %q and %d entries, want %q and the streamer's last batch", sl.CheckpointKey, len(sl.Entries), res.Checkpoint)
+	}
 }
 
 // TestCrashAtEveryStep fails each write or delete of a compaction in turn,
-// as a crash there would, checks both readers right after it, then lets the
-// next run finish the job.
+// as a crash just before it or just after it would, checks both readers right
+// after it, then lets the next run finish the job. The lake has a sink-log
+// checkpoint already, so the run's steps include writing the next one and
+// deleting the superseded one.
 func TestCrashAtEveryStep(t *testing.T) {
-	// Count the steps of a clean run first.
-	count := func() int {
+	setup := func(t *testing.T) (lake.Store, *streamer) {
 		s := fileLake(t)
 		st := &streamer{s: s}
-		for range 6 {
+		for range 3 {
 			st.commitBatch(t, day0, 3)
 		}
-		n := 0
-		if _, err := Run(context.Background(), &hookStore{Store: s, before: func(string, string) error { n++; return nil }}, opts()); err != nil {
+		// Too few files to compact, but enough entries for a checkpoint.
+		if res, err := Run(context.Background(), s, opts()); err != nil || res.Partitions != 0 || res.Checkpoint != contract.SinkLogCheckpointKey(0) {
+			t.Fatalf("first run: %+v, %v; want only checkpoint 0", res, err)
+		}
+		for range 3 {
+			st.commitBatch(t, day0, 3)
+		}
+		return s, st
+	}
+	// Count the steps of a clean run first.
+	var steps []string
+	func() {
+		s, _ := setup(t)
+		if _, err := Run(context.Background(), &hookStore{Store: s, before: func(op, key string) error {
+			steps = append(steps, op+" "+key)
+			return nil
+		}}, opts()); err != nil {
 			t.Fatal(err)
 		}
-		return n
 	}()
-	if count < 6+4 { // 6 deletes, stage, entry, publish, entry (+ staged delete)
-		t.Fatalf("a clean run made %d writes and deletes: fewer than its steps", count)
+	// 6 deletes, stage, entry, publish, entry, staged delete, checkpoint, its predecessor's delete
+	if len(steps) < 6+7 || !slices.Contains(steps, "put "+contract.SinkLogCheckpointKey(1)) ||
+		!slices.Contains(steps, "delete "+contract.SinkLogCheckpointKey(0)) {
+		t.Fatalf("a clean run's writes and deletes: %q; want its steps, checkpoint 1 and the deletion of checkpoint 0 among them", steps)
 	}
-	for crashAt := 1; crashAt <= count; crashAt++ {
-		t.Run(fmt.Sprintf("crash at step %d", crashAt), func(t *testing.T) {
-			s := fileLake(t)
-			st := &streamer{s: s}
-			for range 6 {
-				st.commitBatch(t, day0, 3)
-			}
-			want := logView(t, s)
-			n := 0
-			var crashed string
-			_, err := Run(context.Background(), &hookStore{Store: s, before: func(op, key string) error {
-				n++
-				if n == crashAt {
-					crashed = op + " " + key
-					return errCrash
+	for crashAt := 1; crashAt <= len(steps); crashAt++ {
+		for _, when := range []string{"before", "after"} {
+			t.Run(fmt.Sprintf("crash %s step %d", when, crashAt), func(t *testing.T) {
+				s, st := setup(t)
+				want := logView(t, s)
+				n := 0
+				var crashed string
+				crash := func(op, key string) error {
+					n++
+					if n == crashAt {
+						crashed = when + " " + op + " " + key
+						return errCrash
+					}
+					return nil
 				}
-				return nil
-			}}, opts())
-			if !errors.Is(err, errCrash) {
-				t.Fatalf("run with a crash at step %d: %v", crashAt, err)
-			}
-			checkReaders(t, s, want, "after a crash at "+crashed)
+				hs := &hookStore{Store: s, before: crash}
+				if when == "after" {
+					hs = &hookStore{Store: s, before: func(string, string) error { return nil }, failAfter: crash}
+				}
+				_, err := Run(context.Background(), hs, opts())
+				if !errors.Is(err, errCrash) {
+					t.Fatalf("run with a crash %s step %d: %v", when, crashAt, err)
+				}
+				checkReaders(t, s, want, "after a crash "+crashed)
 
-			st.commitBatch(t, day0, 3) // the streamer carries on
-			want = logView(t, s)
-			if _, err := Run(context.Background(), s, opts()); err != nil {
-				t.Fatalf("run after the crash: %v", err)
-			}
-			checkReaders(t, s, want, "after the recovering run")
-			if got := dirView(t, s); !equalViews(got, want) {
-				t.Fatalf("after the recovering run a directory reader sees %d rows, want %d", len(got), len(want))
-			}
-			if left := dataFiles(t, s, StagingPrefix); len(left) != 0 {
-				t.Fatalf("staged files left after recovery: %q", left)
-			}
-		})
+				st.commitBatch(t, day0, 3) // the streamer carries on
+				want = logView(t, s)
+				if _, err := Run(context.Background(), s, opts()); err != nil {
+					t.Fatalf("run after the crash %s: %v", crashed, err)
+				}
+				checkReaders(t, s, want, "after the recovering run")
+				if got := dirView(t, s); !equalViews(got, want) {
+					t.Fatalf("after the recovering run a directory reader sees %d rows, want %d", len(got), len(want))
+				}
+				if left := dataFiles(t, s, StagingPrefix); len(left) != 0 {
+					t.Fatalf("staged files left after recovery: %q", left)
+				}
+				// One checkpoint is left, usable, and nothing is pending.
+				if cps := checkpoints(t, s); len(cps) != 1 {
+					t.Fatalf("checkpoints after recovery: %q, want one", cps)
+				}
+				if sl := loadLog(t, s); len(sl.Entries) >= opts().LogCheckpointEvery {
+					t.Fatalf("after recovery readers still read %d entries past the checkpoint", len(sl.Entries))
+				}
+			})
+		}
 	}
 }
 
@@ -421,11 +539,11 @@ func TestGraceKeepsRemovedFilesForLogReaders(t *testing.T) {
 }
 
 func TestOptionsValidateReportsEveryProblem(t *testing.T) {
-	err := Options{TargetFileBytes: 0, MinFiles: 1, Grace: -time.Second}.Validate()
+	err := Options{TargetFileBytes: 0, MinFiles: 1, Grace: -time.Second, LogCheckpointEvery: -1}.Validate()
 	if err == nil {
 		t.Fatal("invalid options accepted")
 	}
-	for _, want := range []string{"target file size", "min files", "grace"} {
+	for _, want := range []string{"target file size", "min files", "grace", "log checkpoint every"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
@@ -433,4 +551,186 @@ func TestOptionsValidateReportsEveryProblem(t *testing.T) {
 	if err := DefaultOptions().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+}
+
+// TestCompactionBatchIDsContinueAfterACheckpoint: once a checkpoint covers
+// every compaction entry, the next compaction still takes the next batch ids
+// (taking 0 again would overwrite the log's history).
+func TestCompactionBatchIDsContinueAfterACheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 5 {
+		st.commitBatch(t, day0, 2)
+	}
+	res, err := Run(ctx, s, opts())
+	if err != nil || res.Checkpoint == "" {
+		t.Fatalf("first run: %+v, %v; want a compaction and a checkpoint", res, err)
+	}
+	if sl := loadLog(t, s); len(sl.Entries) != 0 {
+		t.Fatalf("the checkpoint left %d entries to read", len(sl.Entries))
+	}
+	first := map[string][]byte{}
+	for _, b := range []int64{0, 1} {
+		data, err := s.Get(ctx, contract.SinkLogKey(QueryID, b))
+		if err != nil {
+			t.Fatalf("compaction entry %d: %v", b, err)
+		}
+		first[contract.SinkLogKey(QueryID, b)] = data
+	}
+	for range 5 { // the next day: a new partition to compact
+		st.commitBatch(t, day0.Add(24*time.Hour), 2)
+	}
+	want := logView(t, s)
+	if res, err := Run(ctx, s, opts()); err != nil || res.Partitions != 1 {
+		t.Fatalf("second run: %+v, %v; want one partition compacted", res, err)
+	}
+	for key, data := range first {
+		if now, err := s.Get(ctx, key); err != nil || !bytes.Equal(now, data) {
+			t.Fatalf("compaction entry %s was rewritten by the second run", key)
+		}
+	}
+	for _, b := range []int64{2, 3} {
+		if _, err := s.Get(ctx, contract.SinkLogKey(QueryID, b)); err != nil {
+			t.Fatalf("the second compaction did not write entry %d: %v", b, err)
+		}
+	}
+	checkReaders(t, s, want, "after the second compaction")
+}
+
+// TestRunFinishesACompactionThatACheckpointCovers: a checkpoint is never
+// written while a compaction is unfinished, but if one covers the entry that
+// staged a still-committed file (a second compactor, a hand-run tool), the
+// next run reads the whole log and finishes the compaction all the same.
+func TestRunFinishesACompactionThatACheckpointCovers(t *testing.T) {
+	ctx := context.Background()
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 6 {
+		st.commitBatch(t, day0, 3)
+	}
+	want := logView(t, s)
+	// Crash right after the stage entry.
+	_, err := Run(ctx, &hookStore{Store: s, before: func(string, string) error { return nil },
+		failAfter: func(op, key string) error {
+			if key == contract.SinkLogKey(QueryID, 0) {
+				return errCrash
+			}
+			return nil
+		}}, opts())
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("run: %v, want the simulated crash", err)
+	}
+	sl := loadLog(t, s)
+	if _, _, err := lake.WriteSinkLogCheckpoint(ctx, s, sl); err != nil {
+		t.Fatal(err)
+	}
+	if sl := loadLog(t, s); len(sl.Entries) != 0 {
+		t.Fatalf("the checkpoint left %d entries", len(sl.Entries))
+	}
+	res, err := Run(ctx, s, opts())
+	if err != nil || res.Resumed != 1 {
+		t.Fatalf("next run: %+v, %v; want the compaction resumed", res, err)
+	}
+	checkReaders(t, s, want, "after the resumed compaction")
+	if got := dirView(t, s); !equalViews(got, want) {
+		t.Fatalf("a directory reader sees %d rows, want %d", len(got), len(want))
+	}
+	if left := dataFiles(t, s, StagingPrefix); len(left) != 0 {
+		t.Fatalf("staged files left: %q", left)
+	}
+	if got := dataFiles(t, s, contract.StreamPrefix); len(got) != 1 {
+		t.Fatalf("the partition holds %q, want one compacted file", got)
+	}
+}
+
+// TestCheckpointWhenTheLogHasGrown: with nothing to compact, a run writes a
+// checkpoint only once LogCheckpointEvery entries follow the last one; 0
+// never writes nor deletes one.
+func TestCheckpointWhenTheLogHasGrown(t *testing.T) {
+	ctx := context.Background()
+	s := fileLake(t)
+	st := &streamer{s: s}
+	o := opts()
+	o.MinFiles = 1000 // nothing to compact
+	o.LogCheckpointEvery = 3
+	run := func() Result {
+		t.Helper()
+		res, err := Run(ctx, s, o)
+		if err != nil || res.Partitions != 0 {
+			t.Fatalf("run: %+v, %v", res, err)
+		}
+		return res
+	}
+	for range 2 {
+		st.commitBatch(t, day0, 1)
+	}
+	if res := run(); res.Checkpoint != "" {
+		t.Fatalf("2 entries, every 3: checkpoint %s written", res.Checkpoint)
+	}
+	st.commitBatch(t, day0, 1)
+	if res := run(); res.Checkpoint != contract.SinkLogCheckpointKey(0) || res.CheckpointEntries != 3 {
+		t.Fatalf("3 entries, every 3: %+v, want checkpoint 0 of 3 entries", res)
+	}
+	for range 2 {
+		st.commitBatch(t, day0, 1)
+	}
+	if res := run(); res.Checkpoint != "" {
+		t.Fatalf("2 entries since checkpoint 0: checkpoint %s written", res.Checkpoint)
+	}
+	st.commitBatch(t, day0, 1)
+	if res := run(); res.Checkpoint != contract.SinkLogCheckpointKey(1) || res.CheckpointEntries != 3 || res.CheckpointsDeleted != 1 {
+		t.Fatalf("3 entries since checkpoint 0: %+v, want checkpoint 1 of 3 entries, checkpoint 0 deleted", res)
+	}
+	if sl := loadLog(t, s); sl.Listed != 6 || len(sl.Entries) != 0 {
+		t.Fatalf("readers list %d entries and read %d, want 6 and none", sl.Listed, len(sl.Entries))
+	}
+	logView(t, s)
+
+	o.LogCheckpointEvery = 0
+	for range 5 {
+		st.commitBatch(t, day0, 1)
+	}
+	if res := run(); res.Checkpoint != "" || res.CheckpointsDeleted != 0 {
+		t.Fatalf("every 0: %+v, want no checkpoint written nor deleted", res)
+	}
+	if cps := checkpoints(t, s); !slices.Equal(cps, []string{contract.SinkLogCheckpointKey(1)}) {
+		t.Fatalf("checkpoints %q", cps)
+	}
+	logView(t, s)
+}
+
+// TestSupersededCheckpointKeptForGrace: a reader that listed the log before
+// a checkpoint was written reads the previous one; it is deleted only once
+// the new one is older than Grace.
+func TestSupersededCheckpointKeptForGrace(t *testing.T) {
+	ctx := context.Background()
+	s := fileLake(t)
+	st := &streamer{s: s}
+	o := opts()
+	o.MinFiles = 1000
+	o.Grace = time.Hour
+	for range 2 {
+		st.commitBatch(t, day0, 1)
+	}
+	if res, err := Run(ctx, s, o); err != nil || res.Checkpoint == "" {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	for range 2 {
+		st.commitBatch(t, day0, 1)
+	}
+	if res, err := Run(ctx, s, o); err != nil || res.Checkpoint == "" || res.CheckpointsDeleted != 0 {
+		t.Fatalf("second run: %+v, %v; want a checkpoint and none deleted within the grace", res, err)
+	}
+	if cps := checkpoints(t, s); len(cps) != 2 {
+		t.Fatalf("checkpoints %q, want both", cps)
+	}
+	o.Grace = 0
+	if res, err := Run(ctx, s, o); err != nil || res.Checkpoint != "" || res.CheckpointsDeleted != 1 {
+		t.Fatalf("run after the grace: %+v, %v; want the superseded checkpoint deleted", res, err)
+	}
+	if cps := checkpoints(t, s); !slices.Equal(cps, []string{contract.SinkLogCheckpointKey(1)}) {
+		t.Fatalf("checkpoints %q, want only the latest", cps)
+	}
+	logView(t, s)
 }

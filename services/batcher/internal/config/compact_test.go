@@ -11,22 +11,26 @@ func TestCompactCommandDefaultsEnvFlagsAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Command != CommandCompact || cfg.Compact != (Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second}) {
+	if cfg.Command != CommandCompact || cfg.Compact != (Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second, LogCheckpointEvery: 100}) {
 		t.Fatalf("compact defaults: %+v", cfg)
 	}
-	cfg, err = Parse([]string{"compact", "--lake", "file:///tmp/lake", "--min-files", "3"},
-		envOf(map[string]string{"COMPACT_TARGET_FILE_BYTES": "1000", "COMPACT_MIN_FILES": "50", "COMPACT_GRACE": "1s"}))
+	cfg, err = Parse([]string{"compact", "--lake", "file:///tmp/lake", "--min-files", "3", "--log-checkpoint-every", "0"},
+		envOf(map[string]string{"COMPACT_TARGET_FILE_BYTES": "1000", "COMPACT_MIN_FILES": "50", "COMPACT_GRACE": "1s", "COMPACT_LOG_CHECKPOINT_EVERY": "7"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Compact != (Compact{TargetFileBytes: 1000, MinFiles: 3, Grace: time.Second}) {
+	if cfg.Compact != (Compact{TargetFileBytes: 1000, MinFiles: 3, Grace: time.Second, LogCheckpointEvery: 0}) {
 		t.Fatalf("env then flags: %+v", cfg.Compact)
 	}
-	_, err = Parse([]string{"compact", "--target-file-bytes", "0", "--min-files", "1", "--grace", "-1s"}, envOf(nil))
+	cfg, err = Parse([]string{"compact", "--lake", "file:///tmp/lake"}, envOf(map[string]string{"COMPACT_LOG_CHECKPOINT_EVERY": "7"}))
+	if err != nil || cfg.Compact.LogCheckpointEvery != 7 {
+		t.Fatalf("COMPACT_LOG_CHECKPOINT_EVERY=7: %+v, %v", cfg.Compact, err)
+	}
+	_, err = Parse([]string{"compact", "--target-file-bytes", "0", "--min-files", "1", "--grace", "-1s", "--log-checkpoint-every", "-1"}, envOf(nil))
 	if err == nil {
 		t.Fatal("invalid compact settings accepted")
 	}
-	for _, want := range []string{"lake: required", "--target-file-bytes 0", "--min-files 1", "--grace -1s"} {
+	for _, want := range []string{"lake: required", "--target-file-bytes 0", "--min-files 1", "--grace -1s", "--log-checkpoint-every -1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not report %q:\n%v", want, err)
 		}

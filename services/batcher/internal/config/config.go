@@ -70,6 +70,10 @@ type Compact struct {
 	// Grace is how long removed files are kept for readers that listed the
 	// sink log before the change: longer than the batcher's longest run.
 	Grace time.Duration
+	// LogCheckpointEvery: a run writes a sink-log checkpoint when it changed
+	// the table or at least this many entries were written since the last
+	// one; 0 never writes one.
+	LogCheckpointEvery int
 }
 
 // Default returns the configuration before environment and flags.
@@ -80,7 +84,7 @@ func Default() Config {
 		ReadConcurrency: 8,
 		LogLevel:        slog.LevelInfo,
 		HealthTimeout:   3 * time.Second,
-		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second},
+		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second, LogCheckpointEvery: 100},
 	}
 }
 
@@ -139,6 +143,11 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 		cfg.Compact.Grace = d
 		return err
 	})
+	env("COMPACT_LOG_CHECKPOINT_EVERY", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.Compact.LogCheckpointEvery = n
+		return err
+	})
 
 	if len(args) > 0 && (args[0] == string(CommandHealthcheck) || args[0] == string(CommandCompact)) {
 		cfg.Command = Command(args[0])
@@ -156,6 +165,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 		fs.Int64Var(&cfg.Compact.TargetFileBytes, "target-file-bytes", cfg.Compact.TargetFileBytes, "size merged files aim at (env COMPACT_TARGET_FILE_BYTES)")
 		fs.IntVar(&cfg.Compact.MinFiles, "min-files", cfg.Compact.MinFiles, "small files a partition needs to be compacted (env COMPACT_MIN_FILES)")
 		fs.DurationVar(&cfg.Compact.Grace, "grace", cfg.Compact.Grace, "how long removed files stay for readers that listed the sink log before (env COMPACT_GRACE)")
+		fs.IntVar(&cfg.Compact.LogCheckpointEvery, "log-checkpoint-every", cfg.Compact.LogCheckpointEvery, "write a sink-log checkpoint after a compaction, or once this many entries were written since the last one; 0 = never (env COMPACT_LOG_CHECKPOINT_EVERY)")
 		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
 	} else {
 		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
@@ -271,6 +281,9 @@ func (c Config) Validate() error {
 		}
 		if c.Compact.Grace < 0 {
 			errs = append(errs, fmt.Errorf("compact --grace %v: must be >= 0", c.Compact.Grace))
+		}
+		if c.Compact.LogCheckpointEvery < 0 {
+			errs = append(errs, fmt.Errorf("compact --log-checkpoint-every %d: must be >= 0 (0 = never)", c.Compact.LogCheckpointEvery))
 		}
 	}
 	if c.ReadConcurrency < 1 {
