@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -33,8 +35,12 @@ func benchAdd(b *testing.B, nSensors, step int) { benchAddCfg(b, DefaultConfig()
 
 // benchAddCfg is benchAdd with another engine configuration.
 func benchAddCfg(b *testing.B, cfg Config, nSensors, step int) {
-	s := newBenchStream(nSensors, step)
-	e := mustNew(b, cfg)
+	benchAddStream(b, mustNew(b, cfg), newBenchStream(nSensors, step))
+}
+
+// benchAddStream is benchAdd for engine e and stream s.
+func benchAddStream(b *testing.B, e *Engine, s benchStream) {
+	cfg := e.Config()
 	const t0 = int64(1_732_200_000_000)
 	i, wm := 0, int64(0)
 	run := func(n int) {
@@ -53,7 +59,7 @@ func benchAddCfg(b *testing.B, cfg Config, nSensors, step int) {
 		}
 	}
 	// Warm up past the watermark delay so windows are evicted and recycled.
-	run(int(cfg.Watermark.Milliseconds()+2*max(cfg.Window, cfg.SessionGap).Milliseconds()) * step)
+	run(int(cfg.Watermark.Milliseconds()+2*max(cfg.Window, cfg.SessionGap).Milliseconds()) * s.step)
 	b.ReportAllocs()
 	b.ResetTimer()
 	run(b.N)
@@ -110,6 +116,29 @@ func BenchmarkAddRawSession30s100kSensors(b *testing.B) {
 func BenchmarkAddRaw100kSensors(b *testing.B)      { benchAdd(b, 100_000, 20) }
 func BenchmarkAdd20SensorsString(b *testing.B)     { benchAddString(b, 20) }
 func BenchmarkAddRaw100kSensorsDense(b *testing.B) { benchAdd(b, 100_000, 200) }
+
+// BenchmarkAddRaw100kSensorsShuffled is BenchmarkAddRaw100kSensors with the
+// readings in another order than the sensors were first seen in, as when
+// partitions interleave differently from one round to the next: the sensors
+// are interned in id order, then the stream visits them in a fixed shuffled
+// order. In the other benchmarks the engine meets the sensors in the order it
+// interned (and allocated) them, which hides what reaching an interned id
+// costs.
+func BenchmarkAddRaw100kSensorsShuffled(b *testing.B) {
+	s := newBenchStream(100_000, 20)
+	e := mustNew(b, DefaultConfig())
+	e.StartBatch(0)
+	for _, id := range s.ids {
+		e.AddRaw(0, id, 1, 0, 0, true)
+	}
+	e.FinishBatch()
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(s.ids), func(i, j int) { s.ids[i], s.ids[j] = s.ids[j], s.ids[i] })
+	for i, id := range s.ids { // reallocated in stream order, as a record buffer holds them
+		s.ids[i] = bytes.Clone(id)
+	}
+	benchAddStream(b, e, s)
+}
 
 // benchAddString is the same stream through Add (a string sensor id).
 func benchAddString(b *testing.B, nSensors int) {

@@ -84,10 +84,10 @@ type Engine struct {
 	maxSeen int64  // max event time ever seen, late readings included; noEventTime if none
 	seq     uint32 // current batch sequence number, stamped on the rows it changes
 
-	ids       map[string]int32 // sensor id -> sensor number
-	names     []string         // sensor number -> sensor id
-	rank      []int32          // sensor number -> position in id order (see sensorRanks)
-	order     []int32          // position in id order -> sensor number
+	ids       sensorTable // sensor id -> sensor number
+	names     []string    // sensor number -> sensor id
+	rank      []int32     // sensor number -> position in id order (see sensorRanks)
+	order     []int32     // position in id order -> sensor number
 	nameBytes int64
 
 	parts []*partition // ascending by id
@@ -128,7 +128,7 @@ func New(cfg Config) (*Engine, error) {
 		timeoutMs: cfg.SilenceTimeout.Milliseconds(),
 		maxSeen:   noEventTime,
 		seq:       1,
-		ids:       make(map[string]int32),
+		ids:       newSensorTable(16),
 	}
 	e.slideMs = e.winMs
 	if e.kind == kindSliding {
@@ -192,7 +192,7 @@ func (e *Engine) Offer(p int32, r Reading) Verdict {
 	if !e.observe(r.TS) {
 		return Late
 	}
-	s, ok := e.ids[r.SensorID]
+	s, ok := e.ids.lookupString(r.SensorID)
 	if !ok {
 		s = e.intern(r.SensorID)
 	}
@@ -216,7 +216,7 @@ func (e *Engine) OfferRaw(p int32, sensorID []byte, ts int64, temp, hum float64,
 	if !e.observe(ts) {
 		return Late
 	}
-	s, found := e.ids[string(sensorID)] // no allocation: the compiler converts in place
+	s, found := e.ids.lookup(sensorID) // no allocation, sensorID not retained
 	if !found {
 		s = e.intern(string(sensorID))
 	}
@@ -251,10 +251,11 @@ func (e *Engine) observe(ts int64) bool {
 	return true
 }
 
+// intern gives id, which must not be interned yet, the next sensor number.
 func (e *Engine) intern(id string) int32 {
 	s := int32(len(e.names))
 	e.names = append(e.names, id)
-	e.ids[id] = s
+	e.ids.insert(id, s)
 	e.nameBytes += int64(len(id))
 	return s
 }

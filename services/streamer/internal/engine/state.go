@@ -131,9 +131,10 @@ const (
 	windowBytes    = int64(unsafe.Sizeof(window{})) + 8 // + the pointer in partition.wins
 	partitionBytes = int64(unsafe.Sizeof(partition{})) + 8
 	// sensorBytes is a sensor id's fixed cost besides its bytes: its string
-	// header in names, and a map entry (key header, value, control byte and
-	// load-factor slack of a Swiss table, rounded up).
-	sensorBytes = 16 + 16 + 4 + 12 + 8 + 1 // + rank, order and a bit of emit's bitmap
+	// header in names, and its slot in the sensor table with the table's
+	// slack: the table is between a quarter and half full, 3/8 on average.
+	// (The rare ids too long for a slot cost about as much in its map.)
+	sensorBytes = 16 + int64(unsafe.Sizeof(idSlot{}))*8/3 + 8 + 1 // + rank, order and a bit of emit's bitmap
 )
 
 // memoryBytes estimates the heap held by the state.
