@@ -240,6 +240,18 @@ func (s *fileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 func (s *fileStore) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	return s.list(ctx, prefix, true)
+}
+
+// listKeys is List without sizes and modification times (their fields are
+// zero): it skips a stat per file, most of the cost of listing a directory
+// of thousands of small objects, such as the sink log (listKeys in
+// sinklog.go).
+func (s *fileStore) listKeys(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	return s.list(ctx, prefix, false)
+}
+
+func (s *fileStore) list(ctx context.Context, prefix string, stat bool) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("lake: list: %w", err)
 	}
@@ -272,6 +284,10 @@ func (s *fileStore) List(ctx context.Context, prefix string) ([]ObjectInfo, erro
 		}
 		key := filepath.ToSlash(rel)
 		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		if !stat {
+			out = append(out, ObjectInfo{Key: key})
 			return nil
 		}
 		fi, err := d.Info()

@@ -56,9 +56,9 @@ type SinkLog struct {
 	Entries []contract.SinkLogEntry
 	// Listed is how many entries the log holds, covered or not.
 	Listed int
-	// Checkpoints are the checkpoint objects listed, sorted by seq (the
-	// latest last), usable or not.
-	Checkpoints []ObjectInfo
+	// Checkpoints are the checkpoint keys listed, sorted by seq (the latest
+	// last), usable or not.
+	Checkpoints []string
 	// CheckpointErr, when not nil, says why the latest checkpoint was not
 	// used (unreadable, damaged, of an unknown version, or disagreeing with
 	// the entries listed): the whole log was read instead. The result is as
@@ -93,7 +93,7 @@ func (l *SinkLog) NextCheckpointSeq() int64 {
 	if len(l.Checkpoints) == 0 {
 		return 0
 	}
-	seq, _ := contract.ParseSinkLogCheckpointKey(l.Checkpoints[len(l.Checkpoints)-1].Key)
+	seq, _ := contract.ParseSinkLogCheckpointKey(l.Checkpoints[len(l.Checkpoints)-1])
 	return seq + 1
 }
 
@@ -120,7 +120,7 @@ func LoadSinkLog(ctx context.Context, s Store) (*SinkLog, error) {
 	}
 	read := l.entries
 	if len(l.checkpoints) > 0 {
-		key := l.checkpoints[len(l.checkpoints)-1].Key
+		key := l.checkpoints[len(l.checkpoints)-1]
 		cp, err := readCheckpoint(ctx, s, key, l.entries)
 		if err != nil {
 			out.CheckpointErr = fmt.Errorf("lake: sink-log checkpoint %s not used, read the whole log (%d entries): %w", key, len(l.entries), err)
@@ -182,12 +182,24 @@ type entryKey struct {
 }
 
 type listing struct {
-	entries     []entryKey   // sorted by (query, batch)
-	checkpoints []ObjectInfo // sorted by seq
+	entries     []entryKey // sorted by (query, batch)
+	checkpoints []string   // sorted by seq
+}
+
+// keyLister is a store that lists keys alone more cheaply than List (the
+// file store: no stat per file).
+type keyLister interface {
+	listKeys(ctx context.Context, prefix string) ([]ObjectInfo, error)
 }
 
 func listSinkLog(ctx context.Context, s Store) (listing, error) {
-	objs, err := s.List(ctx, contract.SinkLogPrefix)
+	var objs []ObjectInfo
+	var err error
+	if kl, ok := s.(keyLister); ok {
+		objs, err = kl.listKeys(ctx, contract.SinkLogPrefix)
+	} else {
+		objs, err = s.List(ctx, contract.SinkLogPrefix)
+	}
 	if err != nil {
 		return listing{}, fmt.Errorf("lake: read sink log: %w", err)
 	}
@@ -199,7 +211,7 @@ func listSinkLog(ctx context.Context, s Store) (listing, error) {
 			continue
 		}
 		if _, ok := contract.ParseSinkLogCheckpointKey(o.Key); ok {
-			l.checkpoints = append(l.checkpoints, o)
+			l.checkpoints = append(l.checkpoints, o.Key)
 			continue
 		}
 		return listing{}, fmt.Errorf("lake: sink log: %s is not a sink-log key (want %s or %s)",
@@ -211,7 +223,7 @@ func listSinkLog(ctx context.Context, s Store) (listing, error) {
 		return cmp.Or(cmp.Compare(a.query, b.query), cmp.Compare(a.batch, b.batch))
 	})
 	// Checkpoint keys have exactly 20 digits: key order is seq order.
-	slices.SortFunc(l.checkpoints, func(a, b ObjectInfo) int { return cmp.Compare(a.Key, b.Key) })
+	slices.Sort(l.checkpoints)
 	return l, nil
 }
 

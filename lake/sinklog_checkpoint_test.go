@@ -304,7 +304,7 @@ func testUnusableCheckpointFallsBackToTheWholeLog(t *testing.T, newStore func(t 
 			if l.CheckpointErr == nil || l.Checkpoint != nil {
 				t.Fatalf("the damaged checkpoint was used (checkpoint %q, err %v)", l.CheckpointKey, l.CheckpointErr)
 			}
-			latest := l.Checkpoints[len(l.Checkpoints)-1].Key
+			latest := l.Checkpoints[len(l.Checkpoints)-1]
 			if msg := l.CheckpointErr.Error(); !strings.Contains(msg, latest) || !strings.Contains(msg, tc.want) || !strings.Contains(msg, "read the whole log") {
 				t.Fatalf("CheckpointErr %q should name %s, say %q and that the whole log was read", msg, latest, tc.want)
 			}

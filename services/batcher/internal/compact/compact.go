@@ -346,11 +346,13 @@ func (c *compactor) checkpoint(ctx context.Context, worked bool, res *Result) er
 		res.Checkpoint, res.CheckpointEntries = key, len(sl.Entries)
 		c.log.Info("compaction: sink-log checkpoint written", "object", key, "entries_folded", len(sl.Entries),
 			"entries_covered", sl.Listed, "files", len(cp.Files), "removed", len(cp.Removed))
-		sl.Checkpoints = append(sl.Checkpoints, lake.ObjectInfo{Key: key, ModTime: time.Now()})
 	}
 	// A reader uses the latest checkpoint it listed: once a later one has
 	// existed for Grace, no reader still reads an earlier one.
-	cps := sl.Checkpoints
+	cps, err := c.store.List(ctx, contract.SinkLogCheckpointPrefix)
+	if err != nil {
+		return fmt.Errorf("compact: list checkpoints: %w", err)
+	}
 	for i := 0; i+1 < len(cps); i++ {
 		if time.Since(cps[i+1].ModTime) < c.o.Grace {
 			break
