@@ -491,31 +491,28 @@ func (e *Engine) emit(from, cut int64, touched bool) []contract.WindowRow {
 		e.marks = make([]uint64, words)
 	}
 	marks := e.marks
-	var out []contract.WindowRow
-	byStart := e.scratchByStart[:0]
+	// Size out exactly before filling it: growing it start by start would copy
+	// every row already emitted (100,000 update rows a batch at 100,000 sensors).
+	total := 0
 	for _, start := range starts {
-		byStart = byStart[:0]
-		lo, hi, n := len(marks), -1, 0
-		for _, p := range e.parts {
-			w := p.find(start)
-			if w == nil {
-				continue
-			}
-			byStart = append(byStart, w)
-			for i := range w.rows {
-				r := &w.rows[i]
-				if touched && r.batch != e.seq {
-					continue
-				}
-				k := rank[r.sensor]
-				marks[k/64] |= 1 << (k % 64)
-				lo, hi, n = min(lo, int(k/64)), max(hi, int(k/64)), n+1
+		lo, hi, n := e.markRows(start, touched, rank)
+		if n > 0 {
+			for wi := lo; wi <= hi; wi++ {
+				total += bits.OnesCount64(marks[wi])
+				marks[wi] = 0
 			}
 		}
+	}
+	if total == 0 {
+		return nil
+	}
+	out := make([]contract.WindowRow, 0, total)
+	for _, start := range starts {
+		lo, hi, n := e.markRows(start, touched, rank)
 		if n == 0 {
 			continue
 		}
-		out = slices.Grow(out, n)
+		byStart := e.scratchByStart
 		for wi := lo; wi <= hi; wi++ {
 			for m := marks[wi]; m != 0; m &= m - 1 {
 				s := order[wi*64+bits.TrailingZeros64(m)]
@@ -530,9 +527,39 @@ func (e *Engine) emit(from, cut int64, touched bool) []contract.WindowRow {
 			marks[wi] = 0
 		}
 	}
-	clear(byStart)
-	e.scratchByStart = byStart[:0]
+	clear(e.scratchByStart)
+	e.scratchByStart = e.scratchByStart[:0]
 	return out
+}
+
+// markRows sets, in e.marks (by sensor rank), the sensors that have a row in
+// some partition's window starting at start (only rows the batch changed when
+// touched), and leaves those windows in e.scratchByStart. It returns the
+// range of mark words it set and the number of rows it saw (a sensor in
+// several partitions counts once per partition); nothing is marked when n is
+// 0. The caller clears the words lo..hi.
+func (e *Engine) markRows(start int64, touched bool, rank []int32) (lo, hi, n int) {
+	marks := e.marks
+	byStart := e.scratchByStart[:0]
+	lo, hi = len(marks), -1
+	for _, p := range e.parts {
+		w := p.find(start)
+		if w == nil {
+			continue
+		}
+		byStart = append(byStart, w)
+		for i := range w.rows {
+			r := &w.rows[i]
+			if touched && r.batch != e.seq {
+				continue
+			}
+			k := rank[r.sensor]
+			marks[k/64] |= 1 << (k % 64)
+			lo, hi, n = min(lo, int(k/64)), max(hi, int(k/64)), n+1
+		}
+	}
+	e.scratchByStart = byStart
+	return lo, hi, n
 }
 
 // sensorRanks returns rank, each sensor number's position in the order of
