@@ -220,12 +220,17 @@ func (s *Source) Poll(ctx context.Context) error {
 		if ftp.HighWatermark > s.hwm[p] {
 			s.hwm[p] = ftp.HighWatermark
 		}
+		// The maps are read and written once per partition, not per record.
+		next, buf := s.next[p], s.buf[p]
 		for _, r := range ftp.Records {
-			if r.Offset < s.next[p] {
+			if r.Offset < next {
 				continue // a re-fetch after a reset: already buffered
 			}
-			s.buf[p] = append(s.buf[p], r)
-			s.next[p] = r.Offset + 1
+			buf = append(buf, r)
+			next = r.Offset + 1
+		}
+		if len(ftp.Records) > 0 {
+			s.next[p], s.buf[p] = next, buf
 		}
 		if ftp.Err == nil && len(ftp.Records) > 0 {
 			s.broker = nil
