@@ -89,19 +89,29 @@ func (a *Aggregator) Merge(b *Aggregator) {
 	// on map iteration (it does not today, each sensor is independent, but
 	// keep it obviously deterministic).
 	for _, id := range sortedKeys(b.bySensor) {
-		q := b.bySensor[id]
-		p := a.bySensor[id]
-		if p == nil {
-			p = &partial{}
-			a.bySensor[id] = p
-		}
-		p.windows += q.windows
-		p.eventos += q.eventos
-		p.okCount += q.okCount
-		p.sumTemp += q.sumTemp
-		p.sumHum += q.sumHum
+		a.addPartial(id, *b.bySensor[id])
 	}
 	a.rows += b.rows
+}
+
+// addPartial folds q, the sums of q.windows rows of sensor id, into a's sums
+// of id. It does not count the rows in WindowRows: that is the caller's.
+// Into an Aggregator that has no rows of id yet, the sums are q's exactly
+// (0 + x == x).
+func (a *Aggregator) addPartial(id string, q partial) {
+	if a.bySensor == nil {
+		a.bySensor = make(map[string]*partial)
+	}
+	p := a.bySensor[id]
+	if p == nil {
+		p = &partial{}
+		a.bySensor[id] = p
+	}
+	p.windows += q.windows
+	p.eventos += q.eventos
+	p.okCount += q.okCount
+	p.sumTemp += q.sumTemp
+	p.sumHum += q.sumHum
 }
 
 // WindowRows is the number of window rows folded in so far.

@@ -79,3 +79,69 @@ func BenchmarkAggregate(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(ws))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// compactedRows is the size of a compacted lake's one file: what `batcher
+// compact` leaves of batchbench's 3000 files of 20 rows.
+const compactedRows = 60_000
+
+// compactedWindows returns compactedRows window rows as the streamer's
+// batches would give them (20 sensors per 10 s window, in window order) and
+// as the compactor concatenates them.
+func compactedWindows() []contract.WindowRow {
+	rows := make([]contract.WindowRow, 0, compactedRows)
+	for w := range compactedRows / 20 {
+		ws := day.Add(time.Duration(w) * 10 * time.Second)
+		for sensor := 1; sensor <= 20; sensor++ {
+			n := int64(20 + (w*7+sensor*13)%80)
+			rows = append(rows, contract.WindowRow{
+				WinStart: ws, WinEnd: ws.Add(10 * time.Second), SensorID: fmt.Sprintf("S%03d", sensor),
+				Eventos: n, AvgTemp: contract.Round2(18 + float64((w*31+sensor)%2200)/100), AvgHum: contract.Round2(35 + float64((w*17+sensor)%6000)/100),
+				OKCount: n - int64(w%3), MinTemp: 18, MaxTemp: 40,
+			})
+		}
+	}
+	return rows
+}
+
+// fillCompactedLake commits one file of compactedRows rows, written with the
+// compactor's (and the sink's) writer settings.
+func fillCompactedLake(b *testing.B, s lake.Store) contract.SinkFile {
+	f := putWindows(b, s, key(day, 0, 0), compactedWindows())
+	commit(b, s, 0, []contract.SinkFile{f})
+	return f
+}
+
+// BenchmarkReadCompactedFile: decoding and folding one 60,000-row file
+// (the compacted lake's), on the local file store: no sink log, no write.
+func BenchmarkReadCompactedFile(b *testing.B) {
+	s := fileLake(b)
+	f := fillCompactedLake(b, s)
+	ctx := context.Background()
+	for b.Loop() {
+		agg, err := Read(ctx, s, []contract.SinkFile{f}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if agg.WindowRows() != compactedRows {
+			b.Fatalf("read %d rows", agg.WindowRows())
+		}
+	}
+	b.ReportMetric(float64(compactedRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRunCompactedLake: one full consolidation (sink log, the one
+// 60,000-row file, write) on the local file store.
+func BenchmarkRunCompactedLake(b *testing.B) {
+	s := fileLake(b)
+	fillCompactedLake(b, s)
+	ctx := context.Background()
+	for b.Loop() {
+		res, err := Run(ctx, s, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.WindowRows != compactedRows || len(res.Rows) != 20 {
+			b.Fatalf("read %d rows into %d sensors", res.WindowRows, len(res.Rows))
+		}
+	}
+}
