@@ -75,7 +75,13 @@ build_tool() {
 	(
 		flock 9
 		if [ -x "$dest" ]; then
-			exit 0
+			# The images are FROM scratch: a dynamically linked binary (one
+			# built by hand without CGO_ENABLED=0) would not start there.
+			if ! ldd "$dest" >/dev/null 2>&1; then
+				exit 0
+			fi
+			echo "  $dest is dynamically linked: rebuilding it static"
+			rm -f "$dest"
 		fi
 		echo "  building $pkg (once; this takes minutes)"
 		cd "$CACHE"
