@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -130,15 +131,24 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%d readings of %d sensors, %.1f MB of NDJSON (%.0f bytes per reading)\n",
 		cfg.Readings, cfg.Sensors, float64(st.Size())/1e6, float64(st.Size())/float64(cfg.Readings))
 
-	// DuckDB, one thread.
-	d, err := duck.Open(1)
+	// The engine is the streamer's own benchmark on the same file, built
+	// once; each run then times DuckDB and the engine back to back, so that
+	// each pair sees the same machine (a shared host's speed drifts over a
+	// minute) and the ratio is taken per pair.
+	bin := filepath.Join(work, "decode.test")
+	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./internal/decode/")
+	build.Dir = filepath.Join(root, "services", "streamer")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c ./internal/decode/: %w\n%s", err, out)
+	}
+	d, err := duck.Open(1) // DuckDB, one thread
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	var duckWall, duckCPU []float64
+	var duckWall, duckCPU, engWall, engCPU, allocs, ratioCPU []float64
 	var groups int64
-	for range cfg.Runs {
+	for run := range cfg.Runs {
 		c0 := processCPU()
 		w, err := d.WindowsFromNDJSON(ctx, path, 10_000)
 		if err != nil {
@@ -151,37 +161,38 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		groups = w.Groups
 		duckWall = append(duckWall, harness.PerSec(int64(cfg.Readings), w.Elapsed))
 		duckCPU = append(duckCPU, harness.PerSec(int64(cfg.Readings), c1-c0))
-	}
 
-	// The engine: the streamer's own benchmark on the same file.
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkPipelineNDJSON$",
-		"-benchtime", "1x", "-count", strconv.Itoa(cfg.Runs), "./internal/decode/", "-args", "-ndjson", path)
-	cmd.Dir = filepath.Join(root, "services", "streamer")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go test -bench BenchmarkPipelineNDJSON: %w\n%s", err, out)
-	}
-	var engWall, engCPU, allocs []float64
-	sc := bufio.NewScanner(bytesReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if !benchLine.MatchString(line) {
-			continue
+		out, err := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", "^BenchmarkPipelineNDJSON$",
+			"-test.benchtime", "1x", "-ndjson", path).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("BenchmarkPipelineNDJSON: %w\n%s", err, out)
 		}
-		w, ok1 := Metric(line, "readings/s")
-		c, ok2 := Metric(line, "readings/cpu-s")
-		a, _ := Metric(line, "allocs/reading")
-		win, ok3 := Metric(line, "windows")
-		if !ok1 || !ok2 || !ok3 {
-			return fmt.Errorf("unexpected benchmark line %q", line)
+		found := false
+		sc := bufio.NewScanner(bytesReader(out))
+		for sc.Scan() {
+			line := sc.Text()
+			if !benchLine.MatchString(line) {
+				continue
+			}
+			w, ok1 := Metric(line, "readings/s")
+			c, ok2 := Metric(line, "readings/cpu-s")
+			a, _ := Metric(line, "allocs/reading")
+			win, ok3 := Metric(line, "windows")
+			if !ok1 || !ok2 || !ok3 {
+				return fmt.Errorf("unexpected benchmark line %q", line)
+			}
+			if int64(win) != groups {
+				return fmt.Errorf("the engine emitted %d window rows, DuckDB computed %d", int64(win), groups)
+			}
+			engWall, engCPU, allocs = append(engWall, w), append(engCPU, c), append(allocs, a)
+			found = true
 		}
-		if int64(win) != groups {
-			return fmt.Errorf("the engine emitted %d window rows, DuckDB computed %d", int64(win), groups)
+		if !found {
+			return fmt.Errorf("no benchmark result in:\n%s", out)
 		}
-		engWall, engCPU, allocs = append(engWall, w), append(engCPU, c), append(allocs, a)
-	}
-	if len(engWall) != cfg.Runs {
-		return fmt.Errorf("found %d benchmark results, want %d:\n%s", len(engWall), cfg.Runs, out)
+		ratioCPU = append(ratioCPU, engCPU[run]/duckCPU[run])
+		fmt.Fprintf(stdout, "run %d: engine %.0f, DuckDB %.0f readings per CPU-second: %.1fx\n",
+			run+1, engCPU[run], duckCPU[run], ratioCPU[run])
 	}
 
 	fmt.Fprintf(stdout, "\nmedians of %d runs; %d window rows from each\n\n", cfg.Runs, groups)
@@ -192,6 +203,8 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "| readings per CPU-second | %.0f | %.0f | %.1fx |\n", harness.Median(engCPU), harness.Median(duckCPU),
 		harness.Median(engCPU)/harness.Median(duckCPU))
 	fmt.Fprintf(stdout, "| allocations per reading | %.4f | | |\n", harness.Median(allocs))
+	fmt.Fprintf(stdout, "\nper-run ratio (CPU-seconds, each run's pair): median %.1fx, range %.1fx-%.1fx\n",
+		harness.Median(ratioCPU), slices.Min(ratioCPU), slices.Max(ratioCPU))
 	fmt.Fprintf(stdout, "\ntargets: engine >= 4x DuckDB (threads=1); engine >= 10,000,000 readings per CPU-second\n")
 	return nil
 }
