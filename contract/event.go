@@ -302,7 +302,33 @@ func appendFloat(dst []byte, f float64) []byte {
 		dst = strconv.AppendFloat(dst, f, 'f', 1, 64)
 		return dst
 	}
+	if m := math.Round(f * 100); math.Abs(f) < 1e6 && m/100 == f {
+		return appendCents(dst, int64(m))
+	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+// appendCents writes the decimal m/100 with its trailing zeros removed; m is
+// not a multiple of 100 and |m| < 1e8. For a float64 f that is the nearest
+// double to such a decimal (m/100 == f in float64) and |f| < 1e6, this is the
+// text strconv.AppendFloat(f, 'g', -1, 64) writes: the shortest literal that
+// reads back as f is that decimal (any other decimal of as few digits differs
+// from it by 0.01 or more, far more than f's rounding interval), and 'g'
+// writes it without an exponent below 1e6 (and above 1e-4). The sensors'
+// readings are all such values (Round2): this skips the general shortest-
+// literal search, the producer's largest cost after Kafka itself.
+func appendCents(dst []byte, m int64) []byte {
+	if m < 0 {
+		dst = append(dst, '-')
+		m = -m
+	}
+	dst = strconv.AppendInt(dst, m/100, 10)
+	cents := m % 100
+	dst = append(dst, '.', byte('0'+cents/10))
+	if cents%10 != 0 {
+		dst = append(dst, byte('0'+cents%10))
+	}
+	return dst
 }
 
 // Round2 rounds to 2 decimals, as the seed's round(x, 2).

@@ -1,6 +1,9 @@
 package contract
 
 import (
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -117,5 +120,41 @@ func TestCommittedFilesHonoursRemovals(t *testing.T) {
 	got := CommittedFiles(entries)
 	if len(got) != 2 || got[0].Path != "stream/date=2024-11-21/a.parquet" || got[1].Path != "stream/date=2024-11-21/c.parquet" {
 		t.Fatalf("committed files %+v", got)
+	}
+}
+
+// TestAppendFloatMatchesStrconv checks appendFloat's two-decimal path against
+// strconv on every kind of value it may take: two-decimal values near the
+// path's limits, their neighbours one ulp away (which must not take it), and
+// random doubles.
+func TestAppendFloatMatchesStrconv(t *testing.T) {
+	check := func(f float64) {
+		t.Helper()
+		want := strconv.AppendFloat(nil, f, 'g', -1, 64)
+		if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+			want = strconv.AppendFloat(nil, f, 'f', 1, 64)
+		}
+		if got := appendFloat(nil, f); string(got) != string(want) {
+			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, m := range []int64{1, 5, 10, 11, 99, 101, 150, 2741, 6305, 9999, 99999999, 99999901, 12345678} {
+		for _, sign := range []float64{1, -1} {
+			f := sign * float64(m) / 100
+			check(f)
+			check(math.Nextafter(f, math.Inf(1)))
+			check(math.Nextafter(f, math.Inf(-1)))
+		}
+	}
+	for range 500000 {
+		m := rng.Int64N(2e8) - 1e8
+		check(float64(m) / 100)
+		check(Round2(rng.Float64()*2e6 - 1e6))
+		check(math.Float64frombits(rng.Uint64()))
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1e6 - 0.01, 1e6 + 0.01, 0.01, 1e-5, 123456.7, 1e21, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		check(f)
+		check(-f)
 	}
 }
