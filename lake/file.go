@@ -258,52 +258,66 @@ func (s *fileStore) list(ctx context.Context, prefix string, stat bool) ([]Objec
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("lake: list %q: %w", prefix, err)
 	}
-	// Walk only the deepest directory the prefix names.
+	// Walk only the deepest directory the prefix names. Keys are built by
+	// concatenation and sorted once at the end: no per-entry filepath.Join,
+	// Rel or per-directory sort (a sink log of thousands of entries is one
+	// directory).
 	dir, _ := splitPrefix(prefix)
-	start := s.root
+	start, keyDir := s.root, ""
 	if dir != "" {
-		start = s.path(dir)
+		start, keyDir = s.path(dir), dir+"/"
 	}
 	var out []ObjectInfo
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+	var walk func(path, keyDir string) error
+	walk = func(path, keyDir string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // nothing under this prefix, or removed while walking
 			}
 			return err
 		}
-		if err := ctx.Err(); err != nil {
+		ents, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if d.IsDir() || !d.Type().IsRegular() || isTempName(d.Name()) {
-			return nil
-		}
-		rel, err := filepath.Rel(s.root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
-			return nil
-		}
-		if !stat {
-			out = append(out, ObjectInfo{Key: key})
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // deleted while walking
+		for _, d := range ents {
+			name := d.Name()
+			key := keyDir + name
+			if d.IsDir() {
+				if strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+					if err := walk(path+string(filepath.Separator)+name, key+"/"); err != nil {
+						return err
+					}
+				}
+				continue
 			}
-			return err
+			if !d.Type().IsRegular() || isTempName(name) || !strings.HasPrefix(key, prefix) {
+				continue
+			}
+			if !stat {
+				out = append(out, ObjectInfo{Key: key})
+				continue
+			}
+			fi, err := d.Info()
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // deleted while walking
+				}
+				return err
+			}
+			out = append(out, ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
 		}
-		out = append(out, ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
 		return nil
-	})
-	if err != nil {
+	}
+	if err := walk(start, keyDir); err != nil {
 		return nil, fmt.Errorf("lake: list %q: %w", prefix, err)
 	}
-	// WalkDir's order is per directory ("a/b" before "a-c"); keys sort as strings.
+	// Directory order is arbitrary; keys sort as strings.
 	slices.SortFunc(out, func(a, b ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
 }
