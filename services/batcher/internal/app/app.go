@@ -147,6 +147,7 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 		"log_checkpoint", res.LogCheckpoint,
 		"log_entries_read", res.LogEntriesRead,
 		"duration_ms", res.Duration.Milliseconds(),
+		"duration_us", res.Duration.Microseconds(),
 	)
 	return res, nil
 }

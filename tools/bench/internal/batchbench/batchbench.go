@@ -8,6 +8,7 @@
 package batchbench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,7 +18,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -34,6 +37,7 @@ type Config struct {
 	Spec    lakegen.Spec
 	Runs    int
 	Batcher string // a built batcher binary; empty builds it
+	Keep    bool   // keep the work directory (the compacted lake) for profiling
 }
 
 func parse(args []string, stderr io.Writer) (Config, error) {
@@ -45,6 +49,7 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Spec.WindowsPerFile, "windows-per-file", 1, "10 s windows per file")
 	fs.IntVar(&c.Runs, "runs", 5, "runs of each reader (medians are reported)")
 	fs.StringVar(&c.Batcher, "batcher", "", "batcher binary (default: go build it from the checkout)")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the lake (compacted) and print its directory, to profile the batcher on it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -72,11 +77,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // Times are one reading of the lake by each reader (medians over runs).
+//
+// Two pairs compare like with like: cold, a batcher process that runs once
+// against DuckDB in a database opened for the query (Duck1Cold); warm, a
+// long-running batcher (--interval) against a DuckDB database that has
+// already run the query (Duck1, DuckAll).
 type Times struct {
 	Batcher     time.Duration // process wall time
 	BatcherSelf time.Duration // the batcher's own "consolidation done" duration
-	Duck1       time.Duration // DuckDB, threads = 1
-	DuckAll     time.Duration // DuckDB, default threads
+	BatcherWarm time.Duration // a run of a long-running batcher (--interval), its own duration
+	Duck1       time.Duration // DuckDB, threads = 1, a warm database
+	DuckAll     time.Duration // DuckDB, default threads, a warm database
+	Duck1Cold   time.Duration // DuckDB, threads = 1, open + query + close
 }
 
 func run(ctx context.Context, cfg Config, stdout io.Writer) error {
@@ -85,7 +97,11 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if cfg.Keep {
+		fmt.Fprintf(stdout, "work directory (kept): %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	batcher := cfg.Batcher
 	if batcher == "" {
 		root, err := harness.RepoRoot()
@@ -151,11 +167,15 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "| --- | ---: | ---: |")
 	fmt.Fprintf(stdout, "| batcher process (wall) | %s | %s |\n", ms(before.Batcher), ms(after.Batcher))
 	fmt.Fprintf(stdout, "| batcher, its own run duration | %s | %s |\n", ms(before.BatcherSelf), ms(after.BatcherSelf))
+	fmt.Fprintf(stdout, "| batcher --interval, a warm run | %s | %s |\n", ms(before.BatcherWarm), ms(after.BatcherWarm))
 	fmt.Fprintf(stdout, "| DuckDB threads=1 | %s | %s |\n", ms(before.Duck1), ms(after.Duck1))
 	fmt.Fprintf(stdout, "| DuckDB default threads | %s | %s |\n", ms(before.DuckAll), ms(after.DuckAll))
+	fmt.Fprintf(stdout, "| DuckDB threads=1, cold (open, query, close) | %s | %s |\n", ms(before.Duck1Cold), ms(after.Duck1Cold))
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", a.Seconds()/b.Seconds()) }
 	fmt.Fprintf(stdout, "| batcher / DuckDB threads=1 | %s | %s |\n", ratio(before.Batcher, before.Duck1), ratio(after.Batcher, after.Duck1))
 	fmt.Fprintf(stdout, "| batcher / DuckDB default | %s | %s |\n", ratio(before.Batcher, before.DuckAll), ratio(after.Batcher, after.DuckAll))
+	fmt.Fprintf(stdout, "| cold: batcher process / DuckDB threads=1 cold | %s | %s |\n", ratio(before.Batcher, before.Duck1Cold), ratio(after.Batcher, after.Duck1Cold))
+	fmt.Fprintf(stdout, "| warm: batcher --interval run / DuckDB threads=1 | %s | %s |\n", ratio(before.BatcherWarm, before.Duck1), ratio(after.BatcherWarm, after.Duck1))
 	fmt.Fprintf(stdout, "\ntarget: batcher <= DuckDB (ratio <= 1). Compaction speeds the batcher up %.1fx, DuckDB (1 thread) %.1fx\n",
 		before.Batcher.Seconds()/after.Batcher.Seconds(), before.Duck1.Seconds()/after.Duck1.Seconds())
 	return nil
@@ -163,18 +183,18 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lake.Store, d1, dAll *duck.DB, work string) (Times, error) {
 	glob := filepath.Join(lakeDir, "stream", "date=*", "*.parquet")
-	var b, bs, x1, xa []float64
+	var b, bs, x1, xa, xc []float64
 	for range cfg.Runs {
 		var self time.Duration
 		r, err := harness.Exec(ctx, batcher, []string{"--lake", "file://" + lakeDir}, func(line []byte) {
-			var l struct {
-				Msg        string `json:"msg"`
-				DurationMs int64  `json:"duration_ms"`
-			}
-			if json.Unmarshal(line, &l) == nil && l.Msg == "consolidation done" {
-				self = time.Duration(l.DurationMs) * time.Millisecond
+			if d, ok := runDuration(line); ok {
+				self = d
 			}
 		})
+		if err != nil {
+			return Times{}, err
+		}
+		tc, err := duck.ConsolidateCold(ctx, 1, glob, filepath.Join(work, "duckcold.parquet"))
 		if err != nil {
 			return Times{}, err
 		}
@@ -187,13 +207,67 @@ func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lak
 			return Times{}, err
 		}
 		b, bs = append(b, float64(r.Wall)), append(bs, float64(self))
-		x1, xa = append(x1, float64(t1)), append(xa, float64(ta))
+		x1, xa, xc = append(x1, float64(t1)), append(xa, float64(ta)), append(xc, float64(tc))
+	}
+	warm, err := warmRuns(ctx, batcher, lakeDir, cfg.Runs)
+	if err != nil {
+		return Times{}, err
 	}
 	if err := agree(ctx, store, d1, glob); err != nil {
 		return Times{}, err
 	}
 	return Times{Batcher: time.Duration(harness.Median(b)), BatcherSelf: time.Duration(harness.Median(bs)),
-		Duck1: time.Duration(harness.Median(x1)), DuckAll: time.Duration(harness.Median(xa))}, nil
+		BatcherWarm: time.Duration(harness.Median(warm)),
+		Duck1:       time.Duration(harness.Median(x1)), DuckAll: time.Duration(harness.Median(xa)),
+		Duck1Cold: time.Duration(harness.Median(xc))}, nil
+}
+
+// runDuration reads the duration of a batcher's "consolidation done" log line.
+func runDuration(line []byte) (time.Duration, bool) {
+	var l struct {
+		Msg        string `json:"msg"`
+		DurationUs int64  `json:"duration_us"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Msg != "consolidation done" {
+		return 0, false
+	}
+	return time.Duration(l.DurationUs) * time.Microsecond, true
+}
+
+// warmRuns starts a long-running batcher (--interval) on the lake and returns
+// the durations of its runs after the first (which pays the process's cold
+// start), as it logs them; then stops it with SIGTERM.
+func warmRuns(ctx context.Context, batcher, lakeDir string, runs int) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(runs+10)*10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, batcher, "--lake", "file://"+lakeDir, "--interval", "250ms", "--http", "127.0.0.1:0")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("batcher --interval: %w", err)
+	}
+	var out []float64
+	seen := 0
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() && len(out) < runs {
+		if d, ok := runDuration(sc.Bytes()); ok {
+			if seen++; seen > 1 {
+				out = append(out, float64(d))
+			}
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_, _ = io.Copy(io.Discard, stderr)
+	werr := cmd.Wait()
+	if len(out) < runs {
+		return nil, fmt.Errorf("batcher --interval: %d warm runs of %d logged (%v)", len(out), runs, werr)
+	}
+	return out, nil
 }
 
 // agree checks that the batcher's output equals DuckDB's consolidation of the

@@ -52,6 +52,26 @@ func consolidationSQL(src string) string {
 FROM read_parquet(` + src + `) GROUP BY sensor_id ORDER BY sensor_id`
 }
 
+// ConsolidateCold is Consolidate in a database opened for it and closed
+// after it: DuckDB's cold start (a new database, empty caches), the
+// in-process counterpart of a batcher process that runs once. The duration
+// covers opening the database, the query and closing it.
+func ConsolidateCold(ctx context.Context, threads int, glob, out string) (time.Duration, error) {
+	start := time.Now()
+	d, err := Open(threads)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := d.Consolidate(ctx, glob, out); err != nil {
+		d.Close()
+		return 0, err
+	}
+	if err := d.Close(); err != nil {
+		return 0, fmt.Errorf("duckdb: close: %w", err)
+	}
+	return time.Since(start), nil
+}
+
 // Consolidate computes the batcher's consolidation of the window files
 // matched by glob and writes it, as the batcher does, to a zstd Parquet file
 // at out. It returns how long DuckDB took.
