@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sensorlab/sensorlab/contract"
@@ -577,11 +578,18 @@ func checkReadColumns(schema *parquet.Schema) error {
 	return errors.Join(errs...)
 }
 
+// outputCodec compresses the consolidated object. The object is small (one
+// row per sensor: 2 KB for the lab's 20): zstd's fastest level compresses it
+// as well as the default level (2087 bytes against 2083), and its encoder's
+// tables are a quarter of the default's, whose first use page-faulted in
+// about 7 % of a one-shot batcher's CPU on a compacted lake.
+var outputCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+
 // Encode returns rows as the consolidated Parquet object: contract.BatchRow's
 // schema, zstd-compressed, one row group.
 func Encode(rows []contract.BatchRow) ([]byte, error) {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[contract.BatchRow](&buf, parquet.Compression(&parquet.Zstd))
+	w := parquet.NewGenericWriter[contract.BatchRow](&buf, parquet.Compression(outputCodec))
 	if _, err := w.Write(rows); err != nil {
 		return nil, fmt.Errorf("encode consolidated rows: %w", err)
 	}
