@@ -74,6 +74,49 @@ func ParseSinkLogKey(key string) (queryID string, batchID int64, ok bool) {
 	return q, id, true
 }
 
+// ParseStreamFileName is the inverse of StreamFileKey's file name: it
+// accepts a path under any directory (stream/date=D/, or a staging prefix in
+// front of it) whose base name is exactly part-<batch>-<seq>-<short>.parquet
+// as StreamFileKey writes it (batch %010d and seq %03d without a sign or a
+// superfluous leading zero, short 1 to 8 characters without "-"), and returns
+// the batch id, the seq and the query's short id (the first 8 characters of
+// the query id without its dashes: "compacti" for the compactor).
+func ParseStreamFileName(path string) (batchID int64, seq int, short string, ok bool) {
+	base := path[strings.LastIndexByte(path, '/')+1:]
+	rest, found := strings.CutPrefix(base, "part-")
+	if !found {
+		return 0, 0, "", false
+	}
+	if rest, found = strings.CutSuffix(rest, ".parquet"); !found {
+		return 0, 0, "", false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) != 3 || len(parts[2]) < 1 || len(parts[2]) > 8 {
+		return 0, 0, "", false
+	}
+	b, okB := parsePadded(parts[0], 10)
+	s, okS := parsePadded(parts[1], 3)
+	if !okB || !okS || s > int64(int(^uint(0)>>1)) {
+		return 0, 0, "", false
+	}
+	return b, int(s), parts[2], true
+}
+
+// parsePadded parses a non-negative number written with %0<width>d: digits
+// only, at least width of them, and no leading zero beyond the padding.
+func parsePadded(s string, width int) (int64, bool) {
+	if len(s) < width || (len(s) > width && s[0] == '0') {
+		return 0, false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
 func shortID(queryID string) string {
 	id := strings.ReplaceAll(queryID, "-", "")
 	if len(id) > 8 {
@@ -149,10 +192,27 @@ func CommittedFiles(entries []SinkLogEntry) []SinkFile {
 // compactor: one at a time per lake). A reader checks the count: when it lists
 // more or fewer entries up to ThroughBatch than the checkpoint says it folded,
 // it ignores the checkpoint and reads the whole log.
+//
+// Version 2 prunes tombstones. A removed path only matters to the fold if an
+// entry the checkpoint does not cover adds it again, and window files are
+// named after their batch (ParseStreamFileName). So a version-2 checkpoint
+// keeps in Removed only the removed paths that are not window-file names;
+// the others are summed up in PrunedThrough, per short query id the highest
+// batch among them. A reader may use the checkpoint only if no entry it does
+// not cover adds a path named after a batch at or below PrunedThrough of its
+// short id (CheckUncovered); otherwise it reads the whole log. Neither the
+// streamer nor the compactor ever adds such a path: a streamer batch is
+// written once, after every batch before it, and never compacted before it
+// committed; the compactor names its files after a fresh batch id.
 const (
 	SinkLogCheckpointPrefix = SinkLogPrefix + "_checkpoint/"
-	// SinkLogCheckpointVersion is the version of the SinkLogCheckpoint format.
-	SinkLogCheckpointVersion = 1
+	// SinkLogCheckpointVersion is the version of the SinkLogCheckpoint
+	// format this build writes. It reads version 1 too
+	// (SinkLogCheckpointVersion1).
+	SinkLogCheckpointVersion = 2
+	// SinkLogCheckpointVersion1 is the first format: every removed path in
+	// Removed, no PrunedThrough.
+	SinkLogCheckpointVersion1 = 1
 )
 
 // SinkLogCheckpointKey names the seq-th checkpoint of the sink log. Seq is
@@ -186,11 +246,12 @@ func ParseSinkLogCheckpointKey(key string) (seq int64, ok bool) {
 
 // SinkLogCheckpoint is the sink log folded up to some batch of each query.
 //
-//	{"version":1,"seq":3,
+//	{"version":2,"seq":3,
 //	 "queries":{"3f2a9c1e-…":{"throughBatch":812,"entries":790},"compaction":{"throughBatch":5,"entries":6}},
 //	 "files":[{"path":"stream/date=2024-11-21/part-0000000004-000-compacti.parquet","rows":60000,"size":912345,
 //	           "queryId":"compaction","batchId":5}],
-//	 "removed":["_compaction/stream/date=2024-11-21/part-0000000004-000-compacti.parquet","stream/date=2024-11-21/part-…"]}
+//	 "removed":[],
+//	 "prunedThrough":{"3f2a9c1e":790,"compacti":4}}
 type SinkLogCheckpoint struct {
 	Version int   `json:"version"`
 	Seq     int64 `json:"seq"`
@@ -202,9 +263,15 @@ type SinkLogCheckpoint struct {
 	// removed by any of them), sorted by path, each with the entry that
 	// added it last.
 	Files []CheckpointFile `json:"files"`
-	// Removed is every path a covered entry removed, sorted: a later entry
-	// that adds one of them again does not make it committed.
+	// Removed is every path a covered entry removed (version 1), or those of
+	// them ParseStreamFileName does not accept (version 2), sorted: a later
+	// entry that adds one of them again does not make it committed.
 	Removed []string `json:"removed"`
+	// PrunedThrough (version 2) stands for the removed window files left
+	// out of Removed: per short query id, the highest batch id among them.
+	// A later entry that adds a window file of that short id and a batch at
+	// or below it makes the checkpoint unusable (CheckUncovered).
+	PrunedThrough map[string]int64 `json:"prunedThrough,omitempty"`
 }
 
 // SinkLogCoverage is what a checkpoint covers of one query.
@@ -234,8 +301,16 @@ func (c *SinkLogCheckpoint) Covers(queryID string, batchID int64) bool {
 // Validate checks what a reader relies on: the version, the coverage, and
 // that every file is attributed to a covered entry, once, and not removed.
 func (c *SinkLogCheckpoint) Validate() error {
-	if c.Version != SinkLogCheckpointVersion {
-		return fmt.Errorf("version %d, this build reads version %d", c.Version, SinkLogCheckpointVersion)
+	if c.Version != SinkLogCheckpointVersion && c.Version != SinkLogCheckpointVersion1 {
+		return fmt.Errorf("version %d, this build reads versions %d and %d", c.Version, SinkLogCheckpointVersion1, SinkLogCheckpointVersion)
+	}
+	if c.Version == SinkLogCheckpointVersion1 && len(c.PrunedThrough) > 0 {
+		return fmt.Errorf("version %d has no prunedThrough", c.Version)
+	}
+	for short, b := range c.PrunedThrough {
+		if short == "" || b < 0 {
+			return fmt.Errorf("prunedThrough %q: %d: want a non-empty short query id and a batch id >= 0", short, b)
+		}
 	}
 	if c.Seq < 0 {
 		return fmt.Errorf("seq %d < 0", c.Seq)
@@ -274,7 +349,8 @@ func (c *SinkLogCheckpoint) Validate() error {
 
 // FoldSinkLog folds a checkpoint (nil for none) and the entries it does not
 // cover into the committed files, sorted by path: exactly CommittedFiles of
-// every entry, covered or not. Entries need not be sorted.
+// every entry, covered or not, provided cp.CheckUncovered(entries) is nil.
+// Entries need not be sorted.
 func FoldSinkLog(cp *SinkLogCheckpoint, entries []SinkLogEntry) []SinkFile {
 	f := newFold(cp, entries)
 	out := make([]SinkFile, 0, len(f.last))
@@ -287,15 +363,42 @@ func FoldSinkLog(cp *SinkLogCheckpoint, entries []SinkLogEntry) []SinkFile {
 	return out
 }
 
-// NewSinkLogCheckpoint folds prev (nil for none) and entries that prev does
-// not cover into checkpoint seq, which covers both. It fails if prev covers
-// one of the entries (it would be counted twice) or two entries are the same
-// batch.
+// CheckUncovered reports whether c may be folded with entries it does not
+// cover: an error names the first entry that adds a window file c may have
+// pruned from Removed (its name's batch is at or below PrunedThrough of its
+// short id). Without one, FoldSinkLog(c, entries) is exact.
+func (c *SinkLogCheckpoint) CheckUncovered(entries []SinkLogEntry) error {
+	if c == nil || len(c.PrunedThrough) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		for _, f := range e.Files {
+			if b, _, short, ok := ParseStreamFileName(f.Path); ok {
+				if through, pruned := c.PrunedThrough[short]; pruned && b <= through {
+					return fmt.Errorf("entry %s#%d adds %s, and the checkpoint pruned the removed files of %s through batch %d",
+						e.QueryID, e.BatchID, f.Path, short, through)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// NewSinkLogCheckpoint folds prev (nil for none; version 1 or 2) and entries
+// that prev does not cover into checkpoint seq (version 2), which covers
+// both. It fails if prev covers one of the entries (it would be counted
+// twice), two entries are the same batch, or an entry adds a path prev
+// pruned (CheckUncovered: the fold would not be exact; fold the whole log
+// instead).
 func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogEntry) (SinkLogCheckpoint, error) {
 	cp := SinkLogCheckpoint{Version: SinkLogCheckpointVersion, Seq: seq, Queries: map[string]SinkLogCoverage{},
-		Files: []CheckpointFile{}, Removed: []string{}}
+		Files: []CheckpointFile{}, Removed: []string{}, PrunedThrough: map[string]int64{}}
 	if prev != nil {
 		maps.Copy(cp.Queries, prev.Queries)
+		maps.Copy(cp.PrunedThrough, prev.PrunedThrough)
+		if err := prev.CheckUncovered(entries); err != nil {
+			return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: checkpoint %d cannot be folded with the entries: %w", seq, prev.Seq, err)
+		}
 	}
 	seen := map[string]map[int64]bool{}
 	for _, e := range entries {
@@ -325,9 +428,18 @@ func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogE
 	}
 	slices.SortFunc(cp.Files, func(a, b CheckpointFile) int { return strings.Compare(a.Path, b.Path) })
 	for p := range f.removed {
+		if b, _, short, ok := ParseStreamFileName(p); ok {
+			if through, in := cp.PrunedThrough[short]; !in || b > through {
+				cp.PrunedThrough[short] = b
+			}
+			continue
+		}
 		cp.Removed = append(cp.Removed, p)
 	}
 	slices.Sort(cp.Removed)
+	if len(cp.PrunedThrough) == 0 {
+		cp.PrunedThrough = nil
+	}
 	if err := cp.Validate(); err != nil {
 		return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: %w", seq, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -66,7 +67,7 @@ func TestSinkLogCheckpointJSONRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"version":1`, `"seq":7`, `"q1":{"throughBatch":4,"entries":2}`,
+	for _, field := range []string{`"version":2`, `"seq":7`, `"q1":{"throughBatch":4,"entries":2}`,
 		`{"path":"stream/date=2024-11-21/c.parquet","rows":7,"size":500,"queryId":"compaction","batchId":0}`,
 		`"removed":["stream/date=2024-11-21/a.parquet","stream/date=2024-11-21/b.parquet"]`} {
 		if !strings.Contains(string(data), field) {
@@ -97,11 +98,17 @@ func TestSinkLogCheckpointValidateRejectsInconsistencies(t *testing.T) {
 	if cp := good(); cp.Validate() != nil {
 		t.Fatalf("a good checkpoint: %v", cp.Validate())
 	}
+	if cp := good(); func() error { cp.Version, cp.PrunedThrough = 2, map[string]int64{"compacti": 0}; return cp.Validate() }() != nil {
+		t.Fatal("a good version-2 checkpoint does not validate")
+	}
 	for name, tc := range map[string]struct {
 		mutate func(*SinkLogCheckpoint)
 		want   string
 	}{
-		"unknown version":        {func(c *SinkLogCheckpoint) { c.Version = 2 }, "version 2"},
+		"unknown version":        {func(c *SinkLogCheckpoint) { c.Version = 3 }, "version 3"},
+		"v1 with prunedThrough":  {func(c *SinkLogCheckpoint) { c.PrunedThrough = map[string]int64{"q1": 1} }, "no prunedThrough"},
+		"negative prunedThrough": {func(c *SinkLogCheckpoint) { c.Version, c.PrunedThrough = 2, map[string]int64{"q1": -1} }, "prunedThrough"},
+		"empty pruned short":     {func(c *SinkLogCheckpoint) { c.Version, c.PrunedThrough = 2, map[string]int64{"": 1} }, "prunedThrough"},
 		"missing version":        {func(c *SinkLogCheckpoint) { c.Version = 0 }, "version 0"},
 		"negative seq":           {func(c *SinkLogCheckpoint) { c.Seq = -1 }, "seq"},
 		"reserved query":         {func(c *SinkLogCheckpoint) { c.Queries["_checkpoint"] = SinkLogCoverage{1, 1} }, "not a sink-log query"},
@@ -204,16 +211,106 @@ func cut(r *rand.Rand, log []SinkLogEntry, prev *SinkLogCheckpoint) (covered, re
 	return covered, rest
 }
 
+// randomWindowLog is a sink log of window files named as the streamer and
+// the compactor name them (StreamFileKey: a version-2 checkpoint prunes their
+// tombstones), mixed with other names, and with the awkward cases common:
+// compactions remove files of every query and of other compactions (staged
+// and published), paths added by several entries, and now and then an entry
+// that adds a removed path again (which no writer does: the reader must then
+// refuse the checkpoint).
+func randomWindowLog(r *rand.Rand) []SinkLogEntry {
+	queries := []string{"0b6e-stream", "7f3c-stream", "compaction", "f00d-stream"}[:1+r.IntN(4)]
+	if !slices.Contains(queries, "compaction") {
+		queries = append(queries, "compaction")
+	}
+	other := make([]string, 2+r.IntN(6))
+	for i := range other {
+		other[i] = fmt.Sprintf("stream/date=2024-11-2%d/legacy-%03d.parquet", i%3, i)
+	}
+	date := func() string { return fmt.Sprintf("2024-11-2%d", r.IntN(3)) }
+	var added, removed []string
+	var log []SinkLogEntry
+	for _, q := range queries {
+		batch := int64(r.IntN(3))
+		for range r.IntN(25) {
+			e := SinkLogEntry{Version: SinkLogVersion, QueryID: q, BatchID: batch}
+			switch k := r.IntN(80); {
+			case k == 0 && len(removed) > 0: // a removed path added again
+				e.Files = []SinkFile{{Path: removed[r.IntN(len(removed))], Rows: 1, Size: 1}}
+			case q == "compaction": // some paths out, its own files in (staged or published)
+				for range 1 + r.IntN(4) {
+					if len(added) > 0 {
+						p := added[r.IntN(len(added))]
+						e.Removed = append(e.Removed, p)
+						removed = append(removed, p)
+					}
+				}
+				prefix := ""
+				if r.IntN(2) == 0 {
+					prefix = "_compaction/"
+				}
+				for seq := range 1 + r.IntN(2) {
+					p := prefix + StreamFileKey(date(), q, batch, seq)
+					e.Files = append(e.Files, SinkFile{Path: p, Rows: r.Int64N(1000), Size: r.Int64N(1e5)})
+					added = append(added, p)
+				}
+			default: // a streamer batch: its own files, sometimes an other path
+				for seq := range r.IntN(3) {
+					p := StreamFileKey(date(), q, batch, seq)
+					e.Files = append(e.Files, SinkFile{Path: p, Rows: r.Int64N(100), Size: r.Int64N(1e4)})
+					added = append(added, p)
+				}
+				if r.IntN(4) == 0 {
+					p := other[r.IntN(len(other))]
+					e.Files = append(e.Files, SinkFile{Path: p, Rows: r.Int64N(100), Size: r.Int64N(1e4)})
+					added = append(added, p)
+				}
+			}
+			batch += 1 + int64(r.IntN(3)) // batches with no output have no entry
+			log = append(log, e)
+		}
+	}
+	slices.SortFunc(log, func(a, b SinkLogEntry) int {
+		return cmp.Or(strings.Compare(a.QueryID, b.QueryID), cmp.Compare(a.BatchID, b.BatchID))
+	})
+	return log
+}
+
+// asVersion1 rewrites cp as a version-1 checkpoint of the same fold, as the
+// previous build wrote it: every removed path of the entries it covers in
+// Removed.
+func asVersion1(cp SinkLogCheckpoint, all []SinkLogEntry) SinkLogCheckpoint {
+	removed := map[string]bool{}
+	for _, e := range all {
+		if cp.Covers(e.QueryID, e.BatchID) {
+			for _, p := range e.Removed {
+				removed[p] = true
+			}
+		}
+	}
+	cp.Version, cp.PrunedThrough = SinkLogCheckpointVersion1, nil
+	cp.Removed = slices.Sorted(maps.Keys(removed))
+	return cp
+}
+
 // TestCheckpointPlusTailFoldsToTheWholeLog is the checkpoint's promise: for
 // any log and any cut, the checkpoint (written, stored as JSON and read back)
 // followed by the entries it does not cover folds to CommittedFiles of every
-// entry. It chains two checkpoints, as successive compactor runs do.
+// entry, unless CheckUncovered refuses the checkpoint (a reader then reads
+// the whole log). It chains two checkpoints, as successive compactor runs do,
+// the first one sometimes in version 1 as the previous build wrote it; when
+// the second cannot be folded on the first, it is folded from every entry it
+// covers, as the compactor does after a full read.
 func TestCheckpointPlusTailFoldsToTheWholeLog(t *testing.T) {
 	seed := rand.Uint64()
 	r := rand.New(rand.NewPCG(seed, 1))
-	interesting := 0
-	for i := range 3000 {
-		log := randomLog(r)
+	interesting, pruned, refused := 0, 0, 0
+	for i := range 4000 {
+		gen := randomLog
+		if i%2 == 1 {
+			gen = randomWindowLog
+		}
+		log := gen(r)
 		want := CommittedFiles(log)
 		if got := FoldSinkLog(nil, log); !slices.Equal(got, want) {
 			t.Fatalf("seed %d, log %d: FoldSinkLog without a checkpoint = %+v, CommittedFiles = %+v", seed, i, got, want)
@@ -222,8 +319,20 @@ func TestCheckpointPlusTailFoldsToTheWholeLog(t *testing.T) {
 		for seq := range int64(2) {
 			covered, rest := cut(r, log, prev)
 			cp, err := NewSinkLogCheckpoint(seq, prev, covered)
+			if err != nil && prev != nil && prev.CheckUncovered(covered) != nil {
+				// What the compactor does when the reader refused prev:
+				// fold every entry the new checkpoint covers.
+				all := slices.DeleteFunc(slices.Clone(log), func(e SinkLogEntry) bool {
+					return slices.ContainsFunc(rest, func(x SinkLogEntry) bool { return x.QueryID == e.QueryID && x.BatchID == e.BatchID })
+				})
+				cp, err = NewSinkLogCheckpoint(seq, nil, all)
+				covered = all
+			}
 			if err != nil {
 				t.Fatalf("seed %d, log %d: %v", seed, i, err)
+			}
+			if seq == 0 && r.IntN(3) == 0 {
+				cp = asVersion1(cp, log)
 			}
 			data, err := json.Marshal(cp)
 			if err != nil {
@@ -236,9 +345,20 @@ func TestCheckpointPlusTailFoldsToTheWholeLog(t *testing.T) {
 			if err := back.Validate(); err != nil {
 				t.Fatalf("seed %d, log %d: checkpoint %s: %v", seed, i, data, err)
 			}
-			if got := FoldSinkLog(&back, rest); !slices.Equal(got, want) {
+			if back.Version == SinkLogCheckpointVersion {
+				for _, p := range back.Removed {
+					if _, _, _, ok := ParseStreamFileName(p); ok {
+						t.Fatalf("seed %d, log %d: checkpoint %d keeps the window file %s in removed", seed, i, seq, p)
+					}
+				}
+			}
+			if err := back.CheckUncovered(rest); err != nil {
+				refused++
+			} else if got := FoldSinkLog(&back, rest); !slices.Equal(got, want) {
 				t.Fatalf("seed %d, log %d, checkpoint %d: checkpoint + %d later entries fold to\n%+v\nthe whole log (%d entries) to\n%+v\ncheckpoint: %s",
 					seed, i, seq, len(rest), got, len(log), want, data)
+			} else if len(back.PrunedThrough) > 0 && len(rest) > 0 {
+				pruned++
 			}
 			for _, e := range covered {
 				if !back.Covers(e.QueryID, e.BatchID) {
@@ -256,7 +376,114 @@ func TestCheckpointPlusTailFoldsToTheWholeLog(t *testing.T) {
 			prev = &back
 		}
 	}
-	if interesting < 1000 {
-		t.Fatalf("only %d cuts had removals before and entries after them: the generator is too tame", interesting)
+	if interesting < 1000 || pruned < 250 || refused < 50 {
+		t.Fatalf("%d cuts had removals before and entries after them, %d a pruning checkpoint used with entries after it, %d a refused one: the generator is too tame",
+			interesting, pruned, refused)
+	}
+}
+
+func TestParseStreamFileNameInvertsStreamFileKey(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		batch int64
+		seq   int
+		short string
+	}{
+		{"3f2a9c1e-0b6e-4d1a-9f00-123456789abc", 0, 0, "3f2a9c1e"},
+		{"compaction", 4, 1, "compacti"},
+		{"q1", 9999999999, 999, "q1"},
+		{"q1", 10000000000, 1000, "q1"}, // wider than the padding
+		{"a-b", 1<<63 - 1, 12, "ab"},
+	} {
+		key := StreamFileKey("2024-11-21", tc.query, tc.batch, tc.seq)
+		for _, path := range []string{key, "_compaction/" + key, "part" + key[strings.LastIndexByte(key, '/'):]} {
+			b, seq, short, ok := ParseStreamFileName(path)
+			if !ok || b != tc.batch || seq != tc.seq || short != tc.short {
+				t.Errorf("ParseStreamFileName(%q) = %d %d %q %v, want %d %d %q", path, b, seq, short, ok, tc.batch, tc.seq, tc.short)
+			}
+		}
+	}
+	for _, bad := range []string{
+		"stream/date=2024-11-21/part-000.parquet",
+		"stream/date=2024-11-21/part-0000000001-000-.parquet",          // no short
+		"stream/date=2024-11-21/part-0000000001-000-abcdefghi.parquet", // short too long
+		"stream/date=2024-11-21/part-000000001-000-q1.parquet",         // batch not padded
+		"stream/date=2024-11-21/part-00000000001-000-q1.parquet",       // padded too much
+		"stream/date=2024-11-21/part-0000000001-00-q1.parquet",         // seq not padded
+		"stream/date=2024-11-21/part-0000000001-0000-q1.parquet",       // seq padded too much
+		"stream/date=2024-11-21/part--000000001-000-q1.parquet",        // negative
+		"stream/date=2024-11-21/part-000000000a-000-q1.parquet",
+		"stream/date=2024-11-21/part-+000000001-000-q1.parquet",
+		"stream/date=2024-11-21/part-0000000001-000-q-1.parquet", // a dash in the short id
+		"stream/date=2024-11-21/part-0000000001-000-q1.parquet.tmp",
+		"stream/date=2024-11-21/part-0000000001-000-q1.json",
+		"stream/date=2024-11-21/xpart-0000000001-000-q1.parquet",
+		"stream/date=2024-11-21/part-99999999999999999999-000-q1.parquet", // overflows int64
+		"stream/date=2024-11-21/part-0000000001-000-q1.parquet/",
+		"",
+	} {
+		if b, seq, short, ok := ParseStreamFileName(bad); ok {
+			t.Errorf("ParseStreamFileName(%q) accepted it as %d %d %q", bad, b, seq, short)
+		}
+	}
+}
+
+// TestCheckpointPrunesWindowFileTombstones: a version-2 checkpoint keeps out
+// of Removed the removed paths that are window-file names, remembers the
+// highest batch per short id, and takes a version-1 checkpoint as prev
+// through the same rule.
+func TestCheckpointPrunesWindowFileTombstones(t *testing.T) {
+	small := func(q string, b int64) string { return StreamFileKey("2024-11-21", q, b, 0) }
+	entries := []SinkLogEntry{
+		{Version: 1, QueryID: "0b6e-stream", BatchID: 3, Files: []SinkFile{{Path: small("0b6e-stream", 3), Rows: 1, Size: 1}}},
+		{Version: 1, QueryID: "0b6e-stream", BatchID: 7, Files: []SinkFile{{Path: small("0b6e-stream", 7), Rows: 1, Size: 1}}},
+		{Version: 1, QueryID: "compaction", BatchID: 0, Files: []SinkFile{{Path: "_compaction/" + small("compaction", 0), Rows: 2, Size: 2}},
+			Removed: []string{small("0b6e-stream", 3), small("0b6e-stream", 7), "stream/date=2024-11-21/legacy.parquet"}},
+		{Version: 1, QueryID: "compaction", BatchID: 1, Files: []SinkFile{{Path: small("compaction", 0), Rows: 2, Size: 2}},
+			Removed: []string{"_compaction/" + small("compaction", 0)}},
+	}
+	cp, err := NewSinkLogCheckpoint(0, nil, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Version != 2 || !slices.Equal(cp.Removed, []string{"stream/date=2024-11-21/legacy.parquet"}) ||
+		!reflect.DeepEqual(cp.PrunedThrough, map[string]int64{"0b6estre": 7, "compacti": 0}) {
+		t.Fatalf("checkpoint: version %d, removed %v, prunedThrough %v", cp.Version, cp.Removed, cp.PrunedThrough)
+	}
+	// A later batch of the stream, and the compactor's next files: usable.
+	later := []SinkLogEntry{
+		{Version: 1, QueryID: "0b6e-stream", BatchID: 8, Files: []SinkFile{{Path: small("0b6e-stream", 8), Rows: 1, Size: 1}}},
+		{Version: 1, QueryID: "compaction", BatchID: 2, Files: []SinkFile{{Path: "_compaction/" + small("compaction", 2), Rows: 1, Size: 1}}},
+	}
+	if err := cp.CheckUncovered(later); err != nil {
+		t.Fatalf("later entries: %v", err)
+	}
+	if got, want := FoldSinkLog(&cp, later), CommittedFiles(append(slices.Clone(entries), later...)); !slices.Equal(got, want) {
+		t.Fatalf("fold %+v, want %+v", got, want)
+	}
+	// An entry that adds a pruned path again: not usable, and no
+	// checkpoint may be folded on top of it.
+	again := []SinkLogEntry{{Version: 1, QueryID: "0b6e-stream", BatchID: 9, Files: []SinkFile{{Path: StreamFileKey("2024-11-22", "0b6e-stream", 7, 4), Rows: 1, Size: 1}}}}
+	if err := cp.CheckUncovered(again); err == nil || !strings.Contains(err.Error(), "0b6estre through batch 7") {
+		t.Fatalf("an uncovered entry adding a pruned path: %v", err)
+	}
+	if _, err := NewSinkLogCheckpoint(1, &cp, again); err == nil {
+		t.Fatal("NewSinkLogCheckpoint folded an entry that adds a pruned path")
+	}
+	// A version-1 prev: its Removed goes through the same rule.
+	v1, err := NewSinkLogCheckpoint(0, nil, entries[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1.Version, v1.PrunedThrough, v1.Removed = 1, nil, slices.Sorted(slices.Values(entries[2].Removed))
+	if err := v1.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cp2, err := NewSinkLogCheckpoint(1, &v1, entries[3:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cp2.Removed, cp.Removed) || !reflect.DeepEqual(cp2.PrunedThrough, cp.PrunedThrough) || !reflect.DeepEqual(cp2.Files, cp.Files) {
+		t.Fatalf("from a version-1 prev: %+v\nwant %+v", cp2, cp)
 	}
 }

@@ -101,8 +101,10 @@ func (l *SinkLog) NextCheckpointSeq() int64 {
 // only the entries above what the checkpoint covers of their query (all the
 // entries of a query it does not know). If the latest checkpoint is
 // unreadable, fails contract.SinkLogCheckpoint.Validate, does not match its
-// key, or does not cover exactly as many listed entries as it says it
-// folded, LoadSinkLog reads every entry instead and sets CheckpointErr.
+// key, does not cover exactly as many listed entries as it says it folded,
+// or pruned a path that an entry it does not cover adds again
+// (contract.SinkLogCheckpoint.CheckUncovered), LoadSinkLog reads every entry
+// instead and sets CheckpointErr.
 //
 // A reader that listed the log just before a checkpoint was written simply
 // does not see it, and reads the entries after the previous one: checkpoints
@@ -118,19 +120,67 @@ func LoadSinkLog(ctx context.Context, s Store) (*SinkLog, error) {
 			out.last[e.query] = e.batch
 		}
 	}
-	read := l.entries
+	r := &entryReader{s: s, read: map[string]contract.SinkLogEntry{}}
 	if len(l.checkpoints) > 0 {
 		key := l.checkpoints[len(l.checkpoints)-1]
-		cp, err := readCheckpoint(ctx, s, key, l.entries)
+		cp, entries, cpErr, err := useCheckpoint(ctx, r, key, l.entries)
 		if err != nil {
-			out.CheckpointErr = fmt.Errorf("lake: sink-log checkpoint %s not used, read the whole log (%d entries): %w", key, len(l.entries), err)
-		} else {
-			out.Checkpoint, out.CheckpointKey = cp, key
-			read = slices.DeleteFunc(slices.Clone(l.entries), func(e entryKey) bool { return cp.Covers(e.query, e.batch) })
+			return nil, err
+		}
+		if cpErr == nil {
+			out.Checkpoint, out.CheckpointKey, out.Entries = cp, key, entries
+			return out, nil
+		}
+		out.CheckpointErr = fmt.Errorf("lake: sink-log checkpoint %s not used, read the whole log (%d entries): %w", key, len(l.entries), cpErr)
+	}
+	if out.Entries, err = r.entries(ctx, l.entries); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// useCheckpoint reads the checkpoint at key, checks it against the entries
+// listed (readCheckpoint), reads the entries it does not cover and checks
+// that none of them adds a path it pruned (CheckUncovered). cpErr says why
+// the checkpoint cannot be used; err is an entry that cannot be read.
+func useCheckpoint(ctx context.Context, r *entryReader, key string, listed []entryKey) (cp *contract.SinkLogCheckpoint, entries []contract.SinkLogEntry, cpErr, err error) {
+	if cp, cpErr = readCheckpoint(ctx, r.s, key, listed); cpErr != nil {
+		return nil, nil, cpErr, nil
+	}
+	uncovered := slices.DeleteFunc(slices.Clone(listed), func(e entryKey) bool { return cp.Covers(e.query, e.batch) })
+	if entries, err = r.entries(ctx, uncovered); err != nil {
+		return nil, nil, nil, err
+	}
+	if cpErr = cp.CheckUncovered(entries); cpErr != nil {
+		return nil, nil, cpErr, nil
+	}
+	return cp, entries, nil, nil
+}
+
+// entryReader reads entries, each once however many checkpoints are tried.
+type entryReader struct {
+	s    Store
+	read map[string]contract.SinkLogEntry
+}
+
+// entries returns the entries of keys, in their order.
+func (r *entryReader) entries(ctx context.Context, keys []entryKey) ([]contract.SinkLogEntry, error) {
+	var missing []entryKey
+	for _, k := range keys {
+		if _, ok := r.read[k.key]; !ok {
+			missing = append(missing, k)
 		}
 	}
-	if out.Entries, err = readEntries(ctx, s, read); err != nil {
+	got, err := readEntries(ctx, r.s, missing)
+	if err != nil {
 		return nil, err
+	}
+	for i, k := range missing {
+		r.read[k.key] = got[i]
+	}
+	out := make([]contract.SinkLogEntry, len(keys))
+	for i, k := range keys {
+		out[i] = r.read[k.key]
 	}
 	return out, nil
 }

@@ -18,13 +18,17 @@ import (
 
 // logWriter appends random entries to a lake's sink log as the streamers and
 // the compactor do: several queries, each in batch order with gaps (batches
-// without output), compaction-like entries that remove committed files, and
-// entries that add a removed path again.
+// without output), window files named after their batch
+// (contract.StreamFileKey), compaction-like entries that remove committed
+// files, and entries that add a removed path again: only paths that are not
+// window-file names, as no writer adds a removed window file again (a
+// version-2 checkpoint prunes their tombstones).
 type logWriter struct {
 	r       *rand.Rand
 	s       lake.Store
 	next    map[string]int64
-	paths   []string
+	paths   []string // shared paths, not window-file names
+	added   []string
 	removed []string
 	written int
 }
@@ -32,7 +36,7 @@ type logWriter struct {
 func newLogWriter(s lake.Store, seed uint64) *logWriter {
 	w := &logWriter{r: rand.New(rand.NewPCG(seed, 7)), s: s, next: map[string]int64{}}
 	for i := range 30 {
-		w.paths = append(w.paths, fmt.Sprintf("stream/date=2024-11-2%d/part-%010d-000-q.parquet", i%3, i))
+		w.paths = append(w.paths, fmt.Sprintf("stream/date=2024-11-2%d/legacy-%03d.parquet", i%3, i))
 	}
 	return w
 }
@@ -43,22 +47,40 @@ func (w *logWriter) write(t *testing.T, n int, queries ...string) {
 		q := queries[w.r.IntN(len(queries))]
 		e := contract.SinkLogEntry{Version: contract.SinkLogVersion, QueryID: q, BatchID: w.next[q]}
 		w.next[q] += 1 + int64(w.r.IntN(3))
+		own := func(seq int) string {
+			return contract.StreamFileKey(fmt.Sprintf("2024-11-2%d", w.r.IntN(3)), q, e.BatchID, seq)
+		}
 		switch k := w.r.IntN(10); {
 		case k < 6:
-			for range 1 + w.r.IntN(2) {
-				e.Files = append(e.Files, contract.SinkFile{Path: w.paths[w.r.IntN(len(w.paths))], Rows: w.r.Int64N(50), Size: w.r.Int64N(5000)})
+			for seq := range 1 + w.r.IntN(2) {
+				p := own(seq)
+				if w.r.IntN(2) == 0 {
+					p = w.paths[w.r.IntN(len(w.paths))]
+				}
+				e.Files = append(e.Files, contract.SinkFile{Path: p, Rows: w.r.Int64N(50), Size: w.r.Int64N(5000)})
 			}
 		case k < 9:
 			for range 1 + w.r.IntN(3) {
-				p := w.paths[w.r.IntN(len(w.paths))]
-				e.Removed = append(e.Removed, p)
-				w.removed = append(w.removed, p)
+				if len(w.added) > 0 {
+					p := w.added[w.r.IntN(len(w.added))]
+					e.Removed = append(e.Removed, p)
+					w.removed = append(w.removed, p)
+				}
 			}
-			e.Files = []contract.SinkFile{{Path: w.paths[w.r.IntN(len(w.paths))], Rows: 100, Size: 9000}}
+			e.Files = []contract.SinkFile{{Path: own(0), Rows: 100, Size: 9000}}
 		default:
-			if len(w.removed) > 0 {
-				e.Files = []contract.SinkFile{{Path: w.removed[w.r.IntN(len(w.removed))], Rows: 1, Size: 1}}
+			var again []string
+			for _, p := range w.removed {
+				if _, _, _, ok := contract.ParseStreamFileName(p); !ok {
+					again = append(again, p)
+				}
 			}
+			if len(again) > 0 {
+				e.Files = []contract.SinkFile{{Path: again[w.r.IntN(len(again))], Rows: 1, Size: 1}}
+			}
+		}
+		for _, f := range e.Files {
+			w.added = append(w.added, f.Path)
 		}
 		putEntry(t, w.s, e)
 		w.written++
@@ -103,6 +125,12 @@ func checkpoint(t *testing.T, s lake.Store) string {
 // whole log folds to.
 func testCheckpointedReadEqualsFullRead(t *testing.T, newStore func(t *testing.T) lake.Store, logs, perRound int) {
 	seed := rand.Uint64()
+	pruned := 0
+	defer func() {
+		if !t.Failed() && pruned == 0 {
+			t.Errorf("seed %d: no checkpoint pruned a tombstone: the writer is too tame", seed)
+		}
+	}()
 	for i := range logs {
 		s := newStore(t)
 		w := newLogWriter(s, seed+uint64(i))
@@ -132,6 +160,9 @@ func testCheckpointedReadEqualsFullRead(t *testing.T, newStore func(t *testing.T
 				}
 			}
 			key, sinceCheckpoint = checkpoint(t, s), 0
+			if l := load(t, s); len(l.Checkpoint.PrunedThrough) > 0 {
+				pruned++
+			}
 			if want := contract.SinkLogCheckpointKey(int64(round)); key != want {
 				t.Fatalf("checkpoint written at %s, want %s", key, want)
 			}
@@ -250,7 +281,7 @@ func testUnusableCheckpointFallsBackToTheWholeLog(t *testing.T, newStore func(t 
 			cp.Version, cp.Seq = contract.SinkLogCheckpointVersion+1, 1
 			put(t, s, contract.SinkLogCheckpointKey(1), cp)
 			return nil
-		}, "version 2"},
+		}, fmt.Sprintf("version %d", contract.SinkLogCheckpointVersion+1)},
 		{"seq disagrees with its key", func(t *testing.T, s lake.Store) func(string) error {
 			cp := valid(t, s)
 			cp.Seq = 5
@@ -360,5 +391,87 @@ func TestSinkLogCheckpointIsNotAnEntryNorAnError(t *testing.T) {
 	entries, err := lake.ReadSinkLog(t.Context(), s)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("ReadSinkLog next to a checkpoint = %d entries, %v; want the one entry", len(entries), err)
+	}
+}
+
+// An entry the checkpoint does not cover adds again a window file whose
+// tombstone the checkpoint pruned: folding the two would commit that file.
+// The reader refuses the checkpoint, says why, and folds the whole log.
+func TestSinkLogCheckpointRefusedWhenAnEntryAddsAPrunedPathAgain(t *testing.T) {
+	s := openFile(t, t.TempDir())
+	a, b := windowFile("2024-11-21", 0, 3), windowFile("2024-11-21", 1, 4)
+	merged := contract.SinkFile{Path: contract.StreamFileKey("2024-11-21", "compaction", 0, 0), Rows: 7, Size: 700}
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{a}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{b}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "compaction", BatchID: 0, Files: []contract.SinkFile{merged}, Removed: []string{a.Path, b.Path}})
+	checkpoint(t, s)
+	l := load(t, s)
+	if l.CheckpointErr != nil || l.Checkpoint.Version != 2 || len(l.Checkpoint.Removed) != 0 || l.Checkpoint.PrunedThrough["q1"] != 1 {
+		t.Fatalf("checkpoint %+v, err %v: want version 2 with q1's tombstones pruned through batch 1", l.Checkpoint, l.CheckpointErr)
+	}
+	cp := l.Checkpoint
+	// No writer does this: q1 batch 2 adds batch 0's file again.
+	again := contract.SinkLogEntry{QueryID: "q1", BatchID: 2, Files: []contract.SinkFile{a, windowFile("2024-11-22", 2, 5)}}
+	putEntry(t, s, again)
+	want := fullFold(t, s)
+	if slices.Contains(want, a) {
+		t.Fatalf("the whole log commits %s, which the compaction removed", a.Path)
+	}
+	again.Version = contract.SinkLogVersion
+	if got := contract.FoldSinkLog(cp, []contract.SinkLogEntry{again}); slices.Equal(got, want) {
+		t.Fatal("the pruned checkpoint folds exactly anyway: the test shows nothing")
+	}
+	l = load(t, s)
+	if l.Checkpoint != nil || l.CheckpointErr == nil || !strings.Contains(l.CheckpointErr.Error(), "pruned") ||
+		!strings.Contains(l.CheckpointErr.Error(), a.Path) || !strings.Contains(l.CheckpointErr.Error(), "read the whole log") {
+		t.Fatalf("checkpoint %v used, err %v: want it refused, naming %s", l.CheckpointKey, l.CheckpointErr, a.Path)
+	}
+	if len(l.Entries) != l.Listed || l.Listed != 4 {
+		t.Fatalf("read %d of %d entries, want all 4", len(l.Entries), l.Listed)
+	}
+	if got := l.Committed(); !slices.Equal(got, want) {
+		t.Fatalf("fold %+v, want %+v", got, want)
+	}
+	// The maintainer's next checkpoint folds the whole log, and is used.
+	if _, _, err := lake.WriteSinkLogCheckpoint(t.Context(), s, l); err != nil {
+		t.Fatal(err)
+	}
+	if l = load(t, s); l.CheckpointErr != nil || !slices.Equal(l.Committed(), want) {
+		t.Fatalf("after a fresh checkpoint: %+v, %v; want %+v", l.Committed(), l.CheckpointErr, want)
+	}
+}
+
+// A version-1 checkpoint, as the previous build wrote it, is still read, and
+// the next checkpoint folded on top of it is a version-2 one.
+func TestSinkLogCheckpointVersion1IsRead(t *testing.T) {
+	s := openFile(t, t.TempDir())
+	a, b := windowFile("2024-11-21", 0, 3), windowFile("2024-11-21", 1, 4)
+	merged := contract.SinkFile{Path: contract.StreamFileKey("2024-11-21", "compaction", 0, 0), Rows: 7, Size: 700}
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{a}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{b}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "compaction", BatchID: 0, Files: []contract.SinkFile{merged}, Removed: []string{a.Path, b.Path}})
+	l := load(t, s)
+	cp, err := contract.NewSinkLogCheckpoint(0, nil, l.Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Version, cp.PrunedThrough, cp.Removed = contract.SinkLogCheckpointVersion1, nil, []string{a.Path, b.Path}
+	data, err := json.Marshal(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(0), data); err != nil {
+		t.Fatal(err)
+	}
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 2, Files: []contract.SinkFile{windowFile("2024-11-22", 2, 5)}})
+	want := fullFold(t, s)
+	l = load(t, s)
+	if l.CheckpointErr != nil || l.Checkpoint.Version != 1 || len(l.Entries) != 1 || !slices.Equal(l.Committed(), want) {
+		t.Fatalf("version-1 checkpoint: err %v, %d entries, fold %+v; want it used with one entry, fold %+v", l.CheckpointErr, len(l.Entries), l.Committed(), want)
+	}
+	checkpoint(t, s)
+	l = load(t, s)
+	if l.CheckpointErr != nil || l.Checkpoint.Version != 2 || len(l.Checkpoint.Removed) != 0 || !slices.Equal(l.Committed(), want) {
+		t.Fatalf("the checkpoint after a version-1 one: %+v, err %v", l.Checkpoint, l.CheckpointErr)
 	}
 }
