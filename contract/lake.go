@@ -2,6 +2,7 @@ package contract
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,6 +18,7 @@ import (
 //	stream/date=YYYY-MM-DD/part-<batch>-<seq>-<query>.parquet  window rows (append mode)
 //	stream/_sink_log/<query>/<batch>.json                      one entry per committed batch
 //	stream/_sink_log/_checkpoint/<seq>.json                    the log folded up to some batches (batcher compact)
+//	stream/_sink_log/_trimmed.json                             retention marker: covered entries were deleted (batcher compact)
 //	batch/agg_desde_stream/part-00000.parquet                  consolidated rows
 //	batch/agg_desde_stream/_SUCCESS                            written after the object above
 //
@@ -46,7 +48,7 @@ func StreamFileKey(date, queryID string, batchID int64, seq int) string {
 // SinkLogKey names the sink-log entry of batch batchID of query queryID. Batch
 // ids are zero-padded so that keys sort in batch order. A query id never
 // starts with "_" or ".": those names under SinkLogPrefix are the log's own
-// (SinkLogCheckpointPrefix).
+// (SinkLogCheckpointPrefix, SinkLogTrimmedKey).
 func SinkLogKey(queryID string, batchID int64) string {
 	return fmt.Sprintf("%s%s/%020d.json", SinkLogPrefix, queryID, batchID)
 }
@@ -176,22 +178,25 @@ func CommittedFiles(entries []SinkLogEntry) []SinkFile {
 // `batcher compact`, the log's maintainer, now and then folds every entry it
 // lists into one checkpoint object (as Spark's FileStreamSinkLog compacts its
 // log into a .compact file), and readers read the latest checkpoint plus the
-// entries it does not cover, instead of every entry. Entries are never
-// deleted: the checkpoint is a summary, the entries stay the truth (and the
-// streamer's recovery looks for its own).
+// entries it does not cover, instead of every entry. The checkpoint is a
+// summary of entries it read; once it has existed for the compactor's grace
+// period, the entries it covers may be deleted (sink-log retention, below),
+// except the newest of each query, which the streamer's recovery looks for.
 //
 //	stream/_sink_log/_checkpoint/<seq>.json   seq zero-padded to 20 digits; the highest is the latest
 //
 // A checkpoint covers, per query id, every entry with a batch id up to
-// ThroughBatch (Entries of them). Readers read the entries above it (all the
-// entries of a query it does not know), and FoldSinkLog(checkpoint, those)
-// gives exactly CommittedFiles(every entry). This needs the writer to cover
-// only entries it read, and every entry of a query up to the highest it read:
-// a query's entries are written in batch order, each after the previous one is
-// durable (the streamer: a batch runs after the previous one committed; the
-// compactor: one at a time per lake). A reader checks the count: when it lists
-// more or fewer entries up to ThroughBatch than the checkpoint says it folded,
-// it ignores the checkpoint and reads the whole log.
+// ThroughBatch (Entries of them; version 2 lists their batch ids in
+// Batches). Readers read the entries above it (all the entries of a query it
+// does not know), and FoldSinkLog(checkpoint, those) gives exactly
+// CommittedFiles(every entry). This needs the writer to cover only entries it
+// read, and every entry of a query up to the highest it read: a query's
+// entries are written in batch order, each after the previous one is durable
+// (the streamer: a batch runs after the previous one committed; the
+// compactor: one at a time per lake). A reader checks the listing
+// (CheckListed): an entry up to ThroughBatch the checkpoint did not fold (or,
+// for version 1, more or fewer entries up to ThroughBatch than it folded)
+// makes it ignore the checkpoint and read the whole log.
 //
 // Version 2 prunes tombstones. A removed path only matters to the fold if an
 // entry the checkpoint does not cover adds it again, and window files are
@@ -244,6 +249,65 @@ func ParseSinkLogCheckpointKey(key string) (seq int64, ok bool) {
 	return n, true
 }
 
+// Sink-log retention. `batcher compact` deletes the entries a checkpoint
+// that has existed for its grace period covers, except the newest entry of
+// each query (the streamer's recovery looks its latest batch's entry up), as
+// Spark's FileStreamSinkLog deletes the log files its compaction made
+// obsolete. Before its first deletion it writes the marker
+// SinkLogTrimmedKey: the log alone is then no longer the whole truth, and a
+// reader that cannot use a checkpoint covering every deleted entry must fail
+// rather than fold what is left.
+//
+//	stream/_sink_log/_trimmed.json   {"version":1,"queries":{"3f2a9c1e-…":811,"compaction":4}}
+const (
+	SinkLogTrimmedKey = SinkLogPrefix + "_trimmed.json"
+	// SinkLogTrimmedVersion is the version of the SinkLogTrimmed format.
+	SinkLogTrimmedVersion = 1
+)
+
+// SinkLogTrimmed is the retention marker: per query id, the highest batch id
+// whose entry may have been deleted. It only ever grows.
+type SinkLogTrimmed struct {
+	Version int              `json:"version"`
+	Queries map[string]int64 `json:"queries"`
+}
+
+// Validate checks the version and the queries.
+func (m *SinkLogTrimmed) Validate() error {
+	if m.Version != SinkLogTrimmedVersion {
+		return fmt.Errorf("version %d, this build reads version %d", m.Version, SinkLogTrimmedVersion)
+	}
+	for q, b := range m.Queries {
+		if q == "" || q[0] == '_' || q[0] == '.' || strings.Contains(q, "/") || b < 0 {
+			return fmt.Errorf("query %q batch %d: not a sink-log query and batch", q, b)
+		}
+	}
+	return nil
+}
+
+// CoveredBy reports whether cp covers, for every trimmed query, batches up
+// to at least the highest one whose entry may have been deleted. A query's
+// entries appear in batch order, so a checkpoint that reaches that batch
+// folded every entry of the query up to it, deleted ones included (nil
+// covers nothing; a marker with no query is covered by anything).
+func (m *SinkLogTrimmed) CoveredBy(cp *SinkLogCheckpoint) error {
+	for _, q := range slices.Sorted(maps.Keys(m.Queries)) {
+		b := m.Queries[q]
+		var cov SinkLogCoverage
+		ok := false
+		if cp != nil {
+			cov, ok = cp.Queries[q]
+		}
+		if !ok {
+			return fmt.Errorf("entries of query %s up to batch %d may be deleted, and the checkpoint does not cover that query", q, b)
+		}
+		if cov.ThroughBatch < b {
+			return fmt.Errorf("entries of query %s up to batch %d may be deleted, and the checkpoint covers it through batch %d only", q, b, cov.ThroughBatch)
+		}
+	}
+	return nil
+}
+
 // SinkLogCheckpoint is the sink log folded up to some batch of each query.
 //
 //	{"version":2,"seq":3,
@@ -278,6 +342,53 @@ type SinkLogCheckpoint struct {
 type SinkLogCoverage struct {
 	ThroughBatch int64 `json:"throughBatch"`
 	Entries      int64 `json:"entries"`
+	// Batches (version 2) are the batch ids of the entries folded, as
+	// sorted, disjoint, inclusive ranges [lo, hi]: Entries ids in all, the
+	// last hi is ThroughBatch. A reader checks the entries it lists against
+	// them, so the covered entries may be deleted (log retention) while an
+	// entry the checkpoint never folded is still caught. A version-1
+	// checkpoint does not record them; CheckListed fills them in from a
+	// listing that passes its count check.
+	Batches [][2]int64 `json:"batches,omitempty"`
+}
+
+// covers reports whether batchID is one of the batches folded.
+func (cov SinkLogCoverage) covers(batchID int64) bool {
+	if batchID > cov.ThroughBatch {
+		return false
+	}
+	if cov.Batches == nil {
+		return true
+	}
+	i, _ := slices.BinarySearchFunc(cov.Batches, batchID, func(r [2]int64, b int64) int { return cmp.Compare(r[1], b) })
+	return i < len(cov.Batches) && cov.Batches[i][0] <= batchID
+}
+
+// checkBatches checks Batches against ThroughBatch and Entries.
+func (cov SinkLogCoverage) checkBatches() error {
+	if len(cov.Batches) == 0 {
+		return errors.New("no batches")
+	}
+	var n int64
+	for i, r := range cov.Batches {
+		if r[0] < 0 || r[0] > r[1] || (i > 0 && r[0] <= cov.Batches[i-1][1]) {
+			return fmt.Errorf("batches %v: want sorted, disjoint ranges [lo,hi] with 0 <= lo <= hi", cov.Batches)
+		}
+		n += r[1] - r[0] + 1
+	}
+	if n != cov.Entries || cov.Batches[len(cov.Batches)-1][1] != cov.ThroughBatch {
+		return fmt.Errorf("batches %v: %d batches through %d, want %d through %d", cov.Batches, n, cov.Batches[len(cov.Batches)-1][1], cov.Entries, cov.ThroughBatch)
+	}
+	return nil
+}
+
+// addBatch appends batchID, above every batch already in Batches.
+func (cov *SinkLogCoverage) addBatch(batchID int64) {
+	if n := len(cov.Batches); n > 0 && cov.Batches[n-1][1]+1 == batchID {
+		cov.Batches[n-1][1] = batchID
+		return
+	}
+	cov.Batches = append(cov.Batches, [2]int64{batchID, batchID})
 }
 
 // CheckpointFile is a committed file in a checkpoint, with the entry that
@@ -289,13 +400,67 @@ type CheckpointFile struct {
 }
 
 // Covers reports whether entry batchID of queryID is folded into c (nil
-// covers nothing).
+// covers nothing): one of its Batches, or for a version-1 checkpoint without
+// them, any batch up to ThroughBatch.
 func (c *SinkLogCheckpoint) Covers(queryID string, batchID int64) bool {
 	if c == nil {
 		return false
 	}
 	q, ok := c.Queries[queryID]
-	return ok && batchID <= q.ThroughBatch
+	return ok && q.covers(batchID)
+}
+
+// CheckListed checks c against the entries a reader listed (per query id,
+// their batch ids, in any order): whether it may be folded with the entries
+// it does not cover. Version 2: every listed entry up to ThroughBatch of its
+// query must be one of Batches (one the checkpoint never folded would be
+// lost); covered entries may be missing (deleted by log retention).
+// Version 1: the listed entries up to ThroughBatch must be exactly as many
+// as Entries (more: one it never read; fewer: entries gone), and then they
+// are the batches it folded: CheckListed records them in Batches (in memory
+// only), so that a checkpoint folded on top of c records them too.
+func (c *SinkLogCheckpoint) CheckListed(listed map[string][]int64) error {
+	if c.Version != SinkLogCheckpointVersion1 {
+		for q, batches := range listed {
+			cov, ok := c.Queries[q]
+			if !ok {
+				continue
+			}
+			for _, b := range batches {
+				if b <= cov.ThroughBatch && !cov.covers(b) {
+					return fmt.Errorf("the log lists entry %s#%d, which it did not fold (it folded batches %v)", q, b, cov.Batches)
+				}
+			}
+		}
+		return nil
+	}
+	covered := map[string][]int64{}
+	for q, cov := range c.Queries {
+		for _, b := range listed[q] {
+			if b <= cov.ThroughBatch {
+				covered[q] = append(covered[q], b)
+			}
+		}
+		if int64(len(covered[q])) != cov.Entries {
+			return fmt.Errorf("it folded %d entries of query %s through batch %d, the log lists %d", cov.Entries, q, cov.ThroughBatch, len(covered[q]))
+		}
+	}
+	for q, cov := range c.Queries {
+		bs := slices.Clone(covered[q])
+		slices.Sort(bs)
+		cov.Batches = nil
+		for i, b := range bs {
+			if i > 0 && bs[i-1] == b {
+				return fmt.Errorf("the log lists entry %s#%d twice", q, b)
+			}
+			cov.addBatch(b)
+		}
+		if err := cov.checkBatches(); err != nil {
+			return fmt.Errorf("query %s: %w", q, err)
+		}
+		c.Queries[q] = cov
+	}
+	return nil
 }
 
 // Validate checks what a reader relies on: the version, the coverage, and
@@ -321,6 +486,11 @@ func (c *SinkLogCheckpoint) Validate() error {
 		}
 		if cov.ThroughBatch < 0 || cov.Entries < 1 || cov.Entries > cov.ThroughBatch+1 {
 			return fmt.Errorf("query %s: %d entries through batch %d", q, cov.Entries, cov.ThroughBatch)
+		}
+		if c.Version != SinkLogCheckpointVersion1 || cov.Batches != nil {
+			if err := cov.checkBatches(); err != nil {
+				return fmt.Errorf("query %s: %w", q, err)
+			}
 		}
 	}
 	removed := make(map[string]bool, len(c.Removed))
@@ -394,7 +564,13 @@ func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogE
 	cp := SinkLogCheckpoint{Version: SinkLogCheckpointVersion, Seq: seq, Queries: map[string]SinkLogCoverage{},
 		Files: []CheckpointFile{}, Removed: []string{}, PrunedThrough: map[string]int64{}}
 	if prev != nil {
-		maps.Copy(cp.Queries, prev.Queries)
+		for q, cov := range prev.Queries {
+			if cov.Batches == nil {
+				return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: checkpoint %d does not say which batches of %s it folded (a version-1 checkpoint needs CheckListed)", seq, prev.Seq, q)
+			}
+			cov.Batches = slices.Clone(cov.Batches)
+			cp.Queries[q] = cov
+		}
 		maps.Copy(cp.PrunedThrough, prev.PrunedThrough)
 		if err := prev.CheckUncovered(entries); err != nil {
 			return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: checkpoint %d cannot be folded with the entries: %w", seq, prev.Seq, err)
@@ -404,6 +580,11 @@ func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogE
 	for _, e := range entries {
 		if prev.Covers(e.QueryID, e.BatchID) {
 			return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: entry %s#%d is already covered by checkpoint %d", seq, e.QueryID, e.BatchID, prev.Seq)
+		}
+		if prev != nil {
+			if cov, ok := prev.Queries[e.QueryID]; ok && e.BatchID <= cov.ThroughBatch {
+				return SinkLogCheckpoint{}, fmt.Errorf("contract: checkpoint %d: entry %s#%d is below batch %d, which checkpoint %d folded without it", seq, e.QueryID, e.BatchID, cov.ThroughBatch, prev.Seq)
+			}
 		}
 		if seen[e.QueryID] == nil {
 			seen[e.QueryID] = map[int64]bool{}
@@ -419,6 +600,13 @@ func NewSinkLogCheckpoint(seq int64, prev *SinkLogCheckpoint, entries []SinkLogE
 		cov.ThroughBatch = max(cov.ThroughBatch, e.BatchID)
 		cov.Entries++
 		cp.Queries[e.QueryID] = cov
+	}
+	for q, batches := range seen {
+		cov := cp.Queries[q]
+		for _, b := range slices.Sorted(maps.Keys(batches)) {
+			cov.addBatch(b)
+		}
+		cp.Queries[q] = cov
 	}
 	f := newFold(prev, entries)
 	for p, cf := range f.last {

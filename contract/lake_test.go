@@ -67,7 +67,7 @@ func TestSinkLogCheckpointJSONRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"version":2`, `"seq":7`, `"q1":{"throughBatch":4,"entries":2}`,
+	for _, field := range []string{`"version":2`, `"seq":7`, `"q1":{"throughBatch":4,"entries":2,"batches":[[0,0],[4,4]]}`,
 		`{"path":"stream/date=2024-11-21/c.parquet","rows":7,"size":500,"queryId":"compaction","batchId":0}`,
 		`"removed":["stream/date=2024-11-21/a.parquet","stream/date=2024-11-21/b.parquet"]`} {
 		if !strings.Contains(string(data), field) {
@@ -98,8 +98,39 @@ func TestSinkLogCheckpointValidateRejectsInconsistencies(t *testing.T) {
 	if cp := good(); cp.Validate() != nil {
 		t.Fatalf("a good checkpoint: %v", cp.Validate())
 	}
-	if cp := good(); func() error { cp.Version, cp.PrunedThrough = 2, map[string]int64{"compacti": 0}; return cp.Validate() }() != nil {
-		t.Fatal("a good version-2 checkpoint does not validate")
+	good2 := func() SinkLogCheckpoint {
+		c := good()
+		c.Version, c.PrunedThrough = 2, map[string]int64{"compacti": 0}
+		c.Queries["q1"] = SinkLogCoverage{ThroughBatch: 5, Entries: 3, Batches: [][2]int64{{0, 1}, {5, 5}}}
+		return c
+	}
+	if cp := good2(); cp.Validate() != nil {
+		t.Fatalf("a good version-2 checkpoint: %v", cp.Validate())
+	}
+	for name, tc := range map[string]struct {
+		batches [][2]int64
+		want    string
+	}{
+		"no batches":         {nil, "no batches"},
+		"too many":           {[][2]int64{{0, 2}, {5, 5}}, "4 batches"},
+		"too few":            {[][2]int64{{0, 0}, {5, 5}}, "2 batches"},
+		"not through":        {[][2]int64{{0, 2}}, "through 2"},
+		"overlapping":        {[][2]int64{{0, 1}, {1, 1}, {5, 5}}, "disjoint"},
+		"unsorted":           {[][2]int64{{5, 5}, {0, 1}}, "sorted"},
+		"upside down":        {[][2]int64{{1, 0}, {4, 5}}, "lo <= hi"},
+		"negative":           {[][2]int64{{-1, 0}, {5, 5}}, "0 <= lo"},
+		"v1 with bad ranges": {[][2]int64{{0, 0}}, "batches"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cp := good2()
+			if name == "v1 with bad ranges" {
+				cp.Version, cp.PrunedThrough = 1, nil
+			}
+			cp.Queries["q1"] = SinkLogCoverage{ThroughBatch: 5, Entries: 3, Batches: tc.batches}
+			if err := cp.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 	for name, tc := range map[string]struct {
 		mutate func(*SinkLogCheckpoint)
@@ -111,9 +142,9 @@ func TestSinkLogCheckpointValidateRejectsInconsistencies(t *testing.T) {
 		"empty pruned short":     {func(c *SinkLogCheckpoint) { c.Version, c.PrunedThrough = 2, map[string]int64{"": 1} }, "prunedThrough"},
 		"missing version":        {func(c *SinkLogCheckpoint) { c.Version = 0 }, "version 0"},
 		"negative seq":           {func(c *SinkLogCheckpoint) { c.Seq = -1 }, "seq"},
-		"reserved query":         {func(c *SinkLogCheckpoint) { c.Queries["_checkpoint"] = SinkLogCoverage{1, 1} }, "not a sink-log query"},
-		"more entries than ids":  {func(c *SinkLogCheckpoint) { c.Queries["q1"] = SinkLogCoverage{5, 7} }, "7 entries"},
-		"no entries":             {func(c *SinkLogCheckpoint) { c.Queries["q1"] = SinkLogCoverage{5, 0} }, "0 entries"},
+		"reserved query":         {func(c *SinkLogCheckpoint) { c.Queries["_checkpoint"] = SinkLogCoverage{ThroughBatch: 1, Entries: 1} }, "not a sink-log query"},
+		"more entries than ids":  {func(c *SinkLogCheckpoint) { c.Queries["q1"] = SinkLogCoverage{ThroughBatch: 5, Entries: 7} }, "7 entries"},
+		"no entries":             {func(c *SinkLogCheckpoint) { c.Queries["q1"] = SinkLogCoverage{ThroughBatch: 5, Entries: 0} }, "0 entries"},
 		"file of uncovered one":  {func(c *SinkLogCheckpoint) { c.Files[0].BatchID = 6 }, "does not cover"},
 		"file of unknown query":  {func(c *SinkLogCheckpoint) { c.Files[0].QueryID = "q2" }, "does not cover"},
 		"file listed twice":      {func(c *SinkLogCheckpoint) { c.Files = append(c.Files, c.Files[0]) }, "twice"},
@@ -290,7 +321,22 @@ func asVersion1(cp SinkLogCheckpoint, all []SinkLogEntry) SinkLogCheckpoint {
 	}
 	cp.Version, cp.PrunedThrough = SinkLogCheckpointVersion1, nil
 	cp.Removed = slices.Sorted(maps.Keys(removed))
+	queries := map[string]SinkLogCoverage{}
+	for q, cov := range cp.Queries {
+		cov.Batches = nil
+		queries[q] = cov
+	}
+	cp.Queries = queries
 	return cp
+}
+
+// listedBatches is what a reader lists of log: per query, its batch ids.
+func listedBatches(log []SinkLogEntry) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, e := range log {
+		out[e.QueryID] = append(out[e.QueryID], e.BatchID)
+	}
+	return out
 }
 
 // TestCheckpointPlusTailFoldsToTheWholeLog is the checkpoint's promise: for
@@ -344,6 +390,11 @@ func TestCheckpointPlusTailFoldsToTheWholeLog(t *testing.T) {
 			}
 			if err := back.Validate(); err != nil {
 				t.Fatalf("seed %d, log %d: checkpoint %s: %v", seed, i, data, err)
+			}
+			// The reader's check against the whole log listed (which also
+			// gives a version-1 checkpoint its batches).
+			if err := back.CheckListed(listedBatches(log)); err != nil {
+				t.Fatalf("seed %d, log %d: checkpoint %s against the whole log: %v", seed, i, data, err)
 			}
 			if back.Version == SinkLogCheckpointVersion {
 				for _, p := range back.Removed {
@@ -485,5 +536,105 @@ func TestCheckpointPrunesWindowFileTombstones(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cp2.Removed, cp.Removed) || !reflect.DeepEqual(cp2.PrunedThrough, cp.PrunedThrough) || !reflect.DeepEqual(cp2.Files, cp.Files) {
 		t.Fatalf("from a version-1 prev: %+v\nwant %+v", cp2, cp)
+	}
+}
+
+// CheckListed, the reader's check of a checkpoint against the entries it
+// lists: version 2 allows covered entries to be gone and refuses an entry it
+// never folded; version 1 needs the exact count, and then learns its batches.
+func TestCheckpointCheckListed(t *testing.T) {
+	var log []SinkLogEntry
+	for _, b := range []int64{0, 1, 2, 5, 6, 9} {
+		log = append(log, SinkLogEntry{Version: 1, QueryID: "q1", BatchID: b, Files: []SinkFile{{Path: StreamFileKey("2024-11-21", "q1", b, 0), Rows: 1, Size: 1}}})
+	}
+	cp, err := NewSinkLogCheckpoint(0, nil, log[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cp.Queries["q1"]; !reflect.DeepEqual(got.Batches, [][2]int64{{0, 2}, {5, 6}}) || got.Entries != 5 || got.ThroughBatch != 6 {
+		t.Fatalf("coverage %+v", got)
+	}
+	for _, tc := range []struct {
+		listed []int64
+		want   string // "" for usable
+	}{
+		{[]int64{0, 1, 2, 5, 6, 9}, ""},
+		{[]int64{6, 9}, ""},                    // covered entries deleted
+		{[]int64{9}, ""},                       // all of them
+		{[]int64{0, 1, 2, 3, 5, 6, 9}, "q1#3"}, // one it never folded, in a gap
+		{[]int64{4, 9}, "q1#4"},
+	} {
+		err := cp.CheckListed(map[string][]int64{"q1": tc.listed, "q2": {0, 1}})
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("listed %v: %v, want %q", tc.listed, err, tc.want)
+		}
+	}
+	if cp.Covers("q1", 3) || !cp.Covers("q1", 5) || cp.Covers("q1", 9) || cp.Covers("q2", 0) {
+		t.Error("Covers does not follow the batches")
+	}
+	v1 := asVersion1(cp, log)
+	if err := v1.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSinkLogCheckpoint(1, &v1, log[5:]); err == nil {
+		t.Fatal("a version-1 prev without its batches was folded")
+	}
+	for _, listed := range [][]int64{{1, 2, 5, 6, 9}, {0, 1, 2, 3, 5, 6, 9}} {
+		c := asVersion1(cp, log)
+		if err := c.CheckListed(map[string][]int64{"q1": listed}); err == nil || !strings.Contains(err.Error(), "the log lists") {
+			t.Errorf("version 1, listed %v: %v, want the count check to fail", listed, err)
+		}
+	}
+	if err := v1.CheckListed(map[string][]int64{"q1": {9, 6, 5, 2, 1, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(v1.Queries["q1"].Batches, cp.Queries["q1"].Batches) {
+		t.Fatalf("version 1 learnt batches %v, want %v", v1.Queries["q1"].Batches, cp.Queries["q1"].Batches)
+	}
+	next, err := NewSinkLogCheckpoint(1, &v1, log[5:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Queries["q1"].Batches; !reflect.DeepEqual(got, [][2]int64{{0, 2}, {5, 6}, {9, 9}}) {
+		t.Fatalf("the checkpoint after a version-1 one: batches %v", got)
+	}
+	if _, err := NewSinkLogCheckpoint(2, &cp, []SinkLogEntry{{Version: 1, QueryID: "q1", BatchID: 4}}); err == nil || !strings.Contains(err.Error(), "below batch 6") {
+		t.Fatalf("an entry in a gap of prev: %v", err)
+	}
+}
+
+func TestSinkLogTrimmedMarker(t *testing.T) {
+	if _, _, ok := ParseSinkLogKey(SinkLogTrimmedKey); ok {
+		t.Fatal("the retention marker parses as an entry")
+	}
+	if _, ok := ParseSinkLogCheckpointKey(SinkLogTrimmedKey); ok {
+		t.Fatal("the retention marker parses as a checkpoint")
+	}
+	if !strings.HasPrefix(SinkLogTrimmedKey, SinkLogPrefix+"_") {
+		t.Fatalf("%s: the marker's name must start with _ under the log", SinkLogTrimmedKey)
+	}
+	m := SinkLogTrimmed{Version: 1, Queries: map[string]int64{"q1": 4, "compaction": 0}}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []SinkLogTrimmed{{Version: 2}, {Version: 1, Queries: map[string]int64{"q1": -1}}, {Version: 1, Queries: map[string]int64{"_checkpoint": 1}}} {
+		if bad.Validate() == nil {
+			t.Errorf("marker %+v validates", bad)
+		}
+	}
+	cp := &SinkLogCheckpoint{Queries: map[string]SinkLogCoverage{"q1": {ThroughBatch: 4}, "compaction": {ThroughBatch: 7}}}
+	if err := m.CoveredBy(cp); err != nil {
+		t.Fatal(err)
+	}
+	cp.Queries["q1"] = SinkLogCoverage{ThroughBatch: 3}
+	if err := m.CoveredBy(cp); err == nil || !strings.Contains(err.Error(), "q1 up to batch 4") {
+		t.Fatalf("a checkpoint short of the marker: %v", err)
+	}
+	delete(cp.Queries, "q1")
+	if err := m.CoveredBy(cp); err == nil || !strings.Contains(err.Error(), "does not cover that query") {
+		t.Fatalf("a checkpoint without a trimmed query: %v", err)
+	}
+	if err := m.CoveredBy(nil); err == nil {
+		t.Fatal("no checkpoint covers a trimmed log")
 	}
 }

@@ -3,6 +3,7 @@ package lake_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -300,14 +301,29 @@ func testUnusableCheckpointFallsBackToTheWholeLog(t *testing.T, newStore func(t 
 			// q1#1 appears after the checkpoint covered q1 through batch 2.
 			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{f("late", 1)}})
 			return nil
+		}, "the log lists entry q1#1, which it did not fold"},
+		{"version 1: an entry below its high-water mark it never read", func(t *testing.T, s lake.Store) func(string) error {
+			put(t, s, contract.SinkLogCheckpointKey(0), asVersion1(valid(t, s)))
+			putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{f("late", 1)}})
+			return nil
 		}, "the log lists 3"},
-		{"a covered entry gone", func(t *testing.T, s lake.Store) func(string) error {
-			valid(t, s)
+		{"version 1: a covered entry gone", func(t *testing.T, s lake.Store) func(string) error {
+			put(t, s, contract.SinkLogCheckpointKey(0), asVersion1(valid(t, s)))
 			if err := s.Delete(t.Context(), contract.SinkLogKey("q1", 2)); err != nil {
 				t.Fatal(err)
 			}
 			return nil
 		}, "the log lists 1"},
+		{"version 2 without batches", func(t *testing.T, s lake.Store) func(string) error {
+			cp := valid(t, s)
+			for q, cov := range cp.Queries {
+				cov.Batches = nil
+				cp.Queries[q] = cov
+			}
+			cp.Seq = 1
+			put(t, s, contract.SinkLogCheckpointKey(1), cp)
+			return nil
+		}, "no batches"},
 		{"deleted between the listing and the read", func(t *testing.T, s lake.Store) func(string) error {
 			valid(t, s)
 			return func(key string) error {
@@ -365,6 +381,22 @@ func testUnusableCheckpointFallsBackToTheWholeLog(t *testing.T, newStore func(t 
 			}
 		})
 	}
+}
+
+// asVersion1 is cp as the previous build wrote it: every removed path in
+// Removed (cp's removed paths are not window-file names here), no batches.
+func asVersion1(cp contract.SinkLogCheckpoint) contract.SinkLogCheckpoint {
+	if len(cp.PrunedThrough) > 0 {
+		panic("asVersion1 of a checkpoint that pruned tombstones")
+	}
+	cp.Version, cp.PrunedThrough = contract.SinkLogCheckpointVersion1, nil
+	qs := map[string]contract.SinkLogCoverage{}
+	for q, cov := range cp.Queries {
+		cov.Batches = nil
+		qs[q] = cov
+	}
+	cp.Queries = qs
+	return cp
 }
 
 func fileStores(t *testing.T) lake.Store { return openFile(t, filepath.Join(t.TempDir(), "lake")) }
@@ -473,5 +505,235 @@ func TestSinkLogCheckpointVersion1IsRead(t *testing.T) {
 	l = load(t, s)
 	if l.CheckpointErr != nil || l.Checkpoint.Version != 2 || len(l.Checkpoint.Removed) != 0 || !slices.Equal(l.Committed(), want) {
 		t.Fatalf("the checkpoint after a version-1 one: %+v, err %v", l.Checkpoint, l.CheckpointErr)
+	}
+}
+
+// listKeys lists the sink log's keys.
+func listKeys(t *testing.T, s lake.Store) []string {
+	t.Helper()
+	objs, err := s.List(t.Context(), contract.SinkLogPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+func readMarker(t *testing.T, s lake.Store) contract.SinkLogTrimmed {
+	t.Helper()
+	data, err := s.Get(t.Context(), contract.SinkLogTrimmedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m contract.SinkLogTrimmed
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TrimSinkLog deletes every entry both checkpoints cover but the newest of
+// each query, writes the marker first, and readers stay exact: LoadSinkLog
+// folds to what the whole log folded to before, ReadSinkLog refuses the
+// partial log.
+func TestTrimSinkLogKeepsReadersExact(t *testing.T) {
+	seed := rand.Uint64()
+	for i := range 5 {
+		s := fileStores(t)
+		w := newLogWriter(s, seed+uint64(i))
+		queries := []string{"0b6e-stream", "compaction"}
+		var want []contract.SinkFile
+		for round := range 3 {
+			if round == 1 {
+				queries = append(queries, "f00d-stream")
+			}
+			w.write(t, 40, queries...)
+			if round == 0 {
+				want = fullFold(t, s)
+			} else {
+				// The whole log is gone: fold the checkpoint and the entries since.
+				l := load(t, s)
+				want = l.Committed()
+				if l.CheckpointErr != nil {
+					t.Fatal(l.CheckpointErr)
+				}
+			}
+			checkpoint(t, s)
+			l := load(t, s)
+			n, err := lake.TrimSinkLog(t.Context(), s, l, l.Checkpoint)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			newest := map[string]int64{}
+			for q, next := range w.next {
+				if last, ok := l.LastBatch(q); ok && last < next {
+					newest[q] = last
+				}
+			}
+			var left []string
+			for _, k := range listKeys(t, s) {
+				if q, b, ok := contract.ParseSinkLogKey(k); ok {
+					if newest[q] != b {
+						t.Fatalf("seed %d, round %d: entry %s#%d left, want only the newest of each query (%v)", seed, round, q, b, newest)
+					}
+					left = append(left, k)
+				}
+			}
+			if len(left) != len(newest) || n != l.Listed-len(newest) {
+				t.Fatalf("seed %d, round %d: deleted %d of %d entries, %d left; want all but the %d newest", seed, round, n, l.Listed, len(left), len(newest))
+			}
+			m := readMarker(t, s)
+			for q, b := range m.Queries {
+				if b >= newest[q] {
+					t.Fatalf("marker %v: %s#%d is the newest entry, kept", m.Queries, q, newest[q])
+				}
+			}
+			l = load(t, s)
+			if l.CheckpointErr != nil || l.Trimmed == nil || len(l.Entries) != 0 {
+				t.Fatalf("after trimming: err %v, marker %v, %d entries read", l.CheckpointErr, l.Trimmed, len(l.Entries))
+			}
+			if got := l.Committed(); !slices.Equal(got, want) {
+				t.Fatalf("seed %d, round %d: the trimmed log folds to\n%+v\nbefore it folded to\n%+v", seed, round, got, want)
+			}
+			for q, b := range newest {
+				if last, ok := l.LastBatch(q); !ok || last != b {
+					t.Fatalf("LastBatch(%s) = %d %v after trimming, want %d", q, last, ok, b)
+				}
+			}
+			if _, err := lake.ReadSinkLog(t.Context(), s); !errors.Is(err, lake.ErrSinkLogTrimmed) || !strings.Contains(err.Error(), contract.SinkLogTrimmedKey) {
+				t.Fatalf("ReadSinkLog of a trimmed log: %v, want ErrSinkLogTrimmed naming the marker", err)
+			}
+		}
+	}
+}
+
+// A damaged latest checkpoint on a trimmed log: the reader uses the previous
+// checkpoint when it covers every deleted entry, and otherwise fails naming
+// the marker and the checkpoints; never a fold of what is left.
+func TestTrimmedLogWithADamagedCheckpoint(t *testing.T) {
+	setup := func(t *testing.T, trimWithLatest bool) (lake.Store, []contract.SinkFile) {
+		s := fileStores(t)
+		w := newLogWriter(s, rand.Uint64())
+		w.write(t, 30, "0b6e-stream", "compaction")
+		checkpoint(t, s) // 0
+		w.write(t, 30, "0b6e-stream", "compaction")
+		checkpoint(t, s) // 1
+		w.write(t, 10, "0b6e-stream", "compaction")
+		want := fullFold(t, s)
+		l := load(t, s)
+		old := l.Checkpoint
+		if !trimWithLatest {
+			var err error
+			if old, err = lake.ReadSinkLogCheckpoint(t.Context(), s, contract.SinkLogCheckpointKey(0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := lake.TrimSinkLog(t.Context(), s, l, old); err != nil || n == 0 {
+			t.Fatalf("trim: %d, %v", n, err)
+		}
+		data, err := s.Get(t.Context(), contract.SinkLogCheckpointKey(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(1), data[:len(data)/2]); err != nil {
+			t.Fatal(err)
+		}
+		return s, want
+	}
+	t.Run("the previous checkpoint covers the deleted entries", func(t *testing.T) {
+		s, want := setup(t, false)
+		l := load(t, s)
+		if l.CheckpointKey != contract.SinkLogCheckpointKey(0) || l.CheckpointErr == nil || !strings.Contains(l.CheckpointErr.Error(), "trimmed") {
+			t.Fatalf("used %q, err %v; want the previous checkpoint, and a CheckpointErr saying why", l.CheckpointKey, l.CheckpointErr)
+		}
+		if got := l.Committed(); !slices.Equal(got, want) {
+			t.Fatalf("fallback folds to\n%+v\nwant\n%+v", got, want)
+		}
+		// The maintainer's next checkpoint is folded on the previous one,
+		// and readers use it again.
+		if _, _, err := lake.WriteSinkLogCheckpoint(t.Context(), s, l); err != nil {
+			t.Fatal(err)
+		}
+		if l = load(t, s); l.CheckpointErr != nil || l.CheckpointKey != contract.SinkLogCheckpointKey(2) || !slices.Equal(l.Committed(), want) {
+			t.Fatalf("after a new checkpoint: %q, %v", l.CheckpointKey, l.CheckpointErr)
+		}
+	})
+	t.Run("no checkpoint covers them", func(t *testing.T) {
+		s, _ := setup(t, true)
+		l, err := lake.LoadSinkLog(t.Context(), s)
+		if !errors.Is(err, lake.ErrSinkLogTrimmed) {
+			t.Fatalf("LoadSinkLog = %v, %v; want ErrSinkLogTrimmed", l, err)
+		}
+		for _, want := range []string{contract.SinkLogTrimmedKey, contract.SinkLogCheckpointKey(0), contract.SinkLogCheckpointKey(1), "malformed JSON", "checkpoint covers it through batch"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+		if _, err := lake.CommittedStreamFiles(t.Context(), s); !errors.Is(err, lake.ErrSinkLogTrimmed) {
+			t.Fatalf("CommittedStreamFiles = %v, want ErrSinkLogTrimmed", err)
+		}
+	})
+	t.Run("no checkpoint at all", func(t *testing.T) {
+		s, _ := setup(t, false)
+		for _, k := range []string{contract.SinkLogCheckpointKey(0), contract.SinkLogCheckpointKey(1)} {
+			if err := s.Delete(t.Context(), k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := lake.LoadSinkLog(t.Context(), s); !errors.Is(err, lake.ErrSinkLogTrimmed) || !strings.Contains(err.Error(), "no checkpoint is listed") {
+			t.Fatalf("LoadSinkLog = %v, want ErrSinkLogTrimmed saying no checkpoint is listed", err)
+		}
+	})
+	t.Run("a damaged marker", func(t *testing.T) {
+		s, _ := setup(t, false)
+		if err := s.Put(t.Context(), contract.SinkLogTrimmedKey, []byte(`{"version":1,"queries":{"0b6e-stream":-1}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lake.LoadSinkLog(t.Context(), s); err == nil || !strings.Contains(err.Error(), contract.SinkLogTrimmedKey) {
+			t.Fatalf("LoadSinkLog with a damaged marker: %v", err)
+		}
+	})
+}
+
+// TrimSinkLog refuses a log whose latest checkpoint readers cannot use, or
+// is of version 1 (readers count its entries: deleting some would make it
+// unusable), and deletes nothing.
+func TestTrimSinkLogRefusesUnsafeLogs(t *testing.T) {
+	s := fileStores(t)
+	for b := range int64(20) {
+		putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: b, Files: []contract.SinkFile{windowFile("2024-11-21", b, 1)}})
+	}
+	l := load(t, s)
+	if _, err := lake.TrimSinkLog(t.Context(), s, l, nil); err == nil {
+		t.Fatal("trimmed a log without a checkpoint")
+	}
+	cp, err := contract.NewSinkLogCheckpoint(0, nil, l.Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(asVersion1(cp))
+	if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(0), data); err != nil {
+		t.Fatal(err)
+	}
+	l = load(t, s)
+	if _, err := lake.TrimSinkLog(t.Context(), s, l, l.Checkpoint); err == nil || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("trimmed under a version-1 checkpoint: %v", err)
+	}
+	// A damaged latest checkpoint: readers do not use it.
+	if err := s.Put(t.Context(), contract.SinkLogCheckpointKey(1), []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	l, err = lake.LoadSinkLog(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lake.TrimSinkLog(t.Context(), s, l, &cp); err == nil || !strings.Contains(err.Error(), "not usable") {
+		t.Fatalf("trimmed under an unusable checkpoint: %v", err)
+	}
+	if keys := listKeys(t, s); len(keys) != 22 {
+		t.Fatalf("%d keys left, want the 20 entries and the checkpoints", len(keys))
 	}
 }
