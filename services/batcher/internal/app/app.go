@@ -212,7 +212,7 @@ func (b *Batcher) Loop(ctx context.Context, interval time.Duration) {
 func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.Logger) error {
 	res, err := compact.Run(ctx, store, compact.Options{
 		TargetFileBytes: c.TargetFileBytes, MinFiles: c.MinFiles, Grace: c.Grace,
-		LogCheckpointEvery: c.LogCheckpointEvery, Log: log,
+		LogCheckpointEvery: c.LogCheckpointEvery, LogRetention: c.LogRetention, Log: log,
 	})
 	if err != nil {
 		log.Error("compaction failed", "err", err)
@@ -221,6 +221,7 @@ func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.
 	log.Info("compaction done", "partitions", res.Partitions, "resumed", res.Resumed,
 		"files_in", res.FilesIn, "files_out", res.FilesOut, "rows", res.Rows,
 		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "log_checkpoint", res.Checkpoint,
-		"log_checkpoint_entries", res.CheckpointEntries, "duration_ms", res.Duration.Milliseconds())
+		"log_checkpoint_entries", res.CheckpointEntries, "log_checkpoints_deleted", res.CheckpointsDeleted,
+		"log_entries_deleted", res.LogEntriesDeleted, "duration_ms", res.Duration.Milliseconds())
 	return nil
 }

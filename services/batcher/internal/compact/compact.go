@@ -48,15 +48,29 @@
 // since the last checkpoint, it lists the log again and folds the latest
 // checkpoint and every entry it lists into the next checkpoint
 // (contract.SinkLogCheckpoint), with one Put: readers then read that object
-// and the few entries after it instead of the whole log. Entries stay: the
-// checkpoint covers only entries it read, and a reader that listed the log
-// before the Put reads the entries as before. A checkpoint superseded for
-// longer than Grace is deleted (a reader that still reads it falls back to
-// the whole log). The compactor's own state survives the summary: its next
-// batch id comes from the highest compaction batch, covered or not, and a
-// checkpoint is never written while a compaction is unfinished; if one covers
-// the entry that staged a still-committed file anyway, the run reads the
-// whole log to finish that compaction.
+// and the few entries after it instead of the whole log. The checkpoint
+// covers only entries it read, and a reader that listed the log before the
+// Put reads the entries as before. Checkpoints before the one readers use
+// are deleted once a later one has existed for Grace; the one readers use,
+// and any after it, stay.
+//
+// Log retention (LogRetention, Spark's fileSink.log.deletion): then the run
+// deletes the entries covered both by the checkpoint readers use and by the
+// newest one that has existed for Grace (no reader that listed the log
+// before it still reads them), except the newest entry of each query, which
+// the streamer's sink looks up when recovery re-runs its latest batch
+// (lake.TrimSinkLog). Before the first deletion it writes the marker
+// contract.SinkLogTrimmedKey: from then on a reader that cannot use a
+// checkpoint covering every deleted entry fails instead of folding what is
+// left. Retention is skipped while readers cannot use the latest checkpoint,
+// while it is of version 1, and while a compaction is unfinished.
+//
+// The compactor's own state survives the summary: its next batch id comes
+// from the highest compaction batch, covered or not (its newest entry is
+// never deleted), and a checkpoint is never written while a compaction is
+// unfinished; if one covers the entry that staged a still-committed file
+// anyway, the run reads the whole log to finish that compaction, and fails
+// on a trimmed log, where the whole log is gone.
 package compact
 
 import (
@@ -107,15 +121,19 @@ type Options struct {
 	Grace time.Duration
 	// LogCheckpointEvery: a run writes a sink-log checkpoint when it changed
 	// the table, or when at least this many entries were written since the
-	// last one. 0 never writes (nor deletes) checkpoints.
+	// last one. 0 never writes (nor deletes) checkpoints, nor entries.
 	LogCheckpointEvery int
-	Log                *slog.Logger
+	// LogRetention: after its checkpoint step, a run deletes the sink-log
+	// entries covered by a checkpoint that has existed for Grace, except
+	// the newest entry of each query (lake.TrimSinkLog).
+	LogRetention bool
+	Log          *slog.Logger
 }
 
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
 	return Options{TargetFileBytes: DefaultTargetFileBytes, MinFiles: DefaultMinFiles, Grace: DefaultGrace,
-		LogCheckpointEvery: DefaultLogCheckpointEvery}
+		LogCheckpointEvery: DefaultLogCheckpointEvery, LogRetention: true}
 }
 
 // Validate reports every problem at once.
@@ -152,7 +170,9 @@ type Result struct {
 	CheckpointEntries int
 	// CheckpointsDeleted counts superseded checkpoints deleted.
 	CheckpointsDeleted int
-	Duration           time.Duration
+	// LogEntriesDeleted counts the sink-log entries log retention deleted.
+	LogEntriesDeleted int
+	Duration          time.Duration
 }
 
 // job is one partition's compaction: the small files it replaces and the
@@ -264,8 +284,11 @@ func nextBatch(sl *lake.SinkLog) int64 {
 // pendingJobs finds the compactions a crash interrupted after step 2: their
 // staged files are still committed. The entry that added them says which
 // small files they replace. That entry is after the checkpoint (none is
-// written while a compaction is unfinished); if a checkpoint covers it all
-// the same, the whole log is read to find it.
+// written while a compaction is unfinished, and retention deletes only
+// covered entries); if a checkpoint covers it all the same, the whole log is
+// read to find it. On a trimmed log the whole log is no longer there:
+// lake.ReadSinkLog then fails (lake.ErrSinkLogTrimmed) and so does the run,
+// rather than look for the entry in part of the log.
 func (c *compactor) pendingJobs(ctx context.Context, sl *lake.SinkLog, committed []contract.SinkFile) ([]job, error) {
 	jobs, unexplained := pendingJobsIn(sl.Entries, committed)
 	if unexplained == 0 {
@@ -316,7 +339,8 @@ func pendingJobsIn(entries []contract.SinkLogEntry, committed []contract.SinkFil
 
 // checkpoint writes the sink log's next checkpoint if the run changed the
 // table (worked) or LogCheckpointEvery entries have been written since the
-// last one, then deletes the checkpoints superseded for longer than Grace.
+// last one, deletes the checkpoints superseded for longer than Grace, then
+// runs the log's retention (LogRetention).
 //
 // It lists the log afresh: the checkpoint covers the latest one and exactly
 // the entries listed now, all of which it reads. Entries the streamer writes
@@ -330,7 +354,7 @@ func (c *compactor) checkpoint(ctx context.Context, worked bool, res *Result) er
 		return fmt.Errorf("compact: checkpoint: %w", err)
 	}
 	if sl.CheckpointErr != nil {
-		c.log.Warn("compaction: sink-log checkpoint unusable, writing a new one from the whole log", "err", sl.CheckpointErr)
+		c.log.Warn("compaction: sink-log checkpoint unusable, writing a new one", "err", sl.CheckpointErr)
 	}
 	due := len(sl.Entries) > 0 && (worked || sl.CheckpointErr != nil || len(sl.Entries) >= c.o.LogCheckpointEvery)
 	if due {
@@ -345,15 +369,36 @@ func (c *compactor) checkpoint(ctx context.Context, worked bool, res *Result) er
 		}
 		res.Checkpoint, res.CheckpointEntries = key, len(sl.Entries)
 		c.log.Info("compaction: sink-log checkpoint written", "object", key, "entries_folded", len(sl.Entries),
-			"entries_covered", sl.Listed, "files", len(cp.Files), "removed", len(cp.Removed))
+			"entries_covered", sl.Listed, "files", len(cp.Files), "removed", len(cp.Removed), "pruned_queries", len(cp.PrunedThrough))
+		// The log as readers see it now.
+		if sl, err = lake.LoadSinkLog(ctx, c.store); err != nil {
+			return fmt.Errorf("compact: checkpoint: %w", err)
+		}
 	}
-	// A reader uses the latest checkpoint it listed: once a later one has
-	// existed for Grace, no reader still reads an earlier one.
-	cps, err := c.store.List(ctx, contract.SinkLogCheckpointPrefix)
+	objs, err := c.store.List(ctx, contract.SinkLogCheckpointPrefix)
 	if err != nil {
 		return fmt.Errorf("compact: list checkpoints: %w", err)
 	}
-	for i := 0; i+1 < len(cps); i++ {
+	var cps []lake.ObjectInfo
+	used := -1 // the checkpoint readers use (sl.CheckpointKey), in cps
+	for _, o := range objs {
+		if _, ok := contract.ParseSinkLogCheckpointKey(o.Key); ok {
+			if o.Key == sl.CheckpointKey {
+				used = len(cps)
+			}
+			cps = append(cps, o)
+		}
+	}
+	// The checkpoint readers use and the ones after it (unusable, or written
+	// since) stay. An earlier one is deleted once a later one up to the used
+	// one has existed for Grace: a reader that listed the log since then
+	// reads that later one (or, if it could not use the latest, falls back
+	// to the one it uses now; never to a deleted one, as those are earlier).
+	var old *contract.SinkLogCheckpoint
+	if c.o.LogRetention {
+		old = c.settled(ctx, cps, used, sl)
+	}
+	for i := 0; i+1 <= used; i++ {
 		if time.Since(cps[i+1].ModTime) < c.o.Grace {
 			break
 		}
@@ -362,6 +407,63 @@ func (c *compactor) checkpoint(ctx context.Context, worked bool, res *Result) er
 		}
 		res.CheckpointsDeleted++
 		c.log.Info("compaction: deleted a superseded sink-log checkpoint", "object", cps[i].Key)
+	}
+	if c.o.LogRetention {
+		return c.retain(ctx, sl, old, res)
+	}
+	return nil
+}
+
+// settled returns the newest checkpoint up to the one readers use
+// (cps[used], sl.Checkpoint) that has existed for Grace: no reader that
+// listed the log before it still reads the entries it covers. Nil if there is
+// none, or it cannot be read.
+func (c *compactor) settled(ctx context.Context, cps []lake.ObjectInfo, used int, sl *lake.SinkLog) *contract.SinkLogCheckpoint {
+	for i := used; i >= 0; i-- {
+		if time.Since(cps[i].ModTime) < c.o.Grace {
+			continue
+		}
+		if i == used {
+			return sl.Checkpoint
+		}
+		cp, err := lake.ReadSinkLogCheckpoint(ctx, c.store, cps[i].Key)
+		if err != nil {
+			c.log.Warn("compaction: sink-log checkpoint unreadable, no log retention this run", "object", cps[i].Key, "err", err)
+			return nil
+		}
+		return cp
+	}
+	return nil
+}
+
+// retain deletes the sink-log entries that old (a checkpoint that has
+// existed for Grace) and the checkpoint readers use both cover, except the
+// newest entry of each query (lake.TrimSinkLog). It skips a run whose log
+// readers cannot read with its latest checkpoint, a version-1 latest
+// checkpoint (readers count its entries), and an unfinished compaction.
+func (c *compactor) retain(ctx context.Context, sl *lake.SinkLog, old *contract.SinkLogCheckpoint, res *Result) error {
+	switch {
+	case old == nil:
+		return nil
+	case sl.CheckpointErr != nil:
+		c.log.Warn("compaction: the latest sink-log checkpoint is unusable: no log retention this run", "err", sl.CheckpointErr)
+		return nil
+	case sl.Checkpoint.Version == contract.SinkLogCheckpointVersion1:
+		c.log.Info("compaction: the sink-log checkpoint is of version 1: no log retention until the next checkpoint", "object", sl.CheckpointKey)
+		return nil
+	}
+	if jobs, n := pendingJobsIn(sl.Entries, sl.Committed()); len(jobs) > 0 || n > 0 {
+		c.log.Warn("compaction: a compaction is unfinished (another compactor running?): no log retention this run")
+		return nil
+	}
+	n, err := lake.TrimSinkLog(ctx, c.store, sl, old)
+	res.LogEntriesDeleted += n
+	if err != nil {
+		return fmt.Errorf("compact: log retention: %w", err)
+	}
+	if n > 0 {
+		c.log.Info("compaction: sink-log entries deleted (log retention)", "entries", n, "checkpoint", sl.CheckpointKey,
+			"entries_left", sl.Listed-n)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,11 +97,15 @@ func logView(t testing.TB, s lake.Store) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On a trimmed log (log retention) the whole log is gone; the rows
+	// below are still checked against what was committed.
 	all, err := lake.ReadSinkLog(context.Background(), s)
-	if err != nil {
+	if errors.Is(err, lake.ErrSinkLogTrimmed) {
+		all = nil
+	} else if err != nil {
 		t.Fatal(err)
 	}
-	if full := contract.CommittedFiles(all); !slices.Equal(files, full) {
+	if full := contract.CommittedFiles(all); all != nil && !slices.Equal(files, full) {
 		t.Fatalf("the checkpointed sink log folds to %d files, the whole log (%d entries) to %d:\n%+v\n%+v", len(files), len(all), len(full), files, full)
 	}
 	view := map[string]int{}
@@ -233,12 +238,14 @@ func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
 		st.commitBatch(t, day0.Add(24*time.Hour-10*time.Second*12), 20)
 	}
 	want := logView(t, s)
+	o := opts()
+	o.LogRetention = false // the whole log stays: a damaged checkpoint is read around below
 	before, err := consolidate.Run(context.Background(), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	res, err := Run(context.Background(), s, opts())
+	res, err := Run(context.Background(), s, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +286,7 @@ func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
 	sameBatchRows(t, before.Rows, after.Rows)
 
 	// A second run has nothing to do, not even a checkpoint.
-	if res, err := Run(context.Background(), s, opts()); err != nil || res.Partitions != 0 || res.Resumed != 0 || res.Checkpoint != "" {
+	if res, err := Run(context.Background(), s, o); err != nil || res.Partitions != 0 || res.Resumed != 0 || res.Checkpoint != "" {
 		t.Fatalf("second run: %+v, %v; want nothing done", res, err)
 	}
 
@@ -299,7 +306,7 @@ func TestCompactMergesEachPartitionsSmallFilesIntoOne(t *testing.T) {
 	sameBatchRows(t, after.Rows, full.Rows)
 	// The next compaction run replaces the damaged checkpoint, though it
 	// has nothing to compact.
-	if res, err := Run(context.Background(), s, opts()); err != nil || res.Checkpoint != contract.SinkLogCheckpointKey(1) || res.CheckpointsDeleted != 1 {
+	if res, err := Run(context.Background(), s, o); err != nil || res.Checkpoint != contract.SinkLogCheckpointKey(1) || res.CheckpointsDeleted != 1 {
 		t.Fatalf("run after the damage: %+v, %v; want checkpoint 1 written and the damaged one deleted", res, err)
 	}
 	if sl := loadLog(t, s); len(sl.Entries) != 0 {
@@ -325,16 +332,21 @@ func sameBatchRows(t *testing.T, a, b []contract.BatchRow) {
 // streamer's commits with the compaction's steps, check what readers see
 // between the steps, and simulate a crash by failing one of them. A crash
 // right after a step is failAfter returning an error once the step is done.
+// Writes and deletes run one at a time, hooks included (log retention
+// deletes entries concurrently): each is one step of some sequential order.
 type hookStore struct {
 	lake.Store
 	before    func(op, key string) error
 	after     func(op, key string)       // optional
 	failAfter func(op, key string) error // optional
+	mu        sync.Mutex
 }
 
 var errCrash = errors.New("simulated crash")
 
 func (h *hookStore) Put(ctx context.Context, key string, data []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err := h.before("put", key); err != nil {
 		return err
 	}
@@ -349,6 +361,8 @@ func (h *hookStore) Put(ctx context.Context, key string, data []byte) error {
 }
 
 func (h *hookStore) Delete(ctx context.Context, key string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err := h.before("delete", key); err != nil {
 		return err
 	}
@@ -368,10 +382,16 @@ func TestReadersBetweenEveryStepWhileTheStreamerWrites(t *testing.T) {
 	for range 10 {
 		st.commitBatch(t, day0, 5)
 	}
-	steps, missWindow, missed, checkpointed := 0, false, 0, false
+	steps, missWindow, missed, checkpointed, sinceCheckpoint, trims := 0, false, 0, false, 0, 0
 	hs := &hookStore{Store: s, before: func(op, key string) error {
 		if op == "put" && strings.HasPrefix(key, contract.SinkLogCheckpointPrefix) {
 			checkpointed = true
+		}
+		if checkpointed {
+			sinceCheckpoint++
+		}
+		if op == "delete" && strings.HasPrefix(key, contract.SinkLogPrefix) {
+			trims++
 		}
 		want := logView(t, s)
 		if n := checkReaders(t, s, want, fmt.Sprintf("before %s %s", op, key)); n > 0 {
@@ -409,12 +429,19 @@ func TestReadersBetweenEveryStepWhileTheStreamerWrites(t *testing.T) {
 		t.Fatal("no step fell between deleting the small files and publishing: the test checked nothing there")
 	}
 	// The run checkpointed the log as it listed it, before the streamer's
-	// commit just ahead of the checkpoint's Put: readers read that entry.
+	// commit just ahead of the checkpoint's Put: readers read that entry and
+	// the ones committed during log retention, which deleted every entry the
+	// checkpoint covers but the newest of each query (the streamer's is
+	// covered only if it committed nothing since).
 	if !checkpointed || res.Checkpoint == "" {
 		t.Fatalf("result %+v: the run wrote no sink-log checkpoint", res)
 	}
-	if sl := loadLog(t, s); sl.CheckpointKey != res.Checkpoint || len(sl.Entries) != 1 || sl.Entries[0].BatchID != st.batch-1 {
-		t.Fatalf("readers read checkpoint %q and %d entries, want %q and the streamer's last batch", sl.CheckpointKey, len(sl.Entries), res.Checkpoint)
+	sl := loadLog(t, s)
+	if sl.CheckpointKey != res.Checkpoint || len(sl.Entries) != sinceCheckpoint || sl.Entries[len(sl.Entries)-1].BatchID != st.batch-1 {
+		t.Fatalf("readers read checkpoint %q and %d entries, want %q and the streamer's %d last batches", sl.CheckpointKey, len(sl.Entries), res.Checkpoint, sinceCheckpoint)
+	}
+	if res.LogEntriesDeleted == 0 || res.LogEntriesDeleted != trims || sl.Listed != sinceCheckpoint+1 {
+		t.Fatalf("result %+v, %d entry deletes, %d entries left: want the covered ones deleted but compaction's newest", res, trims, sl.Listed)
 	}
 }
 
@@ -563,7 +590,9 @@ func TestCompactionBatchIDsContinueAfterACheckpoint(t *testing.T) {
 	for range 5 {
 		st.commitBatch(t, day0, 2)
 	}
-	res, err := Run(ctx, s, opts())
+	o := opts()
+	o.LogRetention = false // the test reads the compaction's entries
+	res, err := Run(ctx, s, o)
 	if err != nil || res.Checkpoint == "" {
 		t.Fatalf("first run: %+v, %v; want a compaction and a checkpoint", res, err)
 	}
@@ -582,7 +611,7 @@ func TestCompactionBatchIDsContinueAfterACheckpoint(t *testing.T) {
 		st.commitBatch(t, day0.Add(24*time.Hour), 2)
 	}
 	want := logView(t, s)
-	if res, err := Run(ctx, s, opts()); err != nil || res.Partitions != 1 {
+	if res, err := Run(ctx, s, o); err != nil || res.Partitions != 1 {
 		t.Fatalf("second run: %+v, %v; want one partition compacted", res, err)
 	}
 	for key, data := range first {
@@ -654,6 +683,7 @@ func TestCheckpointWhenTheLogHasGrown(t *testing.T) {
 	o := opts()
 	o.MinFiles = 1000 // nothing to compact
 	o.LogCheckpointEvery = 3
+	o.LogRetention = false // the test counts the entries
 	run := func() Result {
 		t.Helper()
 		res, err := Run(ctx, s, o)

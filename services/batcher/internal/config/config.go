@@ -74,6 +74,10 @@ type Compact struct {
 	// the table or at least this many entries were written since the last
 	// one; 0 never writes one.
 	LogCheckpointEvery int
+	// LogRetention: after its checkpoint step, a run deletes the sink-log
+	// entries covered by a checkpoint older than Grace, except the newest
+	// entry of each query.
+	LogRetention bool
 }
 
 // Default returns the configuration before environment and flags.
@@ -84,7 +88,7 @@ func Default() Config {
 		ReadConcurrency: 8,
 		LogLevel:        slog.LevelInfo,
 		HealthTimeout:   3 * time.Second,
-		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second, LogCheckpointEvery: 100},
+		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second, LogCheckpointEvery: 100, LogRetention: true},
 	}
 }
 
@@ -148,6 +152,11 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 		cfg.Compact.LogCheckpointEvery = n
 		return err
 	})
+	env("COMPACT_LOG_RETENTION", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.Compact.LogRetention = b
+		return err
+	})
 
 	if len(args) > 0 && (args[0] == string(CommandHealthcheck) || args[0] == string(CommandCompact)) {
 		cfg.Command = Command(args[0])
@@ -166,6 +175,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error)
 		fs.IntVar(&cfg.Compact.MinFiles, "min-files", cfg.Compact.MinFiles, "small files a partition needs to be compacted (env COMPACT_MIN_FILES)")
 		fs.DurationVar(&cfg.Compact.Grace, "grace", cfg.Compact.Grace, "how long removed files stay for readers that listed the sink log before (env COMPACT_GRACE)")
 		fs.IntVar(&cfg.Compact.LogCheckpointEvery, "log-checkpoint-every", cfg.Compact.LogCheckpointEvery, "write a sink-log checkpoint after a compaction, or once this many entries were written since the last one; 0 = never (env COMPACT_LOG_CHECKPOINT_EVERY)")
+		fs.BoolVar(&cfg.Compact.LogRetention, "log-retention", cfg.Compact.LogRetention, "delete the sink-log entries a checkpoint older than --grace covers, but the newest of each query (env COMPACT_LOG_RETENTION)")
 		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
 	} else {
 		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
