@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,4 +276,41 @@ func TestTrimmedLogWithADamagedCheckpoint(t *testing.T) {
 			t.Fatalf("compact on a trimmed log without a usable checkpoint: %v, want ErrSinkLogTrimmed", err)
 		}
 	})
+}
+
+// TestRunOnATrimmedLogRefusesToSearchPartOfIt: when a checkpoint covers the
+// entry of an unfinished compaction (which the compactor never writes, but a
+// second compactor or a hand-run tool might), the run looks for that entry
+// in the whole log; on a trimmed log it fails with ErrSinkLogTrimmed instead
+// of searching what is left.
+func TestRunOnATrimmedLogRefusesToSearchPartOfIt(t *testing.T) {
+	ctx := context.Background()
+	s := fileLake(t)
+	st := &streamer{s: s}
+	for range 6 {
+		st.commitBatch(t, day0, 3)
+	}
+	if res, err := Run(ctx, s, opts()); err != nil || res.LogEntriesDeleted == 0 {
+		t.Fatalf("first run: %+v, %v; want a compaction and retention", res, err)
+	}
+	for range 6 {
+		st.commitBatch(t, day0.Add(24*time.Hour), 3)
+	}
+	// Crash right after the next stage entry (compaction batch 2).
+	_, err := Run(ctx, &hookStore{Store: s, before: func(string, string) error { return nil },
+		failAfter: func(op, key string) error {
+			if key == contract.SinkLogKey(QueryID, 2) {
+				return errCrash
+			}
+			return nil
+		}}, opts())
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("run: %v, want the simulated crash", err)
+	}
+	if _, _, err := lake.WriteSinkLogCheckpoint(ctx, s, loadLog(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, s, opts()); !errors.Is(err, lake.ErrSinkLogTrimmed) || !strings.Contains(err.Error(), "not the whole log") {
+		t.Fatalf("run: %v, want ReadSinkLog's ErrSinkLogTrimmed", err)
+	}
 }
