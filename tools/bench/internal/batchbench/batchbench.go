@@ -89,6 +89,10 @@ type Times struct {
 	Duck1       time.Duration // DuckDB, threads = 1, a warm database
 	DuckAll     time.Duration // DuckDB, default threads, a warm database
 	Duck1Cold   time.Duration // DuckDB, threads = 1, open + query + close
+	// ColdRatio is the median over runs of each run's batcher process wall
+	// time over its DuckDB cold time (the two run back to back: a shared
+	// host's drift cancels out of each pair).
+	ColdRatio float64
 }
 
 func run(ctx context.Context, cfg Config, stdout io.Writer) error {
@@ -175,6 +179,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "| batcher / DuckDB threads=1 | %s | %s |\n", ratio(before.Batcher, before.Duck1), ratio(after.Batcher, after.Duck1))
 	fmt.Fprintf(stdout, "| batcher / DuckDB default | %s | %s |\n", ratio(before.Batcher, before.DuckAll), ratio(after.Batcher, after.DuckAll))
 	fmt.Fprintf(stdout, "| cold: batcher process / DuckDB threads=1 cold | %s | %s |\n", ratio(before.Batcher, before.Duck1Cold), ratio(after.Batcher, after.Duck1Cold))
+	fmt.Fprintf(stdout, "| cold, median of the per-run pairs | %.2f | %.2f |\n", before.ColdRatio, after.ColdRatio)
 	fmt.Fprintf(stdout, "| warm: batcher --interval run / DuckDB threads=1 | %s | %s |\n", ratio(before.BatcherWarm, before.Duck1), ratio(after.BatcherWarm, after.Duck1))
 	fmt.Fprintf(stdout, "\ntarget: batcher <= DuckDB (ratio <= 1). Compaction speeds the batcher up %.1fx, DuckDB (1 thread) %.1fx\n",
 		before.Batcher.Seconds()/after.Batcher.Seconds(), before.Duck1.Seconds()/after.Duck1.Seconds())
@@ -183,7 +188,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lake.Store, d1, dAll *duck.DB, work string) (Times, error) {
 	glob := filepath.Join(lakeDir, "stream", "date=*", "*.parquet")
-	var b, bs, x1, xa, xc []float64
+	var b, bs, x1, xa, xc, cold []float64
 	for range cfg.Runs {
 		var self time.Duration
 		r, err := harness.Exec(ctx, batcher, []string{"--lake", "file://" + lakeDir}, func(line []byte) {
@@ -208,6 +213,7 @@ func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lak
 		}
 		b, bs = append(b, float64(r.Wall)), append(bs, float64(self))
 		x1, xa, xc = append(x1, float64(t1)), append(xa, float64(ta)), append(xc, float64(tc))
+		cold = append(cold, float64(r.Wall)/float64(tc))
 	}
 	warm, err := warmRuns(ctx, batcher, lakeDir, cfg.Runs)
 	if err != nil {
@@ -219,7 +225,7 @@ func measure(ctx context.Context, cfg Config, batcher, lakeDir string, store lak
 	return Times{Batcher: time.Duration(harness.Median(b)), BatcherSelf: time.Duration(harness.Median(bs)),
 		BatcherWarm: time.Duration(harness.Median(warm)),
 		Duck1:       time.Duration(harness.Median(x1)), DuckAll: time.Duration(harness.Median(xa)),
-		Duck1Cold: time.Duration(harness.Median(xc))}, nil
+		Duck1Cold: time.Duration(harness.Median(xc)), ColdRatio: harness.Median(cold)}, nil
 }
 
 // runDuration reads the duration of a batcher's "consolidation done" log line.
