@@ -426,16 +426,24 @@ func TestSinkLogCheckpointIsNotAnEntryNorAnError(t *testing.T) {
 	}
 }
 
+// putCompactedLog writes two batches of query q1 (window files a and b) and
+// a compaction entry that merges them into one file.
+func putCompactedLog(t *testing.T, s lake.Store) (a, b contract.SinkFile) {
+	t.Helper()
+	a, b = windowFile("2024-11-21", 0, 3), windowFile("2024-11-21", 1, 4)
+	merged := contract.SinkFile{Path: contract.StreamFileKey("2024-11-21", "compaction", 0, 0), Rows: 7, Size: 700}
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{a}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{b}})
+	putEntry(t, s, contract.SinkLogEntry{QueryID: "compaction", BatchID: 0, Files: []contract.SinkFile{merged}, Removed: []string{a.Path, b.Path}})
+	return a, b
+}
+
 // An entry the checkpoint does not cover adds again a window file whose
 // tombstone the checkpoint pruned: folding the two would commit that file.
 // The reader refuses the checkpoint, says why, and folds the whole log.
 func TestSinkLogCheckpointRefusedWhenAnEntryAddsAPrunedPathAgain(t *testing.T) {
 	s := openFile(t, t.TempDir())
-	a, b := windowFile("2024-11-21", 0, 3), windowFile("2024-11-21", 1, 4)
-	merged := contract.SinkFile{Path: contract.StreamFileKey("2024-11-21", "compaction", 0, 0), Rows: 7, Size: 700}
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{a}})
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{b}})
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "compaction", BatchID: 0, Files: []contract.SinkFile{merged}, Removed: []string{a.Path, b.Path}})
+	a, _ := putCompactedLog(t, s)
 	checkpoint(t, s)
 	l := load(t, s)
 	if l.CheckpointErr != nil || l.Checkpoint.Version != 2 || len(l.Checkpoint.Removed) != 0 || l.Checkpoint.PrunedThrough["q1"] != 1 {
@@ -477,11 +485,7 @@ func TestSinkLogCheckpointRefusedWhenAnEntryAddsAPrunedPathAgain(t *testing.T) {
 // the next checkpoint folded on top of it is a version-2 one.
 func TestSinkLogCheckpointVersion1IsRead(t *testing.T) {
 	s := openFile(t, t.TempDir())
-	a, b := windowFile("2024-11-21", 0, 3), windowFile("2024-11-21", 1, 4)
-	merged := contract.SinkFile{Path: contract.StreamFileKey("2024-11-21", "compaction", 0, 0), Rows: 7, Size: 700}
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 0, Files: []contract.SinkFile{a}})
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "q1", BatchID: 1, Files: []contract.SinkFile{b}})
-	putEntry(t, s, contract.SinkLogEntry{QueryID: "compaction", BatchID: 0, Files: []contract.SinkFile{merged}, Removed: []string{a.Path, b.Path}})
+	a, b := putCompactedLog(t, s)
 	l := load(t, s)
 	cp, err := contract.NewSinkLogCheckpoint(0, nil, l.Entries)
 	if err != nil {
