@@ -556,7 +556,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	a.log.Info("batch committed", "batch_id", entry.BatchID, "input_rows", numIn, "invalid_rows", invalid,
 		"late_rows", res.Stats.NumRowsDroppedByWatermark, "output_rows", out.Rows, "files", len(out.Files),
 		"sink_skipped", out.Skipped, "state_rows", res.Stats.NumRowsTotal, "watermark", entry.WatermarkMs,
-		"next_watermark", res.NextWatermark, "duration_ms", tCommitted.Sub(t0).Milliseconds())
+		"next_watermark", res.NextWatermark, "duration_ms", tCommitted.Sub(t0).Milliseconds(), "durations_ms", p.DurationMs)
 	return nil
 }
 
