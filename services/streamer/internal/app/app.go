@@ -477,7 +477,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	var invalid int64
 	invalidBy := map[string]int64{}
 	var f decode.Fields
-	waited, err := a.src.TakeAsFetched(work, entry.End, func(r *kgo.Record) {
+	waited, err := a.src.TakeAsFetched(work, source.Offsets(entry.Start), source.Offsets(entry.End), func(r *kgo.Record) {
 		if err := decode.Decode(r.Value, entry.BatchTimestampMs, &f); err != nil {
 			reason := contract.ReasonOf(err)
 			a.out.Send(kafkaout.DeadLetter(a.cfg.DLQTopic, r, reason, err.Error()))

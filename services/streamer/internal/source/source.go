@@ -400,48 +400,62 @@ func (s *Source) reached(end Offsets) bool {
 	return true
 }
 
-// Take hands out, partition by partition in ascending order, the buffered
-// data records with offset < end[p], in offset order, and drops them from
-// the buffer. Control records are skipped.
-func (s *Source) Take(end Offsets, fn func(*kgo.Record)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.partitions {
-		recs := s.buf[p]
-		n := 0
-		for n < len(recs) && recs[n].Offset < end[p] {
-			if !recs[n].Attrs.IsControl() {
-				fn(recs[n])
-			}
-			n++
-		}
-		clear(recs[:n])
-		s.buf[p] = recs[n:]
-	}
+// takeChunk is how many offsets of a partition a batch hands out before it
+// moves on to the next partition (see Take). A var for the tests.
+var takeChunk int64 = 8192
+
+// Take hands out the buffered data records of [start[p], end[p]) of every
+// partition and drops them from the buffer, in a fixed order: rounds over the
+// partitions in ascending order, each round handing out the next takeChunk
+// offsets of each partition, in offset order. The order depends only on
+// start, end and the log, so a re-run of a batch folds its records in the
+// same order (which copy of a duplicate --dedup keeps depends on it); the
+// rounds let a batch decode every partition's records as they arrive, rather
+// than buffer the other partitions' while it reads one. Control records are
+// skipped. Records before end that have not arrived are not waited for
+// (FillTo waits for them).
+func (s *Source) Take(start, end Offsets, fn func(*kgo.Record)) {
+	_, _ = s.take(context.Background(), start, end, fn, false)
 }
 
 // TakeAsFetched hands out the same records, in the same order, as FillTo
-// followed by Take: partitions ascending, each in offset order up to end[p],
-// control records skipped. But it does not wait for the whole range first: it
-// hands out what has arrived of the current partition and polls for the
-// rest, so decoding overlaps the client's fetching of the next records (on
+// followed by Take. But it does not wait for the whole range first: it
+// hands out what has arrived of the current chunk and polls for the rest,
+// so decoding overlaps the client's fetching of the next records (on
 // another core) and handed-out records are released as it goes. It returns
 // the time spent waiting for records.
-func (s *Source) TakeAsFetched(ctx context.Context, end Offsets, fn func(*kgo.Record)) (time.Duration, error) {
+func (s *Source) TakeAsFetched(ctx context.Context, start, end Offsets, fn func(*kgo.Record)) (time.Duration, error) {
+	return s.take(ctx, start, end, fn, true)
+}
+
+func (s *Source) take(ctx context.Context, start, end Offsets, fn func(*kgo.Record), wait bool) (time.Duration, error) {
 	var waited time.Duration
+	lo := make(map[int32]int64, len(s.partitions)) // the next offset each partition hands out
 	for _, p := range s.partitions {
-		for !s.takePartition(p, end[p], fn) {
-			if err := ctx.Err(); err != nil {
-				return waited, err
+		lo[p] = start[p]
+	}
+	for more := true; more; {
+		more = false
+		for _, p := range s.partitions {
+			if lo[p] >= end[p] {
+				continue
 			}
-			t := time.Now()
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := s.Poll(pctx)
-			cancel()
-			waited += time.Since(t)
-			if err != nil {
-				return waited, err
+			hi := min(end[p], lo[p]+takeChunk)
+			for !s.takePartition(p, hi, fn) && wait {
+				if err := ctx.Err(); err != nil {
+					return waited, err
+				}
+				t := time.Now()
+				pctx, cancel := context.WithTimeout(ctx, time.Second)
+				err := s.Poll(pctx)
+				cancel()
+				waited += time.Since(t)
+				if err != nil {
+					return waited, err
+				}
 			}
+			lo[p] = hi
+			more = more || hi < end[p]
 		}
 	}
 	return waited, nil

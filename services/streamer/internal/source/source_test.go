@@ -81,12 +81,12 @@ func TestSourceTakesExactRanges(t *testing.T) {
 	if err := src.StartAt(Offsets{0: 10, 1: 0, 2: 50}); err != nil {
 		t.Fatal(err)
 	}
-	end := Offsets{0: 20, 1: 5, 2: 50}
+	start, end := Offsets{0: 10, 1: 0, 2: 50}, Offsets{0: 20, 1: 5, 2: 50}
 	if err := src.FillTo(ctx, end); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	src.Take(end, func(r *kgo.Record) { got = append(got, fmt.Sprintf("%d@%d", r.Partition, r.Offset)) })
+	src.Take(start, end, func(r *kgo.Record) { got = append(got, fmt.Sprintf("%d@%d", r.Partition, r.Offset)) })
 	if len(got) != 15 || got[0] != "0@10" || got[9] != "0@19" || got[10] != "1@0" || got[14] != "1@4" {
 		t.Fatalf("first batch took %v", got)
 	}
@@ -97,7 +97,7 @@ func TestSourceTakesExactRanges(t *testing.T) {
 	}
 	n := 0
 	prev := map[int32]int64{0: 19, 1: 4, 2: 49}
-	src.Take(end2, func(r *kgo.Record) {
+	src.Take(end, end2, func(r *kgo.Record) {
 		if r.Offset != prev[r.Partition]+1 {
 			t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, prev[r.Partition])
 		}
