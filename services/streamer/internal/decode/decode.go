@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -47,29 +48,25 @@ type Fields struct {
 // contract.DecodeEvent returns for the same input, and out's contents are
 // unspecified.
 func Decode(value []byte, nowMs int64, out *Fields) error {
-	var f Fields
-	res := fastParsed
-	if !parseSchemaOrder(value, &f) {
-		res = parseFast(value, &f)
-	}
-	switch res {
-	case fastParsed:
-		if valid(&f, nowMs) {
-			*out = f
+	switch {
+	case parseSchemaOrder(value, out): // its sensor id needs no byte check
+		if validValues(out, nowMs) {
 			return nil
 		}
-		// Everything parsed exactly, so the reference would reach its final
-		// Validate with these very values: let it produce the error.
-		if err := contract.Validate(contract.Event{
-			SensorID: string(f.SensorID), TS: f.TS, Temp: f.Temp, Hum: f.Hum, OK: f.OK,
-		}, nowMs); err != nil {
-			return err
+	case parseFast(value, out) == fastParsed:
+		if validID(out.SensorID) && validValues(out, nowMs) {
+			return nil
 		}
-		*out = f // unreachable while valid mirrors contract.Validate
-		return nil
 	default:
 		return decodeReference(value, nowMs, out)
 	}
+	// Everything parsed exactly, so the reference would reach its final
+	// Validate with these very values: let it produce the error. (It returns
+	// nil only if validID and validValues stopped mirroring it; the record
+	// is then accepted as parsed.)
+	return contract.Validate(contract.Event{
+		SensorID: string(out.SensorID), TS: out.TS, Temp: out.Temp, Hum: out.Hum, OK: out.OK,
+	}, nowMs)
 }
 
 // decodeReference is the general path: the contract's own decoder.
@@ -82,15 +79,21 @@ func decodeReference(value []byte, nowMs int64, out *Fields) error {
 	return nil
 }
 
-// valid mirrors contract.Validate without allocating.
-func valid(f *Fields, nowMs int64) bool {
-	if len(f.SensorID) == 0 || len(f.SensorID) > contract.MaxSensorIDBytes {
-		return false
-	}
-	for _, c := range f.SensorID {
+// validID is the part of contract.Validate that reads the sensor id's bytes,
+// without allocating.
+func validID(id []byte) bool {
+	for _, c := range id {
 		if c < 0x20 || c == 0x7f {
 			return false
 		}
+	}
+	return true
+}
+
+// validValues is the rest of contract.Validate, without allocating.
+func validValues(f *Fields, nowMs int64) bool {
+	if len(f.SensorID) == 0 || len(f.SensorID) > contract.MaxSensorIDBytes {
+		return false
 	}
 	if f.TS < contract.MinTS || f.TS > nowMs+contract.MaxFutureMs {
 		return false
@@ -210,79 +213,166 @@ func parseFast(b []byte, f *Fields) fastResult {
 }
 
 // parseSchemaOrder is parseFast for the shape every producer of the lab
-// writes: the five keys in schema order, each ',' and ':' followed by at most
-// one space (contract.AppendJSON's compact form and Python's json.dumps
-// default alike), nothing before '{' or after '}'. Checking the expected key
-// at each step replaces parseFast's key dispatch, duplicate bookkeeping and
-// whitespace loops. It reports false at the first byte off that shape, with f
-// partly written; parseFast then decides, from the start. When it reports
-// true, parseFast would have returned fastParsed with the same fields: the
-// same value parsers run on the same literals, and a key-value list with
-// exactly the five keys, once each, is what parseFast requires.
+// writes: the five keys in schema order, nothing before '{' or after '}', and
+// one spacing throughout: either none (contract.AppendJSON's compact form) or
+// one space after each ',' and ':' (Python's json.dumps default). Each stretch
+// between two values is then a constant, compared a word at a time, which
+// replaces parseFast's key dispatch, duplicate bookkeeping and whitespace
+// loops. It also checks the sensor id's bytes (see scanID), so that Decode
+// need not. It reports false at the first byte off that shape, with f partly
+// written; parseFast then decides, from the start. When it reports true,
+// parseFast would have returned fastParsed with the same fields: the same
+// value parsers run on the same literals, and a key-value list with exactly
+// the five keys, once each, is what parseFast requires.
 func parseSchemaOrder(b []byte, f *Fields) bool {
 	if len(b) > contract.MaxValueBytes {
 		return false
 	}
-	i := afterKey(b, 0, '{', `"sensor_id":`)
-	if i < 0 || i >= len(b) || b[i] != '"' {
-		return false
+	l := &compact
+	if !l.open.at(b, 0) {
+		if l = &spaced; !l.open.at(b, 0) {
+			return false
+		}
 	}
-	end := scanString(b, i+1)
+	i := l.open.n
+	end := scanID(b, i)
 	if end < 0 {
 		return false
 	}
-	f.SensorID = b[i+1 : end : end] // capped, as in parseFast
-	if i = afterKey(b, end+1, ',', `"ts":`); i < 0 {
+	f.SensorID = b[i:end:end] // capped, as in parseFast
+	if !l.ts.at(b, end) {
 		return false
 	}
-	if f.TS, i = parseInt(b, i); i < 0 {
+	if f.TS, i = parseInt(b, end+l.ts.n); i < 0 || !l.temp.at(b, i) {
 		return false
 	}
-	if i = afterKey(b, i, ',', `"temp":`); i < 0 {
+	if f.Temp, i = parseFloat(b, i+l.temp.n); i < 0 || !l.hum.at(b, i) {
 		return false
 	}
-	if f.Temp, i = parseFloat(b, i); i < 0 {
+	if f.Hum, i = parseFloat(b, i+l.hum.n); i < 0 {
 		return false
 	}
-	if i = afterKey(b, i, ',', `"hum":`); i < 0 {
-		return false
-	}
-	if f.Hum, i = parseFloat(b, i); i < 0 {
-		return false
-	}
-	if i = afterKey(b, i, ',', `"ok":`); i < 0 {
-		return false
-	}
-	switch {
-	case hasLiteral(b, i, "true}"):
-		f.OK, i = true, i+5
-	case hasLiteral(b, i, "false}"):
-		f.OK, i = false, i+6
-	default:
-		return false
-	}
-	return i == len(b)
+	// The last literal holds the value after "ok".
+	f.OK = l.okTrue.isRest(b, i)
+	return f.OK || l.okFalse.isRest(b, i)
 }
 
-// afterKey matches, at i, the byte sep, an optional space, key (quoted, with
-// its colon) and an optional space, and returns the index after them: the
-// value's first byte. It returns -1 when they are not there, or when i is -1
-// (a failed parse before it). Small enough to be inlined, so that key is a
-// constant compare.
-func afterKey(b []byte, i int, sep byte, key string) int {
-	if uint(i) >= uint(len(b)) || b[i] != sep { // i < 0 too: it wraps to a huge uint
-		return -1
+// A layout is the constant text around the values of the schema-order shape
+// in one spacing. Each literal ends where the next value begins; the sensor
+// id's quotes are part of the literals around it.
+type layout struct {
+	open, ts, temp, hum literal // head literals, each followed by a value
+	okTrue, okFalse     literal // tail literals: the rest of the record
+}
+
+var (
+	compact = layout{
+		open:    newHead(`{"sensor_id":"`),
+		ts:      newHead(`","ts":`),
+		temp:    newHead(`,"temp":`),
+		hum:     newHead(`,"hum":`),
+		okTrue:  newTail(`,"ok":true}`),
+		okFalse: newTail(`,"ok":false}`),
 	}
-	if i++; i < len(b) && b[i] == ' ' {
-		i++
+	spaced = layout{
+		open:    newHead(`{"sensor_id": "`),
+		ts:      newHead(`", "ts": `),
+		temp:    newHead(`, "temp": `),
+		hum:     newHead(`, "hum": `),
+		okTrue:  newTail(`, "ok": true}`),
+		okFalse: newTail(`, "ok": false}`),
 	}
-	if !hasLiteral(b, i, key) {
-		return -1
+)
+
+// A literal is a constant of 1 to 16 bytes that compares with two word
+// loads of a 16-byte window, each under a mask. A head literal is compared at
+// the start of its window (at), a tail literal at its end (isRest).
+type literal struct {
+	word [2]uint64 // the window's bytes where they belong to the constant, little-endian
+	mask [2]uint64 // the window's bytes that belong to the constant
+	n    int
+}
+
+func newHead(s string) literal { return newLiteral(s, 0) }
+
+func newTail(s string) literal { return newLiteral(s, 16-len(s)) }
+
+func newLiteral(s string, off int) literal {
+	if len(s) == 0 || len(s) > 16 {
+		panic("decode: literal of " + strconv.Itoa(len(s)) + " bytes")
 	}
-	if i += len(key); i < len(b) && b[i] == ' ' {
-		i++
+	var buf, ones [16]byte
+	copy(buf[off:], s)
+	copy(ones[off:], strings.Repeat("\xff", len(s)))
+	l := literal{n: len(s)}
+	for k := range 2 {
+		l.word[k] = binary.LittleEndian.Uint64(buf[8*k:])
+		l.mask[k] = binary.LittleEndian.Uint64(ones[8*k:])
 	}
-	return i
+	return l
+}
+
+// in reports whether the 16-byte window w holds the literal.
+func (l *literal) in(w []byte) bool {
+	w = w[:16]
+	return binary.LittleEndian.Uint64(w)&l.mask[0] == l.word[0] &&
+		binary.LittleEndian.Uint64(w[8:])&l.mask[1] == l.word[1]
+}
+
+// at reports whether the head literal l is in b at i, which must be in
+// [0, len(b)]. It reads 16 bytes, which the schema-order shape always has
+// after each of its head literals; with fewer left, at reports false.
+func (l *literal) at(b []byte, i int) bool {
+	return len(b)-i >= 16 && l.in(b[i:])
+}
+
+// isRest reports whether b[i:] is the tail literal l, when b has 16 bytes.
+func (l *literal) isRest(b []byte, i int) bool {
+	return len(b)-i == l.n && len(b) >= 16 && l.in(b[len(b)-16:])
+}
+
+// scanID scans the sensor id's string body starting at i and returns the
+// index of its closing quote, or -1 unless every byte before it is printable
+// ASCII other than '\\' (0x20..0x7e): so a sensor id it accepts needs no
+// escape decoding and no further byte check (contract.Validate refuses
+// control characters and DEL). Anything else (an escape, UTF-8, a control
+// character) is for parseFast and the reference to decide. It reads eight
+// bytes at a time while eight remain.
+func scanID(b []byte, i int) int {
+	const (
+		ones        = 0x0101010101010101
+		hi          = 0x80 * ones
+		quotes      = '"' * ones
+		backslashes = '\\' * ones
+		dels        = 0x7f * ones
+	)
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// A byte y of x, with no borrow from below, gets its high bit set
+		// in y-1 when y is 0 (or above 0x80), in y-0x20 when y is below
+		// 0x20, and in y itself when y is 0x80 or above. So stop flags the
+		// bytes that are '"', '\\', 0x7f, below 0x20 or above 0x7f. Flags
+		// above the lowest can be wrong (a borrow), which is why only the
+		// lowest is used: the bytes below it borrow nothing.
+		quote, backslash, del := (x^quotes)-ones, (x^backslashes)-ones, (x^dels)-ones
+		stop := (quote | backslash | del | (x - 0x20*ones) | x) & hi
+		if stop != 0 {
+			k := i + bits.TrailingZeros64(stop)>>3
+			if b[k] != '"' {
+				return -1
+			}
+			return k
+		}
+	}
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return -1
+		}
+	}
+	return -1
 }
 
 // scanKey scans a key starting after its opening quote and returns the index
@@ -489,13 +579,13 @@ func parseInt(b []byte, i int) (int64, int) {
 	// The common shape, without a call: a positive integer of 8 to 15 digits
 	// (epoch milliseconds have 13), read in two words. 15 digits fit an
 	// int64; a leading 0, a sign, a fraction or an exponent go the long way.
-	if i+16 <= len(b) && b[i] != '0' {
-		x1 := binary.LittleEndian.Uint64(b[i:]) ^ asciiZeros
-		x2 := binary.LittleEndian.Uint64(b[i+8:]) ^ asciiZeros
-		if k := digitRun(x2); digitRun(x1) == 8 && k < 8 {
-			end := i + 8 + k
-			if c := b[end]; c != '.' && c != 'e' && c != 'E' {
-				return int64(digitsValue(x1, 8)*pow10u[k] + digitsValue(x2, k)), end
+	if len(b)-i >= 16 { // i <= len(b): so i+16 cannot overflow
+		w := b[i : i+16] // one bounds check for the loads below
+		x1 := binary.LittleEndian.Uint64(w) ^ asciiZeros
+		x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
+		if k := digitRun(x2); nonDigits(x1) == 0 && w[0] != '0' && k < 8 {
+			if c := w[8+k]; c != '.' && c|0x20 != 'e' {
+				return int64(digitsValue(x1, 8)*pow10u[k] + digitsValue(x2, k)), i + 8 + k
 			}
 		}
 	}
@@ -524,14 +614,16 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // out_of_range).
 func parseFloat(b []byte, i int) (float64, int) {
 	// The common shape, without a call: -?d{1,6}\.d{1,6} ending inside one
-	// word, as the sensors' 27.41 (see exactFloat for why the division is
-	// exact: the digits are below 10^6 < 2^53).
-	j := i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	if j+8 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[j:]) ^ asciiZeros
+	// word (after the sign), as the sensors' 27.41 (see exactFloat for why
+	// the division is exact: the digits are below 10^6 < 2^53). It needs nine
+	// bytes to read; a number closer to the end of b goes the long way.
+	if len(b)-i >= 9 { // i <= len(b): so i+9 cannot overflow
+		w := b[i : i+9] // one bounds check for the loads below
+		neg := w[0] == '-'
+		if neg {
+			w = w[1:]
+		}
+		x := binary.LittleEndian.Uint64(w) ^ asciiZeros
 		stops := nonDigits(x)
 		r1 := bits.TrailingZeros64(stops) >> 3            // integer digits: up to the dot
 		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
@@ -541,10 +633,10 @@ func parseFloat(b []byte, i int) (float64, int) {
 			low := uint64(1)<<(8*r1) - 1
 			digits := x&low | (x>>8)&^low // the dot taken out; digitsValue drops the bytes from end-1 up
 			f := float64(digitsValue(digits, end-1)) / pow10[end-r1-1]
-			if j > i {
-				f = -f
+			if neg {
+				return -f, i + 1 + end
 			}
-			return f, j + end
+			return f, i + end
 		}
 	}
 	num, end := scanNumber(b, i)

@@ -62,6 +62,11 @@ func assertAgrees(t testing.TB, in []byte, nowMs int64) {
 	}
 }
 
+// valid mirrors contract.Validate: the checks Decode makes after parseFast.
+func valid(f *Fields, nowMs int64) bool {
+	return validID(f.SensorID) && validValues(f, nowMs)
+}
+
 // TestFastPathDecodesTrickyValidShapes checks that valid records of unusual
 // but legal shape are decoded by the fast path itself (not the fallback) and
 // exactly as the reference decodes them.
@@ -324,6 +329,58 @@ func TestDigitRun(t *testing.T) {
 		}
 		if got := digitsValue(x, k); got != wantValue {
 			t.Fatalf("digitsValue(%q, %d) = %d, want %d", buf[:], k, got, wantValue)
+		}
+	}
+}
+
+// TestScanID checks the word-at-a-time sensor id scan against its byte by
+// byte definition: the first byte that is not printable ASCII other than '\\'
+// ends the scan, at its index when it is '"', with -1 otherwise.
+func TestScanID(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []byte{'"', '\\', 0x7f, 0x1f, 0x20, 0x7e, 0x80, 0xff, 0, 0x21, 0x23, 0x5b, 0x5d}
+	for range 300000 {
+		buf := make([]byte, rng.IntN(24))
+		for k := range buf {
+			buf[k] = 0x20 + byte(rng.IntN(0x5f))
+			if rng.IntN(8) == 0 {
+				buf[k] = special[rng.IntN(len(special))]
+			}
+		}
+		want := -1
+		for k, c := range buf {
+			if c == '"' {
+				want = k
+			}
+			if c == '"' || c < 0x20 || c >= 0x7f || c == '\\' {
+				break
+			}
+		}
+		if got := scanID(buf, 0); got != want {
+			t.Fatalf("scanID(%q) = %d, want %d", buf, got, want)
+		}
+	}
+}
+
+// TestLiteral checks the word compares against string compares: a head
+// literal at every index of buffers that hold it, a near miss, and too short
+// a rest; a tail literal as the rest of such buffers.
+func TestLiteral(t *testing.T) {
+	for _, lit := range []string{`,`, `,"ok":`, `,"temp":`, `, "hum": `, `, "temp": `, `{"sensor_id": "`, `0123456789abcdef`} {
+		head, tail := newHead(lit), newTail(lit)
+		for _, buf := range []string{lit + "0123456789abcdef", "x" + lit + "0123456789abcdef",
+			lit[:len(lit)-1] + "?0123456789abcdef", lit + "0123456789", "0123456789abcdef" + lit,
+			"0123456789abcdef" + lit[:len(lit)-1] + "?", "0123456789abcdef" + lit + "x", lit} {
+			for i := 0; i <= len(buf); i++ {
+				want := strings.HasPrefix(buf[i:], lit) && len(buf)-i >= 16
+				if got := head.at([]byte(buf), i); got != want {
+					t.Fatalf("newHead(%q).at(%q, %d) = %v, want %v", lit, buf, i, got, want)
+				}
+				want = buf[i:] == lit && len(buf) >= 16
+				if got := tail.isRest([]byte(buf), i); got != want {
+					t.Fatalf("newTail(%q).isRest(%q, %d) = %v, want %v", lit, buf, i, got, want)
+				}
+			}
 		}
 	}
 }

@@ -38,18 +38,21 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 
 // FuzzDecodeFieldLiterals aims the differential test at the fast path: it
 // splices arbitrary text in place of each field's literal in a well-formed
-// record, so that nearly every execution exercises the number, string and
-// literal parsers rather than the outer syntax.
+// record, with arbitrary text after each ':' and each separator, so that
+// nearly every execution exercises the number, string and literal parsers
+// and the two spacings of the schema-order path rather than the outer syntax.
 //
 //	go test -run '^$' -fuzz FuzzDecodeFieldLiterals ./internal/decode/
 func FuzzDecodeFieldLiterals(f *testing.F) {
-	f.Add(`"S007"`, `1732200000123`, `27.41`, `63.05`, `true`, `,`)
-	f.Add(`"S\u0030"`, `-0`, `-0.0`, `1e-400`, `false`, ` , `)
-	f.Add(`""`, `9223372036854775807`, `2.741E+1`, `6305e-2`, `null`, `,"x":[{"y":{}}],`)
-	f.Add(`"Sé"`, `1732200000123.0`, `150.00000000000003`, `99999999999999999999`, `1`, `,"n":-1e9,`)
-	f.Fuzz(func(t *testing.T, id, ts, temp, hum, ok, sep string) {
-		rec := `{"sensor_id":` + id + sep + `"ts":` + ts + sep + `"temp":` + temp + sep +
-			`"hum":` + hum + sep + `"ok":` + ok + `}`
+	f.Add(`"S007"`, `1732200000123`, `27.41`, `63.05`, `true`, `,`, ``)
+	f.Add(`"S007"`, `1732200000123`, `27.41`, `63.05`, `false`, `, `, ` `) // the seed's Python spacing
+	f.Add(`"S\u0030"`, `-0`, `-0.0`, `1e-400`, `false`, ` , `, `  `)
+	f.Add(`""`, `9223372036854775807`, `2.741E+1`, `6305e-2`, `null`, `,"x":[{"y":{}}],`, ``)
+	f.Add(`"Sé"`, `1732200000123.0`, `150.00000000000003`, `99999999999999999999`, `1`, `,"n":-1e9,`, "\t")
+	f.Add("\"S00\x7f\"", `1732200000123`, `-9.5`, `100`, `true`, `, `, ` `)
+	f.Fuzz(func(t *testing.T, id, ts, temp, hum, ok, sep, colon string) {
+		rec := `{"sensor_id":` + colon + id + sep + `"ts":` + colon + ts + sep + `"temp":` + colon + temp + sep +
+			`"hum":` + colon + hum + sep + `"ok":` + colon + ok + `}`
 		assertAgrees(t, []byte(rec), now)
 	})
 }
