@@ -313,9 +313,8 @@ func newLiteral(s string, off int) literal {
 }
 
 // in reports whether the 16-byte window w holds the literal.
-func (l *literal) in(w []byte) bool {
-	w = w[:16]
-	return binary.LittleEndian.Uint64(w)&l.mask[0] == l.word[0] &&
+func (l *literal) in(w *[16]byte) bool {
+	return binary.LittleEndian.Uint64(w[:8])&l.mask[0] == l.word[0] &&
 		binary.LittleEndian.Uint64(w[8:])&l.mask[1] == l.word[1]
 }
 
@@ -323,12 +322,13 @@ func (l *literal) in(w []byte) bool {
 // [0, len(b)]. It reads 16 bytes, which the schema-order shape always has
 // after each of its head literals; with fewer left, at reports false.
 func (l *literal) at(b []byte, i int) bool {
-	return len(b)-i >= 16 && l.in(b[i:])
+	return len(b)-i >= 16 && l.in((*[16]byte)(b[i:i+16]))
 }
 
 // isRest reports whether b[i:] is the tail literal l, when b has 16 bytes.
 func (l *literal) isRest(b []byte, i int) bool {
-	return len(b)-i == l.n && len(b) >= 16 && l.in(b[len(b)-16:])
+	n := len(b)
+	return n-i == l.n && n >= 16 && l.in((*[16]byte)(b[n-16:n]))
 }
 
 // scanID scans the sensor id's string body starting at i and returns the
@@ -580,8 +580,8 @@ func parseInt(b []byte, i int) (int64, int) {
 	// (epoch milliseconds have 13), read in two words. 15 digits fit an
 	// int64; a leading 0, a sign, a fraction or an exponent go the long way.
 	if len(b)-i >= 16 { // i <= len(b): so i+16 cannot overflow
-		w := b[i : i+16] // one bounds check for the loads below
-		x1 := binary.LittleEndian.Uint64(w) ^ asciiZeros
+		w := (*[16]byte)(b[i : i+16]) // one bounds check for the loads below
+		x1 := binary.LittleEndian.Uint64(w[:8]) ^ asciiZeros
 		x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
 		if k := digitRun(x2); nonDigits(x1) == 0 && w[0] != '0' && k < 8 {
 			if c := w[8+k]; c != '.' && c|0x20 != 'e' {
@@ -618,12 +618,13 @@ func parseFloat(b []byte, i int) (float64, int) {
 	// the division is exact: the digits are below 10^6 < 2^53). It needs nine
 	// bytes to read; a number closer to the end of b goes the long way.
 	if len(b)-i >= 9 { // i <= len(b): so i+9 cannot overflow
-		w := b[i : i+9] // one bounds check for the loads below
+		w := (*[9]byte)(b[i : i+9]) // one bounds check for the loads below
 		neg := w[0] == '-'
+		x := binary.LittleEndian.Uint64(w[:8])
 		if neg {
-			w = w[1:]
+			x = binary.LittleEndian.Uint64(w[1:])
 		}
-		x := binary.LittleEndian.Uint64(w) ^ asciiZeros
+		x ^= asciiZeros
 		stops := nonDigits(x)
 		r1 := bits.TrailingZeros64(stops) >> 3            // integer digits: up to the dot
 		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
