@@ -373,3 +373,58 @@ func TestAddAndAddRawAgree(t *testing.T) {
 		t.Errorf("update has %d rows, want 4", len(ra.Update))
 	}
 }
+
+// TestMinMaxKeepFirstOfEqual: of equal temperatures (0 and -0 are equal),
+// min_temp and max_temp keep the first one folded, within a partition and
+// when partitions merge (lower partition first), as Spark's min and max do.
+func TestMinMaxKeepFirstOfEqual(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	for _, c := range []struct {
+		name     string
+		add      []in
+		wantNeg  bool // the sign of both min_temp and max_temp
+		wantRows int64
+	}{
+		{"0 then -0", []in{{0, "S1", 1000, 0, 50, true}, {0, "S1", 2000, negZero, 50, true}}, false, 2},
+		{"-0 then 0", []in{{0, "S1", 1000, negZero, 50, true}, {0, "S1", 2000, 0, 50, true}}, true, 2},
+		{"partition 0's 0, partition 1's -0", []in{{1, "S1", 1000, negZero, 50, true}, {0, "S1", 2000, 0, 50, true}}, false, 2},
+		{"partition 0's -0, partition 1's 0", []in{{1, "S1", 1000, 0, 50, true}, {0, "S1", 2000, negZero, 50, true}}, true, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := mustNew(t, cfg10s5s)
+			e.StartBatch(0)
+			for _, r := range c.add {
+				e.AddRaw(r.p, []byte(r.id), r.ts, r.temp, r.hum, r.ok)
+			}
+			rows := e.FinishBatch().Update
+			if len(rows) != 1 || rows[0].Eventos != c.wantRows {
+				t.Fatalf("update rows: %s", rowsString(rows))
+			}
+			if got := rows[0]; math.Signbit(got.MinTemp) != c.wantNeg || math.Signbit(got.MaxTemp) != c.wantNeg {
+				t.Errorf("min_temp %v, max_temp %v: want both %s", got.MinTemp, got.MaxTemp,
+					map[bool]string{false: "0", true: "-0"}[c.wantNeg])
+			}
+		})
+	}
+}
+
+// TestUpdateRowsOfLaterBatches: a row changed again in a later batch is in
+// that batch's update rows and counted as updated, however its readings
+// reach it (AddRaw folds the readings of a window it just used in place).
+func TestUpdateRowsOfLaterBatches(t *testing.T) {
+	e := mustNew(t, cfg10s5s)
+	wm := int64(0)
+	for b, want := range []int64{3, 2, 1} {
+		e.StartBatch(wm)
+		// Batch 0 changes S1, S2 and S3; batch 1, S2 and S1; batch 2, S3.
+		ids := [][]string{{"S1", "S2", "S3"}, {"S2", "S1", "S2"}, {"S3"}}[b]
+		for i, id := range ids {
+			e.AddRaw(0, []byte(id), int64(1000+100*b+i), 20, 50, true)
+		}
+		res := e.FinishBatch()
+		if got := res.Stats.NumRowsUpdated; got != want || int64(len(res.Update)) != want {
+			t.Errorf("batch %d: %d rows updated, update rows:\n%swant %d", b, got, rowsString(res.Update), want)
+		}
+		wm = res.NextWatermark
+	}
+}

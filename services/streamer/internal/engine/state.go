@@ -12,13 +12,21 @@ type agg struct {
 	sumT, sumH, minT, maxT float64
 }
 
-// fold adds one reading.
+// fold adds one reading. Of equal temperatures, minT and maxT keep the
+// first, as Spark's min and max do: they replace their value only with a
+// strictly smaller (greater) one, and -0 equals 0. (Go's min and max
+// builtins would prefer -0, at twice the instructions.) temp is never NaN:
+// the contract's range check refuses it.
 func (a *agg) fold(temp, hum float64, ok bool) {
 	if a.count == 0 {
 		a.minT, a.maxT = temp, temp
 	} else {
-		a.minT = min(a.minT, temp)
-		a.maxT = max(a.maxT, temp)
+		if temp < a.minT {
+			a.minT = temp
+		}
+		if temp > a.maxT {
+			a.maxT = temp
+		}
 	}
 	a.count++
 	if ok {
@@ -39,8 +47,12 @@ func (a *agg) merge(b *agg) {
 	a.ok += b.ok
 	a.sumT += b.sumT
 	a.sumH += b.sumH
-	a.minT = min(a.minT, b.minT)
-	a.maxT = max(a.maxT, b.maxT)
+	if b.minT < a.minT { // on ties, the lower partition's, as in fold
+		a.minT = b.minT
+	}
+	if b.maxT > a.maxT {
+		a.maxT = b.maxT
+	}
 }
 
 // row is one state row: one sensor's aggregate in one window of one partition.
