@@ -94,6 +94,17 @@ type Engine struct {
 	byID  []*partition // parts indexed by id, for ids in [0, maxDirectPartition)
 	free  []*window    // evicted windows kept for reuse
 
+	// hot is the tumbling window the previous reading was folded into, and
+	// its partition, for OfferRaw's fast path: a reading for a row of that
+	// window that the batch has already changed only updates the row's
+	// aggregate. hotOK says whether the configuration allows it (tumbling
+	// windows, no Dedup, no SilenceTimeout: nothing else to do per
+	// reading); hotWin is nil when there is no hot window, and is cleared
+	// whenever windows may be evicted or recycled.
+	hotOK   bool
+	hotPart int32
+	hotWin  *window
+
 	stats          Stats // of the current batch
 	tsBase, tsSum  int64 // EventTimeAvg = tsBase + tsSum/NumInputRows
 	scratchStarts  []int64
@@ -130,6 +141,7 @@ func New(cfg Config) (*Engine, error) {
 		seq:       1,
 		ids:       newSensorTable(16),
 	}
+	e.hotOK = e.kind == kindTumbling && !cfg.Dedup && e.timeoutMs == 0
 	e.slideMs = e.winMs
 	if e.kind == kindSliding {
 		e.slideMs = cfg.Slide.Milliseconds()
@@ -220,6 +232,13 @@ func (e *Engine) OfferRaw(p int32, sensorID []byte, ts int64, temp, hum float64,
 	if !found {
 		s = e.intern(string(sensorID))
 	}
+	// The fast path: the hot window, a row already counted as updated.
+	if w := e.hotWin; w != nil && p == e.hotPart && ts >= w.start && ts-w.start < e.winMs {
+		if r := w.get(s); r != nil && r.batch == e.seq {
+			r.fold(temp, hum, ok)
+			return Folded
+		}
+	}
 	if e.cfg.Dedup && !e.firstSeen(s, ts) {
 		e.stats.NumDuplicatesDropped++
 		return Duplicate
@@ -285,6 +304,9 @@ func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
 	if w == nil || ts < w.start || ts-w.start >= e.winMs {
 		w = e.window(pt, windowStart(ts, e.winMs))
 		pt.last = w
+	}
+	if e.hotOK {
+		e.hotPart, e.hotWin = p, w
 	}
 	r := w.getOrAdd(s)
 	if r.batch != e.seq {
@@ -353,6 +375,7 @@ func (e *Engine) insertWindow(p *partition, i int, start int64) *window {
 // computes the next watermark.
 func (e *Engine) FinishBatch() BatchResult {
 	var res BatchResult
+	e.hotWin = nil // windows may be evicted and recycled
 
 	var nextClose int64 // the least end of a window not yet emitted in Append; MaxInt64 if none
 	if e.kind == kindSession {

@@ -46,8 +46,16 @@ func runSplit(t *testing.T, cfg Config, rs []in, cuts []int) ([]contract.WindowR
 	wm := int64(0)
 	batch := func(part []in) BatchResult {
 		e.StartBatch(wm)
-		for _, r := range part {
-			if !e.Add(r.p, Reading{r.id, r.ts, r.temp, r.hum, r.ok}) {
+		for i, r := range part {
+			// Add and AddRaw alternate, so that both entry points, and
+			// AddRaw's fast path through the hot window, meet the reference.
+			added := false
+			if i%2 == 0 {
+				added = e.Add(r.p, Reading{r.id, r.ts, r.temp, r.hum, r.ok})
+			} else {
+				added = e.AddRaw(r.p, []byte(r.id), r.ts, r.temp, r.hum, r.ok)
+			}
+			if !added {
 				t.Fatalf("reading %+v dropped as late with watermark %d", r, e.Watermark())
 			}
 		}
