@@ -219,11 +219,20 @@ func parseFast(b []byte, f *Fields) fastResult {
 // between two values is then a constant, compared a word at a time, which
 // replaces parseFast's key dispatch, duplicate bookkeeping and whitespace
 // loops. It also checks the sensor id's bytes (see scanID), so that Decode
-// need not. It reports false at the first byte off that shape, with f partly
-// written; parseFast then decides, from the start. When it reports true,
-// parseFast would have returned fastParsed with the same fields: the same
-// value parsers run on the same literals, and a key-value list with exactly
-// the five keys, once each, is what parseFast requires.
+// need not.
+//
+// Its values are narrower than parseFast's too, so that each is read from
+// one or two words, in line, without a call: a ts of 9 to 15 digits, and
+// floats of at most seven bytes after an optional '-', with digits on both
+// sides of the point (-?d{1,5}\.d{1,5}; the sensors write dd.dd). The byte
+// after each value is not examined here: the literal that follows it, which
+// begins with ',', is.
+//
+// It reports false at the first byte off that shape, with f partly written;
+// parseFast then decides, from the start. When it reports true, parseFast
+// would have returned fastParsed with the same fields: its literals convert
+// exactly as parseInt and parseFloat convert them, and a key-value list with
+// exactly the five keys, once each, is what parseFast requires.
 func parseSchemaOrder(b []byte, f *Fields) bool {
 	if len(b) > contract.MaxValueBytes {
 		return false
@@ -243,14 +252,66 @@ func parseSchemaOrder(b []byte, f *Fields) bool {
 	if !l.ts.at(b, end) {
 		return false
 	}
-	if f.TS, i = parseInt(b, end+l.ts.n); i < 0 || !l.temp.at(b, i) {
+	i = end + l.ts.n
+	// ts: a positive integer of 9 to 15 digits without a leading zero, in
+	// two words (epoch milliseconds have 13; fewer than 12 is before
+	// contract.MinTS). Such integers fit an int64 and read as parseInt
+	// reads them. The bit forced into stops makes byte 15 end the digits,
+	// so that k < 8; a 16th digit is then where the next literal must
+	// begin, and that comparison fails.
+	if len(b)-i < 16 {
 		return false
 	}
-	if f.Temp, i = parseFloat(b, i+l.temp.n); i < 0 || !l.hum.at(b, i) {
+	w := (*[16]byte)(b[i : i+16]) // one bounds check for the loads below
+	x1 := binary.LittleEndian.Uint64(w[:8]) ^ asciiZeros
+	x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
+	k := bits.TrailingZeros64(nonDigits(x2)|1<<63) >> 3
+	if nonDigits(x1) != 0 || w[0] == '0' || k == 0 {
 		return false
 	}
-	if f.Hum, i = parseFloat(b, i+l.hum.n); i < 0 {
-		return false
+	f.TS = int64(digitsValue(x1, 8)*pow10u[k] + lowDigitsValue(x2, k))
+	i += 8 + k
+	// temp, then hum: -?d{1,5}\.d{1,5}, seven bytes at most after the sign
+	// and no leading zero, converted exactly (see exactFloat: the digits
+	// read as an integer are below 10^6 < 2^53) by one division, as
+	// parseFloat's own fast path converts them. As for ts, byte 7 always
+	// ends the number, and a digit there fails the next literal.
+	for k := range 2 {
+		if lit := &l.floats[k]; lit.at(b, i) {
+			i += lit.n
+		} else {
+			return false
+		}
+		if len(b)-i < 9 {
+			return false
+		}
+		w := (*[9]byte)(b[i : i+9])
+		neg := w[0] == '-'
+		x := binary.LittleEndian.Uint64(w[:8])
+		if neg {
+			x = binary.LittleEndian.Uint64(w[1:])
+			i++
+		}
+		x ^= asciiZeros
+		stops := nonDigits(x) | 1<<63
+		dot := bits.TrailingZeros64(stops) >> 3           // integer digits: up to the dot
+		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction
+		// end < 8, so dot < 6: 1 to 5 digits on each side.
+		if end-dot < 2 || dot == 0 || byte(x>>(8*dot&63)) != '.'^'0' || (dot > 1 && byte(x) == 0) {
+			return false
+		}
+		low := uint64(1)<<(8*dot&63) - 1
+		digits := x&low | (x>>8)&^low // the dot taken out; lowDigitsValue drops the bytes from end-1 up
+		v := float64(lowDigitsValue(digits, end-1)) / pow10[(end-dot-1)&7]
+		if neg {
+			v = -v
+		}
+		if k == 0 {
+			f.Temp = v
+		} else {
+			f.Hum = v
+		}
+		i += end
 	}
 	// The last literal holds the value after "ok".
 	f.OK = l.okTrue.isRest(b, i)
@@ -261,24 +322,23 @@ func parseSchemaOrder(b []byte, f *Fields) bool {
 // in one spacing. Each literal ends where the next value begins; the sensor
 // id's quotes are part of the literals around it.
 type layout struct {
-	open, ts, temp, hum literal // head literals, each followed by a value
-	okTrue, okFalse     literal // tail literals: the rest of the record
+	open, ts        literal    // head literals, each followed by a value
+	floats          [2]literal // likewise, before temp and hum
+	okTrue, okFalse literal    // tail literals: the rest of the record
 }
 
 var (
 	compact = layout{
 		open:    newHead(`{"sensor_id":"`),
 		ts:      newHead(`","ts":`),
-		temp:    newHead(`,"temp":`),
-		hum:     newHead(`,"hum":`),
+		floats:  [2]literal{newHead(`,"temp":`), newHead(`,"hum":`)},
 		okTrue:  newTail(`,"ok":true}`),
 		okFalse: newTail(`,"ok":false}`),
 	}
 	spaced = layout{
 		open:    newHead(`{"sensor_id": "`),
 		ts:      newHead(`", "ts": `),
-		temp:    newHead(`, "temp": `),
-		hum:     newHead(`, "hum": `),
+		floats:  [2]literal{newHead(`, "temp": `), newHead(`, "hum": `)},
 		okTrue:  newTail(`, "ok": true}`),
 		okFalse: newTail(`, "ok": false}`),
 	}
@@ -562,10 +622,21 @@ func nonDigits(x uint64) uint64 {
 
 // digitsValue returns the number written by the k lowest bytes of x, each a
 // digit value 0..9, the lowest byte the most significant digit. Shifting the
-// other bytes out leaves zeros below, which read as leading zeros; then
-// neighbours combine pairwise: 8 digits -> 4 two-digit values -> 2 -> 1.
+// other bytes out leaves zeros below, which read as leading zeros.
 func digitsValue(x uint64, k int) uint64 {
-	x <<= 8 * (8 - k) // 0 when k == 0
+	return eightDigits(x << (8 * (8 - k))) // 0 when k == 0
+}
+
+// lowDigitsValue is digitsValue for 1 <= k <= 8: its shift, below 64, needs
+// no instructions for the case k == 0.
+func lowDigitsValue(x uint64, k int) uint64 {
+	return eightDigits(x << (8 * (8 - k) & 63))
+}
+
+// eightDigits returns the number written by the eight bytes of x, each a
+// digit value 0..9, the lowest byte the most significant: neighbours combine
+// pairwise, 8 digits -> 4 two-digit values -> 2 -> 1.
+func eightDigits(x uint64) uint64 {
 	x = (x*10 + x>>8) & 0x00FF00FF00FF00FF
 	x = (x*100 + x>>16) & 0x0000FFFF0000FFFF
 	return (x*10000 + x>>32) & 0xFFFFFFFF

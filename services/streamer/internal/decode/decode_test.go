@@ -3,8 +3,11 @@ package decode
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -379,6 +382,54 @@ func TestLiteral(t *testing.T) {
 				want = buf[i:] == lit && len(buf) >= 16
 				if got := tail.isRest([]byte(buf), i); got != want {
 					t.Fatalf("newTail(%q).isRest(%q, %d) = %v, want %v", lit, buf, i, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestSchemaOrderNumbers puts number literals of every shape into the ts,
+// temp and hum of records in both spacings. Decode must agree with the
+// reference on each (assertAgrees), and parseSchemaOrder must take exactly
+// the shapes it documents: a ts of 9 to 15 digits, floats of at most seven
+// bytes after the sign with digits on both sides of the point, no leading
+// zero; the rest are parseFast's.
+func TestSchemaOrderNumbers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	lits := []string{"0.5", "-0.5", "0.0", "-0.0", "00.5", "05.5", "1.", ".5", "-", "-.5", "1.2.3", "27.41",
+		"27.4", "27", "12345.6", "123456.7", "1.23456", "1.234567", "99999.99", "1e5", "1.5e1", "27.41E0",
+		"-12345.6", "-1.23456", "0.12345", "1732200000123", "173220000012", "17322000001", "123456789",
+		"12345678", "123456789012345", "1234567890123456", "01732200000123", "-1732200000123"}
+	for range 8000 {
+		digits := strconv.FormatUint(rng.Uint64N(1<<(1+rng.IntN(50))), 10)
+		if dot := rng.IntN(len(digits) + 1); dot < len(digits) && rng.IntN(3) > 0 {
+			digits = digits[:dot] + "." + digits[dot:]
+		}
+		if rng.IntN(4) == 0 {
+			digits = "-" + digits
+		}
+		lits = append(lits, digits)
+	}
+	isFloat := regexp.MustCompile(`^-?(0|[1-9][0-9]*)\.[0-9]+$`)
+	isTS := regexp.MustCompile(`^[1-9][0-9]{8,14}$`)
+	fields := []string{`1732200000123`, `27.41`, `63.05`}
+	for _, lit := range lits {
+		for field := range fields {
+			vals := slices.Clone(fields)
+			vals[field] = lit
+			for _, spaced := range []bool{false, true} {
+				rec := fmt.Sprintf(`{"sensor_id":"S001","ts":%s,"temp":%s,"hum":%s,"ok":true}`, vals[0], vals[1], vals[2])
+				if spaced {
+					rec = strings.NewReplacer(`":`, `": `, `,"`, `, "`).Replace(rec)
+				}
+				assertAgrees(t, []byte(rec), now)
+				want := isTS.MatchString(lit)
+				if field > 0 {
+					want = isFloat.MatchString(lit) && len(strings.TrimPrefix(lit, "-")) <= 7
+				}
+				var f Fields
+				if got := parseSchemaOrder([]byte(rec), &f); got != want {
+					t.Fatalf("parseSchemaOrder(%s) = %v, want %v", rec, got, want)
 				}
 			}
 		}
