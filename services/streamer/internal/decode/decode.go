@@ -244,9 +244,19 @@ func parseSchemaOrder(b []byte, f *Fields) bool {
 		}
 	}
 	i := l.open.n
-	end := scanID(b, i)
-	if end < 0 {
+	// The sensor id: scanID's first word, in line (the lab's ids are
+	// shorter than eight bytes); a longer id is scanned on from there. The
+	// first byte idStops flags is the closing quote, or a byte that refuses
+	// the id, where the ts literal, which begins with '"', will not match.
+	if len(b)-i < 8 {
 		return false
+	}
+	stop := idStops(binary.LittleEndian.Uint64(b[i:]))
+	end := i + bits.TrailingZeros64(stop)>>3
+	if stop == 0 {
+		if end = scanID(b, i+8); end < 0 {
+			return false
+		}
 	}
 	f.SensorID = b[i:end:end] // capped, as in parseFast
 	if !l.ts.at(b, end) {
@@ -399,24 +409,8 @@ func (l *literal) isRest(b []byte, i int) bool {
 // character) is for parseFast and the reference to decide. It reads eight
 // bytes at a time while eight remain.
 func scanID(b []byte, i int) int {
-	const (
-		ones        = 0x0101010101010101
-		hi          = 0x80 * ones
-		quotes      = '"' * ones
-		backslashes = '\\' * ones
-		dels        = 0x7f * ones
-	)
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// A byte y of x, with no borrow from below, gets its high bit set
-		// in y-1 when y is 0 (or above 0x80), in y-0x20 when y is below
-		// 0x20, and in y itself when y is 0x80 or above. So stop flags the
-		// bytes that are '"', '\\', 0x7f, below 0x20 or above 0x7f. Flags
-		// above the lowest can be wrong (a borrow), which is why only the
-		// lowest is used: the bytes below it borrow nothing.
-		quote, backslash, del := (x^quotes)-ones, (x^backslashes)-ones, (x^dels)-ones
-		stop := (quote | backslash | del | (x - 0x20*ones) | x) & hi
-		if stop != 0 {
+		if stop := idStops(binary.LittleEndian.Uint64(b[i:])); stop != 0 {
 			k := i + bits.TrailingZeros64(stop)>>3
 			if b[k] != '"' {
 				return -1
@@ -433,6 +427,27 @@ func scanID(b []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// idStops flags, in the high bit of its byte, the lowest byte of the eight
+// of x (little-endian) that ends or disqualifies a sensor id for scanID:
+// '"', '\\', 0x7f, below 0x20 or above 0x7f. It is 0 when there is none.
+// Flags above the lowest may be wrong.
+func idStops(x uint64) uint64 {
+	const (
+		ones        = 0x0101010101010101
+		hi          = 0x80 * ones
+		quotes      = '"' * ones
+		backslashes = '\\' * ones
+		dels        = 0x7f * ones
+	)
+	// A byte y of x, with no borrow from below, gets its high bit set in
+	// y-1 when y is 0 (or above 0x80), in y-0x20 when y is below 0x20, and
+	// in y itself when y is 0x80 or above. Flags above the lowest can be
+	// wrong (a borrow), which is why only the lowest is used: the bytes
+	// below it borrow nothing.
+	quote, backslash, del := (x^quotes)-ones, (x^backslashes)-ones, (x^dels)-ones
+	return (quote | backslash | del | (x - 0x20*ones) | x) & hi
 }
 
 // scanKey scans a key starting after its opening quote and returns the index

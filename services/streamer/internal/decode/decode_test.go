@@ -435,3 +435,36 @@ func TestSchemaOrderNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaOrderIDs puts sensor ids of every length up to 40, of printable
+// ASCII with now and then another byte, into records of both spacings:
+// Decode must agree with the reference, and parseSchemaOrder must take the
+// record exactly when the id is printable ASCII without '\\' (its first word
+// is scanned in line, the rest by scanID).
+func TestSchemaOrderIDs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 20000 {
+		id := make([]byte, rng.IntN(41))
+		for j := range id {
+			id[j] = byte(0x20 + rng.IntN(0x5f))
+			if id[j] == '"' || rng.IntN(200) == 0 {
+				id[j] = []byte{0, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff}[rng.IntN(8)]
+			}
+		}
+		want := true
+		for _, c := range id {
+			want = want && c >= 0x20 && c < 0x7f && c != '\\' && c != '"'
+		}
+		for _, spaced := range []bool{false, true} {
+			rec := `{"sensor_id":"` + string(id) + `","ts":1732200000123,"temp":27.41,"hum":63.05,"ok":false}`
+			if spaced {
+				rec = `{"sensor_id": "` + string(id) + `", "ts": 1732200000123, "temp": 27.41, "hum": 63.05, "ok": false}`
+			}
+			assertAgrees(t, []byte(rec), now)
+			var f Fields
+			if got := parseSchemaOrder([]byte(rec), &f); got != want || (got && string(f.SensorID) != string(id)) {
+				t.Fatalf("parseSchemaOrder(%q) = %v with id %q, want %v", rec, got, f.SensorID, want)
+			}
+		}
+	}
+}
