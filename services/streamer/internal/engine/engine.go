@@ -94,16 +94,22 @@ type Engine struct {
 	byID  []*partition // parts indexed by id, for ids in [0, maxDirectPartition)
 	free  []*window    // evicted windows kept for reuse
 
-	// hot is the tumbling window the previous reading was folded into, and
-	// its partition, for OfferRaw's fast path: a reading for a row of that
-	// window that the batch has already changed only updates the row's
-	// aggregate. hotOK says whether the configuration allows it (tumbling
-	// windows, no Dedup, no SilenceTimeout: nothing else to do per
-	// reading); hotWin is nil when there is no hot window, and is cleared
-	// whenever windows may be evicted or recycled.
-	hotOK   bool
-	hotPart int32
-	hotWin  *window
+	// The hot window is the tumbling window the previous reading was folded
+	// into, for OfferRaw's fast path: a reading for a row of that window
+	// that the batch has already changed only updates the row's aggregate.
+	// The engine keeps the window's partition and start, and copies of its
+	// slot and rows slice headers, so that the path reads the row with two
+	// dependent loads. Every change to a window's slot or rows goes through
+	// fold, which refreshes the copies; hotSlot is nil when there is no hot
+	// window, and FinishBatch clears it before windows can be evicted or
+	// recycled. hotOK says whether the configuration allows the fast path
+	// (tumbling windows, no Dedup, no SilenceTimeout: nothing else to do
+	// per reading).
+	hotOK    bool
+	hotPart  int32
+	hotStart int64
+	hotSlot  []int32
+	hotRows  []row
 
 	stats          Stats // of the current batch
 	tsBase, tsSum  int64 // EventTimeAvg = tsBase + tsSum/NumInputRows
@@ -232,11 +238,14 @@ func (e *Engine) OfferRaw(p int32, sensorID []byte, ts int64, temp, hum float64,
 	if !found {
 		s = e.intern(string(sensorID))
 	}
-	// The fast path: the hot window, a row already counted as updated.
-	if w := e.hotWin; w != nil && p == e.hotPart && ts >= w.start && ts-w.start < e.winMs {
-		if r := w.get(s); r != nil && r.batch == e.seq {
-			r.fold(temp, hum, ok)
-			return Folded
+	// The fast path: the hot window, a row already counted as updated. (ts
+	// and hotStart are >= 0, so the difference cannot overflow.)
+	if uint(s) < uint(len(e.hotSlot)) && p == e.hotPart && uint64(ts-e.hotStart) < uint64(e.winMs) {
+		if i := e.hotSlot[s]; i != 0 {
+			if r := &e.hotRows[i-1]; r.batch == e.seq {
+				r.fold(temp, hum, ok)
+				return Folded
+			}
 		}
 	}
 	if e.cfg.Dedup && !e.firstSeen(s, ts) {
@@ -305,10 +314,10 @@ func (e *Engine) fold(p, s int32, ts int64, temp, hum float64, ok bool) {
 		w = e.window(pt, windowStart(ts, e.winMs))
 		pt.last = w
 	}
-	if e.hotOK {
-		e.hotPart, e.hotWin = p, w
-	}
 	r := w.getOrAdd(s)
+	if e.hotOK {
+		e.hotPart, e.hotStart, e.hotSlot, e.hotRows = p, w.start, w.slot, w.rows
+	}
 	if r.batch != e.seq {
 		r.batch = e.seq
 		e.stats.NumRowsUpdated++
@@ -375,7 +384,7 @@ func (e *Engine) insertWindow(p *partition, i int, start int64) *window {
 // computes the next watermark.
 func (e *Engine) FinishBatch() BatchResult {
 	var res BatchResult
-	e.hotWin = nil // windows may be evicted and recycled
+	e.hotSlot, e.hotRows = nil, nil // windows may be evicted and recycled
 
 	var nextClose int64 // the least end of a window not yet emitted in Append; MaxInt64 if none
 	if e.kind == kindSession {
