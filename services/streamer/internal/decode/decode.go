@@ -234,14 +234,16 @@ func parseFast(b []byte, f *Fields) fastResult {
 // exactly as parseInt and parseFloat convert them, and a key-value list with
 // exactly the five keys, once each, is what parseFast requires.
 func parseSchemaOrder(b []byte, f *Fields) bool {
-	if len(b) > contract.MaxValueBytes {
+	if len(b) > contract.MaxValueBytes || len(b) < 16 {
 		return false
 	}
+	// The byte after `{"sensor_id":` tells the spacing.
 	l := &compact
+	if b[13] == ' ' {
+		l = &spaced
+	}
 	if !l.open.at(b, 0) {
-		if l = &spaced; !l.open.at(b, 0) {
-			return false
-		}
+		return false
 	}
 	i := l.open.n
 	// The sensor id: scanID's first word, in line (the lab's ids are
@@ -281,74 +283,99 @@ func parseSchemaOrder(b []byte, f *Fields) bool {
 	}
 	f.TS = int64(digitsValue(x1, 8)*pow10u[k] + lowDigitsValue(x2, k))
 	i += 8 + k
-	// temp, then hum: -?d{1,5}\.d{1,5}, seven bytes at most after the sign
-	// and no leading zero, converted exactly (see exactFloat: the digits
-	// read as an integer are below 10^6 < 2^53) by one division, as
-	// parseFloat's own fast path converts them. As for ts, byte 7 always
-	// ends the number, and a digit there fails the next literal.
-	for k := range 2 {
-		if lit := &l.floats[k]; lit.at(b, i) {
-			i += lit.n
-		} else {
-			return false
-		}
-		if len(b)-i < 9 {
-			return false
-		}
-		w := (*[9]byte)(b[i : i+9])
-		neg := w[0] == '-'
-		x := binary.LittleEndian.Uint64(w[:8])
-		if neg {
-			x = binary.LittleEndian.Uint64(w[1:])
-			i++
-		}
-		x ^= asciiZeros
-		stops := nonDigits(x) | 1<<63
-		dot := bits.TrailingZeros64(stops) >> 3           // integer digits: up to the dot
-		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction
-		// end < 8, so dot < 6: 1 to 5 digits on each side.
-		if end-dot < 2 || dot == 0 || byte(x>>(8*dot&63)) != '.'^'0' || (dot > 1 && byte(x) == 0) {
-			return false
-		}
-		low := uint64(1)<<(8*dot&63) - 1
-		digits := x&low | (x>>8)&^low // the dot taken out; lowDigitsValue drops the bytes from end-1 up
-		v := float64(lowDigitsValue(digits, end-1)) / pow10[(end-dot-1)&7]
-		if neg {
-			v = -v
-		}
-		if k == 0 {
-			f.Temp = v
-		} else {
-			f.Hum = v
-		}
-		i += end
+	// temp, then hum, the same steps (see floatWord).
+	if !l.temp.at(b, i) || len(b)-i-l.temp.n < 9 {
+		return false
 	}
+	i += l.temp.n
+	x, neg := floatWord((*[9]byte)(b[i : i+9]))
+	dot, end, ok := floatSpan(x)
+	if !ok {
+		return false
+	}
+	v := float64(lowDigitsValue(withoutDot(x, dot), end-1)) / pow10[(end-dot-1)&7]
+	if neg {
+		v, i = -v, i+1
+	}
+	f.Temp, i = v, i+end
+	if !l.hum.at(b, i) || len(b)-i-l.hum.n < 9 {
+		return false
+	}
+	i += l.hum.n
+	x, neg = floatWord((*[9]byte)(b[i : i+9]))
+	if dot, end, ok = floatSpan(x); !ok {
+		return false
+	}
+	v = float64(lowDigitsValue(withoutDot(x, dot), end-1)) / pow10[(end-dot-1)&7]
+	if neg {
+		v, i = -v, i+1
+	}
+	f.Hum, i = v, i+end
 	// The last literal holds the value after "ok".
 	f.OK = l.okTrue.isRest(b, i)
 	return f.OK || l.okFalse.isRest(b, i)
+}
+
+// floatWord returns the eight bytes of the number that begins w, after its
+// '-' if it has one, XOR '0' (digits become 0..9), and whether it has one.
+// It is the first step of parseSchemaOrder's floats, which are
+// -?d{1,5}\.d{1,5}: seven bytes at most after the sign and no leading zero,
+// converted exactly by one division (see withoutDot). As for ts, byte 7
+// always ends the number (see floatSpan), and a digit there fails the next
+// literal.
+func floatWord(w *[9]byte) (x uint64, neg bool) {
+	neg = w[0] == '-'
+	x = binary.LittleEndian.Uint64(w[:8])
+	if neg {
+		x = binary.LittleEndian.Uint64(w[1:])
+	}
+	return x ^ asciiZeros, neg
+}
+
+// floatSpan finds, in x from floatWord, the dot and the byte after the
+// fraction (byte 7 at most: the bit forced into stops), and reports whether
+// x begins with d{1,5}\.d{1,5} without a leading zero.
+func floatSpan(x uint64) (dot, end int, ok bool) {
+	stops := nonDigits(x) | 1<<63
+	dot = bits.TrailingZeros64(stops) >> 3
+	end = bits.TrailingZeros64(stops&(stops-1)) >> 3
+	// end < 8, so dot < 6: 1 to 5 digits on each side.
+	ok = end-dot >= 2 && dot != 0 && byte(x>>(8*dot&63)) == '.'^'0' && (dot == 1 || byte(x) != 0)
+	return dot, end, ok
+}
+
+// withoutDot returns x from floatWord with the dot floatSpan found taken
+// out: the digits after it move down one byte. lowDigitsValue then reads
+// them as one integer, below 10^6 < 2^53, and dividing it by a power of ten
+// converts the float exactly (see exactFloat), as parseFloat's own fast path
+// does.
+func withoutDot(x uint64, dot int) uint64 {
+	low := uint64(1)<<(8*dot&63) - 1
+	return x&low | (x>>8)&^low
 }
 
 // A layout is the constant text around the values of the schema-order shape
 // in one spacing. Each literal ends where the next value begins; the sensor
 // id's quotes are part of the literals around it.
 type layout struct {
-	open, ts        literal    // head literals, each followed by a value
-	floats          [2]literal // likewise, before temp and hum
-	okTrue, okFalse literal    // tail literals: the rest of the record
+	open, ts, temp, hum literal // head literals, each followed by a value
+	okTrue, okFalse     literal // tail literals: the rest of the record
 }
 
 var (
 	compact = layout{
 		open:    newHead(`{"sensor_id":"`),
 		ts:      newHead(`","ts":`),
-		floats:  [2]literal{newHead(`,"temp":`), newHead(`,"hum":`)},
+		temp:    newHead(`,"temp":`),
+		hum:     newHead(`,"hum":`),
 		okTrue:  newTail(`,"ok":true}`),
 		okFalse: newTail(`,"ok":false}`),
 	}
 	spaced = layout{
 		open:    newHead(`{"sensor_id": "`),
 		ts:      newHead(`", "ts": `),
-		floats:  [2]literal{newHead(`, "temp": `), newHead(`, "hum": `)},
+		temp:    newHead(`, "temp": `),
+		hum:     newHead(`, "hum": `),
 		okTrue:  newTail(`, "ok": true}`),
 		okFalse: newTail(`, "ok": false}`),
 	}
