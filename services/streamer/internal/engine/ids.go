@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
 )
@@ -67,6 +68,22 @@ func (t *sensorTable) resize(n int) {
 // does not allocate and does not retain id.
 func (t *sensorTable) lookup(id []byte) (int32, bool) { return lookupID(t, id) }
 
+// lookupShort is lookup for the ids most sensors have, of 4 to
+// inlineIDBytes bytes: their words need no call to idWords, and the check
+// and the packing are small enough to be inlined into the caller, which
+// then calls probe (ok is false for other ids: call lookup).
+func lookupShort(id []byte) (w0, w1 uint64, ok bool) {
+	n := len(id)
+	switch {
+	case n < 4 || n > inlineIDBytes:
+		return 0, 0, false
+	case n >= 8:
+		// As idWords: the last eight bytes, shifted down to bytes 8..n-1.
+		return binary.LittleEndian.Uint64(id), binary.LittleEndian.Uint64(id[n-8:]) >> (8 * (16 - n)), true
+	}
+	return uint64(binary.LittleEndian.Uint32(id)) | uint64(binary.LittleEndian.Uint32(id[n-4:]))<<(8*(n-4)&63), 0, true
+}
+
 // lookupString is lookup for a string id.
 func (t *sensorTable) lookupString(id string) (int32, bool) { return lookupID(t, id) }
 
@@ -77,11 +94,17 @@ func lookupID[T idBytes](t *sensorTable, id T) (int32, bool) {
 		return s, ok
 	}
 	w0, w1 := idWords(id)
-	tag := uint32(len(id)) + 1
+	return t.probe(w0, w1, len(id))
+}
+
+// probe returns the sensor number of the short id of words w0, w1 (as
+// idWords packs them) and length n, and whether it is in the table.
+func (t *sensorTable) probe(w0, w1 uint64, n int) (int32, bool) {
+	tag := uint32(n) + 1
 	slots := t.slots
 	mask := uint64(len(slots) - 1)
 	// The probe ends: the table is at most half full, so it has empty slots.
-	for i := t.home(w0, w1, len(id)); ; i++ {
+	for i := t.home(w0, w1, n); ; i++ {
 		sl := &slots[i&mask]
 		// The length is compared too: "S1" and "S1\x00" have the same words.
 		if sl.tag == tag && sl.w0 == w0 && sl.w1 == w1 {
