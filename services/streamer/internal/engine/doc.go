@@ -47,7 +47,9 @@
 // The hot path (AddRaw) does not allocate once a sensor id and its window are
 // known: sensor ids are interned to small integers, and each partition keeps
 // its open windows in a short sorted slice, each window indexing its rows by
-// sensor number (a sliding reading walks its L/S adjacent windows); sessions
+// sensor number (a sliding reading walks its L/S adjacent windows; a
+// tumbling reading for the window and partition of the previous one, whose
+// row the batch has already changed, goes straight to that row); sessions
 // are short sorted lists per (partition, sensor); dedup keys are sorted event
 // times per sensor, mostly appended. Evicted windows are recycled. Interned
 // ids are never forgotten while the engine lives (a Restore keeps only the ids
