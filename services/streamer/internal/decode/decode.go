@@ -49,10 +49,8 @@ type Fields struct {
 // unspecified.
 func Decode(value []byte, nowMs int64, out *Fields) error {
 	switch {
-	case parseSchemaOrder(value, out): // its sensor id needs no byte check
-		if validValues(out, nowMs) {
-			return nil
-		}
+	case parseSchemaOrder(value, nowMs, out):
+		return nil
 	case parseFast(value, out) == fastParsed:
 		if validID(out.SensorID) && validValues(out, nowMs) {
 			return nil
@@ -218,8 +216,7 @@ func parseFast(b []byte, f *Fields) fastResult {
 // one space after each ',' and ':' (Python's json.dumps default). Each stretch
 // between two values is then a constant, compared a word at a time, which
 // replaces parseFast's key dispatch, duplicate bookkeeping and whitespace
-// loops. It also checks the sensor id's bytes (see scanID), so that Decode
-// need not.
+// loops.
 //
 // Its values are narrower than parseFast's too, so that each is read from
 // one or two words, in line, without a call: a ts of 9 to 15 digits, and
@@ -228,12 +225,15 @@ func parseFast(b []byte, f *Fields) fastResult {
 // after each value is not examined here: the literal that follows it, which
 // begins with ',', is.
 //
-// It reports false at the first byte off that shape, with f partly written;
-// parseFast then decides, from the start. When it reports true, parseFast
-// would have returned fastParsed with the same fields: its literals convert
-// exactly as parseInt and parseFloat convert them, and a key-value list with
-// exactly the five keys, once each, is what parseFast requires.
-func parseSchemaOrder(b []byte, f *Fields) bool {
+// It reports false at the first byte off that shape, with f partly written,
+// and also when the values fail contract.Validate's checks (validValues,
+// while they are still in registers; the sensor id needs no byte check: see
+// scanID); parseFast then decides, from the start. When it reports true,
+// parseFast would have returned fastParsed with the same fields, and they
+// are valid: its literals convert exactly as parseInt and parseFloat convert
+// them, and a key-value list with exactly the five keys, once each, is what
+// parseFast requires.
+func parseSchemaOrder(b []byte, nowMs int64, f *Fields) bool {
 	if len(b) > contract.MaxValueBytes || len(b) < 16 {
 		return false
 	}
@@ -313,7 +313,7 @@ func parseSchemaOrder(b []byte, f *Fields) bool {
 	f.Hum, i = v, i+end
 	// The last literal holds the value after "ok".
 	f.OK = l.okTrue.isRest(b, i)
-	return f.OK || l.okFalse.isRest(b, i)
+	return (f.OK || l.okFalse.isRest(b, i)) && validValues(f, nowMs)
 }
 
 // floatWord returns the eight bytes of the number that begins w, after its

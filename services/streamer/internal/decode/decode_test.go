@@ -25,12 +25,13 @@ const seedRecord = `{"sensor_id": "S007", "ts": 1732200000123, "temp": 27.41, "h
 // bit for bit, so that -0 and 0 differ).
 //
 // It also checks parseSchemaOrder's promise: whenever it accepts, parseFast
-// accepts too, with the same fields.
+// accepts too, with the same fields, and they are valid.
 func assertAgrees(t testing.TB, in []byte, nowMs int64) {
 	t.Helper()
 	var ordered, general Fields
-	if parseSchemaOrder(in, &ordered) {
-		if parseFast(in, &general) != fastParsed || string(ordered.SensorID) != string(general.SensorID) ||
+	if parseSchemaOrder(in, nowMs, &ordered) {
+		if parseFast(in, &general) != fastParsed || !valid(&general, nowMs) ||
+			string(ordered.SensorID) != string(general.SensorID) ||
 			ordered.TS != general.TS || ordered.OK != general.OK ||
 			math.Float64bits(ordered.Temp) != math.Float64bits(general.Temp) ||
 			math.Float64bits(ordered.Hum) != math.Float64bits(general.Hum) {
@@ -298,7 +299,7 @@ func TestSeedMixTakesFastPath(t *testing.T) {
 		if parseFast(rec, &f) != fastParsed || !valid(&f, now) {
 			t.Fatalf("seed record not decoded by the fast path: %s", rec)
 		}
-		if !parseSchemaOrder(rec, &f) {
+		if !parseSchemaOrder(rec, now, &f) {
 			t.Fatalf("seed record not decoded by the schema-order path: %s", rec)
 		}
 		assertAgrees(t, rec, now)
@@ -391,9 +392,9 @@ func TestLiteral(t *testing.T) {
 // TestSchemaOrderNumbers puts number literals of every shape into the ts,
 // temp and hum of records in both spacings. Decode must agree with the
 // reference on each (assertAgrees), and parseSchemaOrder must take exactly
-// the shapes it documents: a ts of 9 to 15 digits, floats of at most seven
+// the shapes it documents (a ts of 9 to 15 digits, floats of at most seven
 // bytes after the sign with digits on both sides of the point, no leading
-// zero; the rest are parseFast's.
+// zero) when their values are valid; the rest are parseFast's.
 func TestSchemaOrderNumbers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	lits := []string{"0.5", "-0.5", "0.0", "-0.0", "00.5", "05.5", "1.", ".5", "-", "-.5", "1.2.3", "27.41",
@@ -427,8 +428,11 @@ func TestSchemaOrderNumbers(t *testing.T) {
 				if field > 0 {
 					want = isFloat.MatchString(lit) && len(strings.TrimPrefix(lit, "-")) <= 7
 				}
+				if _, err := contract.DecodeEvent([]byte(rec), now); err != nil {
+					want = false // out of range: parseFast and Validate decide
+				}
 				var f Fields
-				if got := parseSchemaOrder([]byte(rec), &f); got != want {
+				if got := parseSchemaOrder([]byte(rec), now, &f); got != want {
 					t.Fatalf("parseSchemaOrder(%s) = %v, want %v", rec, got, want)
 				}
 			}
@@ -439,8 +443,8 @@ func TestSchemaOrderNumbers(t *testing.T) {
 // TestSchemaOrderIDs puts sensor ids of every length up to 40, of printable
 // ASCII with now and then another byte, into records of both spacings:
 // Decode must agree with the reference, and parseSchemaOrder must take the
-// record exactly when the id is printable ASCII without '\\' (its first word
-// is scanned in line, the rest by scanID).
+// record exactly when the id is printable ASCII without '\\' and not empty
+// (its first word is scanned in line, the rest by scanID).
 func TestSchemaOrderIDs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for range 20000 {
@@ -451,7 +455,7 @@ func TestSchemaOrderIDs(t *testing.T) {
 				id[j] = []byte{0, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff}[rng.IntN(8)]
 			}
 		}
-		want := true
+		want := len(id) > 0
 		for _, c := range id {
 			want = want && c >= 0x20 && c < 0x7f && c != '\\' && c != '"'
 		}
@@ -462,7 +466,7 @@ func TestSchemaOrderIDs(t *testing.T) {
 			}
 			assertAgrees(t, []byte(rec), now)
 			var f Fields
-			if got := parseSchemaOrder([]byte(rec), &f); got != want || (got && string(f.SensorID) != string(id)) {
+			if got := parseSchemaOrder([]byte(rec), now, &f); got != want || (got && string(f.SensorID) != string(id)) {
 				t.Fatalf("parseSchemaOrder(%q) = %v with id %q, want %v", rec, got, f.SensorID, want)
 			}
 		}
