@@ -237,7 +237,7 @@ func (e *Engine) OfferRaw(p int32, sensorID []byte, ts int64, temp, hum float64,
 	// The sensor number: no allocation, sensorID not retained.
 	var s int32
 	var found bool
-	if w0, w1, short := lookupShort(sensorID); short {
+	if w0, w1, short := shortIDWords(sensorID); short {
 		s, found = e.ids.probe(w0, w1, len(sensorID))
 	} else {
 		s, found = e.ids.lookup(sensorID)

@@ -68,11 +68,11 @@ func (t *sensorTable) resize(n int) {
 // does not allocate and does not retain id.
 func (t *sensorTable) lookup(id []byte) (int32, bool) { return lookupID(t, id) }
 
-// lookupShort is lookup for the ids most sensors have, of 4 to
-// inlineIDBytes bytes: their words need no call to idWords, and the check
-// and the packing are small enough to be inlined into the caller, which
-// then calls probe (ok is false for other ids: call lookup).
-func lookupShort(id []byte) (w0, w1 uint64, ok bool) {
+// shortIDWords is idWords for the ids most sensors have, of 4 to
+// inlineIDBytes bytes, small enough to be inlined: a caller looks such an id
+// up with probe, without lookup's two calls (ok is false for other ids: call
+// lookup).
+func shortIDWords(id []byte) (w0, w1 uint64, ok bool) {
 	n := len(id)
 	switch {
 	case n < 4 || n > inlineIDBytes:

@@ -154,7 +154,7 @@ func TestSensorTableSpreadsStructuredIDs(t *testing.T) {
 }
 
 // TestIDWords checks the packing of short ids (idWords, for both forms of
-// id, and lookupShort, which takes 4 to 16 bytes) against a plain copy into
+// id, and shortIDWords, which takes 4 to 16 bytes) against a plain copy into
 // a zeroed 16-byte buffer.
 func TestIDWords(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -176,15 +176,15 @@ func TestIDWords(t *testing.T) {
 			if g0, g1 := idWords(string(id)); g0 != w0 || g1 != w1 {
 				t.Fatalf("idWords(%q) = %016x %016x, want %016x %016x", id, g0, g1, w0, w1)
 			}
-			g0, g1, ok := lookupShort(id)
+			g0, g1, ok := shortIDWords(id)
 			if ok != (n >= 4) || (ok && (g0 != w0 || g1 != w1)) {
-				t.Fatalf("lookupShort(%x) = %016x %016x %v, want %016x %016x %v", id, g0, g1, ok, w0, w1, n >= 4)
+				t.Fatalf("shortIDWords(%x) = %016x %016x %v, want %016x %016x %v", id, g0, g1, ok, w0, w1, n >= 4)
 			}
 		}
 	}
 	for _, n := range []int{inlineIDBytes + 1, 40} {
-		if _, _, ok := lookupShort(make([]byte, n)); ok {
-			t.Fatalf("lookupShort takes an id of %d bytes", n)
+		if _, _, ok := shortIDWords(make([]byte, n)); ok {
+			t.Fatalf("shortIDWords takes an id of %d bytes", n)
 		}
 	}
 }
