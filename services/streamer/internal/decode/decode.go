@@ -317,12 +317,12 @@ func parseSchemaOrder(b []byte, nowMs int64, f *Fields) bool {
 }
 
 // floatWord returns the eight bytes of the number that begins w, after its
-// '-' if it has one, XOR '0' (digits become 0..9), and whether it has one.
-// It is the first step of parseSchemaOrder's floats, which are
-// -?d{1,5}\.d{1,5}: seven bytes at most after the sign and no leading zero,
-// converted exactly by one division (see withoutDot). As for ts, byte 7
-// always ends the number (see floatSpan), and a digit there fails the next
-// literal.
+// '-' if it has one, XOR '0' (digits become 0..9), and whether it has one:
+// the first step of parseFloat's fast path and of parseSchemaOrder's floats.
+// The latter are -?d{1,5}\.d{1,5}: seven bytes at most after the sign and no
+// leading zero, converted exactly by one division (see withoutDot). As for
+// ts, byte 7 always ends the number (see floatSpan), and a digit there fails
+// the next literal.
 func floatWord(w *[9]byte) (x uint64, neg bool) {
 	neg = w[0] == '-'
 	x = binary.LittleEndian.Uint64(w[:8])
@@ -344,8 +344,8 @@ func floatSpan(x uint64) (dot, end int, ok bool) {
 	return dot, end, ok
 }
 
-// withoutDot returns x from floatWord with the dot floatSpan found taken
-// out: the digits after it move down one byte. lowDigitsValue then reads
+// withoutDot returns x from floatWord with the dot at byte dot (below 8)
+// taken out: the digits after it move down one byte. lowDigitsValue then reads
 // them as one integer, below 10^6 < 2^53, and dividing it by a power of ten
 // converts the float exactly (see exactFloat), as parseFloat's own fast path
 // does.
@@ -731,22 +731,14 @@ func parseFloat(b []byte, i int) (float64, int) {
 	// the division is exact: the digits are below 10^6 < 2^53). It needs nine
 	// bytes to read; a number closer to the end of b goes the long way.
 	if len(b)-i >= 9 { // i <= len(b): so i+9 cannot overflow
-		w := (*[9]byte)(b[i : i+9]) // one bounds check for the loads below
-		neg := w[0] == '-'
-		x := binary.LittleEndian.Uint64(w[:8])
-		if neg {
-			x = binary.LittleEndian.Uint64(w[1:])
-		}
-		x ^= asciiZeros
+		x, neg := floatWord((*[9]byte)(b[i : i+9]))
 		stops := nonDigits(x)
 		r1 := bits.TrailingZeros64(stops) >> 3            // integer digits: up to the dot
 		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
 		term := byte(x>>(8*(end&7))) ^ '0'                // that byte, when end < 8
 		if uint(r1-1) < 6 && end-r1 >= 2 && end < 8 &&    // 1..6 integer digits, 1 or more fraction digits, all in the word
 			byte(x>>(8*r1)) == '.'^'0' && (r1 == 1 || byte(x) != 0) && term|0x20 != 'e' {
-			low := uint64(1)<<(8*r1) - 1
-			digits := x&low | (x>>8)&^low // the dot taken out; digitsValue drops the bytes from end-1 up
-			f := float64(digitsValue(digits, end-1)) / pow10[end-r1-1]
+			f := float64(digitsValue(withoutDot(x, r1), end-1)) / pow10[end-r1-1]
 			if neg {
 				return -f, i + 1 + end
 			}
