@@ -1,0 +1,3 @@
+module github.com/sensorlab/sensorlab/envflag
+
+go 1.26.0
