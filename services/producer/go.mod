@@ -6,6 +6,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/prometheus/client_golang v1.25.0
 	github.com/sensorlab/sensorlab/contract v0.0.0
+	github.com/sensorlab/sensorlab/envflag v0.0.0
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
@@ -33,4 +34,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/sensorlab/sensorlab/contract => ../../contract
+replace (
+	github.com/sensorlab/sensorlab/contract => ../../contract
+	github.com/sensorlab/sensorlab/envflag => ../../envflag
+)

@@ -17,35 +17,15 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
-	os.Exit(run(ctx, os.Args[1:]))
-}
-
-func run(ctx context.Context, args []string) int {
-	if len(args) > 0 && args[0] == "healthcheck" {
-		h, err := config.LoadHealthcheck(args[1:])
-		if err == nil {
-			err = app.Healthcheck(ctx, h)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return 0
-	}
-	cfg, err := config.Load(args)
+	cfg, err := config.Load(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		os.Exit(0) // the usage is printed
 	} else if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		fmt.Fprintf(os.Stderr, "producer: invalid configuration:\n%v\n", err)
+		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("producer failed", "err", err)
-		return 1
-	}
-	return 0
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "producer")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
+	os.Exit(app.Main(ctx, cfg, log))
 }

@@ -65,8 +65,8 @@ type App struct {
 	inFlight                                   sync.WaitGroup // records whose promise has not run yet
 }
 
-// New builds the client and binds the HTTP listener; it does not contact
-// the broker yet.
+// New builds the client and binds the HTTP listener (an address in use is
+// an error); it does not contact the broker yet.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -91,12 +91,30 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		errLog: rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
 	if cfg.HTTPAddr != "" {
-		if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		if a.ln, err = listen(cfg.HTTPAddr); err != nil {
 			cl.Close()
-			return nil, fmt.Errorf("http listener on %q: %w", cfg.HTTPAddr, err)
+			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// Main runs the command cfg names and returns the process exit code: 0 when
+// it is done or stopped cleanly, 1 when it failed (an HTTP address that
+// cannot be bound included: the producer then does not start).
+func Main(ctx context.Context, cfg config.Config, log *slog.Logger) int {
+	if cfg.Command == config.CommandHealthcheck {
+		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
+			log.Error("unhealthy", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if err := Run(ctx, cfg, log); err != nil {
+		log.Error("producer failed", "err", err)
+		return 1
+	}
+	return 0
 }
 
 // Run builds an App and runs it.

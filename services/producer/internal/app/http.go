@@ -1,10 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 // readyTimeout bounds one readiness probe of the broker.
 const readyTimeout = 2 * time.Second
 
-// Handler serves /healthz (the process is alive), /readyz (the topic
-// exists and a broker answers, probed on every request) and /metrics
-// (Prometheus, see metrics.go).
+// Handler serves /healthz (200 while the process is alive), /readyz (200
+// when the topic exists and a broker answers, probed on every request; 503
+// with the reason otherwise) and /metrics (Prometheus, see metrics.go).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -48,23 +49,35 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Healthcheck GETs h.URL and returns nil on HTTP 200: the body of the
-// `producer healthcheck` subcommand that compose runs (images have no curl).
+// listen binds addr for the HTTP server. It runs before anything else, so
+// that an address in use stops the service at start with the address named,
+// rather than leaving it running without the health endpoints its
+// orchestrator probes.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http server: cannot listen on %q (--http, HTTP_ADDR): %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Healthcheck GETs h.URL and returns nil on a 2xx answer: the body of
+// `producer healthcheck`, which compose runs (images have no curl).
 func Healthcheck(ctx context.Context, h config.Healthcheck) error {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck request: %w", err)
+		return fmt.Errorf("healthcheck %s: %w", h.URL, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck %s: %w", h.URL, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // only for the message
-	if resp.StatusCode != http.StatusOK {
-		return errors.New("healthcheck " + h.URL + ": " + resp.Status + ": " + string(body))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024)) // only for the message
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("healthcheck %s: %s: %s", h.URL, resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
 }

@@ -2,8 +2,10 @@
 // environment, then command-line flags, in that order of precedence.
 //
 // It is the only package of the producer that reads the environment. Every
-// option has a flag and an environment variable (see Options, which the README's
-// table mirrors), and Validate reports every problem at once.
+// setting is one row of vars (flag, variable, default, meaning), which the
+// docs and the README mirror, and is read through package envflag: a
+// variable set to the empty string counts as set (HTTP_ADDR= disables the
+// HTTP server). Parse reports every problem at once.
 package config
 
 import (
@@ -14,19 +16,35 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/envflag"
 )
 
 // MaxSensors is the largest --sensors: ids are S001..S999.
 const MaxSensors = 999
 
+// DefaultHTTPAddr is where /healthz, /readyz and /metrics listen by default.
+const DefaultHTTPAddr = ":8081"
+
+// Command is what the binary was asked to do.
+type Command string
+
+// The producer's commands.
+const (
+	CommandRun         Command = "run"         // `producer [flags]`
+	CommandHealthcheck Command = "healthcheck" // `producer healthcheck [flags]`
+)
+
 // Config is the producer's whole configuration.
 type Config struct {
+	Command Command
+
 	// Brokers are the Kafka seed brokers (host:port).
 	Brokers []string
 	// Topic receives the readings; Partitions is used when the producer creates it.
@@ -66,11 +84,21 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+
+	// Healthcheck configures `producer healthcheck`.
+	Healthcheck Healthcheck
+}
+
+// Healthcheck configures the healthcheck command: GET URL, within Timeout.
+type Healthcheck struct {
+	URL     string
+	Timeout time.Duration
 }
 
 // Default returns the configuration used when neither environment nor flags say otherwise.
 func Default() Config {
 	return Config{
+		Command:            CommandRun,
 		Brokers:            []string{"localhost:9092"},
 		Topic:              contract.EventsTopic,
 		Partitions:         contract.EventsPartitions,
@@ -79,42 +107,46 @@ func Default() Config {
 		Step:               200 * time.Millisecond,
 		LateBy:             90 * time.Second,
 		Progress:           10 * time.Second,
-		HTTPAddr:           ":8081",
+		HTTPAddr:           DefaultHTTPAddr,
 		MaxBufferedRecords: 10000,
 		ShutdownTimeout:    7 * time.Second,
 		LogLevel:           slog.LevelInfo,
+		Healthcheck:        Healthcheck{Timeout: 3 * time.Second},
 	}
 }
 
-// Option documents one setting: its flag, its environment variable, its
-// default as text and what it means. The README's table lists the same rows.
-type Option struct {
-	Flag, Env, Default, Usage string
-	value                     flag.Value
+// vars binds every setting of the producer to c, in documentation order.
+func (c *Config) vars() []envflag.Var {
+	return []envflag.Var{
+		{Flag: "brokers", Env: "KAFKA_BROKERS", Default: "localhost:9092", Usage: "comma-separated Kafka seed brokers (host:port)", Value: envflag.List(&c.Brokers)},
+		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings go to", Value: envflag.String(&c.Topic)},
+		{Flag: "partitions", Env: "PARTITIONS", Default: strconv.Itoa(contract.EventsPartitions), Usage: "partitions when the producer creates the topic (replication 1)", Value: envflag.Int(&c.Partitions)},
+		{Flag: "rate", Env: "RATE", Default: "5", Usage: "records per second; 0 = as fast as possible", Value: envflag.Float64(&c.Rate)},
+		{Flag: "count", Env: "COUNT", Default: "0", Usage: "records to send, then flush and exit 0; 0 = until stopped", Value: envflag.Int64(&c.Count)},
+		{Flag: "sensors", Env: "SENSORS", Default: "20", Usage: "number of sensors, ids S001.. (1-999)", Value: envflag.Int(&c.Sensors)},
+		{Flag: "seed", Env: "SEED", Default: "random (logged)", Usage: "generator seed; same seed and flags give a byte-identical record sequence; empty = random", Value: envflag.Func(c.setSeed, c.seedText)},
+		{Flag: "start-time", Env: "START_TIME", Default: "now", Usage: "event-time origin, RFC3339 or epoch ms; when set, ts of record i = start + i*step; empty = now", Value: envflag.Func(c.setStartTime, c.startTimeText)},
+		{Flag: "step", Env: "STEP", Default: "200ms", Usage: "event-time spacing between consecutive records on the fixed schedule", Value: envflag.Duration(&c.Step)},
+		{Flag: "backfill", Env: "BACKFILL", Default: "0", Usage: "with origin now: first emit, as fast as possible, the records of this span before start", Value: envflag.Duration(&c.Backfill)},
+		{Flag: "late-fraction", Env: "LATE_FRACTION", Default: "0", Usage: "fraction of readings whose ts lags by --late-by", Value: envflag.Float64(&c.LateFraction)},
+		{Flag: "late-by", Env: "LATE_BY", Default: "1m30s", Usage: "how far a late reading's ts lags", Value: envflag.Duration(&c.LateBy)},
+		{Flag: "duplicate-fraction", Env: "DUPLICATE_FRACTION", Default: "0", Usage: "fraction of readings sent twice (same key and value)", Value: envflag.Float64(&c.DuplicateFraction)},
+		{Flag: "invalid-fraction", Env: "INVALID_FRACTION", Default: "0", Usage: "fraction of records replaced by a malformed one (each rejected by contract.DecodeEvent)", Value: envflag.Float64(&c.InvalidFraction)},
+		{Flag: "progress", Env: "PROGRESS", Default: "10s", Usage: "interval of the progress log line", Value: envflag.Duration(&c.Progress)},
+		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of /healthz, /readyz and /metrics; empty disables", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "max-buffered-records", Env: "MAX_BUFFERED_RECORDS", Default: "10000", Usage: "records buffered while the broker is slow or away; producing blocks beyond", Value: envflag.Int(&c.MaxBufferedRecords)},
+		{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "7s", Usage: "bound on the flush after SIGTERM/SIGINT; unacknowledged records are then counted as errors", Value: envflag.Duration(&c.ShutdownTimeout)},
+		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
+	}
 }
 
-// Options returns every option bound to c, in documentation order.
-func (c *Config) Options() []Option {
-	return []Option{
-		{"brokers", "KAFKA_BROKERS", "localhost:9092", "comma-separated Kafka seed brokers (host:port)", listVal{&c.Brokers}},
-		{"topic", "TOPIC", contract.EventsTopic, "topic the readings go to", strVal{&c.Topic}},
-		{"partitions", "PARTITIONS", strconv.Itoa(contract.EventsPartitions), "partitions when the producer creates the topic (replication 1)", intVal{&c.Partitions}},
-		{"rate", "RATE", "5", "records per second; 0 = as fast as possible", floatVal{&c.Rate}},
-		{"count", "COUNT", "0", "records to send, then flush and exit 0; 0 = until stopped", int64Val{&c.Count}},
-		{"sensors", "SENSORS", "20", "number of sensors, ids S001.. (1-999)", intVal{&c.Sensors}},
-		{"seed", "SEED", "random (logged)", "generator seed; same seed and flags give a byte-identical record sequence", seedVal{&c.Seed, &c.SeedSet}},
-		{"start-time", "START_TIME", "now", "event-time origin, RFC3339 or epoch ms; when set, ts of record i = start + i*step", timeVal{&c.StartTime}},
-		{"step", "STEP", "200ms", "event-time spacing between consecutive records on the fixed schedule", durVal{&c.Step}},
-		{"backfill", "BACKFILL", "0", "with origin now: first emit, as fast as possible, the records of this span before start", durVal{&c.Backfill}},
-		{"late-fraction", "LATE_FRACTION", "0", "fraction of readings whose ts lags by --late-by", floatVal{&c.LateFraction}},
-		{"late-by", "LATE_BY", "1m30s", "how far a late reading's ts lags", durVal{&c.LateBy}},
-		{"duplicate-fraction", "DUPLICATE_FRACTION", "0", "fraction of readings sent twice (same key and value)", floatVal{&c.DuplicateFraction}},
-		{"invalid-fraction", "INVALID_FRACTION", "0", "fraction of records replaced by a malformed one (each rejected by contract.DecodeEvent)", floatVal{&c.InvalidFraction}},
-		{"progress", "PROGRESS", "10s", "interval of the progress log line", durVal{&c.Progress}},
-		{"http", "HTTP_ADDR", ":8081", "address of /healthz, /readyz and /metrics; empty disables", strVal{&c.HTTPAddr}},
-		{"max-buffered-records", "MAX_BUFFERED_RECORDS", "10000", "records buffered while the broker is slow or away; producing blocks beyond", intVal{&c.MaxBufferedRecords}},
-		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "7s", "bound on the flush after SIGTERM/SIGINT; unacknowledged records are then counted as errors", durVal{&c.ShutdownTimeout}},
-		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", levelVal{&c.LogLevel}},
+// healthcheckVars binds the healthcheck command's settings. HTTP_ADDR is
+// read for its port only: the default --url is /readyz on that port.
+func (c *Config) healthcheckVars() []envflag.Var {
+	return []envflag.Var{
+		{Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "the producer's HTTP address; the default --url uses its port", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "url", Default: "http://127.0.0.1:<port of HTTP_ADDR>/readyz", Usage: "URL to GET; exit 0 on a 2xx answer, 1 otherwise", Value: envflag.String(&c.Healthcheck.URL)},
+		{Flag: "timeout", Default: "3s", Usage: "request timeout", Value: envflag.Duration(&c.Healthcheck.Timeout)},
 	}
 }
 
@@ -126,39 +158,29 @@ func Load(args []string) (Config, error) {
 }
 
 // Parse is Load with the environment lookup and the usage output injected.
+// `healthcheck` as the first argument selects that command and its flags.
 func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
 	cfg := Default()
-	opts := cfg.Options()
-	var errs []error
-	for _, o := range opts {
-		if v, ok := lookupEnv(o.Env); ok {
-			if err := o.value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("env %s=%q: %w", o.Env, v, err))
-			}
-		}
+	name, vars := "producer", cfg.vars()
+	if len(args) > 0 && args[0] == string(CommandHealthcheck) {
+		cfg.Command, args = CommandHealthcheck, args[1:]
+		name, vars = "producer healthcheck", cfg.healthcheckVars()
 	}
-	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	for _, o := range opts {
-		fs.Var(o.value, o.Flag, fmt.Sprintf("%s (env %s, default %s)", o.Usage, o.Env, o.Default))
+	err := envflag.Parse(name, vars, args, lookupEnv, usage)
+	if cfg.Command == CommandHealthcheck && cfg.Healthcheck.URL == "" {
+		cfg.Healthcheck.URL = readyzURL(cfg.HTTPAddr)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		errs = append(errs, err)
-	}
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, errors.Join(err, cfg.Validate())
 }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
+	if c.Command == CommandHealthcheck {
+		return c.Healthcheck.validate()
+	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.Brokers) == 0 {
@@ -221,10 +243,83 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout: %s, must be > 0", c.ShutdownTimeout)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
+	return errors.Join(errs...)
+}
+
+func (h Healthcheck) validate() error {
+	var errs []error
+	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("healthcheck url: %q, want an http(s) URL", h.URL))
 	}
+	if h.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("healthcheck timeout: %s, must be > 0", h.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// readyzURL is /readyz on the port of addr at 127.0.0.1, where the service
+// is reached from its own container. An address without a port (empty: the
+// HTTP server is off) gives "", which Validate rejects: there is nothing to
+// probe unless --url says where.
+func readyzURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
+}
+
+func (c *Config) setSeed(s string) error {
+	if s = strings.TrimSpace(s); s == "" {
+		c.Seed, c.SeedSet = 0, false
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return errors.New("want an unsigned integer, or empty for a random seed")
+	}
+	c.Seed, c.SeedSet = n, true
 	return nil
+}
+
+func (c *Config) seedText() string {
+	if c == nil || !c.SeedSet {
+		return ""
+	}
+	return strconv.FormatUint(c.Seed, 10)
+}
+
+func (c *Config) setStartTime(s string) error {
+	t, err := ParseStartTime(s)
+	if err != nil {
+		return err
+	}
+	c.StartTime = t
+	return nil
+}
+
+func (c *Config) startTimeText() string {
+	if c == nil || c.StartTime.IsZero() {
+		return ""
+	}
+	return c.StartTime.UTC().Format(time.RFC3339Nano)
+}
+
+// ParseStartTime parses a --start-time value: RFC3339 or epoch milliseconds.
+// "" and "now" return the zero time, meaning the wall clock.
+func ParseStartTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "now" {
+		return time.Time{}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errors.New("want RFC3339 (2024-11-21T14:40:00Z), epoch milliseconds, or empty for now")
+	}
+	return t, nil
 }
 
 // LogValue renders the effective configuration for the start-up log line.
@@ -253,47 +348,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("duplicate_fraction", c.DuplicateFraction),
 		slog.Float64("invalid_fraction", c.InvalidFraction),
 		slog.String("progress", c.Progress.String()),
-		slog.String("http_addr", c.HTTPAddr),
+		slog.String("http", c.HTTPAddr),
 		slog.Int("max_buffered_records", c.MaxBufferedRecords),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),
 	)
-}
-
-// Healthcheck configures the `producer healthcheck` subcommand.
-type Healthcheck struct {
-	URL     string
-	Timeout time.Duration
-}
-
-// LoadHealthcheck parses the healthcheck subcommand's args. The default URL
-// points at the readiness endpoint of HTTP_ADDR's port on 127.0.0.1.
-func LoadHealthcheck(args []string) (Healthcheck, error) {
-	return ParseHealthcheck(args, os.LookupEnv, os.Stderr)
-}
-
-// ParseHealthcheck is LoadHealthcheck with the environment lookup and usage output injected.
-func ParseHealthcheck(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Healthcheck, error) {
-	port := "8081"
-	if addr, ok := lookupEnv("HTTP_ADDR"); ok && addr != "" {
-		if _, p, err := net.SplitHostPort(addr); err == nil && p != "" {
-			port = p
-		}
-	}
-	h := Healthcheck{URL: "http://127.0.0.1:" + port + "/readyz", Timeout: 3 * time.Second}
-	fs := flag.NewFlagSet("producer healthcheck", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	fs.StringVar(&h.URL, "url", h.URL, "readiness URL to GET; exit 0 on HTTP 200, 1 otherwise")
-	fs.DurationVar(&h.Timeout, "timeout", h.Timeout, "request timeout")
-	if err := fs.Parse(args); err != nil {
-		return h, err
-	}
-	var errs []error
-	if h.URL == "" {
-		errs = append(errs, errors.New("url: must not be empty"))
-	}
-	if h.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("timeout: %s, must be > 0", h.Timeout))
-	}
-	return h, errors.Join(errs...)
 }

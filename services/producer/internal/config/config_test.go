@@ -3,13 +3,17 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorlab/sensorlab/envflag"
 )
 
 func env(kv map[string]string) func(string) (string, bool) {
@@ -125,7 +129,7 @@ func TestReadmeListsEveryOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg Config
-	for _, o := range cfg.Options() {
+	for _, o := range cfg.vars() {
 		row := "| `--" + o.Flag + "` | `" + o.Env + "` | " + o.Default + " |"
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README has no row starting %q", row)
@@ -134,12 +138,109 @@ func TestReadmeListsEveryOption(t *testing.T) {
 }
 
 func TestHealthcheckURLFollowsHTTPAddr(t *testing.T) {
-	h, err := ParseHealthcheck(nil, env(map[string]string{"HTTP_ADDR": ":9090"}), io.Discard)
-	if err != nil || h.URL != "http://127.0.0.1:9090/readyz" {
-		t.Fatalf("got %+v, %v", h, err)
+	cfg, err := Parse([]string{"healthcheck"}, env(map[string]string{"HTTP_ADDR": ":9090", "RATE": "not read"}), io.Discard)
+	if err != nil || cfg.Command != CommandHealthcheck || cfg.Healthcheck.URL != "http://127.0.0.1:9090/readyz" || cfg.Healthcheck.Timeout != 3*time.Second {
+		t.Fatalf("got %+v, %v", cfg, err)
 	}
-	h, err = ParseHealthcheck([]string{"--url", "http://x:1/readyz"}, env(nil), io.Discard)
-	if err != nil || h.URL != "http://x:1/readyz" {
-		t.Fatalf("got %+v, %v", h, err)
+	cfg, err = Parse([]string{"healthcheck"}, env(nil), io.Discard)
+	if err != nil || cfg.Healthcheck.URL != "http://127.0.0.1:8081/readyz" {
+		t.Fatalf("default: got %+v, %v", cfg.Healthcheck, err)
 	}
+	cfg, err = Parse([]string{"healthcheck", "--url", "http://x:1/readyz", "--timeout", "1s"}, env(nil), io.Discard)
+	if err != nil || cfg.Healthcheck.URL != "http://x:1/readyz" || cfg.Healthcheck.Timeout != time.Second {
+		t.Fatalf("flags: got %+v, %v", cfg.Healthcheck, err)
+	}
+	// HTTP_ADDR= turns the server off: there is nothing to probe unless --url says where.
+	if _, err := Parse([]string{"healthcheck"}, env(map[string]string{"HTTP_ADDR": ""}), io.Discard); err == nil || !strings.Contains(err.Error(), "healthcheck url") {
+		t.Fatalf("HTTP_ADDR= without --url: %v", err)
+	}
+	if _, err := Parse([]string{"healthcheck", "--url", "ftp://x", "--timeout", "0s"}, env(nil), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "healthcheck url") || !strings.Contains(err.Error(), "healthcheck timeout") {
+		t.Fatalf("bad --url and --timeout: %v", err)
+	}
+	if _, err := Parse([]string{"healthcheck", "--rate", "1"}, env(nil), io.Discard); err == nil {
+		t.Fatal("healthcheck accepted a flag of the run")
+	}
+}
+
+// A variable set to the empty string counts as set. Every variable is in
+// this table with what its empty value does, as docs/configuration.md says.
+func TestEmptyVariables(t *testing.T) {
+	def := Default()
+	cases := map[string]func(Config, error) string{
+		"HTTP_ADDR": func(c Config, err error) string { // disables the HTTP server
+			if err != nil || c.HTTPAddr != "" {
+				return fmt.Sprintf("want the server off, got %q, %v", c.HTTPAddr, err)
+			}
+			return ""
+		},
+		"SEED": func(c Config, err error) string { // a random seed, as unset
+			if err != nil || c.SeedSet {
+				return fmt.Sprintf("want a random seed, got set=%v, %v", c.SeedSet, err)
+			}
+			return ""
+		},
+		"START_TIME": func(c Config, err error) string { // now, as unset
+			if err != nil || !c.StartTime.IsZero() {
+				return fmt.Sprintf("want now, got %v, %v", c.StartTime, err)
+			}
+			return ""
+		},
+		"KAFKA_BROKERS": wantError("brokers: at least one"),
+		"TOPIC":         wantError("topic: must not be empty"),
+	}
+	for _, name := range []string{"PARTITIONS", "RATE", "COUNT", "SENSORS", "STEP", "BACKFILL", "LATE_FRACTION", "LATE_BY",
+		"DUPLICATE_FRACTION", "INVALID_FRACTION", "PROGRESS", "MAX_BUFFERED_RECORDS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"} {
+		cases[name] = wantError(name + `=""`)
+	}
+	for _, v := range def.vars() {
+		check, ok := cases[v.Env]
+		if !ok {
+			t.Errorf("%s= has no expectation here: say what an empty %s does", v.Env, v.Env)
+			continue
+		}
+		cfg, err := Parse(nil, env(map[string]string{v.Env: ""}), io.Discard)
+		if msg := check(cfg, err); msg != "" {
+			t.Errorf("%s=: %s", v.Env, msg)
+		}
+	}
+}
+
+func wantError(substr string) func(Config, error) string {
+	return func(_ Config, err error) string {
+		if err == nil || !strings.Contains(err.Error(), substr) {
+			return fmt.Sprintf("want an error mentioning %q, got %v", substr, err)
+		}
+		return ""
+	}
+}
+
+// The documented defaults are the defaults: setting each option to its
+// documented default changes nothing (defaults that are descriptions, such
+// as "random (logged)", are skipped).
+func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
+	want := Default()
+	for _, v := range want.vars() {
+		if strings.ContainsAny(v.Default, "( <") {
+			continue
+		}
+		got := Default()
+		if err := got.varNamed(t, v.Flag).Value.Set(v.Default); err != nil {
+			t.Errorf("--%s: documented default %q does not parse: %v", v.Flag, v.Default, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("--%s: documented default %q is not the default", v.Flag, v.Default)
+		}
+	}
+}
+
+func (c *Config) varNamed(t *testing.T, flag string) envflag.Var {
+	for _, v := range c.vars() {
+		if v.Flag == flag {
+			return v
+		}
+	}
+	t.Fatalf("no --%s", flag)
+	return envflag.Var{}
 }

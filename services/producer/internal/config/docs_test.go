@@ -30,7 +30,7 @@ func TestConfigurationDocMatchesOptions(t *testing.T) {
 	doc := docSection(t)
 	var cfg Config
 	flags := map[string]bool{}
-	for _, o := range cfg.Options() {
+	for _, o := range cfg.vars() {
 		flags[o.Flag] = true
 		prefix := "| `--" + o.Flag + "` | `" + o.Env + "` | "
 		i := strings.Index(doc, prefix)
@@ -46,6 +46,26 @@ func TestConfigurationDocMatchesOptions(t *testing.T) {
 	for _, m := range docFlagRE.FindAllStringSubmatch(doc, -1) {
 		if !flags[m[1]] {
 			t.Errorf("docs/configuration.md (producer) documents --%s, which the producer does not have", m[1])
+		}
+	}
+}
+
+// The healthcheck command's flags are documented with their defaults.
+func TestConfigurationDocMatchesHealthcheck(t *testing.T) {
+	doc := docSection(t)
+	var cfg Config
+	for _, o := range cfg.healthcheckVars() {
+		if o.Flag == "" {
+			continue // HTTP_ADDR, documented above
+		}
+		prefix := "| `healthcheck --" + o.Flag + "` | "
+		i := strings.Index(doc, prefix)
+		if i < 0 {
+			t.Errorf("docs/configuration.md (producer) has no row starting %q", prefix)
+			continue
+		}
+		if def, _, _ := strings.Cut(doc[i+len(prefix):], " |"); strings.Trim(def, "`") != o.Default {
+			t.Errorf("docs/configuration.md (producer): healthcheck --%s default %s, the code says %s", o.Flag, def, o.Default)
 		}
 	}
 }

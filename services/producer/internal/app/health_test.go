@@ -1,0 +1,71 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sensorlab/sensorlab/services/producer/internal/config"
+)
+
+// An HTTP address already in use stops the producer at start, exit code 1,
+// with the address in the log: it does not run without its health endpoints.
+func TestAddressInUseFailsTheStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c := cluster(t)
+	cfg := testConfig(c, 0, 1) // until stopped: only the bind failure can end it
+	cfg.HTTPAddr = busy.Addr().String()
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if code := Main(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil))); code != 1 {
+		t.Fatalf("exit code %d with the HTTP address in use, want 1", code)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Main returned only when its context ended")
+	}
+	if !strings.Contains(logs.String(), busy.Addr().String()) || !strings.Contains(logs.String(), "HTTP_ADDR") {
+		t.Fatalf("the log does not name the address and its setting:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "producer starting") {
+		t.Fatalf("the producer started before binding its address:\n%s", logs.String())
+	}
+}
+
+// `producer healthcheck` exits 0 on a 2xx answer and 1 otherwise.
+func TestHealthcheckCommand(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		code := int(status.Load())
+		http.Error(w, http.StatusText(code), code)
+	}))
+	defer srv.Close()
+	cfg, err := config.Parse([]string{"healthcheck", "--url", srv.URL + "/readyz"}, func(string) (string, bool) { return "", false }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(t.Output(), nil))
+	if code := Main(t.Context(), cfg, log); code != 0 {
+		t.Fatalf("exit code %d on 200, want 0", code)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	if code := Main(t.Context(), cfg, log); code != 1 {
+		t.Fatalf("exit code %d on 503, want 1", code)
+	}
+	srv.Close()
+	if code := Main(t.Context(), cfg, log); code != 1 {
+		t.Fatalf("exit code %d with nothing listening, want 1", code)
+	}
+}
