@@ -16,6 +16,8 @@ import (
 // are directories. Put writes a hidden temporary file next to the target,
 // fsyncs it, renames it into place and fsyncs the directory, so a reader (or
 // a crash) sees the old object or the new one, never a partial file.
+// PutIfAbsent does the same with a hard link instead of the rename, which
+// fails if the name exists.
 type fileStore struct {
 	root string // absolute, cleaned
 }
@@ -77,20 +79,73 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func (s *fileStore) put(ctx context.Context, key string, write func(io.Writer) error) (err error) {
-	if err := checkKey(key); err != nil {
-		return fmt.Errorf("lake: put: %w", err)
+func (s *fileStore) put(ctx context.Context, key string, write func(io.Writer) error) error {
+	target, tmp, err := s.writeTemp(ctx, "put", key, write)
+	if err != nil {
+		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := os.Rename(tmp, target); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("lake: put %s: %w", key, err)
 	}
-	target := s.path(key)
+	if err := syncDir(filepath.Dir(target)); err != nil {
+		return fmt.Errorf("lake: put %s: fsync directory: %w", key, err)
+	}
+	return nil
+}
+
+// PutIfAbsent writes a complete, fsynced temporary file and hard-links it to
+// the target name: link(2) creates the name atomically and fails with EEXIST
+// if it exists, so of racing writers exactly one wins, and a reader never sees
+// a partial file (the name appears with the whole content behind it). The
+// temporary name is then removed. A filesystem without hard links (some FUSE
+// and network mounts) makes every call fail, loudly, rather than fall back to
+// something weaker.
+func (s *fileStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	target, tmp, err := s.writeTemp(ctx, "put-if-absent", key, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	linkErr := os.Link(tmp, target)
+	// Whatever happened, the temporary name goes: on success the object
+	// keeps the inode under its own name. (Should the remove fail, the
+	// leftover is hidden from List and harmless.)
+	_ = os.Remove(tmp)
+	if linkErr != nil {
+		if errors.Is(linkErr, fs.ErrExist) {
+			if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+				return fmt.Errorf("lake: put-if-absent %s: a directory has that name", key)
+			}
+			return fmt.Errorf("lake: put-if-absent %s: %w", key, ErrExist)
+		}
+		return fmt.Errorf("lake: put-if-absent %s: %w", key, linkErr)
+	}
+	if err := syncDir(filepath.Dir(target)); err != nil {
+		return fmt.Errorf("lake: put-if-absent %s: fsync directory: %w", key, err)
+	}
+	return nil
+}
+
+// writeTemp writes a hidden temporary file next to key's file, fsyncs and
+// closes it, and returns both names. It checks ctx last, just before the
+// caller makes the object visible, and removes the file on any error.
+func (s *fileStore) writeTemp(ctx context.Context, op, key string, write func(io.Writer) error) (target, tmp string, err error) {
+	if err := checkKey(key); err != nil {
+		return "", "", fmt.Errorf("lake: %s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", "", fmt.Errorf("lake: %s %s: %w", op, key, err)
+	}
+	target = s.path(key)
 	dir := filepath.Dir(target)
 	f, err := s.createTemp(dir, "."+filepath.Base(target)+tmpMarker+"*")
 	if err != nil {
-		return fmt.Errorf("lake: put %s: %w", key, err)
+		return "", "", fmt.Errorf("lake: %s %s: %w", op, key, err)
 	}
-	tmp := f.Name()
+	tmp = f.Name()
 	defer func() {
 		if err != nil {
 			_ = f.Close()
@@ -98,25 +153,19 @@ func (s *fileStore) put(ctx context.Context, key string, write func(io.Writer) e
 		}
 	}()
 	if err := write(f); err != nil {
-		return fmt.Errorf("lake: put %s: write: %w", key, err)
+		return "", "", fmt.Errorf("lake: %s %s: write: %w", op, key, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("lake: put %s: fsync: %w", key, err)
+		return "", "", fmt.Errorf("lake: %s %s: fsync: %w", op, key, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("lake: put %s: close: %w", key, err)
+		return "", "", fmt.Errorf("lake: %s %s: close: %w", op, key, err)
 	}
-	// The last chance to give up: after the rename the object is visible.
+	// The last chance to give up: after this the object becomes visible.
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("lake: put %s: %w", key, err)
+		return "", "", fmt.Errorf("lake: %s %s: %w", op, key, err)
 	}
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("lake: put %s: %w", key, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("lake: put %s: fsync directory: %w", key, err)
-	}
-	return nil
+	return target, tmp, nil
 }
 
 // createTemp creates the directory (durably) and a temporary file in it. A

@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -134,6 +135,44 @@ func (s *s3Store) PutReader(ctx context.Context, key string, r io.Reader, size i
 		return s.s3Err(ctx, "put", key, err)
 	}
 	return nil
+}
+
+// PutIfAbsent is one PutObject with If-None-Match: *, which AWS S3 and MinIO
+// honour: 412 Precondition Failed means the key exists (ErrExist). The body
+// goes in a single PUT (no multipart upload, whose completion would need the
+// header too); commit files are small. AWS answers 409 ConditionalRequest-
+// Conflict while another conditional write to the key is in flight: that one
+// is retried, a few times, and then ends in success or 412 like any other.
+func (s *s3Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("lake: put-if-absent: %w", err)
+	}
+	opts := minio.PutObjectOptions{ContentType: contentType(key), DisableMultipart: true}
+	opts.SetMatchETagExcept("*")
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("lake: put-if-absent %s: %w", key, err)
+		}
+		_, err := s.client.PutObject(ctx, s.bucket, s.object(key), bytes.NewReader(data), int64(len(data)), opts)
+		if err == nil {
+			return nil
+		}
+		var resp minio.ErrorResponse
+		if errors.As(err, &resp) && ctx.Err() == nil {
+			switch {
+			case resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed":
+				return fmt.Errorf("lake: put-if-absent %s: %w", key, ErrExist)
+			case (resp.StatusCode == http.StatusConflict || resp.Code == "ConditionalRequestConflict") && attempt < attempts:
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		return s.s3Err(ctx, "put-if-absent", key, err)
+	}
 }
 
 // checkSeekableLength fails at once when a seekable reader holds fewer than

@@ -6,6 +6,11 @@
 // lake/laketest checks them):
 //   - Put is atomic: a reader sees the whole new object or the previous one,
 //     never a partial write. Put replaces an existing object.
+//   - PutIfAbsent creates an object only where none exists, atomically: of
+//     concurrent calls for one key exactly one succeeds, the others return an
+//     error matching ErrExist, and the object holds the winner's bytes,
+//     whole. It never replaces an object (nor one a Put wrote). This is the
+//     primitive a Delta commit rests on: version N is created once.
 //   - Get of a missing key returns an error matching ErrNotExist.
 //   - List returns every object under a prefix, recursively, sorted by key;
 //     keys use "/" separators and never start with "/".
@@ -21,6 +26,10 @@ import (
 
 // ErrNotExist is returned (wrapped) by Get and Stat for a missing key.
 var ErrNotExist = errors.New("lake: object does not exist")
+
+// ErrExist is returned (wrapped) by PutIfAbsent when the key already holds an
+// object.
+var ErrExist = errors.New("lake: object already exists")
 
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
@@ -40,6 +49,17 @@ type Object interface {
 type Store interface {
 	// Put stores data under key, atomically, replacing any previous object.
 	Put(ctx context.Context, key string, data []byte) error
+	// PutIfAbsent stores data under key only if the key holds no object,
+	// atomically; otherwise it returns an error matching ErrExist and leaves
+	// the object as it was. The file store links a complete temporary file
+	// into place (link(2) fails if the name exists); the S3 store sends
+	// If-None-Match: * (honoured by AWS S3 and MinIO), a 412 meaning ErrExist.
+	//
+	// One ambiguity is inherent to a remote store: when a first attempt
+	// succeeds but its response is lost, the client's retry finds the object
+	// and reports ErrExist for bytes the caller wrote itself. A caller that
+	// must know reads the object back and compares (the Delta commit does).
+	PutIfAbsent(ctx context.Context, key string, data []byte) error
 	// PutReader stores size bytes read from r under key, atomically.
 	PutReader(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get returns the object's content.

@@ -34,6 +34,8 @@ func Run(t *testing.T, newStore func(t *testing.T) lake.Store) {
 		{"PutReader", testPutReader},
 		{"ShortPutReaderKeepsPreviousObject", testShortPutReader},
 		{"ConcurrentReadersNeverSeePartialObjects", testConcurrentReaders},
+		{"PutIfAbsentCreatesOnly", testPutIfAbsent},
+		{"PutIfAbsentRaceHasOneWinner", testPutIfAbsentRace},
 		{"LargeObjectRoundTrip", testLargeObject},
 		{"CancelledContext", testCancelledContext},
 		{"InvalidKeysAreRejected", testInvalidKeys},
@@ -396,6 +398,110 @@ func testConcurrentReaders(t *testing.T, s lake.Store) {
 	t.Logf("%d whole reads during %d replacing Puts", reads.Load(), versions-1)
 }
 
+// testPutIfAbsent checks that PutIfAbsent creates a missing object and
+// refuses, with ErrExist and without a change, a key that holds one, whoever
+// wrote it.
+func testPutIfAbsent(t *testing.T, s lake.Store) {
+	ctx := t.Context()
+	key := "stream/_delta_log/00000000000000000000.json"
+	first := []byte(`{"commitInfo":{"operation":"WRITE"}}` + "\n")
+	if err := s.PutIfAbsent(ctx, key, first); err != nil {
+		t.Fatalf("PutIfAbsent of a new key: %v", err)
+	}
+	if got := mustGet(t, s, key); !bytes.Equal(got, first) {
+		t.Fatalf("Get after PutIfAbsent = %q, want %q", got, first)
+	}
+	second := []byte(`{"commitInfo":{"operation":"OVERWRITE"}} and longer`)
+	if err := s.PutIfAbsent(ctx, key, second); !errors.Is(err, lake.ErrExist) {
+		t.Fatalf("PutIfAbsent of an existing key: error %v, want one matching ErrExist", err)
+	}
+	if got := mustGet(t, s, key); !bytes.Equal(got, first) {
+		t.Fatalf("a refused PutIfAbsent changed the object to %q, want %q", got, first)
+	}
+	// An object written by Put is just as present.
+	other := "stream/_delta_log/_last_checkpoint"
+	mustPut(t, s, other, []byte(`{"version":10}`))
+	if err := s.PutIfAbsent(ctx, other, []byte("x")); !errors.Is(err, lake.ErrExist) {
+		t.Fatalf("PutIfAbsent over an object Put wrote: error %v, want ErrExist", err)
+	}
+	if got := mustGet(t, s, other); string(got) != `{"version":10}` {
+		t.Fatalf("a refused PutIfAbsent changed Put's object to %q", got)
+	}
+	// Once deleted, the key can be created again, empty this time.
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(ctx, key, nil); err != nil {
+		t.Fatalf("PutIfAbsent after Delete: %v", err)
+	}
+	if got := mustGet(t, s, key); len(got) != 0 {
+		t.Fatalf("PutIfAbsent of an empty object: Get returned %d bytes", len(got))
+	}
+	objs, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keysOf(objs); !slices.Equal(got, []string{key, other}) {
+		t.Fatalf("after PutIfAbsent calls the store lists %q, want %q", got, []string{key, other})
+	}
+}
+
+// testPutIfAbsentRace starts writers together on one key, for several keys:
+// exactly one must succeed, every other one must get ErrExist, and the object
+// must hold the winner's bytes, whole (each writer's payload differs in size
+// and content).
+func testPutIfAbsentRace(t *testing.T, s lake.Store) {
+	const (
+		writers = 8
+		rounds  = 6
+	)
+	ctx := t.Context()
+	for round := range rounds {
+		key := fmt.Sprintf("stream/_delta_log/%020d.json", round)
+		payloads := make([][]byte, writers)
+		for w := range payloads {
+			payloads[w] = payload(uint64(round*writers+w), 1000+w*517)
+		}
+		errs := make([]error, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				errs[w] = s.PutIfAbsent(ctx, key, payloads[w])
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for w, err := range errs {
+			switch {
+			case err == nil:
+				if winner >= 0 {
+					t.Fatalf("round %d: writers %d and %d both created %s", round, winner, w, key)
+				}
+				winner = w
+			case !errors.Is(err, lake.ErrExist):
+				t.Fatalf("round %d: writer %d lost with %v, want an error matching ErrExist", round, w, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no writer created %s", round, key)
+		}
+		if got := mustGet(t, s, key); !bytes.Equal(got, payloads[winner]) {
+			t.Fatalf("round %d: %s holds %d bytes, not the %d bytes of writer %d, the one that succeeded",
+				round, key, len(got), len(payloads[winner]), winner)
+		}
+	}
+	objs, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != rounds {
+		t.Fatalf("after %d races the store lists %q, want %d objects and nothing else", rounds, keysOf(objs), rounds)
+	}
+}
+
 func testLargeObject(t *testing.T, s lake.Store) {
 	const size = 8 << 20
 	data := payload(8, size)
@@ -433,6 +539,7 @@ func testCancelledContext(t *testing.T, s lake.Store) {
 	}
 	check("Put", s.Put(ctx, "new.json", []byte("{}")))
 	check("PutReader", s.PutReader(ctx, "new2.json", strings.NewReader("{}"), 2))
+	check("PutIfAbsent", s.PutIfAbsent(ctx, "new3.json", []byte("{}")))
 	_, err := s.Get(ctx, "present.json")
 	check("Get", err)
 	obj, _, err := s.Open(ctx, "present.json")
@@ -465,6 +572,9 @@ func testInvalidKeys(t *testing.T, s lake.Store) {
 		}
 		if _, err := s.Get(ctx, key); !errors.Is(err, lake.ErrInvalidKey) {
 			t.Errorf("Get(%q) error = %v, want ErrInvalidKey", key, err)
+		}
+		if err := s.PutIfAbsent(ctx, key, []byte("x")); !errors.Is(err, lake.ErrInvalidKey) {
+			t.Errorf("PutIfAbsent(%q) error = %v, want ErrInvalidKey", key, err)
 		}
 	}
 	for _, prefix := range []string{"/abs", "../", "a/../../"} {
