@@ -297,6 +297,9 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 		if kind != kindTumbling {
 			return nil, fmt.Errorf("%w: version 1 snapshot of window kind %d", ErrCorruptSnapshot, kind)
 		}
+		if !durationsMs(winMs, delayMs) {
+			return nil, fmt.Errorf("%w: window %d ms, delay %d ms", ErrCorruptSnapshot, winMs, delayMs)
+		}
 		shape = Config{Window: ms(winMs), Watermark: ms(delayMs)}
 	case snapshotVersion:
 		if len(data) < headerLen+crcLen {
@@ -306,6 +309,10 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 		winMs, slideMs, gapMs, delayMs, timeoutMs := d.i64(), d.i64(), d.i64(), d.i64(), d.i64()
 		if flags&^(flagDedup|flagRetainAll) != 0 {
 			return nil, fmt.Errorf("%w: unknown flags %#x", ErrCorruptSnapshot, flags)
+		}
+		if !durationsMs(winMs, slideMs, gapMs, delayMs, timeoutMs) {
+			return nil, fmt.Errorf("%w: window %d ms, slide %d ms, gap %d ms, delay %d ms, timeout %d ms",
+				ErrCorruptSnapshot, winMs, slideMs, gapMs, delayMs, timeoutMs)
 		}
 		shape = Config{Watermark: ms(delayMs), SilenceTimeout: ms(timeoutMs),
 			Dedup: flags&flagDedup != 0, RetainAll: flags&flagRetainAll != 0}
@@ -319,7 +326,10 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 		default:
 			return nil, fmt.Errorf("%w: unknown window kind %d", ErrCorruptSnapshot, kind)
 		}
-		if shape.kind() != kind || (kind == kindTumbling && slideMs != winMs) || (kind != kindSession && gapMs != 0) {
+		// Snapshot writes a kind's unused lengths as the engine holds them:
+		// the slide of tumbling windows is the window, a session has neither.
+		if shape.kind() != kind || (kind == kindTumbling && slideMs != winMs) || (kind != kindSession && gapMs != 0) ||
+			(kind == kindSession && (winMs != 0 || slideMs != 0)) {
 			return nil, fmt.Errorf("%w: window kind %d with window %d ms, slide %d ms, gap %d ms", ErrCorruptSnapshot, kind, winMs, slideMs, gapMs)
 		}
 	default:
@@ -336,6 +346,18 @@ func Restore(cfg Config, r io.Reader) (*Engine, error) {
 }
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// durationsMs reports whether every v is a length Snapshot can have written:
+// >= 0, and small enough for ms. A larger one would wrap, and could wrap to
+// the engine's own (10000 + 2^58 ms is 10 s).
+func durationsMs(vs ...int64) bool {
+	for _, v := range vs {
+		if v < 0 || v > math.MaxInt64/int64(time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
 
 // sameShape reports whether a snapshot of configuration a can continue in an
 // engine of configuration b: the same windows, delay, dedup, timeout and
@@ -457,6 +479,12 @@ func (e *Engine) decodeState(d *decoder, v1 bool) error {
 					return err
 				}
 				prev = int(s)
+				// getOrAdd grows the window's slot table to s+1 (state.go):
+				// the counts above are bounded by the input, but a forged
+				// snapshot (with a valid checksum) whose many windows each
+				// hold only the last of many sensors still costs 4 bytes ×
+				// sensors × windows, quadratic in its size. That is the
+				// slot layout's cost, which a live engine pays as well.
 				w.getOrAdd(s).agg = a
 			}
 		}
