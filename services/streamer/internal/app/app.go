@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -76,11 +77,40 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) *App {
 	return &App{cfg: cfg, log: log, stdout: stdout, runID: uuid.NewString(), progress: progress.NewLog(100)}
 }
 
+// Main runs the command cfg names and returns the process exit code: 0
+// when the query stopped cleanly (or, with the available-now trigger,
+// finished), 1 when it failed or could not start (an HTTP address that
+// cannot be bound included).
+func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) int {
+	if cfg.Command == config.CommandHealthcheck {
+		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
+			log.Error("unhealthy", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if err := New(cfg, log, stdout).Run(ctx); err != nil {
+		log.Error("streamer stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
 // Run runs the query until ctx ends (a signal: the current batch is finished
 // within cfg.ShutdownTimeout, then the query stops cleanly) or, with the
 // available-now trigger, until everything available at start is processed.
-// It returns nil on a clean stop.
+// It returns nil on a clean stop. It binds the HTTP address first and
+// returns at once when it cannot.
 func (a *App) Run(ctx context.Context) error {
+	ln, err := a.listen()
+	if err != nil {
+		return err
+	}
+	a.log.Info("streamer starting", "config", a.cfg, "run_id", a.runID)
+	if ln != nil {
+		defer a.serveHTTP(ln)()
+	}
+
 	// Batches run on a context that outlives the signal by ShutdownTimeout,
 	// so that a stop request finishes the batch in flight instead of
 	// abandoning it half-way (abandoning would be safe too: it is re-run).
@@ -101,44 +131,54 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 
-	srv := a.serveHTTP()
-	defer func() {
-		if srv != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}
-	}()
-
 	// A failure that is not permanent (broker or store away, a write that
 	// failed) restarts the query in-process from its checkpoint, after a
 	// backoff: exactly the path of a crash and restart, which re-runs the
-	// interrupted batch identically.
-	wait := 500 * time.Millisecond
-	for {
+	// interrupted batch identically. The backoff starts over after a
+	// session that committed a batch.
+	b := restartBackOff()
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		committed, err := a.session(ctx, work)
 		if err != nil {
 			a.lastErr.Store(&err) // before ready turns false: /readyz says why at once
 		}
 		a.ready.Store(false)
 		a.close()
-		if err == nil {
-			return nil
+		switch {
+		case err == nil:
+			return struct{}{}, nil
+		case permanent(err):
+			return struct{}{}, backoff.Permanent(err)
+		case committed:
+			b.Reset()
 		}
-		if permanent(err) {
-			return err
-		}
-		if committed {
-			wait = 500 * time.Millisecond
-		}
-		a.log.Error("query failed: restarting it from the checkpoint", "err", err, "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
-			a.log.Info("stop requested while restarting: stopped")
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(b),
+		backoff.WithMaxElapsedTime(0), // restart until stopped; the default gives up after 15 minutes
+		backoff.WithNotify(func(err error, next time.Duration) {
+			a.log.Error("query failed: restarting it from the checkpoint", "err", err, "retry_in", next.String())
+		}))
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+		a.log.Info("stop requested while restarting: stopped")
+		return nil
+	}
+	return err
+}
+
+// restartBackOff paces the query's restarts: 500ms, doubling up to 30s,
+// without jitter (one streamer per checkpoint: there is no herd to spread).
+func restartBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second,
+	}
+}
+
+// storeBackOff paces the wait for the lake and the checkpoint store at
+// start: 200ms, doubling up to 5s, without jitter.
+func storeBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second,
 	}
 }
 
@@ -229,20 +269,20 @@ func (a *App) open(ctx context.Context) error {
 // waitStore waits, with backoff, until the store answers (MinIO may still be
 // starting), so that a compose start-up race is not a crash.
 func (a *App) waitStore(ctx context.Context, st lake.Store) error {
-	wait := 200 * time.Millisecond
-	for {
-		err := st.Ping(ctx)
-		if err == nil {
-			return nil
-		}
-		a.log.Warn("waiting for the store", "store", st.String(), "err", err, "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("store %s: %w (last error: %v)", st, ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
+	var last error
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		last = st.Ping(ctx)
+		return struct{}{}, last
+	},
+		backoff.WithBackOff(storeBackOff()),
+		backoff.WithMaxElapsedTime(0), // until the store answers or we are stopped
+		backoff.WithNotify(func(err error, next time.Duration) {
+			a.log.Warn("waiting for the store", "store", st.String(), "err", err, "retry_in", next.String())
+		}))
+	if err != nil {
+		return fmt.Errorf("store %s: %w (last error: %v)", st, err, last)
 	}
+	return nil
 }
 
 func (a *App) close() {

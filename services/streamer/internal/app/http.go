@@ -1,9 +1,10 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -12,34 +13,50 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 )
 
-// serveHTTP starts the HTTP server on cfg.HTTPAddr (see handler), or returns
-// nil when the address is empty.
-func (a *App) serveHTTP() *http.Server {
+// listen binds the HTTP address. Run calls it before anything else, so that
+// an address in use stops the streamer at start with the address named,
+// rather than leaving it running without the health endpoints its
+// orchestrator probes. It returns nil when the server is disabled.
+func (a *App) listen() (net.Listener, error) {
 	if a.cfg.HTTPAddr == "" {
-		return nil
+		return nil, nil
 	}
-	srv := &http.Server{Addr: a.cfg.HTTPAddr, Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
-		a.log.Error("http server", "addr", a.cfg.HTTPAddr, "err", err)
-		return nil
+		return nil, fmt.Errorf("http server: cannot listen on %q (--http, HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
 	}
+	return ln, nil
+}
+
+// serveHTTP serves the handler on ln until the returned stop is called,
+// which drains the server for at most 2 seconds.
+func (a *App) serveHTTP(ln net.Listener) (stop func()) {
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
 	a.log.Info("http server listening", "addr", ln.Addr().String())
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server", "err", err)
+			a.log.Error("http server failed", "err", err)
 		}
 	}()
-	return srv
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx) // a slow probe is cut off; nothing to report
+		<-served
+	}
 }
 
 // handler serves:
 //
 //	/          the live page (assets under /assets/, embedded)
-//	/healthz   the process is alive
-//	/readyz    the query runs and its broker answers
+//	/healthz   200 while the process is alive
+//	/readyz    200 when the query runs and its broker answers; 503 with the reason otherwise
 //	/progress  the last batches' progress, oldest first (?n= limits them)
 //	/windows   the latest window of every sensor
 //	/metrics   Prometheus series
@@ -74,34 +91,23 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v) // a client gone away is not our error
 }
 
-// Healthcheck GETs url and reports whether it answered 200: what the
-// container healthcheck (`streamer healthcheck`) runs, as images have no curl.
-func Healthcheck(url string) error {
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get(url)
+// Healthcheck GETs h.URL and returns nil on a 2xx answer: the body of
+// `streamer healthcheck`, which compose runs (images have no curl).
+func Healthcheck(ctx context.Context, h config.Healthcheck) error {
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
+		return fmt.Errorf("healthcheck %s: %w", h.URL, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", h.URL, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024)) // only for the message
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("healthcheck %s: %s: %s", h.URL, resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
-}
-
-// HealthcheckCommand runs `streamer healthcheck [--url URL]`: GET the URL
-// (default: this service's /readyz on 127.0.0.1:8082) and exit 0 on 200, 1
-// otherwise; 2 for bad arguments.
-func HealthcheckCommand(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8082/readyz", "URL to GET; exit 0 on HTTP 200, 1 otherwise")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := Healthcheck(*url); err != nil {
-		fmt.Fprintln(stderr, "unhealthy:", err)
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,9 @@
 // Package config is the streamer's one typed configuration: defaults, then
 // environment variables, then flags. It is the only package of the streamer
-// that reads the environment. Validate reports every problem at once.
+// that reads the environment. Every setting is one row of vars (flag,
+// variable, default, meaning), read through package envflag: a variable set
+// to the empty string counts as set (ALERTS_TOPIC= disables alerts).
+// Validate reports every problem at once.
 package config
 
 import (
@@ -9,12 +12,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
-	"strconv"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/envflag"
 	"github.com/sensorlab/sensorlab/lake"
 )
 
@@ -25,8 +30,23 @@ const (
 	TriggerAvailableNow = "available-now" // everything available at start, then exit 0
 )
 
+// DefaultHTTPAddr is where the live page, /metrics, /healthz and /readyz
+// listen by default.
+const DefaultHTTPAddr = ":8082"
+
+// Command is what the binary was asked to do.
+type Command string
+
+// The streamer's commands.
+const (
+	CommandRun         Command = "run"         // `streamer [flags]`
+	CommandHealthcheck Command = "healthcheck" // `streamer healthcheck [flags]`
+)
+
 // Config is the streamer's configuration.
 type Config struct {
+	Command Command
+
 	Brokers  []string
 	Topic    string
 	DLQTopic string
@@ -63,15 +83,27 @@ type Config struct {
 	AlertsTopic  string
 	AlertMaxTemp float64
 
+	// HTTPAddr serves the live page, /metrics, /healthz and /readyz; empty
+	// disables the server.
 	HTTPAddr string
-	LogLevel string
+	LogLevel slog.Level
 	// ShutdownTimeout bounds how long a signal waits for the current batch.
 	ShutdownTimeout time.Duration
+
+	// Healthcheck configures `streamer healthcheck`.
+	Healthcheck Healthcheck
+}
+
+// Healthcheck configures the healthcheck command: GET URL, within Timeout.
+type Healthcheck struct {
+	URL     string
+	Timeout time.Duration
 }
 
 // Default returns the configuration the seed lab runs with.
 func Default() Config {
 	return Config{
+		Command:          CommandRun,
 		Brokers:          []string{"localhost:9092"},
 		Topic:            contract.EventsTopic,
 		DLQTopic:         contract.DLQTopic,
@@ -85,131 +117,131 @@ func Default() Config {
 		WindowsTopicMode: "update",
 		AlertsTopic:      contract.AlertsTopic,
 		AlertMaxTemp:     39.5,
-		HTTPAddr:         ":8082",
-		LogLevel:         "info",
+		HTTPAddr:         DefaultHTTPAddr,
+		LogLevel:         slog.LevelInfo,
 		ShutdownTimeout:  20 * time.Second,
+		Healthcheck:      Healthcheck{Timeout: 3 * time.Second},
 	}
 }
 
-// Env lists the environment variables a flag can also be set by, flag → var.
-var Env = map[string]string{
-	"brokers":                 "KAFKA_BROKERS",
-	"topic":                   "TOPIC",
-	"dlq-topic":               "DLQ_TOPIC",
-	"lake":                    "LAKE",
-	"checkpoint":              "CHECKPOINT",
-	"starting-offsets":        "STARTING_OFFSETS",
-	"window":                  "WINDOW",
-	"slide":                   "SLIDE",
-	"session-gap":             "SESSION_GAP",
-	"dedup":                   "DEDUP",
-	"silence-timeout":         "SILENCE_TIMEOUT",
-	"watermark":               "WATERMARK",
-	"trigger":                 "TRIGGER",
-	"max-offsets-per-trigger": "MAX_OFFSETS_PER_TRIGGER",
-	"fail-on-data-loss":       "FAIL_ON_DATA_LOSS",
-	"console":                 "CONSOLE",
-	"output-mode":             "OUTPUT_MODE",
-	"console-mode":            "CONSOLE_MODE",
-	"late-topic":              "LATE_TOPIC",
-	"windows-topic":           "WINDOWS_TOPIC",
-	"windows-topic-mode":      "WINDOWS_TOPIC_MODE",
-	"alerts-topic":            "ALERTS_TOPIC",
-	"alert-max-temp":          "ALERT_MAX_TEMP",
-	"http":                    "HTTP_ADDR",
-	"log-level":               "LOG_LEVEL",
-	"shutdown-timeout":        "SHUTDOWN_TIMEOUT",
+// vars binds every setting of the streamer to c, in documentation order.
+func (c *Config) vars() []envflag.Var {
+	return []envflag.Var{
+		{Flag: "brokers", Env: "KAFKA_BROKERS", Default: "localhost:9092", Usage: "Kafka bootstrap brokers, comma-separated", Value: envflag.List(&c.Brokers)},
+		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings are read from", Value: envflag.String(&c.Topic)},
+		{Flag: "dlq-topic", Env: "DLQ_TOPIC", Default: contract.DLQTopic, Usage: "dead-letter topic for records that do not fit the schema", Value: envflag.String(&c.DLQTopic)},
+		{Flag: "lake", Env: "LAKE", Default: "(required)", Usage: "lake URL: s3://bucket[/prefix] or file:///abs/path", Value: envflag.String(&c.Lake)},
+		{Flag: "checkpoint", Env: "CHECKPOINT", Default: "<lake>/_checkpoints/streamer", Usage: "checkpoint URL, same forms; empty = the default", Value: envflag.String(&c.Checkpoint)},
+		{Flag: "starting-offsets", Env: "STARTING_OFFSETS", Default: "latest", Usage: "earliest or latest; applies only to a new checkpoint", Value: envflag.String(&c.StartingOffsets)},
+		{Flag: "window", Env: "WINDOW", Default: "10s", Usage: "tumbling event-time window length", Value: envflag.Duration(&c.Window)},
+		{Flag: "watermark", Env: "WATERMARK", Default: "1m", Usage: "watermark delay: how late a reading may arrive", Value: envflag.Duration(&c.Watermark)},
+		{Flag: "slide", Env: "SLIDE", Default: "0", Usage: "sliding windows: step between window starts, dividing --window; 0 = tumbling", Value: envflag.Duration(&c.Slide)},
+		{Flag: "session-gap", Env: "SESSION_GAP", Default: "0", Usage: "session windows per sensor with this gap, instead of --window/--slide; 0 = off", Value: envflag.Duration(&c.SessionGap)},
+		{Flag: "dedup", Env: "DEDUP", Default: "false", Usage: "drop a reading whose (sensor_id, ts) was already seen within the watermark", Value: envflag.Bool(&c.Dedup)},
+		{Flag: "silence-timeout", Env: "SILENCE_TIMEOUT", Default: "0", Usage: "alert sensor_silent after this much event time without a reading, sensor_recovered at the next; 0 = off", Value: envflag.Duration(&c.SilenceTimeout)},
+		{Flag: "trigger", Env: "TRIGGER", Default: "0", Usage: "0 (next micro-batch as soon as the previous ends), an interval such as 5s, or available-now", Value: envflag.Func(c.setTrigger, c.triggerText)},
+		{Flag: "max-offsets-per-trigger", Env: "MAX_OFFSETS_PER_TRIGGER", Default: "0", Usage: "cap on records per micro-batch across partitions; 0 = no cap", Value: envflag.Int64(&c.MaxOffsetsPerTrigger)},
+		{Flag: "fail-on-data-loss", Env: "FAIL_ON_DATA_LOSS", Default: "true", Usage: "stop when checkpointed offsets are no longer in Kafka", Value: envflag.Bool(&c.FailOnDataLoss)},
+		{Flag: "output-mode", Env: "OUTPUT_MODE", Default: "append", Usage: "output mode of the Parquet sink: append (a file sink cannot update or complete)", Value: envflag.String(&c.OutputMode)},
+		{Flag: "console", Env: "CONSOLE", Default: "false", Usage: "also print rows to stdout, as the seed's console query", Value: envflag.Bool(&c.Console)},
+		{Flag: "console-mode", Env: "CONSOLE_MODE", Default: "update", Usage: "output mode of the console sink: append, update or complete (complete keeps every window in state)", Value: envflag.String(&c.ConsoleMode)},
+		{Flag: "windows-topic", Env: "WINDOWS_TOPIC", Default: "(empty)", Usage: "topic receiving window rows as JSON, exactly once; empty disables", Value: envflag.String(&c.WindowsTopic)},
+		{Flag: "windows-topic-mode", Env: "WINDOWS_TOPIC_MODE", Default: "update", Usage: "output mode of the windows topic: append, update or complete", Value: envflag.String(&c.WindowsTopicMode)},
+		{Flag: "late-topic", Env: "LATE_TOPIC", Default: "(empty)", Usage: "topic receiving every reading dropped as late; empty: drop and count only, as Spark", Value: envflag.String(&c.LateTopic)},
+		{Flag: "alerts-topic", Env: "ALERTS_TOPIC", Default: contract.AlertsTopic, Usage: "topic receiving alerts, exactly once; empty disables", Value: envflag.String(&c.AlertsTopic)},
+		{Flag: "alert-max-temp", Env: "ALERT_MAX_TEMP", Default: "39.5", Usage: "high_temp alert when a closed window's max_temp exceeds this", Value: envflag.Float64(&c.AlertMaxTemp)},
+		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of the HTTP server (live page /, /progress, /windows, /metrics, /healthz, /readyz); empty disables", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
+		{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long a signal waits for the batch in flight", Value: envflag.Duration(&c.ShutdownTimeout)},
+		{Env: "S3_ENDPOINT", Default: "(none)", Usage: "S3 endpoint, host:port; needed by an s3:// lake or checkpoint", Value: envflag.String(&c.S3.Endpoint)},
+		{Env: "S3_ACCESS_KEY", Default: "(none)", Usage: "S3 access key; needed by an s3:// lake or checkpoint", Value: envflag.String(&c.S3.AccessKey)},
+		{Env: "S3_SECRET_KEY", Default: "(none)", Usage: "S3 secret key; needed by an s3:// lake or checkpoint; logged as ****", Value: envflag.String(&c.S3.SecretKey)},
+		{Env: "S3_USE_SSL", Default: "false", Usage: "HTTPS to the S3 endpoint", Value: envflag.Bool(&c.S3.UseSSL)},
+		{Env: "S3_REGION", Default: "(none)", Usage: "S3 region; MinIO needs none", Value: envflag.String(&c.S3.Region)},
+	}
 }
 
-// Load builds the configuration from the environment (getenv) and the
-// command-line arguments (flags win). It returns every problem at once.
-func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	cfg := Default()
-	fs := flag.NewFlagSet("streamer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var brokers, trigger string
-	fs.StringVar(&brokers, "brokers", strings.Join(cfg.Brokers, ","), "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic to read sensor readings from")
-	fs.StringVar(&cfg.DLQTopic, "dlq-topic", cfg.DLQTopic, "dead-letter topic for records that do not fit the schema")
-	fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (required)")
-	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "checkpoint URL (default <lake>/_checkpoints/streamer)")
-	fs.StringVar(&cfg.StartingOffsets, "starting-offsets", cfg.StartingOffsets, "earliest or latest; applies only to a new checkpoint")
-	fs.DurationVar(&cfg.Window, "window", cfg.Window, "tumbling event-time window length")
-	fs.DurationVar(&cfg.Slide, "slide", 0, "sliding windows: step between window starts (0 = tumbling windows); --window must be a multiple")
-	fs.DurationVar(&cfg.SessionGap, "session-gap", 0, "session windows per sensor with this gap, instead of --window/--slide (0 = off)")
-	fs.BoolVar(&cfg.Dedup, "dedup", false, "drop a reading whose (sensor_id, ts) was already seen within the watermark")
-	fs.DurationVar(&cfg.SilenceTimeout, "silence-timeout", 0, "alert sensor_silent after this much event time without a reading, sensor_recovered at the next (0 = off)")
-	fs.DurationVar(&cfg.Watermark, "watermark", cfg.Watermark, "watermark delay: how late a reading may arrive")
-	fs.StringVar(&trigger, "trigger", "0", "0 (continuous micro-batches), an interval such as 5s, or available-now")
-	fs.Int64Var(&cfg.MaxOffsetsPerTrigger, "max-offsets-per-trigger", 0, "cap on records per micro-batch across partitions (0 = no cap)")
-	fs.BoolVar(&cfg.FailOnDataLoss, "fail-on-data-loss", cfg.FailOnDataLoss, "stop when checkpointed offsets are no longer in Kafka")
-	fs.BoolVar(&cfg.Console, "console", false, "also print update-mode rows to stdout, as the seed's console query")
-	fs.StringVar(&cfg.OutputMode, "output-mode", cfg.OutputMode, "output mode of the Parquet sink: append (a file sink cannot update or complete)")
-	fs.StringVar(&cfg.ConsoleMode, "console-mode", cfg.ConsoleMode, "output mode of the console sink: append, update or complete (complete keeps every window in state)")
-	fs.StringVar(&cfg.WindowsTopic, "windows-topic", cfg.WindowsTopic, "topic receiving window rows as JSON, exactly once (empty disables)")
-	fs.StringVar(&cfg.WindowsTopicMode, "windows-topic-mode", cfg.WindowsTopicMode, "output mode of the windows topic: append, update or complete")
-	fs.StringVar(&cfg.LateTopic, "late-topic", cfg.LateTopic, "topic receiving every reading dropped as late (empty: drop and count only, as Spark)")
-	fs.StringVar(&cfg.AlertsTopic, "alerts-topic", cfg.AlertsTopic, "topic receiving alerts, exactly once (empty disables)")
-	fs.Float64Var(&cfg.AlertMaxTemp, "alert-max-temp", cfg.AlertMaxTemp, "high_temp alert when a closed window's max_temp exceeds this")
-	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of the HTTP server (live page /, /progress, /windows, /metrics, /healthz, /readyz); empty disables")
-	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a signal waits for the current batch")
+// healthcheckVars binds the healthcheck command's settings. HTTP_ADDR is
+// read for its port only: the default --url is /readyz on that port.
+func (c *Config) healthcheckVars() []envflag.Var {
+	return []envflag.Var{
+		{Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "the streamer's HTTP address; the default --url uses its port", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "url", Default: "http://127.0.0.1:<port of HTTP_ADDR>/readyz", Usage: "URL to GET; exit 0 on a 2xx answer, 1 otherwise", Value: envflag.String(&c.Healthcheck.URL)},
+		{Flag: "timeout", Default: "3s", Usage: "request timeout", Value: envflag.Duration(&c.Healthcheck.Timeout)},
+	}
+}
 
-	var errs []error
-	// Environment first, through the flags themselves, so parsing rules are one.
-	fs.VisitAll(func(f *flag.Flag) {
-		name, ok := Env[f.Name]
-		if !ok {
-			return
-		}
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	})
-	if err := fs.Parse(args); err != nil {
+// Load builds the Config from defaults, the process environment and args
+// (without the program name), then validates it. It returns flag.ErrHelp
+// when args ask for help (after printing usage to stderr).
+func Load(args []string) (Config, error) {
+	return Parse(args, os.LookupEnv, os.Stderr)
+}
+
+// Parse is Load with the environment lookup and the usage output injected.
+// `healthcheck` as the first argument selects that command and its flags.
+func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
+	cfg := Default()
+	name, vars := "streamer", cfg.vars()
+	if len(args) > 0 && args[0] == string(CommandHealthcheck) {
+		cfg.Command, args = CommandHealthcheck, args[1:]
+		name, vars = "streamer healthcheck", cfg.healthcheckVars()
+	}
+	err := envflag.Parse(name, vars, args, lookupEnv, usage)
+	if errors.Is(err, flag.ErrHelp) {
 		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	switch {
+	case cfg.Command == CommandHealthcheck && cfg.Healthcheck.URL == "":
+		cfg.Healthcheck.URL = readyzURL(cfg.HTTPAddr)
+	case cfg.Command == CommandRun && cfg.Checkpoint == "" && cfg.Lake != "":
+		cfg.Checkpoint = strings.TrimRight(cfg.Lake, "/") + "/_checkpoints/streamer"
 	}
-	cfg.Brokers = splitList(brokers)
-	cfg.S3 = lake.S3Config{
-		Endpoint:  getenv("S3_ENDPOINT"),
-		AccessKey: getenv("S3_ACCESS_KEY"),
-		SecretKey: getenv("S3_SECRET_KEY"),
-		Region:    getenv("S3_REGION"),
-	}
-	if v := getenv("S3_USE_SSL"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("S3_USE_SSL=%q: not a boolean", v))
-		}
-		cfg.S3.UseSSL = b
-	}
-	switch t := strings.TrimSpace(trigger); t {
-	case "0", "", "continuous":
-		cfg.Trigger = TriggerContinuous
+	return cfg, errors.Join(err, cfg.Validate())
+}
+
+func (c *Config) setTrigger(s string) error {
+	switch t := strings.TrimSpace(s); t {
+	case "0", "continuous":
+		c.Trigger, c.TriggerInterval = TriggerContinuous, 0
 	case TriggerAvailableNow, "availableNow", "available_now":
-		cfg.Trigger = TriggerAvailableNow
+		c.Trigger, c.TriggerInterval = TriggerAvailableNow, 0
 	default:
 		d, err := time.ParseDuration(t)
 		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("--trigger %q: want 0, a duration such as 5s, or available-now", t))
-		} else if d == 0 {
-			cfg.Trigger = TriggerContinuous
-		} else {
-			cfg.Trigger, cfg.TriggerInterval = TriggerInterval, d
+			return errors.New("want 0, a duration such as 5s, or available-now")
+		}
+		c.Trigger, c.TriggerInterval = TriggerInterval, d
+		if d == 0 {
+			c.Trigger = TriggerContinuous
 		}
 	}
-	if cfg.Checkpoint == "" && cfg.Lake != "" {
-		cfg.Checkpoint = strings.TrimRight(cfg.Lake, "/") + "/_checkpoints/streamer"
+	return nil
+}
+
+func (c *Config) triggerText() string {
+	if c == nil {
+		return ""
 	}
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
+	switch c.Trigger {
+	case TriggerInterval:
+		return c.TriggerInterval.String()
+	case TriggerAvailableNow:
+		return TriggerAvailableNow
 	}
-	return cfg, errors.Join(errs...)
+	return "0"
+}
+
+// readyzURL is /readyz on the port of addr at 127.0.0.1, where the service
+// is reached from its own container. An address without a port (empty: the
+// HTTP server is off) gives "", which Validate rejects: there is nothing to
+// probe unless --url says where.
+func readyzURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
 }
 
 // Complete reports whether an output asks for complete mode, which keeps
@@ -220,6 +252,9 @@ func (c Config) Complete() bool {
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
+	if c.Command == CommandHealthcheck {
+		return c.Healthcheck.validate()
+	}
 	var errs []error
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers: at least one broker is required"))
@@ -287,13 +322,24 @@ func (c Config) Validate() error {
 	if c.MaxOffsetsPerTrigger < 0 {
 		errs = append(errs, fmt.Errorf("--max-offsets-per-trigger %d: want 0 (no cap) or more", c.MaxOffsetsPerTrigger))
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--http %q: want host:port, or empty to disable", c.HTTPAddr))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want a positive duration", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (h Healthcheck) validate() error {
+	var errs []error
+	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("healthcheck --url %q: want an http(s) URL", h.URL))
+	}
+	if h.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("healthcheck --timeout %v: want a positive duration", h.Timeout))
 	}
 	return errors.Join(errs...)
 }
@@ -318,46 +364,45 @@ func checkURL(raw string) error {
 	return nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// Redacted returns the configuration as log attributes, with secrets masked.
-func (c Config) Redacted() map[string]any {
+// LogValue is the effective configuration as logged at start: the S3
+// secret is masked, the access key kept (it names the account, it grants
+// nothing).
+func (c Config) LogValue() slog.Value {
 	secret := ""
 	if c.S3.SecretKey != "" {
 		secret = "****"
 	}
-	return map[string]any{
-		"brokers": c.Brokers, "topic": c.Topic, "dlq_topic": c.DLQTopic, "lake": c.Lake,
-		"checkpoint": c.Checkpoint, "s3_endpoint": c.S3.Endpoint, "s3_access_key": c.S3.AccessKey,
-		"s3_secret_key": secret, "s3_use_ssl": c.S3.UseSSL, "starting_offsets": c.StartingOffsets,
-		"window": c.Window.String(), "watermark": c.Watermark.String(), "slide": c.Slide.String(),
-		"session_gap": c.SessionGap.String(), "dedup": c.Dedup, "silence_timeout": c.SilenceTimeout.String(), "trigger": c.Trigger,
-		"trigger_interval": c.TriggerInterval.String(), "max_offsets_per_trigger": c.MaxOffsetsPerTrigger,
-		"fail_on_data_loss": c.FailOnDataLoss, "console": c.Console, "console_mode": c.ConsoleMode,
-		"output_mode": c.OutputMode, "windows_topic": c.WindowsTopic, "windows_topic_mode": c.WindowsTopicMode,
-		"late_topic": c.LateTopic, "alerts_topic": c.AlertsTopic,
-		"alert_max_temp": c.AlertMaxTemp, "http": c.HTTPAddr, "s3_region": c.S3.Region,
-		"log_level": c.LogLevel, "shutdown_timeout": c.ShutdownTimeout.String(),
-	}
-}
-
-// SlogLevel maps a validated --log-level to its slog level.
-func SlogLevel(s string) slog.Level {
-	switch s {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
+	return slog.GroupValue(
+		slog.Any("brokers", c.Brokers),
+		slog.String("topic", c.Topic),
+		slog.String("dlq_topic", c.DLQTopic),
+		slog.String("lake", c.Lake),
+		slog.String("checkpoint", c.Checkpoint),
+		slog.String("s3_endpoint", c.S3.Endpoint),
+		slog.String("s3_access_key", c.S3.AccessKey),
+		slog.String("s3_secret_key", secret),
+		slog.Bool("s3_use_ssl", c.S3.UseSSL),
+		slog.String("s3_region", c.S3.Region),
+		slog.String("starting_offsets", c.StartingOffsets),
+		slog.String("window", c.Window.String()),
+		slog.String("watermark", c.Watermark.String()),
+		slog.String("slide", c.Slide.String()),
+		slog.String("session_gap", c.SessionGap.String()),
+		slog.Bool("dedup", c.Dedup),
+		slog.String("silence_timeout", c.SilenceTimeout.String()),
+		slog.String("trigger", c.triggerText()),
+		slog.Int64("max_offsets_per_trigger", c.MaxOffsetsPerTrigger),
+		slog.Bool("fail_on_data_loss", c.FailOnDataLoss),
+		slog.String("output_mode", c.OutputMode),
+		slog.Bool("console", c.Console),
+		slog.String("console_mode", c.ConsoleMode),
+		slog.String("windows_topic", c.WindowsTopic),
+		slog.String("windows_topic_mode", c.WindowsTopicMode),
+		slog.String("late_topic", c.LateTopic),
+		slog.String("alerts_topic", c.AlertsTopic),
+		slog.Float64("alert_max_temp", c.AlertMaxTemp),
+		slog.String("http", c.HTTPAddr),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
+	)
 }

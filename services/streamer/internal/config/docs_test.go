@@ -1,37 +1,13 @@
 package config
 
 import (
-	"bytes"
-	"errors"
-	"flag"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-var (
-	usageFlagRE = regexp.MustCompile(`(?m)^  -(\S+)`)
-	docFlagRE   = regexp.MustCompile("(?m)^\\| `--([a-z0-9-]+)` \\|")
-	getenvRE    = regexp.MustCompile(`getenv\("([A-Z0-9_]+)"\)`)
-)
-
-// flagNames lists the streamer's flags as -h prints them.
-func flagNames(t *testing.T) []string {
-	t.Helper()
-	var usage bytes.Buffer
-	if _, err := Load([]string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("-h: %v", err)
-	}
-	var names []string
-	for _, m := range usageFlagRE.FindAllStringSubmatch(usage.String(), -1) {
-		names = append(names, m[1])
-	}
-	if len(names) < 10 {
-		t.Fatalf("only %d flags found in the usage:\n%s", len(names), usage.String())
-	}
-	return names
-}
+var docFlagRE = regexp.MustCompile("(?m)^\\| `--([a-z0-9-]+)` \\|")
 
 // docSection returns the "## streamer" section of docs/configuration.md.
 func docSection(t *testing.T) string {
@@ -48,33 +24,42 @@ func docSection(t *testing.T) string {
 	return s
 }
 
-// docs/configuration.md documents every flag with its environment variable,
-// every variable the config reads, and no flag the streamer does not have.
-func TestConfigurationDocMatchesFlags(t *testing.T) {
+// checkRow fails unless doc has a row starting with prefix whose next cell
+// is def (backquotes aside).
+func checkRow(t *testing.T, doc, prefix, def string) {
+	t.Helper()
+	i := strings.Index(doc, prefix)
+	if i < 0 {
+		t.Errorf("docs/configuration.md (streamer) has no row starting %q", prefix)
+		return
+	}
+	if got, _, _ := strings.Cut(doc[i+len(prefix):], " |"); strings.Trim(got, "`") != def {
+		t.Errorf("docs/configuration.md (streamer): %s default %s, the code says %s", prefix, got, def)
+	}
+}
+
+// docs/configuration.md documents every setting with its variable and
+// default, the healthcheck's flags, and no flag the streamer does not have.
+func TestConfigurationDocMatchesSettings(t *testing.T) {
 	doc := docSection(t)
+	var cfg Config
 	flags := map[string]bool{}
-	for _, name := range flagNames(t) {
-		flags[name] = true
-		row := "| `--" + name + "` | `" + Env[name] + "` |"
-		if Env[name] == "" {
-			row = "| `--" + name + "` | |"
+	for _, v := range cfg.vars() {
+		if v.Flag == "" {
+			checkRow(t, doc, "| `"+v.Env+"` | ", v.Default)
+			continue
 		}
-		if !strings.Contains(doc, row) {
-			t.Errorf("docs/configuration.md (streamer) has no row starting %q", row)
+		flags[v.Flag] = true
+		checkRow(t, doc, "| `--"+v.Flag+"` | `"+v.Env+"` | ", v.Default)
+	}
+	for _, v := range cfg.healthcheckVars() {
+		if v.Flag != "" {
+			checkRow(t, doc, "| `healthcheck --"+v.Flag+"` | ", v.Default)
 		}
 	}
 	for _, m := range docFlagRE.FindAllStringSubmatch(doc, -1) {
 		if !flags[m[1]] {
 			t.Errorf("docs/configuration.md (streamer) documents --%s, which the streamer does not have", m[1])
-		}
-	}
-	src, err := os.ReadFile("config.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range getenvRE.FindAllStringSubmatch(string(src), -1) {
-		if !strings.Contains(doc, "`"+m[1]+"`") {
-			t.Errorf("docs/configuration.md (streamer) does not mention %s, which config.go reads", m[1])
 		}
 	}
 }
@@ -83,17 +68,24 @@ func TestConfigurationDocMatchesFlags(t *testing.T) {
 func TestStartLogShowsEverySettingAndMasksTheSecret(t *testing.T) {
 	cfg := Default()
 	cfg.S3.SecretKey = "hunter2"
-	logged := cfg.Redacted()
-	for _, name := range flagNames(t) {
-		if _, ok := logged[strings.ReplaceAll(name, "-", "_")]; !ok {
-			t.Errorf("the start-up log omits --%s", name)
+	logged := map[string]string{}
+	for _, a := range cfg.LogValue().Group() {
+		logged[a.Key] = a.Value.String()
+	}
+	for _, v := range cfg.vars() {
+		key := strings.ToLower(v.Env)
+		if v.Flag != "" {
+			key = strings.ReplaceAll(v.Flag, "-", "_")
+		}
+		if _, ok := logged[key]; !ok {
+			t.Errorf("the start-up log omits %s", key)
 		}
 	}
 	if logged["s3_secret_key"] != "****" {
 		t.Errorf("s3_secret_key logged as %v, want ****", logged["s3_secret_key"])
 	}
 	for k, v := range logged {
-		if s, ok := v.(string); ok && strings.Contains(s, "hunter2") {
+		if strings.Contains(v, "hunter2") {
 			t.Errorf("%s logs the secret", k)
 		}
 	}
