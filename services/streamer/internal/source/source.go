@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -90,22 +91,33 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 	}
 	s := &Source{opts: o, log: o.Logger, admCl: admCl, adm: kadm.NewClient(admCl),
 		buf: map[int32][]*kgo.Record{}, next: Offsets{}, hwm: Offsets{}}
-	wait := 200 * time.Millisecond
-	for {
+	var last error
+	parts, err := backoff.Retry(ctx, func() ([]int32, error) {
 		parts, err := s.topicPartitions(ctx)
-		if err == nil {
-			s.partitions = parts
-			return s, nil
+		if err != nil {
+			s.setBrokerErr(err)
+			last = err
 		}
-		s.setBrokerErr(err)
-		s.log.Warn("waiting for topic", "topic", o.Topic, "err", err, "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
-			admCl.Close()
-			return nil, fmt.Errorf("topic %q: %w (last error: %v)", o.Topic, ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
+		return parts, err
+	},
+		backoff.WithBackOff(topicBackOff()),
+		backoff.WithMaxElapsedTime(0), // until the topic exists or we are stopped
+		backoff.WithNotify(func(err error, next time.Duration) {
+			s.log.Warn("waiting for topic", "topic", o.Topic, "err", err, "retry_in", next.String())
+		}))
+	if err != nil {
+		admCl.Close()
+		return nil, fmt.Errorf("topic %q: %w (last error: %v)", o.Topic, err, last)
+	}
+	s.partitions = parts
+	return s, nil
+}
+
+// topicBackOff paces Open's wait for the topic: 200ms, doubling up to 5s,
+// without jitter (one client per streamer: there is no herd to spread).
+func topicBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second,
 	}
 }
 
