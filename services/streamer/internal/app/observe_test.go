@@ -1,18 +1,23 @@
 package app
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
@@ -199,23 +204,23 @@ func sum(reports []progress.Query, f func(progress.Query) int64) int64 {
 	return n
 }
 
-// scrape returns the samples of /metrics, keyed by the series as printed
-// (name and labels).
+// scrape GETs /metrics as Prometheus does and returns its samples keyed by
+// series (name and labels, as model.Metric prints them), through the client
+// library's own text parser.
 func scrape(t *testing.T, h http.Handler) map[string]float64 {
 	t.Helper()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(get(t, h, "/metrics"))))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(get(t, h, "/metrics")))
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, slices.Collect(maps.Values(families))...)
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		out[s.Metric.String()] = float64(s.Value)
 	}
 	return out
 }
@@ -279,20 +284,20 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	// /metrics says the same as /progress.
 	m := scrape(t, a.handler())
 	for series, want := range map[string]float64{
-		"sensorlab_streamer_batches_total":                                                            float64(len(reports)),
-		"sensorlab_streamer_input_rows_total":                                                         n1 + 3,
-		"sensorlab_streamer_output_rows_total":                                                        float64(committed),
-		`sensorlab_streamer_invalid_rows_total{reason="empty_value"}`:                                 1,
-		`sensorlab_streamer_invalid_rows_total{reason="wrong_type"}`:                                  1,
-		`sensorlab_streamer_invalid_rows_total{reason="malformed_json"}`:                              1,
-		"sensorlab_streamer_late_rows_total":                                                          0,
-		"sensorlab_streamer_batch_duration_seconds_count":                                             float64(len(reports)),
-		"sensorlab_streamer_last_batch_id":                                                            float64(last.BatchID),
-		"sensorlab_streamer_state_rows":                                                               float64(len(open)),
-		"sensorlab_streamer_watermark_seconds":                                                        float64(finalWM) / 1e3,
-		"sensorlab_streamer_event_time_max_seconds":                                                   float64(maxSeen) / 1e3,
-		"sensorlab_streamer_event_time_lag_seconds":                                                   60,
-		`sensorlab_streamer_consumer_lag_records{partition="0",topic="` + contract.EventsTopic + `"}`: 0,
+		"sensorlab_streamer_batches_total":                                                             float64(len(reports)),
+		"sensorlab_streamer_input_rows_total":                                                          n1 + 3,
+		"sensorlab_streamer_output_rows_total":                                                         float64(committed),
+		`sensorlab_streamer_invalid_rows_total{reason="empty_value"}`:                                  1,
+		`sensorlab_streamer_invalid_rows_total{reason="wrong_type"}`:                                   1,
+		`sensorlab_streamer_invalid_rows_total{reason="malformed_json"}`:                               1,
+		"sensorlab_streamer_late_rows_total":                                                           0,
+		"sensorlab_streamer_batch_duration_seconds_count":                                              float64(len(reports)),
+		"sensorlab_streamer_last_batch_id":                                                             float64(last.BatchID),
+		"sensorlab_streamer_state_rows":                                                                float64(len(open)),
+		"sensorlab_streamer_watermark_seconds":                                                         float64(finalWM) / 1e3,
+		"sensorlab_streamer_event_time_max_seconds":                                                    float64(maxSeen) / 1e3,
+		"sensorlab_streamer_event_time_lag_seconds":                                                    60,
+		`sensorlab_streamer_consumer_lag_records{partition="0", topic="` + contract.EventsTopic + `"}`: 0,
 	} {
 		if got, ok := m[series]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
@@ -375,7 +380,7 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 // partition, and event-time lag is the max event time minus the watermark.
 func TestLagMetrics(t *testing.T) {
 	a := New(config.Default(), slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard)
-	if _, ok := scrape(t, a.handler())[`sensorlab_streamer_consumer_lag_records{partition="0",topic="eventos_sensores"}`]; ok {
+	if _, ok := scrape(t, a.handler())[`sensorlab_streamer_consumer_lag_records{partition="0", topic="eventos_sensores"}`]; ok {
 		t.Fatal("consumer lag reported before any batch")
 	}
 	offs := func(p0, p1 int64) map[string]map[string]int64 {
@@ -392,13 +397,13 @@ func TestLagMetrics(t *testing.T) {
 	})
 	m := scrape(t, a.handler())
 	for series, want := range map[string]float64{
-		`sensorlab_streamer_consumer_lag_records{partition="0",topic="eventos_sensores"}`: 30,
-		`sensorlab_streamer_consumer_lag_records{partition="1",topic="eventos_sensores"}`: 0,
-		`sensorlab_streamer_latest_offset{partition="0",topic="eventos_sensores"}`:        130,
-		"sensorlab_streamer_event_time_lag_seconds":                                       90,
-		`sensorlab_streamer_batch_duration_seconds_bucket{le="1.28"}`:                     0,
-		`sensorlab_streamer_batch_duration_seconds_bucket{le="2.56"}`:                     1,
-		`sensorlab_streamer_batch_phase_seconds{phase="triggerExecution"}`:                1.5,
+		`sensorlab_streamer_consumer_lag_records{partition="0", topic="eventos_sensores"}`: 30,
+		`sensorlab_streamer_consumer_lag_records{partition="1", topic="eventos_sensores"}`: 0,
+		`sensorlab_streamer_latest_offset{partition="0", topic="eventos_sensores"}`:        130,
+		"sensorlab_streamer_event_time_lag_seconds":                                        90,
+		`sensorlab_streamer_batch_duration_seconds_bucket{le="1.28"}`:                      0,
+		`sensorlab_streamer_batch_duration_seconds_bucket{le="2.56"}`:                      1,
+		`sensorlab_streamer_batch_phase_seconds{phase="triggerExecution"}`:                 1.5,
 	} {
 		if got, ok := m[series]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
