@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/common v0.72.0
 	github.com/sensorlab/sensorlab/contract v0.0.0
+	github.com/sensorlab/sensorlab/envflag v0.0.0
 	github.com/sensorlab/sensorlab/lake v0.0.0
 	golang.org/x/sync v0.24.0
 )
@@ -28,7 +30,6 @@ require (
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.21 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rs/xid v1.6.0 // indirect
 	github.com/tinylib/msgp v1.6.4 // indirect
@@ -45,5 +46,6 @@ require (
 
 replace (
 	github.com/sensorlab/sensorlab/contract => ../../contract
+	github.com/sensorlab/sensorlab/envflag => ../../envflag
 	github.com/sensorlab/sensorlab/lake => ../../lake
 )

@@ -1,5 +1,6 @@
 // Command batcher consolidates the lake's committed window rows per sensor
-// into batch/agg_desde_stream/part-00000.parquet. See the README.
+// into batch/agg_desde_stream/part-00000.parquet. See the README;
+// `batcher healthcheck` probes /readyz (compose's healthcheck).
 package main
 
 import (
@@ -19,16 +20,13 @@ import (
 func main() {
 	cfg, err := config.Load(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(0)
+		os.Exit(0) // the usage is printed
 	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "batcher: invalid configuration:\n"+err.Error())
+		fmt.Fprintf(os.Stderr, "batcher: invalid configuration:\n%v\n", err)
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "batcher")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() { <-ctx.Done(); stop() }() // a second signal exits at once
-	code := app.Main(ctx, cfg, log, os.Stdout)
-	stop()
-	os.Exit(code)
+	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
+	os.Exit(app.Main(ctx, cfg, log, os.Stdout))
 }

@@ -1,6 +1,7 @@
 // Package app wires the batcher: it opens the lake, runs the consolidation
 // once or every interval, prints the per-sensor summary, serves the health
-// endpoints in interval mode, and implements `batcher healthcheck`.
+// endpoints in interval mode (bound before anything else: an address in use
+// stops the start), and implements `batcher healthcheck`.
 //
 // In interval mode a failed run is logged, counted and retried at the next
 // tick; only SIGTERM (context cancellation) ends the loop.
@@ -36,15 +37,26 @@ const (
 // default stop_grace_period of 10s.
 const shutdownTimeout = 5 * time.Second
 
-// Main runs the command cfg names and returns the process exit code. The
-// summary table goes to out; logs go to log.
+// Main runs the command cfg names and returns the process exit code: 0
+// when it is done or stopped cleanly, 1 when it failed (an HTTP address that
+// cannot be bound included: in interval mode the batcher then does not
+// start). The summary table goes to out; logs go to log.
 func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) int {
 	if cfg.Command == config.CommandHealthcheck {
-		if err := Healthcheck(ctx, cfg.HealthURL, cfg.HealthTimeout); err != nil {
-			fmt.Fprintln(out, "unhealthy:", err)
+		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
+			log.Error("unhealthy", "err", err)
 			return ExitFailed
 		}
 		return ExitOK
+	}
+	var ln net.Listener
+	if cfg.Command == config.CommandRun && cfg.Interval > 0 && cfg.HTTPAddr != "" {
+		var err error
+		if ln, err = listen(cfg.HTTPAddr); err != nil {
+			log.Error("batcher stopped", "err", err)
+			return ExitFailed
+		}
+		defer ln.Close() // when the start fails before ServeListener owns it
 	}
 	log.Info("batcher starting", "config", cfg)
 	store, err := lake.Open(ctx, cfg.Lake, cfg.S3)
@@ -65,7 +77,7 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 		}
 		return ExitOK
 	}
-	if err := b.Serve(ctx, cfg.Interval, cfg.HTTPAddr); err != nil {
+	if err := b.ServeListener(ctx, cfg.Interval, ln); err != nil {
 		log.Error("batcher stopped", "err", err)
 		return ExitFailed
 	}
@@ -152,23 +164,20 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 	return res, nil
 }
 
-// Serve runs a consolidation now and then every interval until ctx ends,
-// serving /healthz and /readyz on addr meanwhile. A failed run does not stop
-// it. It returns nil after a clean shutdown.
-func (b *Batcher) Serve(ctx context.Context, interval time.Duration, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("http listen on %s: %w", addr, err)
-	}
-	return b.ServeListener(ctx, interval, ln)
-}
-
-// ServeListener is Serve on an open listener, which it closes.
+// ServeListener runs a consolidation now and then every interval until ctx
+// ends, serving /healthz, /readyz and /metrics on ln meanwhile (no server
+// when ln is nil). A failed run does not stop it. It closes ln, and returns
+// nil after a clean shutdown.
 func (b *Batcher) ServeListener(ctx context.Context, interval time.Duration, ln net.Listener) error {
+	if ln == nil {
+		b.Loop(ctx, interval)
+		b.Log.Info("batcher stopped")
+		return nil
+	}
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		b.Log.Info("http listening", "addr", ln.Addr().String())
+		b.Log.Info("http server listening", "addr", ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server on %s: %w", ln.Addr(), err)
 		}

@@ -73,7 +73,7 @@ func commitEntry(t *testing.T, s lake.Store, batch int64, files ...contract.Sink
 
 func TestMainOneShotWritesObjectAndPrintsSummary(t *testing.T) {
 	url, s := newLake(t)
-	cfg, err := config.Parse([]string{"--lake", url}, func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]string{"--lake", url}, func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +181,10 @@ func TestHealthEndpointsAndHealthcheck(t *testing.T) {
 	resp.Body.Close()
 
 	ctx := context.Background()
-	if err := Healthcheck(ctx, srv.URL+"/readyz", time.Minute); err != nil {
+	if err := Healthcheck(ctx, config.Healthcheck{URL: srv.URL + "/readyz", Timeout: time.Minute}); err != nil {
 		t.Fatalf("readyz over a healthy file lake: %v", err)
 	}
-	hc := config.Config{Command: config.CommandHealthcheck, HealthURL: srv.URL + "/readyz", HealthTimeout: time.Minute}
+	hc := config.Config{Command: config.CommandHealthcheck, Healthcheck: config.Healthcheck{URL: srv.URL + "/readyz", Timeout: time.Minute}}
 	if code := Main(ctx, hc, quietLog(), io.Discard); code != ExitOK {
 		t.Fatalf("batcher healthcheck exit %d against a ready batcher", code)
 	}
@@ -200,13 +200,13 @@ func TestHealthEndpointsAndHealthcheck(t *testing.T) {
 	}
 	badSrv := httptest.NewServer((&Batcher{Store: bad, Log: quietLog(), Out: io.Discard}).Handler())
 	defer badSrv.Close()
-	if err := Healthcheck(ctx, badSrv.URL+"/readyz", time.Minute); err == nil || !strings.Contains(err.Error(), "503") {
+	if err := Healthcheck(ctx, config.Healthcheck{URL: badSrv.URL + "/readyz", Timeout: time.Minute}); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("readyz over an unwritable lake: %v", err)
 	}
-	hc.HealthURL = badSrv.URL + "/readyz"
-	var out bytes.Buffer
-	if code := Main(ctx, hc, quietLog(), &out); code != ExitFailed || !strings.Contains(out.String(), "unhealthy") {
-		t.Fatalf("batcher healthcheck exit %d (%q) against an unready batcher", code, out.String())
+	hc.Healthcheck.URL = badSrv.URL + "/readyz"
+	var logs bytes.Buffer
+	if code := Main(ctx, hc, quietLogTo(&logs), io.Discard); code != ExitFailed || !strings.Contains(logs.String(), "unhealthy") {
+		t.Fatalf("batcher healthcheck exit %d (%q) against an unready batcher", code, logs.String())
 	}
 }
 
@@ -232,27 +232,73 @@ func TestServeRunsServesAndStops(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	if err := Healthcheck(ctx, "http://"+ln.Addr().String()+"/readyz", time.Minute); err != nil {
+	if err := Healthcheck(ctx, config.Healthcheck{URL: "http://" + ln.Addr().String() + "/readyz", Timeout: time.Minute}); err != nil {
 		t.Fatalf("readyz while serving: %v", err)
 	}
 	cancel()
 	if err := <-served; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if err := Healthcheck(context.Background(), "http://"+ln.Addr().String()+"/healthz", time.Minute); err == nil {
+	if err := Healthcheck(context.Background(), config.Healthcheck{URL: "http://" + ln.Addr().String() + "/healthz", Timeout: time.Minute}); err == nil {
 		t.Fatal("still serving after shutdown")
 	}
 }
 
-func TestServeFailsWhenAddressIsTaken(t *testing.T) {
-	_, s := newLake(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// In interval mode an HTTP address already in use stops the batcher at
+// start, exit code 1, with the address in the log, before any run: it does
+// not run without its health endpoints.
+func TestAddressInUseFailsTheStart(t *testing.T) {
+	url, s := newLake(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	b := &Batcher{Store: s, Log: quietLog(), Out: io.Discard}
-	if err := b.Serve(context.Background(), time.Hour, ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "listen") {
-		t.Fatalf("Serve on a taken address: %v", err)
+	defer busy.Close()
+	cfg, err := config.Parse([]string{"--lake", url, "--interval", "1h", "--http", busy.Addr().String()},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code := Main(ctx, cfg, quietLogTo(&logs), io.Discard); code != ExitFailed {
+		t.Fatalf("exit code %d with the HTTP address in use, want %d", code, ExitFailed)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Main returned only when its context ended")
+	}
+	if !strings.Contains(logs.String(), busy.Addr().String()) || !strings.Contains(logs.String(), "HTTP_ADDR") {
+		t.Fatalf("the log does not name the address and its setting:\n%s", logs.String())
+	}
+	if _, err := s.Stat(ctx, contract.BatchObject); err == nil {
+		t.Fatal("the batcher ran before binding its address")
+	}
+}
+
+// In interval mode HTTP_ADDR= runs without a server: the runs go on.
+func TestIntervalModeWithoutHTTP(t *testing.T) {
+	url, s := newLake(t)
+	cfg, err := config.Parse([]string{"--lake", url, "--interval", "1h", "--http="}, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, cfg, quietLog(), io.Discard) }()
+	for {
+		if _, err := s.Stat(ctx, contract.BatchObject); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("Main returned %d before its first run", code)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit code %d after a stop, want %d", code, ExitOK)
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestMainCompactMergesSmallFilesAndKeepsTheSummary(t *testing.T) {
 	}
 	noEnv := func(string) (string, bool) { return "", false }
 	summary := func() string {
-		cfg, err := config.Parse([]string{"--lake", url}, noEnv)
+		cfg, err := config.Parse([]string{"--lake", url}, noEnv, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +35,7 @@ func TestMainCompactMergesSmallFilesAndKeepsTheSummary(t *testing.T) {
 	}
 	before := summary()
 
-	cfg, err := config.Parse([]string{"compact", "--lake", url, "--min-files", "4", "--grace", "0s"}, noEnv)
+	cfg, err := config.Parse([]string{"compact", "--lake", url, "--min-files", "4", "--grace", "0s"}, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestMainOneShotOnMinIO(t *testing.T) {
 		{WinStart: day, SensorID: "S004", Eventos: 3, AvgTemp: 23, AvgHum: 43, OKCount: 3},
 	})
 	env := map[string]string{"LAKE": "s3://lake", "S3_ENDPOINT": m.Endpoint, "S3_ACCESS_KEY": m.AccessKey, "S3_SECRET_KEY": m.SecretKey, "S3_USE_SSL": "false"}
-	cfg, err := config.Parse(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.Parse(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

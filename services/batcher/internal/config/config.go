@@ -1,10 +1,14 @@
 // Package config is the batcher's one typed configuration: defaults, then
 // environment variables, then command-line flags. It is the only package of
-// the batcher that reads the environment.
+// the batcher that reads the environment. Every setting is one row of a vars
+// table (flag, variable, default, meaning), read through package envflag: a
+// variable set to the empty string counts as set (HTTP_ADDR= turns the HTTP
+// server off). Parse reports every problem at once.
 //
 // Three commands share it: the batcher itself (one-shot, or every --interval),
 // `batcher compact`, which merges the lake's small window files, and
-// `batcher healthcheck`, which compose runs to probe /readyz.
+// `batcher healthcheck`, which compose runs to probe /readyz. Each reads its
+// own settings only.
 package config
 
 import (
@@ -16,21 +20,25 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sensorlab/sensorlab/envflag"
 	"github.com/sensorlab/sensorlab/lake"
 )
+
+// DefaultHTTPAddr is where /healthz, /readyz and /metrics listen by default
+// (interval mode).
+const DefaultHTTPAddr = ":8083"
 
 // Command is what the binary was asked to do.
 type Command string
 
 // The batcher's commands.
 const (
-	CommandRun         Command = "run"
-	CommandHealthcheck Command = "healthcheck"
-	CommandCompact     Command = "compact"
+	CommandRun         Command = "run"         // `batcher [flags]`
+	CommandHealthcheck Command = "healthcheck" // `batcher healthcheck [flags]`
+	CommandCompact     Command = "compact"     // `batcher compact [flags]`
 )
 
 // Config is the batcher's whole configuration.
@@ -44,7 +52,8 @@ type Config struct {
 	// Interval, when > 0, repeats the consolidation every Interval until
 	// SIGTERM; 0 runs it once and exits.
 	Interval time.Duration
-	// HTTPAddr serves /healthz and /readyz, in interval mode only.
+	// HTTPAddr serves /healthz, /readyz and /metrics, in interval mode
+	// only; empty disables the server.
 	HTTPAddr string
 	// ReadConcurrency is how many window files are read at once.
 	ReadConcurrency int
@@ -54,10 +63,8 @@ type Config struct {
 	// Compact configures `batcher compact` (see package compact).
 	Compact Compact
 
-	// HealthURL is what `batcher healthcheck` GETs.
-	HealthURL string
-	// HealthTimeout bounds that request.
-	HealthTimeout time.Duration
+	// Healthcheck configures `batcher healthcheck`.
+	Healthcheck Healthcheck
 }
 
 // Compact is the configuration of `batcher compact`.
@@ -80,171 +87,109 @@ type Compact struct {
 	LogRetention bool
 }
 
+// Healthcheck configures the healthcheck command: GET URL, within Timeout.
+type Healthcheck struct {
+	URL     string
+	Timeout time.Duration
+}
+
 // Default returns the configuration before environment and flags.
 func Default() Config {
 	return Config{
 		Command:         CommandRun,
-		HTTPAddr:        ":8083",
+		HTTPAddr:        DefaultHTTPAddr,
 		ReadConcurrency: 8,
 		LogLevel:        slog.LevelInfo,
-		HealthTimeout:   3 * time.Second,
 		Compact:         Compact{TargetFileBytes: 128 << 20, MinFiles: 10, Grace: 30 * time.Second, LogCheckpointEvery: 100, LogRetention: true},
+		Healthcheck:     Healthcheck{Timeout: 3 * time.Second},
 	}
 }
 
-// Load reads the process environment and args (os.Args[1:]).
-func Load(args []string) (Config, error) { return Parse(args, os.LookupEnv) }
+// vars binds the settings of c's Command to c, in documentation order.
+func (c *Config) vars() []envflag.Var {
+	lakeVar := envflag.Var{Flag: "lake", Env: "LAKE", Default: "(required)", Usage: "lake URL: s3://bucket[/prefix] or file:///abs/path", Value: envflag.String(&c.Lake)}
+	logLevel := envflag.Var{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)}
+	s3 := []envflag.Var{
+		{Env: "S3_ENDPOINT", Default: "(none)", Usage: "S3 endpoint, host:port; needed by an s3:// lake", Value: envflag.String(&c.S3.Endpoint)},
+		{Env: "S3_ACCESS_KEY", Default: "(none)", Usage: "S3 access key; needed by an s3:// lake", Value: envflag.String(&c.S3.AccessKey)},
+		{Env: "S3_SECRET_KEY", Default: "(none)", Usage: "S3 secret key; needed by an s3:// lake; logged as ****", Value: envflag.String(&c.S3.SecretKey)},
+		{Env: "S3_USE_SSL", Default: "false", Usage: "HTTPS to the S3 endpoint", Value: envflag.Bool(&c.S3.UseSSL)},
+		{Env: "S3_REGION", Default: "(none)", Usage: "S3 region; MinIO needs none", Value: envflag.String(&c.S3.Region)},
+	}
+	switch c.Command {
+	case CommandHealthcheck:
+		return []envflag.Var{
+			{Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "the batcher's HTTP address; the default --url uses its port", Value: envflag.String(&c.HTTPAddr)},
+			{Flag: "url", Default: "http://127.0.0.1:<port of HTTP_ADDR>/readyz", Usage: "URL to GET; exit 0 on a 2xx answer, 1 otherwise", Value: envflag.String(&c.Healthcheck.URL)},
+			{Flag: "timeout", Default: "3s", Usage: "request timeout", Value: envflag.Duration(&c.Healthcheck.Timeout)},
+		}
+	case CommandCompact:
+		return append([]envflag.Var{
+			lakeVar,
+			{Flag: "target-file-bytes", Env: "COMPACT_TARGET_FILE_BYTES", Default: "134217728", Usage: "size merged files aim at; files of half of it or more are left alone", Value: envflag.Int64(&c.Compact.TargetFileBytes)},
+			{Flag: "min-files", Env: "COMPACT_MIN_FILES", Default: "10", Usage: "small files a partition needs before it is compacted", Value: envflag.Int(&c.Compact.MinFiles)},
+			{Flag: "grace", Env: "COMPACT_GRACE", Default: "30s", Usage: "how long removed files stay for readers that listed the sink log before", Value: envflag.Duration(&c.Compact.Grace)},
+			{Flag: "log-checkpoint-every", Env: "COMPACT_LOG_CHECKPOINT_EVERY", Default: "100", Usage: "write a sink-log checkpoint after a compaction, or once this many entries were written since the last one; 0 = never", Value: envflag.Int(&c.Compact.LogCheckpointEvery)},
+			{Flag: "log-retention", Env: "COMPACT_LOG_RETENTION", Default: "true", Usage: "delete the sink-log entries a checkpoint older than --grace covers, but the newest of each query", Value: envflag.Bool(&c.Compact.LogRetention)},
+			logLevel,
+		}, s3...)
+	}
+	return append([]envflag.Var{
+		lakeVar,
+		{Flag: "interval", Env: "INTERVAL", Default: "0", Usage: "repeat every interval until SIGTERM; 0 = run once and exit", Value: envflag.Duration(&c.Interval)},
+		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of /healthz, /readyz and /metrics, served in interval mode; empty disables", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "read-concurrency", Env: "READ_CONCURRENCY", Default: "8", Usage: "window files read at once", Value: envflag.Int(&c.ReadConcurrency)},
+		logLevel,
+	}, s3...)
+}
+
+// Load reads the process environment and args (os.Args[1:]). It returns
+// flag.ErrHelp when args ask for help (after printing usage to stderr).
+func Load(args []string) (Config, error) { return Parse(args, os.LookupEnv, os.Stderr) }
 
 // Parse builds the configuration from args and an environment lookup, and
 // validates it. All problems (bad environment values, bad flags, invalid
-// settings) are reported in one error. -h prints usage and returns
-// flag.ErrHelp.
-func Parse(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
+// settings) are reported in one error. A first argument `healthcheck` or
+// `compact` selects that command and its settings.
+func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
 	cfg := Default()
-	var errs []error
-
-	env := func(name string, set func(string) error) {
-		if v, ok := lookupEnv(name); ok && v != "" {
-			if err := set(v); err != nil {
-				errs = append(errs, fmt.Errorf("env %s=%q: %w", name, v, err))
-			}
-		}
-	}
-	env("LAKE", setString(&cfg.Lake))
-	env("S3_ENDPOINT", setString(&cfg.S3.Endpoint))
-	env("S3_ACCESS_KEY", setString(&cfg.S3.AccessKey))
-	env("S3_SECRET_KEY", setString(&cfg.S3.SecretKey))
-	env("S3_USE_SSL", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.S3.UseSSL = b
-		return err
-	})
-	env("S3_REGION", setString(&cfg.S3.Region))
-	env("INTERVAL", func(v string) error {
-		d, err := time.ParseDuration(v)
-		cfg.Interval = d
-		return err
-	})
-	env("HTTP_ADDR", setString(&cfg.HTTPAddr))
-	env("READ_CONCURRENCY", func(v string) error {
-		n, err := strconv.Atoi(v)
-		cfg.ReadConcurrency = n
-		return err
-	})
-	env("LOG_LEVEL", func(v string) error { return cfg.LogLevel.UnmarshalText([]byte(v)) })
-	env("COMPACT_TARGET_FILE_BYTES", func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		cfg.Compact.TargetFileBytes = n
-		return err
-	})
-	env("COMPACT_MIN_FILES", func(v string) error {
-		n, err := strconv.Atoi(v)
-		cfg.Compact.MinFiles = n
-		return err
-	})
-	env("COMPACT_GRACE", func(v string) error {
-		d, err := time.ParseDuration(v)
-		cfg.Compact.Grace = d
-		return err
-	})
-	env("COMPACT_LOG_CHECKPOINT_EVERY", func(v string) error {
-		n, err := strconv.Atoi(v)
-		cfg.Compact.LogCheckpointEvery = n
-		return err
-	})
-	env("COMPACT_LOG_RETENTION", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.Compact.LogRetention = b
-		return err
-	})
-
+	name := "batcher"
 	if len(args) > 0 && (args[0] == string(CommandHealthcheck) || args[0] == string(CommandCompact)) {
-		cfg.Command = Command(args[0])
-		args = args[1:]
+		cfg.Command, args = Command(args[0]), args[1:]
+		name += " " + string(cfg.Command)
 	}
-
-	fs := flag.NewFlagSet("batcher", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var healthURL string
-	if cfg.Command == CommandHealthcheck {
-		fs.StringVar(&healthURL, "url", "", "URL to GET (default: /readyz on HTTP_ADDR's port at 127.0.0.1)")
-		fs.DurationVar(&cfg.HealthTimeout, "timeout", cfg.HealthTimeout, "request timeout")
-	} else if cfg.Command == CommandCompact {
-		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
-		fs.Int64Var(&cfg.Compact.TargetFileBytes, "target-file-bytes", cfg.Compact.TargetFileBytes, "size merged files aim at (env COMPACT_TARGET_FILE_BYTES)")
-		fs.IntVar(&cfg.Compact.MinFiles, "min-files", cfg.Compact.MinFiles, "small files a partition needs to be compacted (env COMPACT_MIN_FILES)")
-		fs.DurationVar(&cfg.Compact.Grace, "grace", cfg.Compact.Grace, "how long removed files stay for readers that listed the sink log before (env COMPACT_GRACE)")
-		fs.IntVar(&cfg.Compact.LogCheckpointEvery, "log-checkpoint-every", cfg.Compact.LogCheckpointEvery, "write a sink-log checkpoint after a compaction, or once this many entries were written since the last one; 0 = never (env COMPACT_LOG_CHECKPOINT_EVERY)")
-		fs.BoolVar(&cfg.Compact.LogRetention, "log-retention", cfg.Compact.LogRetention, "delete the sink-log entries a checkpoint older than --grace covers, but the newest of each query (env COMPACT_LOG_RETENTION)")
-		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
-	} else {
-		fs.StringVar(&cfg.Lake, "lake", cfg.Lake, "lake URL: s3://bucket[/prefix] or file:///abs/path (env LAKE)")
-		fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "repeat every interval until SIGTERM; 0 = run once (env INTERVAL)")
-		fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "address of /healthz, /readyz and /metrics, interval mode only (env HTTP_ADDR)")
-		fs.IntVar(&cfg.ReadConcurrency, "read-concurrency", cfg.ReadConcurrency, "window files read at once (env READ_CONCURRENCY)")
-		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env LOG_LEVEL)")
+	err := envflag.Parse(name, cfg.vars(), args, lookupEnv, usage)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, &HelpError{Usage: Usage(fs)}
-		}
-		errs = append(errs, err)
-	} else if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if cfg.Command == CommandHealthcheck && cfg.Healthcheck.URL == "" {
+		cfg.Healthcheck.URL = readyzURL(cfg.HTTPAddr)
 	}
-	if cfg.Command == CommandHealthcheck {
-		cfg.HealthURL = healthURL
-		if cfg.HealthURL == "" {
-			cfg.HealthURL = defaultHealthURL(cfg.HTTPAddr)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return cfg, errors.Join(errs...)
+	return cfg, errors.Join(err, cfg.Validate())
 }
 
-// HelpError is what Parse returns for -h: it matches flag.ErrHelp and its
-// text is the usage.
-type HelpError struct{ Usage string }
-
-func (e *HelpError) Error() string { return e.Usage }
-
-// Unwrap makes errors.Is(err, flag.ErrHelp) hold.
-func (e *HelpError) Unwrap() error { return flag.ErrHelp }
-
-// Usage describes the flags of fs, for -h.
-func Usage(fs *flag.FlagSet) string {
-	var b strings.Builder
-	b.WriteString("usage: batcher [flags] | batcher compact [flags] | batcher healthcheck [--url URL]\n")
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	return b.String()
-}
-
-func defaultHealthURL(httpAddr string) string {
-	_, port, err := net.SplitHostPort(httpAddr)
+// readyzURL is /readyz on the port of addr at 127.0.0.1, where the service
+// is reached from its own container. An address without a port (empty: the
+// HTTP server is off) gives "", which Validate rejects: there is nothing to
+// probe unless --url says where.
+func readyzURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
-		port = "8083"
+		return ""
 	}
 	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
-}
-
-func setString(dst *string) func(string) error {
-	return func(v string) error { *dst = v; return nil }
 }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Command == CommandHealthcheck {
-		u, err := url.Parse(c.HealthURL)
+		u, err := url.Parse(c.Healthcheck.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("healthcheck --url %q: want an http(s) URL", c.HealthURL))
+			errs = append(errs, fmt.Errorf("healthcheck --url %q: want an http(s) URL", c.Healthcheck.URL))
 		}
-		if c.HealthTimeout <= 0 {
-			errs = append(errs, fmt.Errorf("healthcheck --timeout %v: must be positive", c.HealthTimeout))
+		if c.Healthcheck.Timeout <= 0 {
+			errs = append(errs, fmt.Errorf("healthcheck --timeout %v: must be positive", c.Healthcheck.Timeout))
 		}
 		return errors.Join(errs...)
 	}
@@ -277,9 +222,9 @@ func (c Config) Validate() error {
 	if c.Interval < 0 {
 		errs = append(errs, fmt.Errorf("interval %v: must be 0 (run once) or positive", c.Interval))
 	}
-	if c.Interval > 0 {
+	if c.Command == CommandRun && c.Interval > 0 && c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			errs = append(errs, fmt.Errorf("http %q: want host:port or :port: %w", c.HTTPAddr, err))
+			errs = append(errs, fmt.Errorf("http %q: want host:port or :port, or empty to disable: %w", c.HTTPAddr, err))
 		}
 	}
 	if c.Command == CommandCompact {
@@ -296,7 +241,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("compact --log-checkpoint-every %d: must be >= 0 (0 = never)", c.Compact.LogCheckpointEvery))
 		}
 	}
-	if c.ReadConcurrency < 1 {
+	if c.Command == CommandRun && c.ReadConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("read-concurrency %d: must be at least 1", c.ReadConcurrency))
 	}
 	return errors.Join(errs...)
@@ -309,20 +254,31 @@ func (c Config) LogValue() slog.Value {
 	if c.S3.SecretKey != "" {
 		secret = "****"
 	}
-	interval := "once"
-	if c.Interval > 0 {
-		interval = c.Interval.String()
-	}
-	return slog.GroupValue(
+	attrs := []slog.Attr{
+		slog.String("command", string(c.Command)),
 		slog.String("lake", c.Lake),
 		slog.String("s3_endpoint", c.S3.Endpoint),
 		slog.String("s3_access_key", c.S3.AccessKey),
 		slog.String("s3_secret_key", secret),
 		slog.Bool("s3_use_ssl", c.S3.UseSSL),
 		slog.String("s3_region", c.S3.Region),
-		slog.String("interval", interval),
-		slog.String("http_addr", c.HTTPAddr),
-		slog.Int("read_concurrency", c.ReadConcurrency),
-		slog.String("log_level", c.LogLevel.String()),
-	)
+	}
+	if c.Command == CommandCompact {
+		attrs = append(attrs,
+			slog.Int64("target_file_bytes", c.Compact.TargetFileBytes),
+			slog.Int("min_files", c.Compact.MinFiles),
+			slog.String("grace", c.Compact.Grace.String()),
+			slog.Int("log_checkpoint_every", c.Compact.LogCheckpointEvery),
+			slog.Bool("log_retention", c.Compact.LogRetention))
+	} else {
+		interval := "once"
+		if c.Interval > 0 {
+			interval = c.Interval.String()
+		}
+		attrs = append(attrs,
+			slog.String("interval", interval),
+			slog.String("http", c.HTTPAddr),
+			slog.Int("read_concurrency", c.ReadConcurrency))
+	}
+	return slog.GroupValue(append(attrs, slog.String("log_level", c.LogLevel.String()))...)
 }
