@@ -1,19 +1,23 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
+	"slices"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sensorlab/sensorlab/contract"
 )
 
-// scrape returns the samples of b's /metrics keyed by series.
+// scrape GETs b's /metrics as Prometheus does and returns its samples keyed
+// by series (name and labels, as model.Metric prints them), through the
+// client library's own text parser.
 func scrape(t *testing.T, b *Batcher) map[string]float64 {
 	t.Helper()
 	srv := httptest.NewServer(b.Handler())
@@ -23,23 +27,21 @@ func scrape(t *testing.T, b *Batcher) map[string]float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s, %v", resp.Status, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
 	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, slices.Collect(maps.Values(families))...)
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		out[s.Metric.String()] = float64(s.Value)
 	}
 	return out
 }
