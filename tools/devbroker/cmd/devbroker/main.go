@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,19 +22,20 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // a second signal kills at once
-	args := os.Args[1:]
+	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
 	if filepath.Base(os.Args[0]) == probe.ScriptName {
-		os.Exit(probe.Main(ctx, args, os.Stdout, os.Stderr))
+		os.Exit(probe.Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
 	}
-	if len(args) > 0 && args[0] == "api-versions" {
-		os.Exit(probe.Main(ctx, args[1:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == "api-versions" {
+		os.Exit(probe.Main(ctx, os.Args[2:], os.Stdout, os.Stderr))
 	}
-	cfg, err := config.Load(args)
-	if err != nil {
+	cfg, err := config.Load(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // the usage is printed
+	} else if err != nil {
 		fmt.Fprintf(os.Stderr, "devbroker: invalid configuration:\n%v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "devbroker")
 	os.Exit(broker.Run(ctx, cfg, log))
 }

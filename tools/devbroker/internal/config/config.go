@@ -1,5 +1,8 @@
-// Package config builds the devbroker's Config from the environment variables
-// of the apache/kafka image (the subset the devbroker needs), then from flags.
+// Package config builds the devbroker's Config from defaults, then the
+// environment variables of the apache/kafka image (the subset the devbroker
+// needs), then flags, through package envflag as the services do: a variable
+// set to the empty string counts as set (KAFKA_LOG_DIRS= keeps data in
+// memory).
 //
 // It is the only package of the devbroker that reads the environment. The
 // KAFKA_* variables keep their Kafka meaning: KAFKA_LISTENERS names the sockets
@@ -22,6 +25,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sensorlab/sensorlab/envflag"
 )
 
 // Environment variables that the devbroker reads. They mean what they mean for
@@ -90,37 +95,99 @@ func Default() Config {
 	}
 }
 
+// listenerSettings are the raw listener settings, turned into Listeners
+// together once every variable and flag is read.
+type listenerSettings struct {
+	listeners    string // KAFKA_LISTENERS
+	listenersSet bool   // KAFKA_LISTENERS is set, even if empty
+	advertised   string // KAFKA_ADVERTISED_LISTENERS
+	controllers  string // KAFKA_CONTROLLER_LISTENER_NAMES
+	securityMap  string // KAFKA_LISTENER_SECURITY_PROTOCOL_MAP
+	listen       string // --listen
+	advertise    string // --advertise
+}
+
+// vars binds every setting of the devbroker, in documentation order: the
+// flags (with the variable each overrides), then the variables without a
+// flag.
+func (c *Config) vars(l *listenerSettings) []envflag.Var {
+	return []envflag.Var{
+		{Flag: "listen", Default: "(none)", Usage: "serve one PLAINTEXT listener on host:port, replacing " + EnvListeners, Value: envflag.String(&l.listen)},
+		{Flag: "advertise", Default: "the --listen address", Usage: "host:port the --listen listener advertises (localhost if the --listen host is empty)", Value: envflag.String(&l.advertise)},
+		{Flag: "data-dir", Env: EnvLogDirs, Default: "(empty)", Usage: "persist data in this directory (the first of a comma-separated list); empty: in memory", Value: envflag.Func(c.setDataDir, func() string { return c.DataDir })},
+		{Flag: "partitions", Env: EnvNumPartitions, Default: "1", Usage: "partitions of auto-created topics", Value: envflag.Int(&c.NumPartitions)},
+		{Flag: "log-level", Env: EnvDevbrokerLogLevel, Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
+		{Env: EnvListeners, Default: "PLAINTEXT://" + DefaultListen, Usage: "NAME://host:port,... sockets to serve (empty host: all interfaces)", Value: envflag.Func(func(s string) error {
+			l.listeners, l.listenersSet = s, true
+			return nil
+		}, func() string { return l.listeners })},
+		{Env: EnvAdvertised, Default: "(none)", Usage: "NAME://host:port,... what each listener tells its clients; a listener without one advertises itself", Value: envflag.String(&l.advertised)},
+		{Env: EnvControllerNames, Default: "(none)", Usage: "listeners to skip (there is no controller quorum)", Value: envflag.String(&l.controllers)},
+		{Env: EnvSecurityMap, Default: "(Kafka's)", Usage: "NAME:PROTOCOL,...; every served listener must be PLAINTEXT; empty: Kafka's default map", Value: envflag.String(&l.securityMap)},
+		{Env: EnvAutoCreateTopics, Default: "true", Usage: "Metadata and Produce create missing topics, as Kafka's auto.create.topics.enable", Value: envflag.Bool(&c.AutoCreateTopics)},
+		{Env: EnvClusterID, Default: "(kfake's)", Usage: "cluster id reported to clients; empty: kfake chooses", Value: envflag.String(&c.ClusterID)},
+	}
+}
+
+func (c *Config) setDataDir(s string) error {
+	first, _, _ := strings.Cut(s, ",") // Kafka takes a list; one broker needs one directory
+	c.DataDir = strings.TrimSpace(first)
+	return nil
+}
+
 // Load reads the process environment, then args (without the program name).
+// It returns flag.ErrHelp when args ask for help (after printing usage to
+// stderr).
 func Load(args []string) (Config, error) {
-	return Parse(args, os.Environ())
+	return Parse(args, os.Environ(), os.Stderr)
 }
 
 // Parse builds a Config from defaults, then environ (KEY=VALUE entries), then
 // args (without the program name), and validates it. All problems found are
-// reported together.
-func Parse(args, environ []string) (Config, error) {
+// reported together. It takes the whole environment, not a lookup function
+// as the services' configs do, to list the KAFKA_* variables it ignores.
+func Parse(args, environ []string, usage io.Writer) (Config, error) {
 	env := make(map[string]string, len(environ))
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			env[k] = v
 		}
 	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg := Default()
-	var errs []error
+	for k := range env {
+		if strings.HasPrefix(k, "KAFKA_") && !slices.Contains(used, k) {
+			cfg.Ignored = append(cfg.Ignored, k)
+		}
+	}
+	sort.Strings(cfg.Ignored)
 
-	if err := cfg.fromEnv(env); err != nil {
-		errs = append(errs, err)
+	var l listenerSettings
+	err := envflag.Parse("devbroker", cfg.vars(&l), args, lookup, usage)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, err
 	}
-	if err := cfg.fromFlags(args); err != nil {
-		errs = append(errs, err)
+	errs := []error{err}
+	switch {
+	case l.listen != "":
+		if ln, err := listenerFromFlags(l.listen, l.advertise); err != nil {
+			errs = append(errs, err)
+		} else {
+			cfg.Listeners = []Listener{ln}
+		}
+	case l.advertise != "":
+		errs = append(errs, errors.New("--advertise needs --listen"))
+	case l.listenersSet:
+		if ls, err := listenersFromKafka(l.listeners, l.advertised, l.controllers, l.securityMap); err != nil {
+			errs = append(errs, err)
+		} else {
+			cfg.Listeners = ls
+		}
+	case strings.TrimSpace(l.advertised) != "":
+		errs = append(errs, fmt.Errorf("%s is set but %s is not", EnvAdvertised, EnvListeners))
 	}
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	errs = append(errs, cfg.Validate())
+	return cfg, errors.Join(errs...)
 }
 
 // used lists the variables the devbroker understands; the other KAFKA_* ones
@@ -130,95 +197,11 @@ var used = []string{
 	EnvLogDirs, EnvNumPartitions, EnvAutoCreateTopics,
 }
 
-func (c *Config) fromEnv(env map[string]string) error {
-	var errs []error
-	for k := range env {
-		if strings.HasPrefix(k, "KAFKA_") && !slices.Contains(used, k) {
-			c.Ignored = append(c.Ignored, k)
-		}
-	}
-	sort.Strings(c.Ignored)
-
-	if v := strings.TrimSpace(env[EnvListeners]); v != "" {
-		ls, err := listenersFromKafka(v, env[EnvAdvertised], env[EnvControllerNames], env[EnvSecurityMap])
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			c.Listeners = ls
-		}
-	} else if strings.TrimSpace(env[EnvAdvertised]) != "" {
-		errs = append(errs, fmt.Errorf("%s is set but %s is not", EnvAdvertised, EnvListeners))
-	}
-	if v := strings.TrimSpace(env[EnvLogDirs]); v != "" {
-		// Kafka accepts a comma-separated list; one broker needs one directory.
-		first, _, _ := strings.Cut(v, ",")
-		c.DataDir = strings.TrimSpace(first)
-	}
-	if v := strings.TrimSpace(env[EnvNumPartitions]); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not an integer", EnvNumPartitions, v))
-		} else {
-			c.NumPartitions = n
-		}
-	}
-	if v := strings.TrimSpace(env[EnvAutoCreateTopics]); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a boolean", EnvAutoCreateTopics, v))
-		} else {
-			c.AutoCreateTopics = b
-		}
-	}
-	if v := strings.TrimSpace(env[EnvClusterID]); v != "" {
-		c.ClusterID = v
-	}
-	if v := strings.TrimSpace(env[EnvDevbrokerLogLevel]); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvDevbrokerLogLevel, v, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c *Config) fromFlags(args []string) error {
-	fs := flag.NewFlagSet("devbroker", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	listen := fs.String("listen", "", "serve one PLAINTEXT listener on host:port, replacing "+EnvListeners)
-	advertise := fs.String("advertise", "", "host:port the --listen listener advertises (default: the --listen address; localhost if its host is empty)")
-	dataDir := fs.String("data-dir", c.DataDir, "persist data in this directory (default "+EnvLogDirs+"; empty: in memory)")
-	partitions := fs.Int("partitions", c.NumPartitions, "partitions of auto-created topics (default "+EnvNumPartitions+")")
-	logLevel := fs.String("log-level", c.LogLevel.String(), "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("flags: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("flags: unexpected arguments %q", fs.Args())
-	}
-	var errs []error
-	if *listen != "" {
-		l, err := listenerFromFlags(*listen, *advertise)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			c.Listeners = []Listener{l}
-		}
-	} else if *advertise != "" {
-		errs = append(errs, errors.New("--advertise needs --listen"))
-	}
-	c.DataDir = *dataDir
-	c.NumPartitions = *partitions
-	if err := c.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level=%q: %w", *logLevel, err))
-	}
-	return errors.Join(errs...)
-}
-
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Listeners) == 0 {
-		errs = append(errs, errors.New("no listener to serve (all are controller listeners?)"))
+		errs = append(errs, errors.New("no listener to serve: "+EnvListeners+" is empty or lists controller listeners only"))
 	}
 	names := map[string]bool{}
 	for _, l := range c.Listeners {

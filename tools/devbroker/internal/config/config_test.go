@@ -1,6 +1,10 @@
 package config
 
 import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -23,7 +27,7 @@ var composeEnv = []string{
 }
 
 func TestParseComposeEnvironment(t *testing.T) {
-	cfg, err := Parse(nil, composeEnv)
+	cfg, err := Parse(nil, composeEnv, io.Discard)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -52,7 +56,7 @@ func TestParseComposeEnvironment(t *testing.T) {
 }
 
 func TestParseDefaultsAndFlags(t *testing.T) {
-	cfg, err := Parse(nil, nil)
+	cfg, err := Parse(nil, nil, io.Discard)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -64,7 +68,7 @@ func TestParseDefaultsAndFlags(t *testing.T) {
 	}
 
 	// Flags win over the environment.
-	cfg, err = Parse([]string{"--listen", "127.0.0.1:19092", "--data-dir", "/tmp/x", "--partitions", "5", "--log-level", "debug"}, composeEnv)
+	cfg, err = Parse([]string{"--listen", "127.0.0.1:19092", "--data-dir", "/tmp/x", "--partitions", "5", "--log-level", "debug"}, composeEnv, io.Discard)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -75,7 +79,7 @@ func TestParseDefaultsAndFlags(t *testing.T) {
 		t.Errorf("data dir %q partitions %d level %v", cfg.DataDir, cfg.NumPartitions, cfg.LogLevel)
 	}
 
-	cfg, err = Parse([]string{"--listen", ":9092", "--advertise", "broker.example:19092"}, nil)
+	cfg, err = Parse([]string{"--listen", ":9092", "--advertise", "broker.example:19092"}, nil, io.Discard)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -89,7 +93,7 @@ func TestParseListenerWithoutAdvertisedUsesHostname(t *testing.T) {
 	if err != nil {
 		t.Skip("no hostname")
 	}
-	cfg, err := Parse(nil, []string{"KAFKA_LISTENERS=PLAINTEXT://:9092"})
+	cfg, err := Parse(nil, []string{"KAFKA_LISTENERS=PLAINTEXT://:9092"}, io.Discard)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -106,7 +110,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		"KAFKA_NUM_PARTITIONS=three",
 		"KAFKA_AUTO_CREATE_TOPICS_ENABLE=maybe",
 	}
-	_, err := Parse([]string{"--partitions", "0"}, env)
+	_, err := Parse([]string{"--partitions", "0"}, env, io.Discard)
 	if err == nil {
 		t.Fatal("Parse accepted a broken configuration")
 	}
@@ -121,6 +125,70 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+// A variable set to the empty string counts as set. Every variable is in
+// this table with what its empty value does, as the README says.
+func TestEmptyVariables(t *testing.T) {
+	is := func(what string, ok func(Config) bool) func(Config, error) string {
+		return func(c Config, err error) string {
+			if err != nil || !ok(c) {
+				return fmt.Sprintf("want %s, got %+v, %v", what, c, err)
+			}
+			return ""
+		}
+	}
+	wantError := func(substr string) func(Config, error) string {
+		return func(_ Config, err error) string {
+			if err == nil || !strings.Contains(err.Error(), substr) {
+				return fmt.Sprintf("want an error mentioning %q, got %v", substr, err)
+			}
+			return ""
+		}
+	}
+	cases := map[string]func(Config, error) string{
+		EnvLogDirs:           is("data in memory", func(c Config) bool { return c.DataDir == "" }),
+		EnvClusterID:         is("kfake's cluster id", func(c Config) bool { return c.ClusterID == "" }),
+		EnvAdvertised:        is("each listener advertising itself", func(c Config) bool { return c.Listeners[0].Advertised() == "127.0.0.1:19092" }),
+		EnvControllerNames:   is("no listener skipped", func(c Config) bool { return len(c.Listeners) == 1 }),
+		EnvSecurityMap:       is("Kafka's map: PLAINTEXT served", func(c Config) bool { return len(c.Listeners) == 1 }),
+		EnvListeners:         wantError("no listener to serve"),
+		EnvNumPartitions:     wantError(EnvNumPartitions + `=""`),
+		EnvAutoCreateTopics:  wantError(EnvAutoCreateTopics + `=""`),
+		EnvDevbrokerLogLevel: wantError(EnvDevbrokerLogLevel + `=""`),
+	}
+	var cfg Config
+	var l listenerSettings
+	for _, v := range cfg.vars(&l) {
+		if v.Env == "" {
+			continue
+		}
+		check, ok := cases[v.Env]
+		if !ok {
+			t.Errorf("%s= has no expectation here: say what an empty %s does", v.Env, v.Env)
+			continue
+		}
+		environ := []string{EnvListeners + "=PLAINTEXT://127.0.0.1:19092", v.Env + "="}
+		if v.Env == EnvListeners {
+			environ = environ[1:]
+		}
+		got, err := Parse(nil, environ, io.Discard)
+		if msg := check(got, err); msg != "" {
+			t.Errorf("%s=: %s", v.Env, msg)
+		}
+	}
+}
+
+func TestHelpIsNotAnError(t *testing.T) {
+	var out strings.Builder
+	if _, err := Parse([]string{"-h"}, nil, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"-listen", "-data-dir", EnvLogDirs, "env " + EnvListeners} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %s:\n%s", want, out.String())
 		}
 	}
 }
