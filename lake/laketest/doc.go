@@ -1,15 +1,23 @@
 // Package laketest holds what tests need to trust a lake.Store: a
 // conformance suite (Run) that every implementation must pass, and a real
-// MinIO server started as a child process (StartMinIO), for the lake's own
-// tests and for the services' and end-to-end tests that need S3.
+// MinIO server (StartMinIO), for the lake's own tests and for the services'
+// and end-to-end tests that need S3.
 //
 // Typical use in another module's test:
 //
-//	m := laketest.StartMinIO(t)          // skips if no minio binary is found
+//	m := laketest.StartMinIO(t)          // skips, saying why, if there is no Docker
 //	store := m.Bucket(t, "lake")         // s3://lake on that server
 //	cfg := m.S3Config()                  // for code that calls lake.Open itself
 //
-// The binary is found through SENSORLAB_MINIO_BIN, then the user cache
-// directory (sensorlab/minio/<MinIOVersion>/minio), then PATH. Set
-// SENSORLAB_REQUIRE_MINIO=1 to fail instead of skipping when it is missing.
+// The server runs in a container of the lab's own MinIO image, as the stack
+// gets it: OfflineImage (sensorlab-offline/minio:dev, built by
+// scripts/offline-images.sh) when it exists locally, else compose.yaml's
+// OnlineImage (pulled if missing; a registry that does not answer within 15 s
+// is taken as absent). SENSORLAB_OFFLINE=1 or 0 forces one. It is published on
+// a free port of 127.0.0.1 and driven with the docker CLI, so that this module
+// needs no Docker client library. Stop and Restart stop and start the same
+// container (same address, same data); Exec runs a command in it (the image
+// ships mc and /bin/sh). The container is removed in t.Cleanup (on Linux, also
+// when the test binary is killed). Set SENSORLAB_REQUIRE_MINIO=1 to fail
+// instead of skipping when Docker or the image is missing.
 package laketest

@@ -1,6 +1,7 @@
 package laketest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,9 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,37 +22,58 @@ import (
 	"github.com/sensorlab/sensorlab/lake"
 )
 
-// MinIOVersion is the version of github.com/minio/minio whose binary the
-// tests look for in the user cache directory.
-const MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
+// The images StartMinIO runs: the lab's own MinIO, as the stack gets it.
+const (
+	// OnlineImage is compose.yaml's minio image.
+	OnlineImage = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+	// OfflineImage is compose.offline.yaml's, built from MinIO's Go module by
+	// scripts/offline-images.sh on machines without a registry.
+	OfflineImage = "sensorlab-offline/minio:dev"
+)
+
+// ContainerEndpoint is where the server listens inside its container: the
+// address for mc run with Exec.
+const ContainerEndpoint = "127.0.0.1:9000"
 
 // Environment variables that steer StartMinIO.
 const (
-	// EnvMinIOBin names the minio binary to run, overriding the lookup.
-	EnvMinIOBin = "SENSORLAB_MINIO_BIN"
-	// EnvRequireMinIO, set to 1, turns "no minio binary" from a skip into a
-	// failure (CI sets it so that S3 tests cannot silently stop running).
+	// EnvOffline, 1 or 0, picks OfflineImage or OnlineImage. Unset, the
+	// offline image is used when it exists locally, else the online one.
+	EnvOffline = "SENSORLAB_OFFLINE"
+	// EnvRequireMinIO, set to 1, turns "no MinIO" (no Docker, no image) from
+	// a skip into a failure (CI sets it so that S3 tests cannot silently
+	// stop running).
 	EnvRequireMinIO = "SENSORLAB_REQUIRE_MINIO"
 )
 
-// readyTimeout bounds the wait for a started server to report ready.
-const readyTimeout = 60 * time.Second
+const (
+	// readyTimeout bounds the wait for a started server to report ready.
+	readyTimeout = 60 * time.Second
+	// registryTimeout is how long a pull may go without a word from the
+	// registry: one that does not answer that fast is taken as absent.
+	registryTimeout = 15 * time.Second
+	// pullTimeout bounds a pull that has started.
+	pullTimeout = 10 * time.Minute
+	// containerLabel marks the containers StartMinIO creates.
+	containerLabel = "org.sensorlab.laketest"
+)
 
-// MinIO is a real MinIO server started for one test, listening on 127.0.0.1.
-// It is stopped, and its data removed, when the test ends.
+// MinIO is a real MinIO server started for one test, in a container of the
+// lab's MinIO image, published on 127.0.0.1. The container and its data are
+// removed when the test ends.
 type MinIO struct {
 	// Endpoint is host:port, for lake.S3Config.Endpoint (plain HTTP).
 	Endpoint  string
 	AccessKey string
 	SecretKey string
+	// Image is the image the server runs (OfflineImage or OnlineImage).
+	Image string
 
-	client *minio.Client
+	client    *minio.Client
+	docker    string // the docker CLI
+	container string // the container's ID
 
-	// The running server, and what Restart needs to start it again.
-	mu      sync.Mutex
-	srv     *server
-	bin     string
-	dataDir string
+	mu sync.Mutex // serialises Stop and Restart
 }
 
 // S3Config returns the settings that reach this server.
@@ -86,171 +107,174 @@ func (m *MinIO) Open(t testing.TB, rawURL string) lake.Store {
 	return s
 }
 
-// FindMinIO returns the minio binary the tests would run: $SENSORLAB_MINIO_BIN,
-// else <user cache dir>/sensorlab/minio/<MinIOVersion>/minio, else minio in
-// PATH. The error says how to get one.
-func FindMinIO() (string, error) {
-	if p := os.Getenv(EnvMinIOBin); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvMinIOBin, p, err)
-		}
-		return p, nil
-	}
-	var tried []string
-	if dir, err := os.UserCacheDir(); err == nil {
-		p := filepath.Join(dir, "sensorlab", "minio", MinIOVersion, "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	tried = append(tried, "minio in PATH")
-	return "", fmt.Errorf("no minio binary (tried %v); build it once with "+
-		"`GOBIN=$HOME/.cache/sensorlab/minio/%s go install github.com/minio/minio@%s` "+
-		"(a few minutes) or set %s to a minio binary",
-		tried, MinIOVersion, MinIOVersion, EnvMinIOBin)
+// engine is what every StartMinIO of a test process shares: the docker CLI
+// and the image, found (and pulled, if need be) once.
+var engine struct {
+	once   sync.Once
+	docker string
+	image  string
+	err    error
 }
 
-// StartMinIO starts a real MinIO server for the test and waits until it is
-// ready. Without a binary (see FindMinIO) the test is skipped, or fails when
-// SENSORLAB_REQUIRE_MINIO=1. The server is stopped in t.Cleanup.
+// StartMinIO starts a real MinIO server for the test, in a container of the
+// lab's MinIO image (OfflineImage or OnlineImage, see EnvOffline), and waits
+// until it is ready. It needs the docker CLI and an engine; the online image
+// is pulled if missing. Without them the test is skipped, saying why, or
+// fails when SENSORLAB_REQUIRE_MINIO=1. The container is removed in
+// t.Cleanup.
 //
-// Each call starts its own server (about a second): a test that needs many
+// Each call starts its own server (a second or two): a test that needs many
 // stores should use one server and many buckets or prefixes.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin, err := FindMinIO()
-	if err != nil {
+	engine.once.Do(func() { engine.docker, engine.image, engine.err = findImage() })
+	if engine.err != nil {
 		if os.Getenv(EnvRequireMinIO) == "1" {
-			t.Fatalf("laketest: %v (%s=1)", err, EnvRequireMinIO)
+			t.Fatalf("laketest: no MinIO: %v (%s=1)", engine.err, EnvRequireMinIO)
 		}
-		t.Skipf("laketest: skipping, needs a MinIO server: %v", err)
+		t.Skipf("laketest: skipping, needs a MinIO server: %v", engine.err)
 	}
-	dataDir := t.TempDir()
-	m := &MinIO{AccessKey: "sensorlab", SecretKey: "sensorlab-" + rand.Text(), bin: bin, dataDir: dataDir}
-	// A free port can be taken between our probe and minio's bind: try again
-	// then, a bounded number of times.
-	var lastErr error
+	m := &MinIO{AccessKey: "sensorlab", SecretKey: "sensorlab-" + rand.Text(), Image: engine.image, docker: engine.docker}
+	// A free port can be taken between our probe and the engine's bind: try
+	// again then, a bounded number of times.
+	var err error
 	for range 3 {
-		var srv *server
-		srv, lastErr = startServer(bin, dataDir, "", m.AccessKey, m.SecretKey)
-		if lastErr == nil {
-			m.srv = srv
-			t.Cleanup(func() {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				if err := m.srv.stop(); err != nil {
-					t.Errorf("laketest: stop minio: %v", err)
-				}
-			})
-			m.Endpoint = srv.endpoint
+		if err = m.run(); !errors.Is(err, errPortTaken) {
 			break
 		}
 	}
-	if lastErr != nil {
-		t.Fatalf("laketest: start minio %s: %v", bin, lastErr)
+	if err != nil {
+		t.Fatalf("laketest: start minio (%s): %v", m.Image, err)
 	}
+	stopWatch := watchdog(m.docker, m.container)
+	t.Cleanup(func() {
+		stopWatch()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := m.cmd(ctx, nil, "rm", "--force", "--volumes", m.container); err != nil {
+			t.Errorf("laketest: remove minio container %.12s: %v\n%s", m.container, err, out)
+		}
+	})
 	if m.client, err = newClient(m.Endpoint, m.AccessKey, m.SecretKey); err != nil {
 		t.Fatalf("laketest: %v", err)
 	}
+	if err := m.waitReady(); err != nil {
+		t.Fatalf("laketest: minio (%s) on %s: %v", m.Image, m.Endpoint, err)
+	}
+	t.Logf("laketest: minio %s in container %.12s on %s", m.Image, m.container, m.Endpoint)
 	return m
 }
 
-// Stop stops the server (SIGTERM) and keeps its data: clients see
-// connections refused until Restart. It is how tests make the store
-// unavailable.
+// Stop stops the server (SIGTERM, SIGKILL after 10s) and keeps its
+// container and data: clients see connections refused until Restart. It is
+// how tests make the store unavailable.
 func (m *MinIO) Stop(t testing.TB) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.srv.stop(); err != nil {
-		t.Fatalf("laketest: stop minio: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := m.cmd(ctx, nil, "stop", "--time", "10", m.container); err != nil {
+		t.Fatalf("laketest: stop minio: %v\n%s", err, out)
 	}
 }
 
-// Restart starts the server again on the same address and data directory
-// (buckets, objects and credentials are kept) and waits until it is ready.
-// The server must have been stopped with Stop.
+// Restart starts the stopped server again: the same container, so the same
+// address, data and credentials (buckets and objects are kept), and waits
+// until it is ready. The server must have been stopped with Stop.
 func (m *MinIO) Restart(t testing.TB) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	select {
-	case <-m.srv.exited:
-	default:
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if running, err := m.running(ctx); err != nil {
+		t.Fatalf("laketest: restart minio: %v", err)
+	} else if running {
 		t.Fatal("laketest: Restart of a running minio: call Stop first")
 	}
-	srv, err := startServer(m.bin, m.dataDir, m.Endpoint, m.AccessKey, m.SecretKey)
-	if err != nil {
+	if out, err := m.cmd(ctx, nil, "start", m.container); err != nil {
+		t.Fatalf("laketest: restart minio on %s: %v\n%s", m.Endpoint, err, out)
+	}
+	if err := m.waitReady(); err != nil {
 		t.Fatalf("laketest: restart minio on %s: %v", m.Endpoint, err)
 	}
-	m.srv = srv
 }
 
-// server is one minio child process.
-type server struct {
-	cmd      *exec.Cmd
-	endpoint string
-	out      *syncBuffer
-	exited   chan struct{} // closed when the process has exited
-	waitErr  error         // valid after exited is closed
+// Exec runs a command in the server's container and returns its combined
+// output. The lab's MinIO images ship /bin/sh and mc; the server listens on
+// ContainerEndpoint there. env (KEY=value) is added to the command's
+// environment without appearing on any command line.
+func (m *MinIO) Exec(ctx context.Context, env []string, command ...string) ([]byte, error) {
+	args := []string{"exec"}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		args = append(args, "--env", k) // the value comes from the CLI's environment
+	}
+	args = append(append(args, m.container), command...)
+	return m.cmd(ctx, env, args...)
 }
 
-// startServer starts minio on endpoint (host:port), or on a free port of
-// 127.0.0.1 when endpoint is empty.
-func startServer(bin, dataDir, endpoint, user, password string) (*server, error) {
-	if endpoint == "" {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		endpoint = fmt.Sprintf("127.0.0.1:%d", port)
-	}
-	s := &server{endpoint: endpoint, out: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.endpoint, dataDir)
-	s.cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+user,
-		"MINIO_ROOT_PASSWORD="+password,
-		"MINIO_BROWSER=off", // no console: no second port to find
-		"MINIO_UPDATE=off",
-		"MINIO_CI_CD=1",
-	)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	s.cmd.SysProcAttr = childProcAttr()
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	client, err := newClient(s.endpoint, user, password)
+// cmd runs the docker CLI with env added to its environment.
+func (m *MinIO) cmd(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	c := exec.CommandContext(ctx, m.docker, args...)
+	c.Env = append(os.Environ(), env...)
+	return c.CombinedOutput()
+}
+
+var errPortTaken = errors.New("host port taken")
+
+// run creates and starts the container on a free port of 127.0.0.1.
+func (m *MinIO) run() error {
+	port, err := freePort()
 	if err != nil {
-		_ = s.stop()
-		return nil, err
+		return err
 	}
-	if err := s.waitReady(client); err != nil {
-		_ = s.stop()
-		return nil, fmt.Errorf("%w; minio output:\n%s", err, s.out.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("sensorlab-laketest-%d-%s", os.Getpid(), strings.ToLower(rand.Text()[:8]))
+	out, err := m.cmd(ctx, []string{"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey},
+		"run", "--detach", "--name", name, "--label", containerLabel+"=1",
+		"--publish", fmt.Sprintf("127.0.0.1:%d:9000", port),
+		"--env", "MINIO_ROOT_USER", "--env", "MINIO_ROOT_PASSWORD",
+		"--env", "MINIO_BROWSER=off", // no console: no second port
+		"--env", "MINIO_UPDATE=off",
+		m.Image, "server", "--quiet", "--address", ":9000", "/data")
+	if err != nil {
+		// A failed start leaves a created container behind.
+		_, _ = m.cmd(context.Background(), nil, "rm", "--force", "--volumes", name)
+		if bytes.Contains(out, []byte("already allocated")) || bytes.Contains(out, []byte("address already in use")) {
+			return fmt.Errorf("%w: %s", errPortTaken, out)
+		}
+		return fmt.Errorf("docker run: %v\n%s", err, out)
 	}
-	return s, nil
+	m.container = strings.TrimSpace(string(out))
+	m.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+	return nil
+}
+
+// running reports whether the container runs.
+func (m *MinIO) running(ctx context.Context) (bool, error) {
+	out, err := m.cmd(ctx, nil, "inspect", "--format", "{{.State.Running}}", m.container)
+	if err != nil {
+		return false, fmt.Errorf("docker inspect: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out)) == "true", nil
 }
 
 // waitReady polls until /minio/health/ready answers 200 and an S3 call
 // (ListBuckets) succeeds: the health endpoint can turn ready a moment before
 // the S3 API stops answering "server not initialized". It gives up when the
-// process exits or readyTimeout passes.
-func (s *server) waitReady(client *minio.Client) error {
-	url := "http://" + s.endpoint + "/minio/health/ready"
+// container stops or readyTimeout passes, with the server's last log lines.
+func (m *MinIO) waitReady() error {
+	url := "http://" + m.Endpoint + "/minio/health/ready"
 	httpClient := &http.Client{Timeout: 2 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	tick := time.NewTicker(25 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lastErr := errors.New("no answer yet")
+	lastCheck := time.Now()
 	for {
 		if resp, err := httpClient.Get(url); err != nil {
 			lastErr = err
@@ -260,7 +284,7 @@ func (s *server) waitReady(client *minio.Client) error {
 				lastErr = fmt.Errorf("%s: %s", url, resp.Status)
 			} else {
 				attempt, done := context.WithTimeout(ctx, 2*time.Second)
-				_, err := client.ListBuckets(attempt)
+				_, err := m.client.ListBuckets(attempt)
 				done()
 				if err == nil {
 					return nil
@@ -268,34 +292,120 @@ func (s *server) waitReady(client *minio.Client) error {
 				lastErr = fmt.Errorf("ListBuckets: %w", err)
 			}
 		}
+		if time.Since(lastCheck) > time.Second {
+			lastCheck = time.Now()
+			if running, err := m.running(ctx); err == nil && !running {
+				return fmt.Errorf("the container stopped before the server was ready:\n%s", m.logs())
+			}
+		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("minio exited before it was ready: %v", s.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("minio not ready after %v: %w", readyTimeout, lastErr)
+			return fmt.Errorf("not ready after %v: %w\n%s", readyTimeout, lastErr, m.logs())
 		case <-tick.C:
 		}
 	}
 }
 
-// stop asks minio to exit (SIGTERM) and kills it if it has not within 10s.
-func (s *server) stop() error {
-	select {
-	case <-s.exited:
-		return nil
+// logs returns the container's last log lines, for error messages.
+func (m *MinIO) logs() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := m.cmd(ctx, nil, "logs", "--tail", "30", m.container)
+	if err != nil {
+		return fmt.Sprintf("(docker logs: %v)", err)
+	}
+	return "minio output:\n" + string(out)
+}
+
+// findImage finds the docker CLI, checks that an engine answers, and picks
+// the image (pulling the online one if it is missing).
+func findImage() (docker, image string, err error) {
+	offline := os.Getenv(EnvOffline)
+	switch offline {
+	case "", "1", "true", "0", "false":
 	default:
+		return "", "", fmt.Errorf("%s=%q: want 1 (offline image), 0 (online image) or unset", EnvOffline, offline)
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(10 * time.Second)
+	docker, err = exec.LookPath("docker")
+	if err != nil {
+		return "", "", fmt.Errorf("MinIO runs in a container and there is no docker CLI: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("MinIO runs in a container and no Docker engine answers: %v: %s",
+			err, bytes.TrimSpace(out))
+	}
+	has := func(ref string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return exec.CommandContext(ctx, docker, "image", "inspect", "--format", "{{.Id}}", ref).Run() == nil
+	}
+	switch offline {
+	case "1", "true":
+		if !has(OfflineImage) {
+			return "", "", fmt.Errorf("%s=%s and %s is missing: build it with `scripts/offline-images.sh minio`",
+				EnvOffline, offline, OfflineImage)
+		}
+		return docker, OfflineImage, nil
+	case "":
+		if has(OfflineImage) {
+			return docker, OfflineImage, nil
+		}
+	}
+	if has(OnlineImage) {
+		return docker, OnlineImage, nil
+	}
+	if err := pull(docker, OnlineImage); err != nil {
+		return "", "", fmt.Errorf("%v; without a registry, build %s with `scripts/offline-images.sh minio`",
+			err, OfflineImage)
+	}
+	return docker, OnlineImage, nil
+}
+
+// pull pulls an image with the docker CLI. A registry that says nothing
+// within registryTimeout is taken as absent: the pull is abandoned then,
+// rather than left to hang.
+func pull(docker, image string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pullTimeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, docker, "pull", image)
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("docker pull %s: %w", image, err)
+	}
+	// The first line ("…: Pulling from …") comes once the registry answered.
+	answered := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for first := true; sc.Scan(); first = false {
+			if first {
+				close(answered)
+			}
+		}
+	}()
+	timer := time.NewTimer(registryTimeout)
 	defer timer.Stop()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
 	select {
-	case <-s.exited:
-		return nil
+	case <-answered:
+		err = <-done
+	case err = <-done:
 	case <-timer.C:
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return errors.New("minio ignored SIGTERM for 10s and was killed")
+		cancel()
+		<-done
+		return fmt.Errorf("docker pull %s: the registry did not answer within %v", image, registryTimeout)
 	}
+	if err != nil {
+		return fmt.Errorf("docker pull %s: %v: %s", image, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
 }
 
 // newClient is an admin client for the server: bucket creation and the
@@ -319,25 +429,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects the server's output for error messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 {
-		return len(p), nil // enough to diagnose; drop the rest
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

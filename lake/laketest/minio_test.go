@@ -2,48 +2,14 @@ package laketest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestFindMinIOOrder(t *testing.T) {
-	cache := t.TempDir()
-	t.Setenv("XDG_CACHE_HOME", cache)
-	t.Setenv("HOME", cache)
-	t.Setenv("PATH", t.TempDir()) // no minio in PATH
-	t.Setenv(EnvMinIOBin, "")
-
-	_, err := FindMinIO()
-	if err == nil || !strings.Contains(err.Error(), "go install github.com/minio/minio@"+MinIOVersion) || !strings.Contains(err.Error(), EnvMinIOBin) {
-		t.Fatalf("FindMinIO without a binary = %v; want an error saying how to build one or set %s", err, EnvMinIOBin)
-	}
-
-	cached := filepath.Join(cache, "sensorlab", "minio", MinIOVersion, "minio")
-	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cached, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := FindMinIO(); err != nil || got != cached {
-		t.Fatalf("FindMinIO = %q, %v; want the cached binary %q", got, err, cached)
-	}
-
-	t.Setenv(EnvMinIOBin, filepath.Join(cache, "nope"))
-	if _, err := FindMinIO(); err == nil || !strings.Contains(err.Error(), EnvMinIOBin) {
-		t.Fatalf("FindMinIO with %s pointing nowhere = %v; want an error naming the variable", EnvMinIOBin, err)
-	}
-	t.Setenv(EnvMinIOBin, cached)
-	if got, err := FindMinIO(); err != nil || got != cached {
-		t.Fatalf("FindMinIO with %s set = %q, %v", EnvMinIOBin, got, err)
-	}
-}
-
-// A stopped server refuses requests; restarted on the same address it
-// serves the objects written before the stop, with the same credentials.
+// A stopped server refuses requests; restarted, it is on the same address
+// and serves the objects written before the stop, with the same credentials.
 func TestMinIOStopRestartKeepsData(t *testing.T) {
 	m := StartMinIO(t)
 	st := m.Bucket(t, "lake")
@@ -65,5 +31,57 @@ func TestMinIOStopRestartKeepsData(t *testing.T) {
 	got, err := st.Get(ctx, "k")
 	if err != nil || string(got) != "before the outage" {
 		t.Fatalf("after restart Get = %q, %v; want the object written before the stop", got, err)
+	}
+}
+
+// The mc inside the image reaches the server through ContainerEndpoint, with
+// credentials passed as environment, and sees what the S3 API wrote.
+func TestMinIOExecRunsMC(t *testing.T) {
+	m := StartMinIO(t)
+	st := m.Bucket(t, "lake")
+	ctx := context.Background()
+	if err := st.Put(ctx, "stream/x.parquet", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Exec(ctx, []string{"ROOT_USER=" + m.AccessKey, "ROOT_PASSWORD=" + m.SecretKey}, "/bin/sh", "-c",
+		`mc alias set t http://`+ContainerEndpoint+` "$ROOT_USER" "$ROOT_PASSWORD" >/dev/null && mc ls --recursive t/lake`)
+	if err != nil {
+		t.Fatalf("mc in the container: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "stream/x.parquet") {
+		t.Fatalf("mc ls lists:\n%s\nwant stream/x.parquet", out)
+	}
+	if strings.Contains(string(out), m.SecretKey) {
+		t.Fatal("the secret key appears in mc's output")
+	}
+}
+
+// The container, and its data, are gone once the test that started it ends.
+func TestMinIOContainerRemovedWithTheTest(t *testing.T) {
+	var m *MinIO
+	t.Run("server", func(t *testing.T) { m = StartMinIO(t) })
+	if m == nil || m.container == "" {
+		t.Skip("no server was started")
+	}
+	out, err := exec.Command(m.docker, "container", "inspect", m.container).CombinedOutput()
+	if err == nil {
+		t.Fatalf("container %.12s still exists after its test ended", m.container)
+	}
+	if !strings.Contains(strings.ToLower(string(out)), "no such") {
+		t.Fatalf("docker container inspect %.12s: %v\n%s", m.container, err, out)
+	}
+}
+
+// Without a docker CLI, or with a SENSORLAB_OFFLINE it cannot read, the
+// reason StartMinIO gives says what is missing.
+func TestFindImageSaysWhatIsMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv(EnvOffline, "")
+	if _, _, err := findImage(); err == nil || !strings.Contains(err.Error(), "no docker CLI") {
+		t.Errorf("findImage without docker = %v; want an error saying there is no docker CLI", err)
+	}
+	t.Setenv(EnvOffline, "maybe")
+	if _, _, err := findImage(); err == nil || !strings.Contains(err.Error(), EnvOffline) {
+		t.Errorf("findImage with %s=maybe = %v; want an error naming the variable", EnvOffline, err)
 	}
 }
