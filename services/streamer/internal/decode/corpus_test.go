@@ -44,7 +44,7 @@ func readCorpusEntry(t *testing.T, path string) (value []byte, nowMs int64) {
 
 // TestFuzzCorpusCoversEveryKindOfBadInput keeps the committed seed corpus
 // of the differential fuzz test honest: it must hold at least one entry of
-// every kind of bad input issue 5 lists (and of the odd-but-valid record
+// every kind of bad input docs/faults.md lists (and of the odd-but-valid record
 // with extra fields), so that CI's short fuzz run starts from all of them.
 func TestFuzzCorpusCoversEveryKindOfBadInput(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeMatchesReference", "*"))

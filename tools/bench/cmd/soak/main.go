@@ -1,5 +1,5 @@
 // Command soak runs the lab at its default rate for a long time (default one
-// hour) and samples the services' resident memory, to check issue 7's "RSS
+// hour) and samples the services' resident memory, to check the target "RSS
 // flat over a one-hour soak".
 //
 //	go run ./tools/bench/cmd/soak -duration 1h

@@ -1,4 +1,4 @@
-// Package soak is the long-run memory harness (cmd/soak) of issue 7's "RSS
+// Package soak is the long-run memory harness (cmd/soak) of the target "RSS
 // flat over a one-hour soak at the lab's default rate". It runs the lab as
 // compose does, on one machine: an in-process Kafka broker (franz-go's kfake),
 // the producer binary at RATE=5 with real-time event time and compose's
