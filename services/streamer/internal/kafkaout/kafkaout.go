@@ -45,6 +45,7 @@ type Writer struct {
 	skip          bool // the current batch's output is already in Kafka
 	inTxn         bool
 	sent          int64
+	unsure        error // set when a commit's outcome could not be learned: Commit refuses to go on
 
 	mu       sync.Mutex
 	firstErr error
@@ -110,17 +111,21 @@ type marker struct {
 	BatchID int64  `json:"batchId"`
 }
 
-// readMarkers reads the marker topic, read_committed, up to its last stable
-// offset, and returns the newest batch committed for this query.
+// readMarkers reads the marker topic, read_committed, up to its end, and
+// returns the newest batch committed for this query. Its end is the high
+// watermark, not the last stable offset: the queries share the topic, and
+// another query's open transaction holds the last stable offset below this
+// query's newer markers. Reading up to the high watermark waits until the
+// transactions open now end (at worst when the broker times them out).
 func (w *Writer) readMarkers(ctx context.Context) (int64, error) {
-	lso, err := w.adm.ListCommittedOffsets(ctx, MarkerTopic)
+	hwm, err := w.adm.ListEndOffsets(ctx, MarkerTopic)
 	if err == nil {
-		err = lso.Error()
+		err = hwm.Error()
 	}
 	if err != nil {
 		return -1, fmt.Errorf("marker topic offsets: %w", err)
 	}
-	end, ok := lso.Lookup(MarkerTopic, 0)
+	end, ok := hwm.Lookup(MarkerTopic, 0)
 	if !ok || end.Offset <= 0 {
 		return -1, nil
 	}
@@ -169,8 +174,15 @@ func (w *Writer) readMarkers(ctx context.Context) (int64, error) {
 func (w *Writer) LastCommitted() int64 { return w.lastCommitted }
 
 // Begin starts the output of a batch. A batch already committed to Kafka
-// (a re-run after a crash) produces nothing.
+// (a re-run after a crash) produces nothing. A transaction that an earlier
+// batch left open (Begin without Commit) is aborted: its records must not
+// commit with this batch's.
 func (w *Writer) Begin(batchID int64) {
+	if w.inTxn {
+		w.abort()
+		w.inTxn = false
+	}
+	w.takeErr()
 	w.batch = batchID
 	w.skip = batchID <= w.lastCommitted
 	w.sent = 0
@@ -204,13 +216,32 @@ func (w *Writer) fail(err error) {
 	}
 }
 
+// takeErr returns and clears the batch's first error.
+func (w *Writer) takeErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.firstErr
+	w.firstErr = nil
+	return err
+}
+
 // Commit commits the current batch's records, with its marker, in one
-// transaction. A batch without records commits nothing.
+// transaction. A batch without records commits nothing. On an error the
+// batch's transaction is aborted and nothing of it is visible to
+// read_committed consumers; the batch may be run again.
 func (w *Writer) Commit(ctx context.Context) (sent int64, skipped bool, err error) {
 	if w.skip {
 		return 0, true, nil
 	}
+	if w.unsure != nil {
+		return 0, false, fmt.Errorf("kafka outputs of batch %d: %w", w.batch, w.unsure)
+	}
 	if !w.inTxn {
+		// Nothing was produced, unless Send could not even begin the
+		// transaction: then the batch's records are lost, not empty.
+		if ferr := w.takeErr(); ferr != nil {
+			return 0, false, fmt.Errorf("kafka outputs of batch %d: %w", w.batch, ferr)
+		}
 		return 0, false, nil
 	}
 	w.inTxn = false
@@ -225,15 +256,31 @@ func (w *Writer) Commit(ctx context.Context) (sent int64, skipped bool, err erro
 		w.abort()
 		return 0, false, fmt.Errorf("flush kafka outputs: %w", err)
 	}
-	w.mu.Lock()
-	ferr := w.firstErr
-	w.firstErr = nil
-	w.mu.Unlock()
-	if ferr != nil {
+	if ferr := w.takeErr(); ferr != nil {
 		w.abort()
 		return 0, false, fmt.Errorf("kafka outputs of batch %d: %w", w.batch, ferr)
 	}
 	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		// franz-go keeps the transaction open after a failed EndTxn, and
+		// the commit may even have happened (its answer lost). Abort:
+		// franz-go's recovery marks the producer id for re-initialising,
+		// at times only for the next transaction; re-initialise it now,
+		// which bumps the epoch and so ends whatever is still open at
+		// the broker (if fenced, the newer writer did). Then ask the
+		// markers which it was, so that a re-run neither loses nor
+		// repeats the batch.
+		w.abort()
+		_, _, _ = w.cl.ProducerID(ctx) // if it fails, readMarkers waits for the broker to time the transaction out
+		last, merr := w.readMarkers(ctx)
+		if merr != nil {
+			w.unsure = fmt.Errorf("the outcome of an earlier commit is unknown (%w), and the markers could not be read (%w): re-create the writer", err, merr)
+			return 0, false, fmt.Errorf("commit kafka outputs of batch %d: %w", w.batch, err)
+		}
+		w.lastCommitted = last
+		if last >= w.batch {
+			w.log.Warn("kafka outputs: the commit failed, but its marker is committed", "batch_id", w.batch, "err", err)
+			return w.sent, false, nil
+		}
 		return 0, false, fmt.Errorf("commit kafka outputs of batch %d: %w", w.batch, err)
 	}
 	w.lastCommitted = w.batch
