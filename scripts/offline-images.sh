@@ -15,7 +15,9 @@
 #      into out/bin/ (GOWORK=off, as a container build would);
 #   4. lays out a small build context per image in out/offline/<image>/ and
 #      docker-builds it as sensorlab-offline/<image>:$OFFLINE_TAG (default dev),
-#      the names compose.offline.yaml uses.
+#      the names compose.offline.yaml uses, with the engine's own builder: the
+#      devbroker and minio from deploy/offline/, the services from stage
+#      "prebuilt" of deploy/service.Dockerfile (the online images' Dockerfile).
 # Prints the time of every step. out/ is gitignored: never commit it.
 set -euo pipefail
 
@@ -101,21 +103,25 @@ build_bin() {
 	(cd "$ROOT/$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$OUT/bin/$name" "./cmd/$name")
 }
 
-# context NAME: a fresh, empty build context out/offline/NAME with the
-# Dockerfile and an empty/ directory.
+# context NAME: a fresh, empty build context out/offline/NAME.
 context() {
 	local ctx=$OUT/offline/$1
 	rm -rf "$ctx"
-	mkdir -p "$ctx/rootfs/tmp" "$ctx/empty"
-	chmod 1777 "$ctx/rootfs/tmp"
+	mkdir -p "$ctx"
 	echo "$ctx"
 }
 
+# tmp DIR: DIR/tmp, world-writable with the sticky bit, as /tmp is.
+tmp() {
+	mkdir -p "$1/tmp"
+	chmod 1777 "$1/tmp"
+}
+
+# certs DIR: the host's CA bundle at DIR/etc/ssl/certs/ (for S3_USE_SSL=true).
 certs() {
-	local ctx=$1
 	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-		mkdir -p "$ctx/rootfs/etc/ssl/certs"
-		cp /etc/ssl/certs/ca-certificates.crt "$ctx/rootfs/etc/ssl/certs/"
+		mkdir -p "$1/etc/ssl/certs"
+		cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"
 	fi
 }
 
@@ -134,7 +140,8 @@ image_devbroker() {
 	local ctx
 	ctx=$(context devbroker)
 	cp "$ROOT/deploy/offline/devbroker.Dockerfile" "$ctx/Dockerfile"
-	mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/opt/kafka/bin"
+	mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/opt/kafka/bin" "$ctx/empty"
+	tmp "$ctx/rootfs"
 	cp "$OUT/bin/devbroker" "$ctx/rootfs/usr/local/bin/devbroker"
 	ln -s /usr/local/bin/devbroker "$ctx/rootfs/opt/kafka/bin/kafka-broker-api-versions.sh"
 	docker_build devbroker "$ctx"
@@ -144,31 +151,40 @@ image_minio() {
 	local ctx
 	ctx=$(context minio)
 	cp "$ROOT/deploy/offline/minio.Dockerfile" "$ctx/Dockerfile"
-	rmdir "$ctx/rootfs/tmp" # the Dockerfile creates /tmp owned by the runtime user
-	mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/bin"
+	# No tmp/ here: the Dockerfile creates /tmp owned by the runtime user.
+	mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/bin" "$ctx/empty"
 	cp "$MINIO_BIN" "$ctx/rootfs/usr/bin/minio"
 	cp "$MC_BIN" "$ctx/rootfs/usr/bin/mc"
 	cp /bin/busybox "$ctx/rootfs/bin/busybox"
 	ln -s busybox "$ctx/rootfs/bin/sh"
-	certs "$ctx"
+	certs "$ctx/rootfs"
 	docker_build minio "$ctx"
 }
 
+# image_service SVC: stage "prebuilt" of deploy/service.Dockerfile, the one
+# Dockerfile of the three services (the online build is its last stage). The
+# context is the image's whole file system, plus the Dockerfile and a
+# .dockerignore that keeps both out of the image.
 image_service() {
 	local svc=$1 ctx
 	ctx=$(context "$svc")
-	cp "$ROOT/deploy/offline/service.Dockerfile" "$ctx/Dockerfile"
-	cp "$OUT/bin/$svc" "$ctx/rootfs/$svc"
-	ln -s "$svc" "$ctx/rootfs/entrypoint"
+	cp "$ROOT/deploy/service.Dockerfile" "$ctx/Dockerfile"
+	printf 'Dockerfile\n.dockerignore\n' >"$ctx/.dockerignore"
+	cp "$OUT/bin/$svc" "$ctx/$svc"
+	ln -s "$svc" "$ctx/entrypoint"
+	tmp "$ctx"
 	certs "$ctx"
-	docker_build "$svc" "$ctx" --build-arg "SVC=$svc"
-	# Guard against a cached layer of another service (see service.Dockerfile).
+	docker_build "$svc" "$ctx" --target prebuilt --build-arg "SVC=$svc"
+	# Guard against a cached layer of another service (see the Dockerfile),
+	# and against the Dockerfile leaking into the image.
 	local c listing
 	c=$(docker create "sensorlab-offline/$svc:$TAG")
 	listing=$(docker export "$c" | tar -tvf -)
 	docker rm "$c" >/dev/null
 	grep -q " entrypoint -> $svc\$" <<<"$listing" ||
 		die "sensorlab-offline/$svc:$TAG: /entrypoint does not point at /$svc"
+	! grep -qE ' (Dockerfile|\.dockerignore)$' <<<"$listing" ||
+		die "sensorlab-offline/$svc:$TAG: the build context's Dockerfile is in the image"
 }
 
 echo "offline images (tag $TAG): ${images[*]}"

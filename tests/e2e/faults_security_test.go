@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,7 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string         `yaml:"image"`
+	Build       *composeBuild  `yaml:"build"`
 	Command     any            `yaml:"command"`
 	Environment map[string]any `yaml:"environment"`
 	Ports       []any          `yaml:"ports"`
@@ -66,18 +68,36 @@ type composeService struct {
 	Volumes     []any          `yaml:"volumes"`
 }
 
-func readCompose(t *testing.T, name string) composeFile {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), name))
-	if err != nil {
-		t.Fatal(err)
-	}
+// composeBuild is a service's build section (the long syntax, which the
+// lab's compose files use).
+type composeBuild struct {
+	Context    string            `yaml:"context"`
+	Dockerfile string            `yaml:"dockerfile"`
+	Target     string            `yaml:"target"`
+	Args       map[string]string `yaml:"args"`
+}
+
+// loadCompose reads a compose file of the repository.
+func loadCompose(root, name string) (composeFile, error) {
 	var c composeFile
+	b, err := os.ReadFile(filepath.Join(root, name))
+	if err != nil {
+		return c, err
+	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("%s: %v", name, err)
+		return c, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(c.Services) == 0 {
-		t.Fatalf("%s: no services", name)
+		return c, fmt.Errorf("%s: no services", name)
+	}
+	return c, nil
+}
+
+func readCompose(t *testing.T, name string) composeFile {
+	t.Helper()
+	c, err := loadCompose(repoRoot(t), name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
@@ -182,36 +202,75 @@ func TestSecurityComposeStatic(t *testing.T) {
 	}
 }
 
-// TestSecurityDockerfilesRunAsNonRoot checks the final stage of every
-// Dockerfile sets a USER that is not root.
+// TestSecurityDockerfilesRunAsNonRoot checks every Dockerfile of the
+// repository: each stage that can be an image (every FROM scratch stage, a
+// --target, and the last stage) sets a USER that is not root; the golang
+// stage that compiles may run as root. And compose.yaml builds the three
+// services from the one Dockerfile, each with its SVC, at the stage whose
+// USER this checks.
 func TestSecurityDockerfilesRunAsNonRoot(t *testing.T) {
 	root := repoRoot(t)
-	files, _ := filepath.Glob(filepath.Join(root, "services", "*", "Dockerfile"))
+	files, _ := filepath.Glob(filepath.Join(root, "deploy", "*.Dockerfile"))
 	more, _ := filepath.Glob(filepath.Join(root, "deploy", "offline", "*.Dockerfile"))
 	files = append(files, more...)
-	if len(files) < 4 {
+	if len(files) < 3 {
 		t.Fatalf("found %d Dockerfiles: %v", len(files), files)
 	}
-	from := regexp.MustCompile(`(?i)^FROM\s`)
+	if stray, _ := filepath.Glob(filepath.Join(root, "services", "*", "Dockerfile")); len(stray) > 0 {
+		t.Errorf("per-service Dockerfiles %v: the services share deploy/service.Dockerfile", stray)
+	}
+	from := regexp.MustCompile(`(?i)^FROM\s+(\S+)(?:\s+AS\s+(\S+))?`)
 	user := regexp.MustCompile(`(?i)^USER\s+(\S+)`)
+	type stage struct{ base, name, user string }
+	stagesOf := map[string][]stage{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		last := "" // USER of the final stage
+		rel, _ := filepath.Rel(root, f)
+		var stages []stage
 		for _, line := range strings.Split(string(b), "\n") {
 			line = strings.TrimSpace(line)
-			if from.MatchString(line) {
-				last = ""
+			if m := from.FindStringSubmatch(line); m != nil {
+				stages = append(stages, stage{base: m[1], name: m[2]})
 			}
-			if m := user.FindStringSubmatch(line); m != nil {
-				last = m[1]
+			if m := user.FindStringSubmatch(line); m != nil && len(stages) > 0 {
+				stages[len(stages)-1].user = m[1]
 			}
 		}
-		rel, _ := filepath.Rel(root, f)
-		if u := strings.SplitN(last, ":", 2)[0]; u == "" || u == "root" || u == "0" {
-			t.Errorf("%s: the final stage runs as %q: want a USER that is not root", rel, last)
+		if len(stages) == 0 {
+			t.Errorf("%s: no FROM", rel)
+			continue
+		}
+		stagesOf[rel] = stages
+		for i, st := range stages {
+			if st.base != "scratch" && i != len(stages)-1 {
+				continue // a build stage
+			}
+			if u := strings.SplitN(st.user, ":", 2)[0]; u == "" || u == "root" || u == "0" {
+				t.Errorf("%s: stage %d (%s) runs as %q: want a USER that is not root", rel, i+1, st.name, st.user)
+			}
+		}
+	}
+	for file, target := range map[string]string{"compose.yaml": "image", "compose.offline.yaml": "prebuilt"} {
+		c := readCompose(t, file)
+		for _, svc := range []string{"producer", "streamer", "batcher"} {
+			b := c.Services[svc].Build
+			if b == nil || b.Args["SVC"] != svc || b.Target != target {
+				t.Errorf("%s: %s's build is %+v: want deploy/service.Dockerfile at stage %s with SVC=%s", file, svc, b, target, svc)
+				continue
+			}
+			if file == "compose.yaml" && b.Dockerfile != "deploy/service.Dockerfile" {
+				t.Errorf("compose.yaml: %s is built from %s, want deploy/service.Dockerfile", svc, b.Dockerfile)
+			}
+			found := false
+			for _, st := range stagesOf["deploy/service.Dockerfile"] {
+				found = found || st.name == target
+			}
+			if !found {
+				t.Errorf("%s: %s's target %q is not a stage of deploy/service.Dockerfile", file, svc, target)
+			}
 		}
 	}
 }
