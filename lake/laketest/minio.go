@@ -49,14 +49,15 @@ const (
 const (
 	// readyTimeout bounds the wait for a started server to report ready.
 	readyTimeout = 60 * time.Second
-	// registryTimeout is how long a pull may go without a word from the
-	// registry: one that does not answer that fast is taken as absent.
-	registryTimeout = 15 * time.Second
 	// pullTimeout bounds a pull that has started.
 	pullTimeout = 10 * time.Minute
 	// containerLabel marks the containers StartMinIO creates.
 	containerLabel = "org.sensorlab.laketest"
 )
+
+// registryTimeout is how long a pull may go without a word from the
+// registry: one that does not answer that fast is taken as absent.
+var registryTimeout = 15 * time.Second
 
 // MinIO is a real MinIO server started for one test, in a container of the
 // lab's MinIO image, published on 127.0.0.1. The container and its data are
@@ -376,6 +377,7 @@ func pull(docker, image string) error {
 	}
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
+	c.WaitDelay = 5 * time.Second // a child of the CLI holding its output cannot hang us
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("docker pull %s: %w", image, err)
 	}

@@ -2,7 +2,9 @@ package laketest
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +85,25 @@ func TestFindImageSaysWhatIsMissing(t *testing.T) {
 	t.Setenv(EnvOffline, "maybe")
 	if _, _, err := findImage(); err == nil || !strings.Contains(err.Error(), EnvOffline) {
 		t.Errorf("findImage with %s=maybe = %v; want an error naming the variable", EnvOffline, err)
+	}
+}
+
+// A registry that says nothing (here a docker CLI that never prints) is
+// given up on after registryTimeout, with a message saying so, rather than
+// left to hang the test.
+func TestPullGivesUpOnASilentRegistry(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "docker")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { registryTimeout = d }(registryTimeout)
+	registryTimeout = 300 * time.Millisecond
+	t0 := time.Now()
+	err := pull(fake, OnlineImage)
+	if err == nil || !strings.Contains(err.Error(), "did not answer within") {
+		t.Fatalf("pull from a silent registry = %v; want an error saying it did not answer", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Fatalf("pull gave up after %v, want about %v", d, registryTimeout)
 	}
 }
