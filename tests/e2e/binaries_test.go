@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,11 +15,10 @@ import (
 	"time"
 )
 
-// repoRoot is the repository root, found from this file's location.
+// repoRoot is the repository root.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return rootDir()
 }
 
 var (

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,19 +21,15 @@ import (
 )
 
 // The stack tests drive the project's own compose.yaml through testcontainers'
-// compose module (which embeds Compose v2), in one of two modes:
+// compose module (which embeds Compose v2), in the mode TestMain chose and
+// prepared (main_test.go):
 //
-//   - online (a user's machine): compose.yaml alone; Compose pulls Kafka and
-//     MinIO and builds the services from their Dockerfiles;
+//   - online (a user's machine): compose.yaml alone; Compose uses the pulled
+//     Kafka and MinIO images and builds the services from
+//     deploy/service.Dockerfile;
 //   - offline (no registry: this machine kind, CI): compose.yaml plus
 //     compose.offline.yaml, which swaps only image sources for the images
-//     scripts/offline-images.sh builds from local files. The test runs that
-//     script first (it is idempotent and cached), so that it never tests stale
-//     binaries; SENSORLAB_SKIP_IMAGE_BUILD=1 skips that step.
-//
-// SENSORLAB_OFFLINE=1 selects offline, =0 online; unset, offline is chosen
-// when the offline images exist locally and compose.yaml's apache/kafka image
-// does not.
+//     scripts/offline-images.sh built from local files.
 //
 // Docker absent: the tests skip, unless SENSORLAB_REQUIRE_DOCKER=1 (CI),
 // which makes that a failure.
@@ -50,119 +45,42 @@ var stackPorts = map[string]int{
 	"batcher HTTP":          8083,
 }
 
-const (
-	onlineKafkaImage = "apache/kafka:4.1.1" // compose.yaml's kafka image
-	offlineTag       = "dev"                // scripts/offline-images.sh's default OFFLINE_TAG
-)
-
-var offlineImages = []string{"devbroker", "minio", "producer", "streamer", "batcher"}
-
 // requireDocker skips (or, with SENSORLAB_REQUIRE_DOCKER=1, fails) when no
-// Docker engine answers, and returns a client of it otherwise.
+// Docker engine answered TestMain, and returns a client of it otherwise.
 func requireDocker(t *testing.T) *testcontainers.DockerClient {
 	t.Helper()
-	// Ryuk, testcontainers' reaper, is an image to pull: not possible offline.
-	// The tests clean up after themselves instead. Read once by testcontainers,
-	// so it must be set before its first call.
-	if _, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !ok {
-		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	cli, err := dockerClient()
-	if err != nil {
-		msg := fmt.Sprintf("no Docker engine answers (%v): the stack tests need one", err)
-		if os.Getenv("SENSORLAB_REQUIRE_DOCKER") == "1" {
-			t.Fatal(msg + " (SENSORLAB_REQUIRE_DOCKER=1)")
+	if setup.docker == nil {
+		msg := fmt.Sprintf("no Docker engine answers (%v): this test needs one", setup.dockerErr)
+		if os.Getenv(envRequireDocker) == "1" {
+			t.Fatal(msg + " (" + envRequireDocker + "=1)")
 		}
-		t.Skip(msg + "; set SENSORLAB_REQUIRE_DOCKER=1 to make this a failure")
+		t.Skip(msg + "; set " + envRequireDocker + "=1 to make this a failure")
 	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
+	return setup.docker
 }
 
-func dockerClient() (cli *testcontainers.DockerClient, err error) {
-	// testcontainers has been known to panic when it finds no engine at all.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("docker client: %v", r)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cli, err = testcontainers.NewDockerClientWithOpts(ctx)
+// dockerCLI returns the docker CLI, when an engine answers (see requireDocker).
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	requireDocker(t)
+	bin, err := exec.LookPath("docker")
 	if err != nil {
-		return nil, err
+		t.Fatalf("no docker CLI: %v", err) // TestMain checked it
 	}
-	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-		_ = cli.Close()
-		return nil, fmt.Errorf("ping: %w", err)
-	}
-	return cli, nil
+	return bin
 }
 
-// stackFiles decides online or offline mode and returns the compose files to use.
-func stackFiles(t *testing.T, cli *testcontainers.DockerClient) []string {
+// stackFiles returns the compose files of TestMain's mode, and the test's
+// override.
+func stackFiles(t *testing.T) []string {
 	t.Helper()
 	root := repoRoot(t)
 	files := []string{filepath.Join(root, "compose.yaml")}
-	var offline bool
-	switch v := os.Getenv("SENSORLAB_OFFLINE"); v {
-	case "1", "true":
-		offline = true
-	case "0", "false":
-		offline = false
-	case "":
-		offline = hasImage(cli, "sensorlab-offline/devbroker:"+offlineTag) && !hasImage(cli, onlineKafkaImage)
-	default:
-		t.Fatalf("SENSORLAB_OFFLINE=%q: want 1 (offline), 0 (online) or unset (detect)", v)
-	}
-	if offline {
+	if setup.offline {
 		files = append(files, filepath.Join(root, "compose.offline.yaml"))
-		buildOfflineImages(t, cli)
 	}
-	t.Logf("stack mode: offline=%v, compose files %v", offline, files)
+	t.Logf("stack mode %s: compose files %v", modeName(setup.offline), files)
 	return append(files, filepath.Join(root, "tests", "e2e", "testdata", "compose.e2e.yaml"))
-}
-
-func hasImage(cli *testcontainers.DockerClient, ref string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := cli.ImageInspect(ctx, ref)
-	return err == nil
-}
-
-var (
-	imagesOnce sync.Once
-	imagesErr  error
-)
-
-// buildOfflineImages runs scripts/offline-images.sh once per test binary, so
-// that offline mode tests the binaries of this checkout, then checks that
-// every image compose.offline.yaml names exists.
-func buildOfflineImages(t *testing.T, cli *testcontainers.DockerClient) {
-	t.Helper()
-	imagesOnce.Do(func() {
-		if os.Getenv("SENSORLAB_SKIP_IMAGE_BUILD") == "1" {
-			return
-		}
-		start := time.Now()
-		cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "offline-images.sh"))
-		cmd.Dir = repoRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			imagesErr = fmt.Errorf("scripts/offline-images.sh: %w\n%s", err, out)
-			return
-		}
-		t.Logf("offline images built in %v", time.Since(start).Round(100*time.Millisecond))
-	})
-	if imagesErr != nil {
-		t.Fatal(imagesErr)
-	}
-	for _, name := range offlineImages {
-		ref := "sensorlab-offline/" + name + ":" + offlineTag
-		if !hasImage(cli, ref) {
-			t.Fatalf("offline image %s is missing: run scripts/offline-images.sh", ref)
-		}
-	}
 }
 
 // checkPortsFree fails when a port the stack publishes is taken (another
@@ -220,7 +138,7 @@ func (p producerStream) env() map[string]string {
 func newStack(t *testing.T, scenario string, stream producerStream) *stack {
 	t.Helper()
 	cli := requireDocker(t)
-	files := stackFiles(t, cli)
+	files := stackFiles(t)
 	checkPortsFree(t)
 	name := fmt.Sprintf("sensorlab-e2e-%s-%d-%d", scenario, os.Getpid(), time.Now().UnixNano()%1e9)
 	c, err := compose.NewDockerComposeWith(compose.WithStackFiles(files...), compose.StackIdentifier(name),
