@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
@@ -38,17 +41,17 @@ func TestStack(t *testing.T) {
 }
 
 // checkMetrics waits until a service's /metrics shows every named series
-// with a value above zero.
+// with a sample above zero, read with Prometheus' own text parser.
 func checkMetrics(t *testing.T, ctx context.Context, base string, series ...string) {
 	t.Helper()
 	url := base + "/metrics"
 	waitFor(t, ctx, url+" with "+strings.Join(series, ", ")+" above zero", func() (bool, string) {
-		code, body, err := httpGet(ctx, url)
-		if err != nil || code != http.StatusOK {
-			return false, fmt.Sprintf("%d %v", code, err)
+		families, err := scrape(ctx, url)
+		if err != nil {
+			return false, err.Error()
 		}
 		for _, name := range series {
-			if !positiveSeries(body, name) {
+			if !positive(families[name]) {
 				return false, name + " is missing or zero"
 			}
 		}
@@ -56,15 +59,37 @@ func checkMetrics(t *testing.T, ctx context.Context, base string, series ...stri
 	})
 }
 
-// positiveSeries reports whether a Prometheus text exposition has a sample
-// of the named series above zero.
-func positiveSeries(body, name string) bool {
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil && v > 0 {
+// scrape reads a Prometheus text exposition.
+func scrape(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return families, nil
+}
+
+// positive reports whether a family has a sample above zero (a counter's,
+// gauge's or untyped value, or a summary's or histogram's count).
+func positive(f *dto.MetricFamily) bool {
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.GetCounter().GetValue() > 0, m.GetGauge().GetValue() > 0, m.GetUntyped().GetValue() > 0,
+			m.GetSummary().GetSampleCount() > 0, m.GetHistogram().GetSampleCount() > 0:
 			return true
 		}
 	}
