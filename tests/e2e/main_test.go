@@ -136,8 +136,18 @@ func prepare(ctx context.Context) error {
 		return nil
 	}
 	setup.docker = cli
+	// The image builds and laketest drive the engine with the docker CLI:
+	// it must reach the same one (testcontainers falls back to the default
+	// socket when DOCKER_HOST does not answer; the CLI does not).
 	if _, err := exec.LookPath("docker"); err != nil {
-		return fmt.Errorf("an engine answers but there is no docker CLI, which the tests and the image builds use: %w", err)
+		return fmt.Errorf("an engine answers but there is no docker CLI, which the image builds and laketest use: %w", err)
+	}
+	vctx, vcancel := context.WithTimeout(ctx, 20*time.Second)
+	out, err := exec.CommandContext(vctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	vcancel()
+	if err != nil {
+		return fmt.Errorf("testcontainers reaches a Docker engine but the docker CLI does not (DOCKER_HOST=%q): %v: %s",
+			os.Getenv("DOCKER_HOST"), err, strings.TrimSpace(string(out)))
 	}
 	offline, why, err := chooseMode(ctx, cli, root)
 	if err != nil {
