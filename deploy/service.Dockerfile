@@ -45,6 +45,7 @@ WORKDIR /src
 # (every service gets all of them: the layers are shared); a new module is one
 # more line here, and one more `!<dir>` in .dockerignore.
 COPY contract/go.* contract/
+COPY envflag/go.* envflag/
 COPY lake/go.* lake/
 COPY services/producer/go.* services/producer/
 COPY services/streamer/go.* services/streamer/
