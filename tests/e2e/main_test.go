@@ -392,9 +392,11 @@ func prepareOnline(ctx context.Context, cli *testcontainers.DockerClient, root s
 			for _, k := range keys {
 				args = append(args, "--build-arg", k+"="+s.Build.Args[k])
 			}
-			cmd := exec.CommandContext(ctx, "docker", append(args, filepath.Join(root, s.Build.Context))...)
-			if err := runPrefixed(cmd, "build "+n+": "); err != nil {
-				return fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+			logf("building %s (docker %s)", s.Image, strings.Join(args, " "))
+			// Its output is shown only when it fails, as the offline script does.
+			out, err := exec.CommandContext(ctx, "docker", append(args, filepath.Join(root, s.Build.Context))...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("building %s: %w; last output:\n%s", s.Image, err, lastLines(out, 30))
 			}
 			logf("built %s in %v", s.Image, time.Since(t0).Round(100*time.Millisecond))
 		}
@@ -463,6 +465,12 @@ func runPrefixed(cmd *exec.Cmd, prefix string) error {
 		return fmt.Errorf("%w; last output:\n%s", err, strings.Join(tail, "\n"))
 	}
 	return nil
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // ensureKcat installs kcat, with which the bad-input fault sends half of its
