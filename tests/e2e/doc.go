@@ -1,10 +1,17 @@
 // Package e2e proves the whole lab works, from the outside, the way a user
 // would check it.
 //
-// Two layers, one command (`go test ./tests/e2e` from the repository root):
+// One command from the repository root, on a fresh machine too:
+// `go test -timeout 60m ./tests/e2e`. Before any test runs, TestMain
+// (main_test.go) chooses online or offline mode (SENSORLAB_OFFLINE, else
+// whether the registry answers), says which and why, and prepares every image
+// the tests need, so that nothing skips when Docker is there.
+//
+// What it runs:
 //   - pipeline tests run the real producer, streamer and batcher binaries as
-//     processes against franz-go's kfake broker and a file or MinIO lake: seed
-//     parity over 50,000 readings and crash safety under SIGKILL;
+//     processes against franz-go's kfake broker and a file or MinIO lake (the
+//     stack's MinIO image, run as a container by lake/laketest): seed parity
+//     over 50,000 readings and crash safety under SIGKILL;
 //   - stack tests bring up compose.yaml with testcontainers' compose module
 //     (online images, or the offline override on machines with no registry);
 //   - the fault harness (TestFaults, faults_*.go; docs/faults.md) injects
