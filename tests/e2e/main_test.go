@@ -57,7 +57,7 @@ const (
 
 // registryTimeout is how long the registry has to answer: one that does not
 // answer that fast is taken as absent.
-const registryTimeout = 8 * time.Second
+var registryTimeout = 8 * time.Second
 
 // prepareTimeout bounds the whole preparation: building MinIO from source,
 // on a first offline run, takes minutes.
