@@ -31,7 +31,7 @@ type badRecord struct {
 	want  contract.Reason
 }
 
-// badRecords builds one record of every kind of bad input of issue 5, and
+// badRecords builds one record of every kind of bad input docs/faults.md lists, and
 // the two odd-but-valid ones (extra fields; sent without a key), stamped at
 // tsMs (within the watermark of the stream they are mixed into).
 func badRecords(tsMs int64) []badRecord {

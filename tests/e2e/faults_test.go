@@ -49,7 +49,7 @@ func (s faultStream) next(count int) faultStream {
 		step: s.step, invalid: s.invalid}
 }
 
-// TestFaults is the fault harness of issue 5: each subtest injects one kind
+// TestFaults is the fault harness (docs/faults.md): each subtest injects one kind
 // of fault into running services, lets them recover by themselves, and
 // checks that the lake, the batch output and the dead-letter topic equal an
 // independent reference exactly (nothing lost, nothing duplicated) and that
