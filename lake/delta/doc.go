@@ -6,6 +6,8 @@
 // The protocol lives here once: log replay (state.apply, for commits and
 // checkpoints alike), checkpoint reading and writing, the conflict rules,
 // and one commit function (Table.Commit) through which every write goes.
+// NewAdd is the one way a writer turns a Parquet data file into its add
+// action.
 //
 // Invariants:
 //   - A version is written once: Table.Commit creates _delta_log/<v>.json

@@ -2,6 +2,7 @@ package delta
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"strings"
@@ -105,17 +106,82 @@ func (t *Table) Location() string {
 }
 
 // DataKey returns the store key of a logical file's data file: the table
-// root joined with the decoded relative path. An absolute path (another
-// location, as a shallow clone writes) has no key in this store.
+// root joined with the decoded relative path. An absolute path (a URI, as
+// Spark writes after CONVERT TO DELTA or SHALLOW CLONE) is resolved when it
+// lies inside the table's location (s3://, s3a:// and s3n:// name the same
+// bucket; file:/ and file:/// the same directory); one elsewhere (a
+// shallow clone's source) has no key in this store.
 func (t *Table) DataKey(p string) (string, error) {
-	rel, err := DecodePath(p)
+	rel, inside, err := t.relativePath(p)
 	if err != nil {
 		return "", err
 	}
-	if isAbsolutePath(rel) {
-		return "", fmt.Errorf("delta: %s: file %q is outside the table (an absolute path)", t, p)
+	if !inside {
+		return "", fmt.Errorf("delta: %s: file %q is outside the table (an absolute path elsewhere)", t, p)
 	}
 	return t.key(rel), nil
+}
+
+// relativePath resolves a path of the log (URL-encoded, relative or
+// absolute) to the decoded path relative to the table root; inside is false
+// for an absolute path outside the table's location.
+func (t *Table) relativePath(p string) (rel string, inside bool, err error) {
+	d, err := DecodePath(p)
+	if err != nil {
+		return "", false, err
+	}
+	if !isAbsolutePath(p) {
+		return d, true, nil
+	}
+	scheme, host, fpath := "file", "", d // a bare "/abs/path": a local file
+	if !strings.HasPrefix(p, "/") {
+		u, err := url.Parse(p)
+		if err != nil {
+			return "", false, fmt.Errorf("delta: file path %q: %w", p, err)
+		}
+		scheme, host, fpath = u.Scheme, u.Host, u.Path
+	}
+	bScheme, bHost, bPath := t.locationParts()
+	if sameScheme(scheme) != sameScheme(bScheme) || sameHost(scheme, host) != sameHost(bScheme, bHost) {
+		return d, false, nil
+	}
+	prefix := strings.TrimSuffix(bPath, "/") + "/"
+	fpath = path.Clean("/" + fpath)
+	if !strings.HasPrefix(fpath, prefix) || fpath == prefix {
+		return d, false, nil
+	}
+	return strings.TrimPrefix(fpath, prefix), true, nil
+}
+
+// locationParts splits Location into scheme, host (an S3 bucket) and path
+// (absolute), from the stores' descriptions: "file:///data/lake/stream",
+// "s3://lake/stream at http://minio:9000".
+func (t *Table) locationParts() (scheme, host, p string) {
+	loc, _, _ := strings.Cut(t.Location(), " at ")
+	scheme, rest, ok := strings.Cut(loc, "://")
+	if !ok {
+		return "", "", loc
+	}
+	host, p, _ = strings.Cut(rest, "/")
+	return scheme, host, "/" + p
+}
+
+// sameScheme maps the schemes that name one store to one: Hadoop's s3a
+// and s3n are S3.
+func sameScheme(s string) string {
+	switch s = strings.ToLower(s); s {
+	case "s3a", "s3n":
+		return "s3"
+	}
+	return s
+}
+
+// sameHost maps a file URI's "localhost" to the empty host.
+func sameHost(scheme, host string) string {
+	if strings.EqualFold(scheme, "file") && strings.EqualFold(host, "localhost") {
+		return ""
+	}
+	return host
 }
 
 func (t *Table) logStartHint() int64 {
