@@ -19,16 +19,27 @@
 //   - Recover only resumes from a batch whose commit, state and offsets are all
 //     valid, and only replays batches whose offsets entries are complete and
 //     continuous; anything else is an error that names the damaged key.
+//   - One writer per checkpoint: metadata.json, offsets/<batch>.json and
+//     commits/<batch>.json are created with lake.Store.PutIfAbsent, never
+//     replaced. Each offsets and commit file names the run that wrote it, so
+//     a file found under the key is either this run's own write (a response
+//     that was lost: same bytes) or another process's, which stops this one
+//     with ErrInUse. The only exception is a commit that Recover fell back
+//     past (damaged, or its state is): its batch's re-run replaces it.
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/sensorlab/sensorlab/lake"
 )
@@ -51,6 +62,10 @@ var (
 	ErrDamaged = errors.New("checkpoint damaged")
 	// ErrIncompatible marks a checkpoint that belongs to a query of another shape.
 	ErrIncompatible = errors.New("checkpoint belongs to a different query")
+	// ErrInUse marks a checkpoint another process writes to at the same
+	// time: this one must stop (Spark: "Concurrent update to the log.
+	// Multiple streaming jobs detected").
+	ErrInUse = errors.New("checkpoint in use by another streamer")
 )
 
 // recoverHint is how an operator recovers from damage that recovery cannot work around.
@@ -121,44 +136,71 @@ type CommitEntry struct {
 	CommittedAt     time.Time `json:"committedAt"`
 }
 
+// offsetsFile and commitFile are the stored forms of the entries. RunID is
+// the run that wrote the file: what tells this run's own write (a lost
+// response) from another process's.
 type offsetsFile struct {
-	Version int `json:"version"`
+	Version int    `json:"version"`
+	RunID   string `json:"runId,omitempty"`
 	OffsetsEntry
 }
 
 type commitFile struct {
-	Version int `json:"version"`
+	Version int    `json:"version"`
+	RunID   string `json:"runId,omitempty"`
 	CommitEntry
 }
 
 // Checkpoint reads and writes one query's checkpoint. It is safe for
-// concurrent use as far as its Store is; the protocol itself expects a single
-// writer per checkpoint.
+// concurrent use as far as its Store is. The protocol expects a single
+// writer per checkpoint, and enforces it: see ErrInUse.
 type Checkpoint struct {
-	st lake.Store
+	st    lake.Store
+	runID string
+
+	mu sync.Mutex
+	// redo holds the batches whose commit file Recover fell back past: the
+	// re-run of such a batch replaces its commit instead of creating it.
+	redo map[int64]bool
 }
 
+// Option configures a Checkpoint.
+type Option func(*Checkpoint)
+
+// WithRunID sets the id of the run writing the checkpoint (the streamer's
+// run id, which its logs show), stored in every offsets and commit file.
+// By default a random one.
+func WithRunID(id string) Option { return func(c *Checkpoint) { c.runID = id } }
+
 // Open returns the checkpoint kept in st, after checking that st is reachable.
-func Open(ctx context.Context, st lake.Store) (*Checkpoint, error) {
+func Open(ctx context.Context, st lake.Store, opts ...Option) (*Checkpoint, error) {
 	if st == nil {
 		return nil, errors.New("checkpoint: nil store")
 	}
 	if err := st.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("checkpoint: store %s: %w", st, err)
 	}
-	return &Checkpoint{st: st}, nil
+	c := &Checkpoint{st: st, runID: uuid.NewString(), redo: map[int64]bool{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // String describes where the checkpoint lives, for logs.
 func (c *Checkpoint) String() string { return c.st.String() }
 
 // WriteOffsets records the batch's plan. It must be called before the batch
-// runs; a re-run batch keeps the entry it was planned with.
+// runs; a re-run batch keeps the entry it was planned with. The entry is
+// created, never replaced: if the batch already has one that this run did
+// not write, another process runs the query and WriteOffsets fails with
+// ErrInUse.
 func (c *Checkpoint) WriteOffsets(ctx context.Context, e OffsetsEntry) error {
 	if err := validOffsets(e); err != nil {
 		return fmt.Errorf("checkpoint: write offsets of batch %d: %w", e.BatchID, err)
 	}
-	return c.putJSON(ctx, OffsetsKey(e.BatchID), offsetsFile{Version: FormatVersion, OffsetsEntry: e})
+	return c.create(ctx, OffsetsKey(e.BatchID), "offsets", e.BatchID,
+		offsetsFile{Version: FormatVersion, RunID: c.runID, OffsetsEntry: e})
 }
 
 // WriteState stores the state snapshot taken after the batch.
@@ -174,7 +216,9 @@ func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []b
 }
 
 // WriteCommit records that the batch's output and state are durable. It must
-// be the batch's last write.
+// be the batch's last write. Like WriteOffsets it creates the file and fails
+// with ErrInUse when another process wrote it first, except for a batch
+// whose commit Recover fell back past, whose file it replaces.
 func (c *Checkpoint) WriteCommit(ctx context.Context, e CommitEntry) error {
 	if e.BatchID < 0 {
 		return fmt.Errorf("checkpoint: write commit: negative batch id %d", e.BatchID)
@@ -183,8 +227,79 @@ func (c *Checkpoint) WriteCommit(ctx context.Context, e CommitEntry) error {
 		e.CommittedAt = time.Now()
 	}
 	e.CommittedAt = e.CommittedAt.UTC()
-	return c.putJSON(ctx, CommitKey(e.BatchID), commitFile{Version: FormatVersion, CommitEntry: e})
+	f := commitFile{Version: FormatVersion, RunID: c.runID, CommitEntry: e}
+	c.mu.Lock()
+	redo := c.redo[e.BatchID]
+	c.mu.Unlock()
+	if redo {
+		if err := c.putJSON(ctx, CommitKey(e.BatchID), f); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		delete(c.redo, e.BatchID)
+		c.mu.Unlock()
+		return nil
+	}
+	return c.create(ctx, CommitKey(e.BatchID), "the commit", e.BatchID, f)
 }
+
+// create writes v under key only if the key holds nothing (PutIfAbsent).
+// A key that holds exactly these bytes is this run's own earlier write,
+// whose response was lost (a retry found it): success. Anything else there
+// was written by another process: ErrInUse, naming the checkpoint, what
+// (the offsets or the commit) and the batch.
+func (c *Checkpoint) create(ctx context.Context, key, what string, batchID int64, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("checkpoint: encode %s: %w", key, err)
+	}
+	err = c.st.PutIfAbsent(ctx, key, b)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, lake.ErrExist) {
+		return fmt.Errorf("checkpoint: put %s: %w", key, err)
+	}
+	got, gerr := c.st.Get(ctx, key)
+	if gerr != nil {
+		return fmt.Errorf("checkpoint: %s exists; reading it back: %w", key, gerr)
+	}
+	if bytes.Equal(got, b) {
+		return nil
+	}
+	e := &InUseError{Checkpoint: c.st.String(), What: what, BatchID: batchID}
+	var other struct {
+		RunID string `json:"runId"`
+	}
+	if json.Unmarshal(got, &other) == nil {
+		e.OtherRunID = other.RunID
+	}
+	return e
+}
+
+// InUseError reports a checkpoint file another process wrote first: two
+// streamers run one checkpoint. It matches ErrInUse.
+type InUseError struct {
+	Checkpoint string // where the checkpoint lives
+	What       string // "offsets" or "the commit"
+	BatchID    int64
+	OtherRunID string // the run that wrote the file, when it says
+}
+
+func (e *InUseError) Error() string {
+	verb, by := "was", "another process"
+	if e.What == "offsets" {
+		verb = "were"
+	}
+	if e.OtherRunID != "" {
+		by += " (run " + e.OtherRunID + ")"
+	}
+	return fmt.Sprintf("checkpoint %s is in use by another streamer: %s for batch %d %s written by %s "+
+		"(two queries cannot share a checkpoint; stop the other one, or give this one its own --checkpoint)",
+		e.Checkpoint, e.What, e.BatchID, verb, by)
+}
+
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 func (c *Checkpoint) putJSON(ctx context.Context, key string, v any) error {
 	b, err := json.Marshal(v)

@@ -492,7 +492,7 @@ func TestInitMetadata(t *testing.T) {
 			b := get(t, st, MetadataKey)
 			put(t, st, MetadataKey, b[:len(b)-10])
 			_, err := cp.InitMetadata(ctx, shape)
-			wantDamaged(t, err, MetadataKey, "stream/_sink_log/")
+			wantDamaged(t, err, MetadataKey, "appId of the stream table")
 			// Never silently replaced by a new query.
 			if got := get(t, st, MetadataKey); !bytes.Equal(got, b[:len(b)-10]) {
 				t.Error("InitMetadata overwrote damaged metadata")

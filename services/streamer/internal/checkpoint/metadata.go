@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -49,16 +50,23 @@ func (f metadataFile) metadata() Metadata {
 // when want.CreatedAt is zero). Otherwise it loads the stored metadata, keeps
 // its id, and returns an error wrapping ErrIncompatible, which says how to
 // proceed, if the stored shape (topic, window, slide, session gap, watermark
-// delay, output mode) differs from want.
+// delay, output mode) differs from want. The file is created with
+// PutIfAbsent: of two streamers starting on one empty checkpoint, both take
+// the id of the one that created it.
 func (c *Checkpoint) InitMetadata(ctx context.Context, want Metadata) (Metadata, error) {
 	if err := validMetadata(want); err != nil {
 		return Metadata{}, fmt.Errorf("checkpoint: invalid query shape: %w", err)
 	}
 	var f metadataFile
 	err := c.getJSON(ctx, MetadataKey, &f)
+	if errors.Is(err, lake.ErrNotExist) {
+		m, cerr := c.createMetadata(ctx, want)
+		if !errors.Is(cerr, lake.ErrExist) {
+			return m, cerr
+		}
+		err = c.getJSON(ctx, MetadataKey, &f) // created meanwhile: use that one
+	}
 	switch {
-	case errors.Is(err, lake.ErrNotExist):
-		return c.createMetadata(ctx, want)
 	case errors.Is(err, ErrDamaged):
 		return Metadata{}, metadataDamaged(err)
 	case err != nil:
@@ -81,6 +89,8 @@ func (c *Checkpoint) InitMetadata(ctx context.Context, want Metadata) (Metadata,
 	return have, nil
 }
 
+// createMetadata creates metadata.json; an error matching lake.ErrExist
+// means another process created it first.
 func (c *Checkpoint) createMetadata(ctx context.Context, m Metadata) (Metadata, error) {
 	m.Version = FormatVersion
 	if m.ID == "" {
@@ -93,15 +103,19 @@ func (c *Checkpoint) createMetadata(ctx context.Context, m Metadata) (Metadata, 
 	}
 	// Store and return the same, millisecond-precise values.
 	f := toFile(m)
-	if err := c.putJSON(ctx, MetadataKey, f); err != nil {
-		return Metadata{}, err
+	b, err := json.Marshal(f)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("checkpoint: encode %s: %w", MetadataKey, err)
+	}
+	if err := c.st.PutIfAbsent(ctx, MetadataKey, b); err != nil {
+		return Metadata{}, fmt.Errorf("checkpoint: create %s: %w", MetadataKey, err)
 	}
 	return f.metadata(), nil
 }
 
 func metadataDamaged(err error) error {
-	return fmt.Errorf("%w; restore it from a backup (the query id is also the directory name under "+
-		"stream/_sink_log/ in the lake), or point --checkpoint at a new, empty location to start a new query", err)
+	return fmt.Errorf("%w; restore it from a backup (the query id is also the appId of the stream table's txn "+
+		"actions and the queryId of its commits), or point --checkpoint at a new, empty location to start a new query", err)
 }
 
 func validMetadata(m Metadata) error {

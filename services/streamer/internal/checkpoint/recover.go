@@ -35,7 +35,7 @@ type Recovery struct {
 // present and valid. If the newest commit or state is missing or damaged it
 // falls back to an older batch and replays the batches after it: re-running
 // a batch with its recorded offsets and watermark is idempotent (same rows,
-// same file names, the sink log skips what is already durable). It refuses
+// same file names, and the stream table's txn skips a batch already committed). It refuses
 // (with an error wrapping ErrDamaged that names the key and how to recover)
 // whenever resuming would skip or reprocess input: an offsets entry after C
 // that is missing, damaged or does not continue its predecessor's offsets, a
@@ -113,6 +113,15 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 		rec.LastCommit, rec.State, base = &ce, snap, id
 		break
 	}
+	// The re-run of a batch whose commit file exists but could not be used
+	// replaces that file (WriteCommit).
+	c.mu.Lock()
+	for _, id := range commits {
+		if id > base {
+			c.redo[id] = true
+		}
+	}
+	c.mu.Unlock()
 	if base < 0 && offs[0] != 0 {
 		return Recovery{}, fmt.Errorf("%w: no batch has a usable commit and state, and the offsets log starts "+
 			"at batch %d (older entries were purged), so the query cannot be rebuilt from its start; %s",
