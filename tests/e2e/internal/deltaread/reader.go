@@ -579,3 +579,66 @@ func checkCheckpoint(acts []action) error {
 	}
 	return nil
 }
+
+// Commit is one JSON commit of the log, as written: its commitInfo and its
+// file and txn actions (not reconciled).
+type Commit struct {
+	Version    int64
+	CommitInfo map[string]any
+	Adds       []File
+	Removes    []Tombstone
+	Txns       map[string]int64
+	Metadata   *Metadata
+	Protocol   *Protocol
+}
+
+// Operation is commitInfo.operation ("" when absent).
+func (c Commit) Operation() string {
+	s, _ := c.CommitInfo["operation"].(string)
+	return s
+}
+
+// History reads every JSON commit the log still holds, oldest first.
+func History(ctx context.Context, st Store, root string) ([]Commit, error) {
+	dir := logDir(root)
+	l, err := list(ctx, st, dir)
+	if err != nil {
+		return nil, err
+	}
+	vs := make([]int64, 0, len(l.commits))
+	for v := range l.commits {
+		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoTable)
+	}
+	slices.Sort(vs)
+	out := make([]Commit, 0, len(vs))
+	for _, v := range vs {
+		b, err := st.Get(ctx, l.commits[v])
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", l.commits[v], err)
+		}
+		acts, info, err := parseCommit(b)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", l.commits[v], err)
+		}
+		c := Commit{Version: v, CommitInfo: info, Txns: map[string]int64{}}
+		for _, a := range acts {
+			switch {
+			case a.add != nil:
+				c.Adds = append(c.Adds, *a.add)
+			case a.remove != nil:
+				c.Removes = append(c.Removes, *a.remove)
+			case a.txn != nil:
+				c.Txns[a.txn.appID] = a.txn.version
+			case a.metadata != nil:
+				c.Metadata = a.metadata
+			case a.protocol != nil:
+				c.Protocol = a.protocol
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

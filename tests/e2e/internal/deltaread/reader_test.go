@@ -283,6 +283,41 @@ func TestAgreesWithTheWriterAtEveryVersion(t *testing.T) {
 			t.Fatalf("version %d: no commitInfo with an operation: %v", v, s.CommitInfo)
 		}
 	}
+	// History: every commit as written, with the operations lake/delta's
+	// DESCRIBE HISTORY shows.
+	hist, err := deltaread.History(ctx, tb.st, tb.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := tb.tbl.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 25 || len(theirs) != 25 {
+		t.Fatalf("history: %d commits read, lake/delta shows %d, want 25", len(hist), len(theirs))
+	}
+	for i, c := range hist {
+		h := theirs[len(theirs)-1-i] // newest first
+		if c.Version != int64(i) || h.Version != c.Version || c.Operation() != h.CommitInfo.Operation {
+			t.Fatalf("history entry %d: version %d operation %q; lake/delta version %d operation %q",
+				i, c.Version, c.Operation(), h.Version, h.CommitInfo.Operation)
+		}
+		switch {
+		case i == 15:
+			if c.Operation() != "OPTIMIZE" || len(c.Removes) != 4 || len(c.Adds) != 1 || c.Adds[0].DataChange {
+				t.Fatalf("commit 15: %s with %d removes and %d adds, want OPTIMIZE 4 -> 1 with dataChange=false", c.Operation(), len(c.Removes), len(c.Adds))
+			}
+			for _, r := range c.Removes {
+				if r.DataChange {
+					t.Fatalf("commit 15 removes %s with dataChange=true", r.Path)
+				}
+			}
+		case i > 0:
+			if c.Operation() != "STREAMING UPDATE" || len(c.Txns) != 1 {
+				t.Fatalf("commit %d: %s with txns %v", i, c.Operation(), c.Txns)
+			}
+		}
+	}
 	// Every file read back has the rows its stats count.
 	for _, f := range latest.LiveFiles() {
 		rows, err := parquet.ReadFile[contract.WindowRow](filepath.Join(tb.dir, "stream", filepath.FromSlash(f.Key)))
