@@ -7,7 +7,8 @@
 // checkpoints alike), checkpoint reading and writing, the conflict rules,
 // and one commit function (Table.Commit) through which every write goes.
 // NewAdd is the one way a writer turns a Parquet data file into its add
-// action.
+// action. Table.Optimize compacts small files (OPTIMIZE, bin-packing) in
+// one dataChange=false commit.
 //
 // Invariants:
 //   - A version is written once: Table.Commit creates _delta_log/<v>.json
