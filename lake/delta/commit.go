@@ -462,8 +462,10 @@ func (t *Table) prepare(read *Snapshot, c Commit) (*transaction, error) {
 		dataChange = dataChange || r.DataChange
 	}
 	switch iso := tx.metadata.Configuration[PropIsolationLevel]; {
-	case !dataChange && (len(tx.adds) > 0 || len(tx.removes) > 0) && tx.newMetadata == nil && tx.newProtocol == nil:
-		tx.isolation = SnapshotIsolation // only rearranges data (OPTIMIZE)
+	case !dataChange && tx.newMetadata == nil && tx.newProtocol == nil:
+		// Changes no data: only rearranges it (OPTIMIZE), or records
+		// something (VACUUM START/END, a txn alone), as Spark downgrades.
+		tx.isolation = SnapshotIsolation
 	case iso == "" || iso == Serializable:
 		tx.isolation = Serializable
 	case iso == WriteSerializable:

@@ -8,7 +8,8 @@
 // and one commit function (Table.Commit) through which every write goes.
 // NewAdd is the one way a writer turns a Parquet data file into its add
 // action. Table.Optimize compacts small files (OPTIMIZE, bin-packing) in
-// one dataChange=false commit.
+// one dataChange=false commit; Table.Vacuum deletes the files no snapshot
+// within the retention needs (VACUUM), recording VACUUM START/END.
 //
 // Invariants:
 //   - A version is written once: Table.Commit creates _delta_log/<v>.json
@@ -27,4 +28,7 @@
 //     retention cut-off, nor anything after it.
 //   - Unknown actions and fields are ignored when reading, as the protocol
 //     requires.
+//   - VACUUM deletes only objects under the table root, never hidden ones
+//     or the log, never a file the latest snapshot or an unexpired
+//     tombstone references, and never one modified within the retention.
 package delta

@@ -9,12 +9,15 @@ import (
 
 // TestOnMinIO runs what depends on the store against a real S3 server:
 // racing writers (PutIfAbsent with If-None-Match), checkpoints written and
-// read back through the S3 store, the log listed in blocks, and OPTIMIZE
-// racing a streaming append.
+// read back through the S3 store, the log listed in blocks, OPTIMIZE
+// racing a streaming append, and VACUUM listing and deleting.
 func TestOnMinIO(t *testing.T) {
 	m := laketest.StartMinIO(t)
 	t.Run("optimize races an append", func(t *testing.T) {
 		optimizeRacesAppend(t, m.Bucket(t, "optimize"))
+	})
+	t.Run("vacuum", func(t *testing.T) {
+		vacuumByClock(t, m.Bucket(t, "vacuum"))
 	})
 	s := m.Bucket(t, "delta")
 	racingWriters(t, s, 3, 4) // 12 commits with checkpoint interval 5
