@@ -22,6 +22,7 @@ import (
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/decode"
@@ -43,13 +44,16 @@ type App struct {
 	stdout io.Writer
 	// ExtraKafkaOpts are added to every Kafka client (tests use them).
 	ExtraKafkaOpts []kgo.Opt
+	// WrapStore, when set, wraps the lake ("lake") and the checkpoint
+	// ("checkpoint") stores as they are opened (tests inject failures).
+	WrapStore func(name string, st lake.Store) lake.Store
 
 	lake    lake.Store
 	ck      *checkpoint.Checkpoint
 	src     *source.Source
 	out     *kafkaout.Writer
 	eng     *engine.Engine
-	pq      *sink.ParquetSink
+	table   *sink.DeltaSink
 	console *sink.ConsoleSink
 	meta    checkpoint.Metadata
 	runID   string
@@ -183,12 +187,22 @@ func storeBackOff() *backoff.ExponentialBackOff {
 }
 
 // permanent reports errors that a restart cannot cure: they need a person.
+// A checkpoint in use by another streamer is one: this process stops, the
+// other one goes on.
 func permanent(err error) bool {
 	return errors.Is(err, checkpoint.ErrDamaged) || errors.Is(err, checkpoint.ErrIncompatible) ||
-		errors.Is(err, source.ErrDataLoss) || errors.Is(err, errWindowState)
+		errors.Is(err, checkpoint.ErrInUse) || errors.Is(err, source.ErrDataLoss) || errors.Is(err, errWindowState) ||
+		errors.Is(err, errLegacyLake) || errors.Is(err, sink.ErrIncompatibleTable) || errors.Is(err, delta.ErrUnsupportedFeature)
 }
 
 var errWindowState = errors.New("window state")
+
+// errLegacyLake marks a lake written by an earlier sensorlab, whose stream
+// table was plain Parquet files listed by a private commit log.
+var errLegacyLake = errors.New("lake written by an earlier sensorlab")
+
+// legacySinkLog is where that log lived, in the lake.
+const legacySinkLog = "stream/_sink_log/"
 
 // session connects, recovers and runs batches until ctx ends (nil), the
 // available-now work is done (nil) or something fails. committed says
@@ -243,13 +257,19 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	if a.WrapStore != nil {
+		a.lake, ckStore = a.WrapStore("lake", a.lake), a.WrapStore("checkpoint", ckStore)
+	}
 	if err := a.waitStore(ctx, a.lake); err != nil {
 		return err
 	}
 	if err := a.waitStore(ctx, ckStore); err != nil {
 		return err
 	}
-	if a.ck, err = checkpoint.Open(ctx, ckStore); err != nil {
+	if err := checkNotLegacy(ctx, a.lake); err != nil {
+		return err
+	}
+	if a.ck, err = checkpoint.Open(ctx, ckStore, checkpoint.WithRunID(a.runID)); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	src, err := source.Open(ctx, source.Options{Brokers: a.cfg.Brokers, Topic: a.cfg.Topic,
@@ -264,6 +284,25 @@ func (a *App) open(ctx context.Context) error {
 		a.console = sink.NewConsoleSink(a.stdout)
 	}
 	return nil
+}
+
+// checkNotLegacy refuses a lake an earlier sensorlab wrote: its stream
+// table is not a Delta table, and appending Delta commits next to its
+// private log would give readers two tables in one directory. There is no
+// migration: the old lake is moved aside.
+func checkNotLegacy(ctx context.Context, st lake.Store) error {
+	objs, err := st.List(ctx, legacySinkLog)
+	if err != nil {
+		return fmt.Errorf("lake: list %s: %w", legacySinkLog, err)
+	}
+	if len(objs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: lake %s holds %s (%d objects), the commit log of the plain-Parquet stream table an earlier "+
+		"sensorlab wrote; this streamer writes the stream table as Delta Lake and does not read or convert that log. "+
+		"Move the old lake aside (rename its directory or bucket prefix, or delete it) and start on an empty lake "+
+		"path, with an empty --checkpoint too (the default one lives in the lake)",
+		errLegacyLake, st, legacySinkLog, len(objs))
 }
 
 // waitStore waits, with backoff, until the store answers (MinIO may still be
@@ -318,7 +357,10 @@ func (a *App) recover(work, ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	a.pq = sink.NewParquetSink(a.lake, a.meta.ID)
+	a.table = sink.NewDeltaSink(a.lake, a.meta.ID, a.cfg.OutputMode)
+	if err := a.table.Open(work); err != nil {
+		return err
+	}
 	if a.out, err = kafkaout.New(a.cfg.Brokers, a.meta.ID, a.log, a.ExtraKafkaOpts...); err != nil {
 		return err
 	}
@@ -535,9 +577,17 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	tFetched := t0.Add(waited) // getBatch: the time spent waiting for records
 	res := a.eng.FinishBatch()
 
-	out, err := a.pq.WriteBatch(work, entry.BatchID, res.Append)
+	out, err := a.table.WriteBatch(work, entry.BatchID, res.Append)
 	if err != nil {
-		return fmt.Errorf("parquet sink: %w", err)
+		return fmt.Errorf("delta sink: %w", err)
+	}
+	if out.CommittedElsewhere != nil {
+		a.log.Warn("stream table: another writer committed this batch first; skipped (if this lasts, two streamers share the query)",
+			"batch_id", entry.BatchID, "table", a.table.Table().String(), "err", out.CommittedElsewhere)
+	}
+	if out.PostCommitErr != nil {
+		a.log.Warn("stream table: the commit stands, but writing its checkpoint or cleaning its log failed",
+			"batch_id", entry.BatchID, "table_version", out.Version, "err", out.PostCommitErr)
 	}
 	if a.cfg.AlertsTopic != "" {
 		for _, al := range highTempAlerts(res.Append, a.cfg.AlertMaxTemp, entry.BatchID) {
@@ -595,7 +645,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	a.observe(p, res)
 	a.log.Info("batch committed", "batch_id", entry.BatchID, "input_rows", numIn, "invalid_rows", invalid,
 		"late_rows", res.Stats.NumRowsDroppedByWatermark, "output_rows", out.Rows, "files", len(out.Files),
-		"sink_skipped", out.Skipped, "state_rows", res.Stats.NumRowsTotal, "watermark", entry.WatermarkMs,
+		"sink_skipped", out.Skipped, "table_version", out.Version, "state_rows", res.Stats.NumRowsTotal, "watermark", entry.WatermarkMs,
 		"next_watermark", res.NextWatermark, "duration_ms", tCommitted.Sub(t0).Milliseconds(), "durations_ms", p.DurationMs)
 	return nil
 }
@@ -660,7 +710,7 @@ func (a *App) report(entry checkpoint.OffsetsEntry, res engine.BatchResult, out 
 			InputRowsPerSecond:     perSec(numIn, sinceLast),
 			ProcessedRowsPerSecond: perSec(numIn, dur),
 		}},
-		Sink:            progress.Sink{Description: "ParquetSink[" + a.lake.String() + "/" + contract.StreamPrefix + "]", NumOutputRows: out.Rows},
+		Sink:            progress.Sink{Description: "DeltaSink[" + a.table.Table().Location() + "]", NumOutputRows: out.Rows},
 		NumInvalidRows:  invalid,
 		InvalidByReason: invalidBy,
 	}

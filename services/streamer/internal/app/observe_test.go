@@ -21,6 +21,7 @@ import (
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 )
@@ -100,18 +101,44 @@ func ms(t *testing.T, s string) int64 {
 	return tm.UnixMilli()
 }
 
-// rowsBySinkLog returns the rows the lake's sink log lists per batch.
-func rowsBySinkLog(t *testing.T, ctx context.Context, st lake.Store) map[int64]int64 {
+// rowsByBatch returns, per batch, the rows the stream table's commits hold:
+// the numRecords of the adds of the commit whose txn is that batch.
+func rowsByBatch(t *testing.T, ctx context.Context, st lake.Store) map[int64]int64 {
 	t.Helper()
-	entries, err := lake.ReadSinkLog(ctx, st)
+	objs, err := st.List(ctx, "stream/_delta_log/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[int64]int64{}
-	for _, e := range entries {
-		for _, f := range e.Files {
-			out[e.BatchID] += f.Rows
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".json") || strings.Contains(o.Key, "checkpoint") {
+			continue
 		}
+		b, err := st.Get(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions, err := delta.ParseActions(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, rows := int64(-1), int64(0)
+		for _, a := range actions {
+			switch {
+			case a.Txn != nil:
+				batch = a.Txn.Version
+			case a.Add != nil:
+				stats, err := delta.ParseStats(a.Add.Stats)
+				if err != nil {
+					t.Fatalf("%s: %v", o.Key, err)
+				}
+				rows += stats.NumRecords
+			}
+		}
+		if _, dup := out[batch]; dup || batch < 0 {
+			t.Fatalf("%s: batch %d committed twice, or a commit without txn", o.Key, batch)
+		}
+		out[batch] = rows
 	}
 	return out
 }
@@ -187,7 +214,7 @@ func checkReports(t *testing.T, reports []progress.Query, sinkRows map[int64]int
 			t.Fatalf("batch %d: triggerExecution %d < its parts %v", p.BatchID, d["triggerExecution"], d)
 		}
 		if p.Sink.NumOutputRows != sinkRows[p.BatchID] {
-			t.Fatalf("batch %d: sink numOutputRows %d, the sink log lists %d rows", p.BatchID, p.Sink.NumOutputRows, sinkRows[p.BatchID])
+			t.Fatalf("batch %d: sink numOutputRows %d, the table's commit of the batch holds %d rows", p.BatchID, p.Sink.NumOutputRows, sinkRows[p.BatchID])
 		}
 		if st.NumRowsTotal < 0 || st.MemoryUsedBytes <= 0 && st.NumRowsTotal > 0 {
 			t.Fatalf("batch %d: state %+v", p.BatchID, st)
@@ -250,7 +277,7 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 		}
 	}
 	reports := a.progress.Recent(0)
-	sinkRows := rowsBySinkLog(t, ctx, w.store)
+	sinkRows := rowsByBatch(t, ctx, w.store)
 	maxSeen := checkReports(t, reports, sinkRows, 0, 60_000)
 	if got := sum(reports, func(p progress.Query) int64 { return p.NumInputRows }); got != n1+3 {
 		t.Fatalf("numInputRows add up to %d, %d records were produced", got, n1+3)
@@ -360,7 +387,7 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	if reports2[0].BatchID != last.BatchID+1 {
 		t.Fatalf("restart: first batch %d, want %d", reports2[0].BatchID, last.BatchID+1)
 	}
-	checkReports(t, reports2, rowsBySinkLog(t, ctx, w.store), maxSeen, 60_000)
+	checkReports(t, reports2, rowsByBatch(t, ctx, w.store), maxSeen, 60_000)
 	if ms(t, reports2[0].EventTime["watermark"]) != finalWM {
 		t.Fatalf("restart: watermark %s, want the first run's %d", reports2[0].EventTime["watermark"], finalWM)
 	}

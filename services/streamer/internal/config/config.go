@@ -67,8 +67,8 @@ type Config struct {
 	MaxOffsetsPerTrigger int64
 	FailOnDataLoss       bool
 	Console              bool
-	// OutputMode is the Parquet sink's output mode: a file sink can only
-	// append (Spark's too), so anything else is refused at start.
+	// OutputMode is the Delta sink's output mode: it only appends (each
+	// closed window once), so anything else is refused at start.
 	OutputMode string
 	// ConsoleMode is the console sink's output mode (append or update).
 	ConsoleMode string
@@ -142,7 +142,7 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "trigger", Env: "TRIGGER", Default: "0", Usage: "0 (next micro-batch as soon as the previous ends), an interval such as 5s, or available-now", Value: envflag.Func(c.setTrigger, c.triggerText)},
 		{Flag: "max-offsets-per-trigger", Env: "MAX_OFFSETS_PER_TRIGGER", Default: "0", Usage: "cap on records per micro-batch across partitions; 0 = no cap", Value: envflag.Int64(&c.MaxOffsetsPerTrigger)},
 		{Flag: "fail-on-data-loss", Env: "FAIL_ON_DATA_LOSS", Default: "true", Usage: "stop when checkpointed offsets are no longer in Kafka", Value: envflag.Bool(&c.FailOnDataLoss)},
-		{Flag: "output-mode", Env: "OUTPUT_MODE", Default: "append", Usage: "output mode of the Parquet sink: append (a file sink cannot update or complete)", Value: envflag.String(&c.OutputMode)},
+		{Flag: "output-mode", Env: "OUTPUT_MODE", Default: "append", Usage: "output mode of the Delta sink: append (each closed window once; update and complete are refused)", Value: envflag.String(&c.OutputMode)},
 		{Flag: "console", Env: "CONSOLE", Default: "false", Usage: "also print rows to stdout, as the seed's console query", Value: envflag.Bool(&c.Console)},
 		{Flag: "console-mode", Env: "CONSOLE_MODE", Default: "update", Usage: "output mode of the console sink: append, update or complete (complete keeps every window in state)", Value: envflag.String(&c.ConsoleMode)},
 		{Flag: "windows-topic", Env: "WINDOWS_TOPIC", Default: "(empty)", Usage: "topic receiving window rows as JSON, exactly once; empty disables", Value: envflag.String(&c.WindowsTopic)},
@@ -280,7 +280,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("an s3:// lake or checkpoint needs S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY"))
 	}
 	if c.OutputMode != "append" {
-		errs = append(errs, fmt.Errorf("--output-mode %q: the Parquet sink only appends (each closed window once); "+
+		errs = append(errs, fmt.Errorf("--output-mode %q: the Delta sink only appends (each closed window once); "+
 			"use --console --console-mode update to see updated rows", c.OutputMode))
 	}
 	switch c.ConsoleMode {
