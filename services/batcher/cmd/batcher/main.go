@@ -1,6 +1,8 @@
-// Command batcher consolidates the lake's committed window rows per sensor
-// into batch/agg_desde_stream/part-00000.parquet. See the README;
-// `batcher healthcheck` probes /readyz (compose's healthcheck).
+// Command batcher consolidates a snapshot of the lake's stream Delta table
+// per sensor into the batch Delta table batch/agg_desde_stream, one
+// overwrite commit per run; `batcher optimize|vacuum|history|detail`
+// maintain and describe any Delta table; `batcher healthcheck` probes
+// /readyz (compose's healthcheck). See the README.
 package main
 
 import (

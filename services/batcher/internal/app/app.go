@@ -1,7 +1,9 @@
 // Package app wires the batcher: it opens the lake, runs the consolidation
 // once or every interval, prints the per-sensor summary, serves the health
 // endpoints in interval mode (bound before anything else: an address in use
-// stops the start), and implements `batcher healthcheck`.
+// stops the start), and implements the Delta maintenance commands
+// (optimize, vacuum, history, detail; maintain.go) and `batcher
+// healthcheck`.
 //
 // In interval mode a failed run is logged, counted and retried at the next
 // tick; only SIGTERM (context cancellation) ends the loop.
@@ -20,9 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
-	"github.com/sensorlab/sensorlab/services/batcher/internal/compact"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/config"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
 )
@@ -49,10 +49,18 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 		}
 		return ExitOK
 	}
+	if cfg.IsMaintenance() {
+		log.Info("batcher starting", "config", cfg)
+		if err := Maintain(ctx, cfg, log, out); err != nil {
+			log.Error(string(cfg.Command)+" failed", "err", err)
+			return ExitFailed
+		}
+		return ExitOK
+	}
 	var ln net.Listener
-	if cfg.Command == config.CommandRun && cfg.Interval > 0 && cfg.HTTPAddr != "" {
+	if cfg.Run.Interval > 0 && cfg.Run.HTTPAddr != "" {
 		var err error
-		if ln, err = listen(cfg.HTTPAddr); err != nil {
+		if ln, err = listen(cfg.Run.HTTPAddr); err != nil {
 			log.Error("batcher stopped", "err", err)
 			return ExitFailed
 		}
@@ -64,36 +72,45 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 		log.Error("open lake", "err", err)
 		return ExitFailed
 	}
-	if cfg.Command == config.CommandCompact {
-		if err := Compact(ctx, store, cfg.Compact, log); err != nil {
-			return ExitFailed
-		}
-		return ExitOK
-	}
-	b := &Batcher{Store: store, Concurrency: cfg.ReadConcurrency, Log: log, Out: out}
-	if cfg.Interval <= 0 {
+	b := &Batcher{Store: store, Options: consolidateOptions(cfg.Run), Log: log, Out: out}
+	if cfg.Run.Interval <= 0 {
 		if _, err := b.RunOnce(ctx); err != nil {
 			return ExitFailed
 		}
 		return ExitOK
 	}
-	if err := b.ServeListener(ctx, cfg.Interval, ln); err != nil {
+	if err := b.ServeListener(ctx, cfg.Run.Interval, ln); err != nil {
 		log.Error("batcher stopped", "err", err)
 		return ExitFailed
 	}
 	return ExitOK
 }
 
+// consolidateOptions are the consolidation's options of a run
+// configuration: time travel in one-shot mode, skipping unchanged stream
+// versions in interval mode (when asked).
+func consolidateOptions(r config.Run) consolidate.Options {
+	o := consolidate.Options{Concurrency: r.ReadConcurrency, AsOfTimestamp: r.AsOfTimestamp,
+		SkipUnchanged: r.Interval > 0 && r.SkipUnchanged}
+	if r.AsOfVersion >= 0 {
+		v := r.AsOfVersion
+		o.AsOfVersion = &v
+	}
+	return o
+}
+
 // Batcher runs consolidations and keeps their counts for /healthz.
 type Batcher struct {
-	Store       lake.Store
-	Concurrency int
-	Log         *slog.Logger
-	Out         io.Writer // the summary table of each run
+	Store   lake.Store
+	Options consolidate.Options
+	Log     *slog.Logger
+	Out     io.Writer // the summary table of each run
 	// OnRun, when set, is called after every run with its outcome (tests
 	// wait on it instead of sleeping).
 	OnRun func(consolidate.Result, error)
 
+	once   sync.Once
+	c      *consolidate.Consolidator // one for every run: it keeps the tables' log hints
 	mu     sync.Mutex
 	status Status
 	m      metrics // Prometheus series (metrics.go)
@@ -106,19 +123,32 @@ type Status struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastRows    int       `json:"last_rows"`
+	// Skipped counts the runs that found the stream table unchanged.
+	Skipped int64 `json:"skipped"`
+	// StreamVersion and BatchVersion are the table versions of the last
+	// successful run: the stream version consolidated, the batch version
+	// holding the result (-1 before the first).
+	StreamVersion int64 `json:"stream_version"`
+	BatchVersion  int64 `json:"batch_version"`
 }
 
 // Status returns the counts so far.
 func (b *Batcher) Status() Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.status
+	st := b.status
+	if st.LastSuccess.IsZero() {
+		st.StreamVersion, st.BatchVersion = -1, -1
+	}
+	return st
 }
 
 // RunOnce consolidates the lake once, prints the summary table and logs the
-// run. A failure is logged and counted, and returned.
+// run. A failure is logged and counted, and returned. A run that found the
+// stream table unchanged (Options.SkipUnchanged) prints nothing.
 func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
-	res, err := consolidate.Run(ctx, b.Store, b.Concurrency)
+	b.once.Do(func() { b.c = consolidate.New(b.Store, b.Options) })
+	res, err := b.c.Run(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Shutdown interrupted the run: not a failure of the lake.
 		b.Log.Info("consolidation interrupted by shutdown", "err", err)
@@ -132,7 +162,12 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 	} else {
 		b.status.LastError = ""
 		b.status.LastSuccess = time.Now()
-		b.status.LastRows = len(res.Rows)
+		b.status.StreamVersion, b.status.BatchVersion = res.Source.Version, res.BatchVersion
+		if res.Skipped {
+			b.status.Skipped++
+		} else {
+			b.status.LastRows = len(res.Rows)
+		}
 	}
 	failures := b.status.Failures
 	b.mu.Unlock()
@@ -144,23 +179,36 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 		b.Log.Error("consolidation failed", "err", err, "failures_total", failures)
 		return res, err
 	}
-	if res.LogCheckpointErr != nil {
-		b.Log.Warn("sink-log checkpoint unusable, read the whole log", "err", res.LogCheckpointErr)
+	if res.Skipped {
+		b.Log.Info("consolidation skipped: stream table unchanged",
+			"stream_version", res.Source.Version, "batch_version", res.BatchVersion,
+			"duration_ms", res.Duration.Milliseconds())
+		return res, nil
+	}
+	if res.PostCommitErr != nil {
+		b.Log.Warn("batch table: checkpoint or log cleanup after the commit failed; the commit stands", "err", res.PostCommitErr)
 	}
 	if err := WriteSummary(b.Out, res.Rows); err != nil {
 		b.Log.Warn("print summary", "err", err)
 	}
-	b.Log.Info("consolidation done",
-		"object", contract.BatchObject,
+	attrs := []any{
+		"stream_version", res.Source.Version,
+		"batch_version", res.BatchVersion,
+		"object", res.Object,
 		"rows", len(res.Rows),
 		"files", res.Files,
 		"window_rows", res.WindowRows,
 		"bytes", res.Bytes,
-		"log_checkpoint", res.LogCheckpoint,
-		"log_entries_read", res.LogEntriesRead,
 		"duration_ms", res.Duration.Milliseconds(),
 		"duration_us", res.Duration.Microseconds(),
-	)
+	}
+	if res.Source.AsOfVersion != nil {
+		attrs = append(attrs, "as_of_version", *res.Source.AsOfVersion)
+	}
+	if res.Source.AsOfTimestamp != "" {
+		attrs = append(attrs, "as_of_timestamp", res.Source.AsOfTimestamp)
+	}
+	b.Log.Info("consolidation done", attrs...)
 	return res, nil
 }
 
@@ -213,24 +261,4 @@ func (b *Batcher) Loop(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
-}
-
-// Compact runs `batcher compact` once: it merges the small window files of
-// every partition that has enough of them (see package compact) and logs
-// what it did.
-func Compact(ctx context.Context, store lake.Store, c config.Compact, log *slog.Logger) error {
-	res, err := compact.Run(ctx, store, compact.Options{
-		TargetFileBytes: c.TargetFileBytes, MinFiles: c.MinFiles, Grace: c.Grace,
-		LogCheckpointEvery: c.LogCheckpointEvery, LogRetention: c.LogRetention, Log: log,
-	})
-	if err != nil {
-		log.Error("compaction failed", "err", err)
-		return err
-	}
-	log.Info("compaction done", "partitions", res.Partitions, "resumed", res.Resumed,
-		"files_in", res.FilesIn, "files_out", res.FilesOut, "rows", res.Rows,
-		"bytes_in", res.BytesIn, "bytes_out", res.BytesOut, "log_checkpoint", res.Checkpoint,
-		"log_checkpoint_entries", res.CheckpointEntries, "log_checkpoints_deleted", res.CheckpointsDeleted,
-		"log_entries_deleted", res.LogEntriesDeleted, "duration_ms", res.Duration.Milliseconds())
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
+	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/config"
 	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/streamtest"
 )
 
 const query = "app-test-query"
@@ -31,8 +32,8 @@ func quietLog() *slog.Logger { return quietLogTo(io.Discard) }
 
 func quietLogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
 
-// newLake returns a file lake with committed windows of S001 (2 windows,
-// temps 30 and 20) and S002 (1 window).
+// newLake returns a file lake whose stream table holds windows of S001 (2
+// windows, temps 30 and 20) and S002 (1 window), committed as batch 0.
 func newLake(t *testing.T) (string, lake.Store) {
 	t.Helper()
 	url := "file://" + t.TempDir()
@@ -45,30 +46,49 @@ func newLake(t *testing.T) (string, lake.Store) {
 		{WinStart: day.Add(10 * time.Second), WinEnd: day.Add(20 * time.Second), SensorID: "S001", Eventos: 6, AvgTemp: 20, AvgHum: 40, OKCount: 5},
 		{WinStart: day, WinEnd: day.Add(10 * time.Second), SensorID: "S002", Eventos: 3, AvgTemp: 25.5, AvgHum: 55.25, OKCount: 3},
 	}
-	commitRows(t, s, 0, rows)
+	streamtest.New(s, query).MustAppend(t, 0, rows)
 	return url, s
 }
 
-func commitRows(t *testing.T, s lake.Store, batch int64, rows []contract.WindowRow) {
+// commitMissing commits batch batch with a data file that is not in the
+// lake (as if vacuumed), and returns its path in the log.
+func commitMissing(t *testing.T, s lake.Store, batch int64) string {
 	t.Helper()
-	ctx := context.Background()
-	var buf bytes.Buffer
-	if err := parquet.Write(&buf, rows); err != nil {
+	w := streamtest.New(s, query)
+	md, err := w.Metadata(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	k := contract.StreamFileKey(contract.PartitionDate(day), query, batch, 0)
-	if err := s.Put(ctx, k, buf.Bytes()); err != nil {
+	data, err := streamtest.Encode(streamtest.Windows("S003", day, 1, 1, 20, 50, 1))
+	if err != nil {
 		t.Fatal(err)
 	}
-	commitEntry(t, s, batch, contract.SinkFile{Path: k, Rows: int64(len(rows)), Size: int64(buf.Len())})
+	rel := "date=2024-11-21/" + w.FileName(batch, 0)
+	add, err := w.Add(context.Background(), md, rel, "2024-11-21", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(context.Background(), "stream/"+rel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(context.Background(), batch, add); err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }
 
-func commitEntry(t *testing.T, s lake.Store, batch int64, files ...contract.SinkFile) {
+// batchVersion is the batch table's latest version, -1 when it does not
+// exist.
+func batchVersion(t *testing.T, s lake.Store) int64 {
 	t.Helper()
-	data, _ := json.Marshal(contract.SinkLogEntry{Version: contract.SinkLogVersion, QueryID: query, BatchID: batch, Files: files})
-	if err := s.Put(context.Background(), contract.SinkLogKey(query, batch), data); err != nil {
+	snap, err := delta.NewTable(s, consolidate.BatchTable).Snapshot(context.Background())
+	if errors.Is(err, delta.ErrNotATable) {
+		return -1
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
+	return snap.Version()
 }
 
 func TestMainOneShotWritesObjectAndPrintsSummary(t *testing.T) {
@@ -81,8 +101,8 @@ func TestMainOneShotWritesObjectAndPrintsSummary(t *testing.T) {
 	if code := Main(context.Background(), cfg, quietLog(), &out); code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	if _, err := s.Stat(context.Background(), contract.BatchObject); err != nil {
-		t.Fatalf("one-shot run wrote no object: %v", err)
+	if v := batchVersion(t, s); v != 0 {
+		t.Fatalf("one-shot run: batch table version %d, want 0", v)
 	}
 	table := out.String()
 	// S001: 2 windows, 10 events, avg temp (30+20)/2, avg hum (60+40)/2, 9 ok.
@@ -95,16 +115,16 @@ func TestMainOneShotWritesObjectAndPrintsSummary(t *testing.T) {
 
 func TestMainOneShotFailsOnBrokenLake(t *testing.T) {
 	url, s := newLake(t)
-	commitEntry(t, s, 1, contract.SinkFile{Path: "stream/date=2024-11-21/gone.parquet"})
+	gone := commitMissing(t, s, 1)
 	var logs bytes.Buffer
 	cfg := config.Default()
 	cfg.Lake = url
 	code := Main(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard)
 	if code != ExitFailed {
-		t.Fatalf("exit %d over a lake with a missing committed file", code)
+		t.Fatalf("exit %d over a lake with a missing data file", code)
 	}
-	if !strings.Contains(logs.String(), "gone.parquet") {
-		t.Fatalf("the log does not name the missing file:\n%s", logs.String())
+	if !strings.Contains(logs.String(), gone) || !strings.Contains(logs.String(), "version 1 lists a data file the lake lacks") {
+		t.Fatalf("the log does not name the missing file and the version:\n%s", logs.String())
 	}
 }
 
@@ -127,8 +147,7 @@ func TestMainLogsConfigWithSecretMasked(t *testing.T) {
 // loop recovers once the lake is repaired and stops on cancellation.
 func TestLoopRetriesFailedRuns(t *testing.T) {
 	_, s := newLake(t)
-	missing := contract.StreamFileKey(contract.PartitionDate(day), query, 1, 0)
-	commitEntry(t, s, 1, contract.SinkFile{Path: missing})
+	missing := commitMissing(t, s, 1)
 
 	outcomes := make(chan error)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,11 +162,17 @@ func TestLoopRetriesFailedRuns(t *testing.T) {
 
 	for range 2 {
 		if err := <-outcomes; err == nil {
-			t.Fatal("run over a missing committed file succeeded")
+			t.Fatal("run over a missing data file succeeded")
 		}
 	}
-	// Repair the lake: the file the sink log lists appears.
-	commitRows(t, s, 1, []contract.WindowRow{{WinStart: day, WinEnd: day.Add(10 * time.Second), SensorID: "S003", Eventos: 1, AvgTemp: 20, AvgHum: 50, OKCount: 1}})
+	// Repair the lake: the file the log lists appears.
+	data, err := streamtest.Encode(streamtest.Windows("S003", day, 1, 1, 20, 50, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "stream/"+missing, data); err != nil {
+		t.Fatal(err)
+	}
 	for err := range outcomes {
 		if err == nil {
 			break
@@ -271,7 +296,7 @@ func TestAddressInUseFailsTheStart(t *testing.T) {
 	if !strings.Contains(logs.String(), busy.Addr().String()) || !strings.Contains(logs.String(), "HTTP_ADDR") {
 		t.Fatalf("the log does not name the address and its setting:\n%s", logs.String())
 	}
-	if _, err := s.Stat(ctx, contract.BatchObject); err == nil {
+	if v := batchVersion(t, s); v != -1 {
 		t.Fatal("the batcher ran before binding its address")
 	}
 }
@@ -288,7 +313,7 @@ func TestIntervalModeWithoutHTTP(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- Main(ctx, cfg, quietLog(), io.Discard) }()
 	for {
-		if _, err := s.Stat(ctx, contract.BatchObject); err == nil {
+		if batchVersion(t, s) >= 0 {
 			break
 		}
 		select {

@@ -12,7 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/consolidate"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/streamtest"
 )
 
 // scrape GETs b's /metrics as Prometheus does and returns its samples keyed
@@ -73,18 +74,58 @@ func TestMetricsFollowRuns(t *testing.T) {
 		"sensorlab_batcher_window_rows":                3,
 		"sensorlab_batcher_window_files":               1,
 		"sensorlab_batcher_output_bytes":               float64(res.Bytes),
+		"sensorlab_batcher_stream_version":             0,
+		"sensorlab_batcher_batch_version":              0,
+		"sensorlab_batcher_runs_skipped_total":         0,
 	}
 	check("after a run", ok)
 	if res.Bytes <= 0 {
 		t.Fatalf("run wrote %d bytes", res.Bytes)
 	}
 
-	// A committed file that is missing fails the next run: counted, and the
+	// A data file that is missing fails the next run: counted, and the
 	// last good run's figures stay.
-	commitEntry(t, s, 1, contract.SinkFile{Path: contract.StreamFileKey(contract.PartitionDate(day), query, 1, 0)})
+	commitMissing(t, s, 1)
 	if _, err := b.RunOnce(context.Background()); err == nil {
-		t.Fatal("run over a missing committed file succeeded")
+		t.Fatal("run over a missing data file succeeded")
 	}
 	ok["sensorlab_batcher_runs_total"], ok["sensorlab_batcher_run_failures_total"] = 2, 1
 	check("after a failed run", ok)
+}
+
+// In interval mode (SkipUnchanged) a run over an unchanged stream table is
+// counted as skipped: no new batch version, the figures of the last run
+// that wrote stay; a new stream version is consolidated again.
+func TestMetricsCountSkippedRuns(t *testing.T) {
+	_, s := newLake(t)
+	b := &Batcher{Store: s, Options: consolidate.Options{SkipUnchanged: true}, Log: quietLog(), Out: io.Discard}
+	for range 3 {
+		if _, err := b.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := scrape(t, b)
+	for series, want := range map[string]float64{
+		"sensorlab_batcher_runs_total":                 3,
+		"sensorlab_batcher_runs_skipped_total":         2,
+		"sensorlab_batcher_run_duration_seconds_count": 1,
+		"sensorlab_batcher_output_rows":                2,
+		"sensorlab_batcher_stream_version":             0,
+		"sensorlab_batcher_batch_version":              0,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+	if st := b.Status(); st.Runs != 3 || st.Skipped != 2 || st.LastRows != 2 || st.StreamVersion != 0 || st.BatchVersion != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	streamtest.New(s, query).MustAppend(t, 1, streamtest.Windows("S003", day, 1, 1, 20, 50, 1))
+	if _, err := b.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m = scrape(t, b)
+	if m["sensorlab_batcher_stream_version"] != 1 || m["sensorlab_batcher_batch_version"] != 1 || m["sensorlab_batcher_output_rows"] != 3 {
+		t.Fatalf("after a new stream version: stream %v, batch %v, rows %v", m["sensorlab_batcher_stream_version"], m["sensorlab_batcher_batch_version"], m["sensorlab_batcher_output_rows"])
+	}
 }

@@ -30,7 +30,7 @@ func TestDefaultsThenEnvThenFlags(t *testing.T) {
 		t.Fatalf("env only: %v", err)
 	}
 	if cfg.Lake != "s3://lake" || cfg.S3.Endpoint != "minio:9000" || cfg.S3.AccessKey != "admin" || cfg.S3.SecretKey != "s3cret" ||
-		!cfg.S3.UseSSL || cfg.Interval != time.Minute || cfg.HTTPAddr != ":9999" || cfg.ReadConcurrency != 3 || cfg.LogLevel != slog.LevelDebug {
+		!cfg.S3.UseSSL || cfg.Run.Interval != time.Minute || cfg.Run.HTTPAddr != ":9999" || cfg.Run.ReadConcurrency != 3 || cfg.LogLevel != slog.LevelDebug {
 		t.Fatalf("env not applied: %+v", cfg)
 	}
 
@@ -38,7 +38,7 @@ func TestDefaultsThenEnvThenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("flags over env: %v", err)
 	}
-	if cfg.Lake != "file:///tmp/lake" || cfg.Interval != 0 || cfg.HTTPAddr != ":8000" || cfg.ReadConcurrency != 1 || cfg.LogLevel != slog.LevelWarn {
+	if cfg.Lake != "file:///tmp/lake" || cfg.Run.Interval != 0 || cfg.Run.HTTPAddr != ":8000" || cfg.Run.ReadConcurrency != 1 || cfg.LogLevel != slog.LevelWarn {
 		t.Fatalf("flags did not override env: %+v", cfg)
 	}
 
@@ -46,7 +46,8 @@ func TestDefaultsThenEnvThenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if cfg.Command != CommandRun || cfg.Interval != 0 || cfg.HTTPAddr != ":8083" || cfg.ReadConcurrency != 8 {
+	if cfg.Command != CommandRun || cfg.Run.Interval != 0 || cfg.Run.HTTPAddr != ":8083" || cfg.Run.ReadConcurrency != 8 ||
+		cfg.Run.AsOfVersion != -1 || !cfg.Run.AsOfTimestamp.IsZero() || !cfg.Run.SkipUnchanged {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -114,13 +115,13 @@ func TestHealthcheckCommand(t *testing.T) {
 }
 
 func TestHelpIsNotAnError(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"compact", "-h"}, {"healthcheck", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"optimize", "-h"}, {"vacuum", "--help"}, {"history", "-h"}, {"detail", "-h"}, {"healthcheck", "-h"}} {
 		var out strings.Builder
 		_, err := Parse(args, envOf(nil), &out)
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("%q: %v", args, err)
 		}
-		want := map[string]string{"-h": "-lake", "compact": "-min-files", "healthcheck": "-url"}[args[0]]
+		want := map[string]string{"-h": "-as-of-version", "optimize": "-min-files", "vacuum": "-dry-run", "history": "-limit", "detail": "-json", "healthcheck": "-url"}[args[0]]
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("%q: usage lacks %s:\n%s", args, want, out.String())
 		}
@@ -140,32 +141,35 @@ func TestEmptyVariables(t *testing.T) {
 		}
 	}
 	cases := map[string]func(Config, error) string{
-		"HTTP_ADDR":     is("the HTTP server off", func(c Config) bool { return c.HTTPAddr == "" }),
+		"HTTP_ADDR":     is("the HTTP server off", func(c Config) bool { return c.Run.HTTPAddr == "" }),
 		"S3_ENDPOINT":   is("no endpoint", func(c Config) bool { return c.S3.Endpoint == "" }),
 		"S3_ACCESS_KEY": is("no access key", func(c Config) bool { return c.S3.AccessKey == "" }),
 		"S3_SECRET_KEY": is("no secret key", func(c Config) bool { return c.S3.SecretKey == "" }),
 		"S3_REGION":     is("no region", func(c Config) bool { return c.S3.Region == "" }),
 		"LAKE":          wantError("lake: required"),
 	}
-	for _, name := range []string{"INTERVAL", "READ_CONCURRENCY", "LOG_LEVEL", "S3_USE_SSL", "COMPACT_TARGET_FILE_BYTES",
-		"COMPACT_MIN_FILES", "COMPACT_GRACE", "COMPACT_LOG_CHECKPOINT_EVERY", "COMPACT_LOG_RETENTION"} {
+	for _, name := range []string{"INTERVAL", "READ_CONCURRENCY", "SKIP_UNCHANGED", "AS_OF_VERSION", "AS_OF_TIMESTAMP", "LOG_LEVEL", "S3_USE_SSL",
+		"OPTIMIZE_TARGET_FILE_SIZE", "OPTIMIZE_MIN_FILES", "VACUUM_RETAIN"} {
 		cases[name] = wantError(name + `=""`)
 	}
-	for _, cmd := range []Command{CommandRun, CommandCompact} {
+	for _, cmd := range []Command{CommandRun, CommandOptimize, CommandVacuum, CommandHistory, CommandDetail} {
 		c := Default()
 		c.Command = cmd
 		for _, v := range c.vars() {
+			if v.Env == "" {
+				continue
+			}
 			check, ok := cases[v.Env]
 			if !ok {
 				t.Errorf("%s %s= has no expectation here: say what an empty %s does", cmd, v.Env, v.Env)
 				continue
 			}
 			var args []string
-			if cmd == CommandCompact {
-				args = []string{"compact"}
+			if cmd != CommandRun {
+				args = []string{string(cmd)}
 			}
 			env := map[string]string{"LAKE": "file:///l", "INTERVAL": "1m", v.Env: ""}
-			if cmd == CommandCompact {
+			if cmd != CommandRun {
 				delete(env, "INTERVAL")
 				env[v.Env] = ""
 			}
@@ -176,7 +180,7 @@ func TestEmptyVariables(t *testing.T) {
 		}
 	}
 	// In interval mode, HTTP_ADDR= runs without a server: no error.
-	if cfg, err := parse(nil, envOf(map[string]string{"LAKE": "file:///l", "INTERVAL": "1m", "HTTP_ADDR": ""})); err != nil || cfg.HTTPAddr != "" {
+	if cfg, err := parse(nil, envOf(map[string]string{"LAKE": "file:///l", "INTERVAL": "1m", "HTTP_ADDR": ""})); err != nil || cfg.Run.HTTPAddr != "" {
 		t.Fatalf("INTERVAL=1m HTTP_ADDR=: %+v, %v", cfg, err)
 	}
 }
@@ -194,7 +198,7 @@ func wantError(substr string) func(Config, error) string {
 // documented default changes nothing (defaults that are descriptions, such
 // as "(required)", are skipped).
 func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
-	for _, cmd := range []Command{CommandRun, CommandCompact, CommandHealthcheck} {
+	for _, cmd := range append([]Command{CommandRun}, Commands...) {
 		want := Default()
 		want.Command = cmd
 		for i, v := range want.vars() {
@@ -215,15 +219,20 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 }
 
 // Each command reads its own settings only: compose's INTERVAL does not
-// reach `batcher compact`, nor COMPACT_* the run.
+// reach `batcher optimize`, nor OPTIMIZE_* the run.
 func TestCommandsReadTheirOwnSettings(t *testing.T) {
-	cfg, err := parse([]string{"compact"}, envOf(map[string]string{"LAKE": "file:///l", "INTERVAL": "soon", "READ_CONCURRENCY": "x"}))
-	if err != nil || cfg.Interval != 0 {
-		t.Fatalf("compact read the run's variables: %+v, %v", cfg, err)
+	for _, cmd := range []string{"optimize", "vacuum", "history", "detail"} {
+		cfg, err := parse([]string{cmd}, envOf(map[string]string{"LAKE": "file:///l", "INTERVAL": "soon", "READ_CONCURRENCY": "x", "AS_OF_VERSION": "x"}))
+		if err != nil || cfg.Run.Interval != 0 {
+			t.Fatalf("%s read the run's variables: %+v, %v", cmd, cfg, err)
+		}
 	}
-	cfg, err = parse(nil, envOf(map[string]string{"LAKE": "file:///l", "COMPACT_MIN_FILES": "x"}))
-	if err != nil || cfg.Compact.MinFiles != 10 {
-		t.Fatalf("the run read compact's variables: %+v, %v", cfg, err)
+	cfg, err := parse(nil, envOf(map[string]string{"LAKE": "file:///l", "OPTIMIZE_MIN_FILES": "x", "VACUUM_RETAIN": "x"}))
+	if err != nil || cfg.Optimize.MinFiles != 2 || cfg.Vacuum.Retain != nil {
+		t.Fatalf("the run read optimize's or vacuum's variables: %+v, %v", cfg, err)
+	}
+	if _, err := parse([]string{"vacuum"}, envOf(map[string]string{"LAKE": "file:///l", "OPTIMIZE_MIN_FILES": "x"})); err != nil {
+		t.Fatalf("vacuum read optimize's variables: %v", err)
 	}
 	if _, err := parse([]string{"healthcheck"}, envOf(map[string]string{"LAKE": "", "INTERVAL": "soon"})); err != nil {
 		t.Fatalf("healthcheck read the run's variables: %v", err)

@@ -43,7 +43,7 @@ func checkRow(t *testing.T, doc, prefix, def string) {
 func TestConfigurationDocMatchesSettings(t *testing.T) {
 	doc := docSection(t)
 	flags := map[string]bool{}
-	for _, cmd := range []Command{CommandRun, CommandCompact, CommandHealthcheck} {
+	for _, cmd := range append([]Command{CommandRun}, Commands...) {
 		c := Default()
 		c.Command = cmd
 		for _, v := range c.vars() {
@@ -57,6 +57,9 @@ func TestConfigurationDocMatchesSettings(t *testing.T) {
 				checkRow(t, doc, "| `--"+v.Flag+"` | `"+v.Env+"` | ", v.Default)
 			case v.Env != "":
 				checkRow(t, doc, "| `"+string(cmd)+" --"+v.Flag+"` | `"+v.Env+"` | ", v.Default)
+			case strings.Contains(doc, "| `"+string(cmd)+" --"+v.Flag+"` | | "):
+				// a flag without a variable in a table with an environment column
+				checkRow(t, doc, "| `"+string(cmd)+" --"+v.Flag+"` | | ", v.Default)
 			default:
 				checkRow(t, doc, "| `"+string(cmd)+" --"+v.Flag+"` | ", v.Default)
 			}

@@ -1,10 +1,11 @@
-// Package consolidate is the batcher's core: it folds the committed window
-// rows of the lake's stream/ table into one row per sensor (the seed's
-// spark_batch_from_parquet.py) and writes the result back to the lake.
+// Package consolidate is the batcher's core: it folds the window rows of a
+// snapshot of the lake's stream Delta table into one row per sensor (the
+// seed's spark_batch_from_parquet.py) and overwrites the batch Delta table
+// (batch/agg_desde_stream) with the result, one commit per run.
 //
 // The aggregation (Aggregator, Consolidate) is pure: rows in, BatchRows out,
-// no I/O. The lake side (Read, Write, Run) reads only the files the sink log
-// lists as committed, and only the five columns the formulas need.
+// no I/O. The lake side (Consolidator, Read) reads only the live files of
+// the snapshot, and only the five columns the formulas need.
 //
 // Formulas, per sensor_id, exactly the seed's:
 //

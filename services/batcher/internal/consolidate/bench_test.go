@@ -9,6 +9,7 @@ import (
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/laketest"
+	"github.com/sensorlab/sensorlab/services/batcher/internal/streamtest"
 )
 
 const (
@@ -17,25 +18,26 @@ const (
 )
 
 // fillLake commits benchFiles window files of benchRowsPerFile rows each, one
-// sink-log entry per file, as 500 streamer batches would.
+// commit per file, as 500 streamer batches would (a checkpoint every 10).
 func fillLake(b *testing.B, s lake.Store) {
 	b.Helper()
+	w := streamtest.New(s, query)
 	for batch := range int64(benchFiles) {
 		start := day.Add(time.Duration(batch) * 100 * time.Second)
 		rows := make([]contract.WindowRow, 0, benchRowsPerFile)
 		for sensor := 1; sensor <= 20; sensor++ {
 			rows = append(rows, windows(fmt.Sprintf("S%03d", sensor), start, benchRowsPerFile/20, 50, 29, 65, 47)...)
 		}
-		f := putWindows(b, s, key(start, batch, 0), rows)
-		commit(b, s, batch, []contract.SinkFile{f})
+		w.MustAppend(b, batch, rows)
 	}
 }
 
 func benchRun(b *testing.B, s lake.Store) {
 	fillLake(b, s)
 	ctx := context.Background()
+	c := New(s, Options{})
 	for b.Loop() {
-		res, err := Run(ctx, s, 0)
+		res, err := c.Run(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -47,8 +49,9 @@ func benchRun(b *testing.B, s lake.Store) {
 	b.ReportMetric(float64(benchFiles)*float64(b.N)/b.Elapsed().Seconds(), "files/s")
 }
 
-// BenchmarkRunFileLake: one full consolidation (sink log, 500 files x 200
-// rows, write) on the local file store.
+// BenchmarkRunFileLake: one full consolidation (the stream snapshot, 500
+// files x 200 rows, the batch table's overwrite commit) on the local file
+// store.
 func BenchmarkRunFileLake(b *testing.B) {
 	s, err := lake.Open(context.Background(), "file://"+b.TempDir(), lake.S3Config{})
 	if err != nil {
@@ -80,13 +83,13 @@ func BenchmarkAggregate(b *testing.B) {
 	b.ReportMetric(float64(len(ws))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// compactedRows is the size of a compacted lake's one file: what `batcher
-// compact` leaves of batchbench's 3000 files of 20 rows.
+// compactedRows is the size of an optimized lake's one file: what `batcher
+// optimize` leaves of batchbench's 3000 files of 20 rows.
 const compactedRows = 60_000
 
 // compactedWindows returns compactedRows window rows as the streamer's
 // batches would give them (20 sensors per 10 s window, in window order) and
-// as the compactor concatenates them.
+// as OPTIMIZE concatenates them.
 func compactedWindows() []contract.WindowRow {
 	rows := make([]contract.WindowRow, 0, compactedRows)
 	for w := range compactedRows / 20 {
@@ -104,21 +107,26 @@ func compactedWindows() []contract.WindowRow {
 }
 
 // fillCompactedLake commits one file of compactedRows rows, written with the
-// compactor's (and the sink's) writer settings.
-func fillCompactedLake(b *testing.B, s lake.Store) contract.SinkFile {
-	f := putWindows(b, s, key(day, 0, 0), compactedWindows())
-	commit(b, s, 0, []contract.SinkFile{f})
-	return f
+// sink's writer settings, and returns it.
+func fillCompactedLake(b *testing.B, s lake.Store) File {
+	w := streamtest.New(s, query)
+	w.MustAppend(b, 0, compactedWindows())
+	f := mustSnapshot(b, w.Table).Files()[0]
+	key, err := w.Table.DataKey(f.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return File{Path: f.Path, Key: key, Size: f.Size, Rows: compactedRows}
 }
 
 // BenchmarkReadCompactedFile: decoding and folding one 60,000-row file
-// (the compacted lake's), on the local file store: no sink log, no write.
+// (the optimized lake's), on the local file store: no Delta log, no write.
 func BenchmarkReadCompactedFile(b *testing.B) {
 	s := fileLake(b)
 	f := fillCompactedLake(b, s)
 	ctx := context.Background()
 	for b.Loop() {
-		agg, err := Read(ctx, s, []contract.SinkFile{f}, 0)
+		agg, err := Read(ctx, s, []File{f}, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,14 +137,15 @@ func BenchmarkReadCompactedFile(b *testing.B) {
 	b.ReportMetric(float64(compactedRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// BenchmarkRunCompactedLake: one full consolidation (sink log, the one
-// 60,000-row file, write) on the local file store.
+// BenchmarkRunCompactedLake: one full consolidation (the stream snapshot,
+// the one 60,000-row file, the batch table's commit) on the local file store.
 func BenchmarkRunCompactedLake(b *testing.B) {
 	s := fileLake(b)
 	fillCompactedLake(b, s)
 	ctx := context.Background()
+	c := New(s, Options{})
 	for b.Loop() {
-		res, err := Run(ctx, s, 0)
+		res, err := c.Run(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sensorlab/sensorlab/contract"
@@ -20,44 +18,18 @@ import (
 // DefaultConcurrency is how many window files Read opens at once by default.
 const DefaultConcurrency = 8
 
-// Result is what one consolidation run read and wrote.
-type Result struct {
-	Rows       []contract.BatchRow // the rows written, sorted by sensor_id
-	Files      int                 // committed window files read
-	WindowRows int64               // window rows folded in
-	Bytes      int64               // size of the object written
-	Duration   time.Duration
-	// The sink log as read: the checkpoint used ("" if none), the entries
-	// read besides it, and why the latest checkpoint was not used, if it
-	// was not (the whole log was read: exact, but slow).
-	LogCheckpoint    string
-	LogEntriesRead   int
-	LogCheckpointErr error
-}
-
-// Run reads every committed window row of store's stream/ table, consolidates
-// it per sensor and replaces contract.BatchObject, then writes
-// contract.BatchSuccess. With no committed rows it still writes the object
-// (the schema and no rows) and _SUCCESS. concurrency <= 0 means
-// DefaultConcurrency.
-func Run(ctx context.Context, store lake.Store, concurrency int) (Result, error) {
-	start := time.Now()
-	sl, err := lake.LoadSinkLog(ctx, store)
-	if err != nil {
-		return Result{}, fmt.Errorf("list committed window files: %w", err)
-	}
-	files := sl.Committed()
-	agg, err := Read(ctx, store, files, concurrency)
-	if err != nil {
-		return Result{}, err
-	}
-	rows := agg.Rows()
-	n, err := Write(ctx, store, rows)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Rows: rows, Files: len(files), WindowRows: agg.WindowRows(), Bytes: n, Duration: time.Since(start),
-		LogCheckpoint: sl.CheckpointKey, LogEntriesRead: len(sl.Entries), LogCheckpointErr: sl.CheckpointErr}, nil
+// File is one data file of the stream table to read: where it is and what
+// the Delta log says of it.
+type File struct {
+	// Path is the file's path as the log records it (relative to the
+	// table, URL-encoded): what errors name.
+	Path string
+	// Key is the object's key in the store.
+	Key string
+	// Size is the size the log records; 0 when unknown.
+	Size int64
+	// Rows is the row count the add's stats record; -1 when unknown.
+	Rows int64
 }
 
 // Read folds the window rows of files into an Aggregator. Files are read
@@ -65,10 +37,10 @@ func Run(ctx context.Context, store lake.Store, concurrency int) (Result, error)
 // merged in the order of files, so the result is deterministic.
 //
 // Every file must exist and be a readable window file with the contract's
-// column types; when the sink log recorded its row count or size, they must
-// match. Anything else is an error naming the file: a committed file is never
-// silently skipped.
-func Read(ctx context.Context, store lake.Store, files []contract.SinkFile, concurrency int) (*Aggregator, error) {
+// column types; when the log recorded its size or row count, they must
+// match. Anything else is an error naming the file: a live file is never
+// silently skipped. A missing object matches lake.ErrNotExist.
+func Read(ctx context.Context, store lake.Store, files []File, concurrency int) (*Aggregator, error) {
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
 	}
@@ -79,7 +51,7 @@ func Read(ctx context.Context, store lake.Store, files []contract.SinkFile, conc
 		g.Go(func() error {
 			a, err := readFile(gctx, store, f)
 			if err != nil {
-				return fmt.Errorf("committed window file %s: %w", f.Path, err)
+				return fmt.Errorf("data file %s (%s): %w", f.Path, f.Key, err)
 			}
 			partials[i] = a
 			return nil
@@ -95,8 +67,8 @@ func Read(ctx context.Context, store lake.Store, files []contract.SinkFile, conc
 	return total, nil
 }
 
-// ErrBadWindowFile marks a committed file that is not what the sink log or
-// the contract says it is.
+// ErrBadWindowFile marks a data file that is not what the Delta log or the
+// contract says it is.
 var ErrBadWindowFile = errors.New("bad window file")
 
 // readBufferSize is parquet-go's read size: the tail read on open, and the
@@ -119,14 +91,14 @@ const parallelRows = 8192
 // pageCounts counts the pages of a column decoded by each path.
 type pageCounts struct{ typed, generic int }
 
-func readFile(ctx context.Context, store lake.Store, f contract.SinkFile) (agg *Aggregator, err error) {
-	obj, info, err := store.Open(ctx, f.Path)
+func readFile(ctx context.Context, store lake.Store, f File) (agg *Aggregator, err error) {
+	obj, info, err := store.Open(ctx, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer obj.Close()
 	if f.Size > 0 && info.Size != f.Size {
-		return nil, fmt.Errorf("%w: the sink log says %d bytes, the object has %d", ErrBadWindowFile, f.Size, info.Size)
+		return nil, fmt.Errorf("%w: the log says %d bytes, the object has %d", ErrBadWindowFile, f.Size, info.Size)
 	}
 	// parquet-go panics on some malformed inputs instead of returning an
 	// error; a corrupt object in the lake must be an error of this run, not
@@ -139,8 +111,8 @@ func readFile(ctx context.Context, store lake.Store, f contract.SinkFile) (agg *
 	// A window file is small (a few KiB: one batch's closed windows). On S3
 	// every ReadAt is a ranged GET, and parquet-go issues one per footer and
 	// column chunk; reading a small object whole in one ReadAt is about 3x
-	// faster on MinIO (see the README's figures). Larger files (a
-	// compaction's) are read in place: the footer and only the needed column
+	// faster on MinIO (see the README's figures). Larger files (one
+	// OPTIMIZE wrote) are read in place: the footer and only the needed column
 	// chunks, optimistic reads fetching the tail in one request.
 	var ra io.ReaderAt = obj
 	if info.Size <= smallObjectMax {
@@ -159,8 +131,8 @@ func readFile(ctx context.Context, store lake.Store, f contract.SinkFile) (agg *
 	if err := checkReadColumns(pf.Schema()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadWindowFile, err)
 	}
-	if f.Rows > 0 && pf.NumRows() != f.Rows {
-		return nil, fmt.Errorf("%w: the sink log says %d rows, the file has %d", ErrBadWindowFile, f.Rows, pf.NumRows())
+	if f.Rows >= 0 && pf.NumRows() != f.Rows {
+		return nil, fmt.Errorf("%w: the log's stats say %d rows, the file has %d", ErrBadWindowFile, f.Rows, pf.NumRows())
 	}
 
 	var cr columnReader
@@ -193,7 +165,7 @@ const (
 //     parquet-go's typed reader for the column's physical type
 //     (parquet.ByteArrayReader, Int64Reader, DoubleReader) is copied in bulk.
 //     That is every page of a plain-encoded required column, which is what
-//     the streamer's sink and the compactor write.
+//     the streamer's sink and OPTIMIZE write.
 //   - the generic path, for every other page: parquet.Value by value through
 //     ReadValues. It handles every encoding parquet-go does (dictionary,
 //     delta, ...) and optional columns, whose page readers implement no
@@ -576,42 +548,4 @@ func checkReadColumns(schema *parquet.Schema) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// outputCodec compresses the consolidated object. The object is small (one
-// row per sensor: 2 KB for the lab's 20): zstd's fastest level compresses it
-// as well as the default level (2087 bytes against 2083), and its encoder's
-// tables are a quarter of the default's, whose first use page-faulted in
-// about 7 % of a one-shot batcher's CPU on a compacted lake.
-var outputCodec = &zstd.Codec{Level: zstd.SpeedFastest}
-
-// Encode returns rows as the consolidated Parquet object: contract.BatchRow's
-// schema, zstd-compressed, one row group.
-func Encode(rows []contract.BatchRow) ([]byte, error) {
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[contract.BatchRow](&buf, parquet.Compression(outputCodec))
-	if _, err := w.Write(rows); err != nil {
-		return nil, fmt.Errorf("encode consolidated rows: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encode consolidated rows: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// Write replaces contract.BatchObject with rows (Store.Put is atomic: readers
-// see the previous object or the new one, never a mix), then writes the empty
-// contract.BatchSuccess marker, as Spark does. It returns the object's size.
-func Write(ctx context.Context, store lake.Store, rows []contract.BatchRow) (int64, error) {
-	data, err := Encode(rows)
-	if err != nil {
-		return 0, err
-	}
-	if err := store.Put(ctx, contract.BatchObject, data); err != nil {
-		return 0, fmt.Errorf("write %s: %w", contract.BatchObject, err)
-	}
-	if err := store.Put(ctx, contract.BatchSuccess, nil); err != nil {
-		return 0, fmt.Errorf("write %s: %w", contract.BatchSuccess, err)
-	}
-	return int64(len(data)), nil
 }
