@@ -1,6 +1,6 @@
 // Command batchbench times the batcher and DuckDB computing the same
-// consolidation over a lake of many small window files, before and after
-// `batcher compact`.
+// consolidation over a lake whose Delta table stream holds many small
+// window files, before and after `batcher optimize`.
 //
 //	go run ./tools/bench/cmd/batchbench -files 3000
 //

@@ -44,8 +44,20 @@ func (d *DB) Close() error { return d.db.Close() }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// fileList is files as a DuckDB list literal, read_parquet's argument:
+// ['a.parquet', 'b.parquet']. DuckDB here has no delta extension, so a
+// Delta table is read as the list of its snapshot's live files (a glob
+// over the directory would also read the files OPTIMIZE removed).
+func fileList(files []string) string {
+	q := make([]string, len(files))
+	for i, f := range files {
+		q[i] = quote(f)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
 // consolidationSQL is the batcher's consolidation (the seed's
-// spark_batch_from_parquet.py) over the Parquet files matched by src.
+// spark_batch_from_parquet.py) over the Parquet files src names.
 func consolidationSQL(src string) string {
 	return `SELECT sensor_id, sum(eventos)::BIGINT AS total_eventos, avg(avg_temp) AS avg_temp_global,
 	avg(avg_hum) AS avg_hum_global, sum(ok_count)::BIGINT AS ok_total, count(*)::BIGINT AS ventanas
@@ -56,13 +68,13 @@ FROM read_parquet(` + src + `) GROUP BY sensor_id ORDER BY sensor_id`
 // after it: DuckDB's cold start (a new database, empty caches), the
 // in-process counterpart of a batcher process that runs once. The duration
 // covers opening the database, the query and closing it.
-func ConsolidateCold(ctx context.Context, threads int, glob, out string) (time.Duration, error) {
+func ConsolidateCold(ctx context.Context, threads int, files []string, out string) (time.Duration, error) {
 	start := time.Now()
 	d, err := Open(threads)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := d.Consolidate(ctx, glob, out); err != nil {
+	if _, err := d.Consolidate(ctx, files, out); err != nil {
 		d.Close()
 		return 0, err
 	}
@@ -73,23 +85,24 @@ func ConsolidateCold(ctx context.Context, threads int, glob, out string) (time.D
 }
 
 // Consolidate computes the batcher's consolidation of the window files
-// matched by glob and writes it, as the batcher does, to a zstd Parquet file
-// at out. It returns how long DuckDB took.
-func (d *DB) Consolidate(ctx context.Context, glob, out string) (time.Duration, error) {
+// (local paths: a snapshot's live files) and writes it, as the batcher
+// does, to a zstd Parquet file at out. It returns how long DuckDB took,
+// building the query's file list included.
+func (d *DB) Consolidate(ctx context.Context, files []string, out string) (time.Duration, error) {
 	start := time.Now()
-	q := "COPY (" + consolidationSQL(quote(glob)) + ") TO " + quote(out) + " (FORMAT parquet, COMPRESSION zstd)"
+	q := "COPY (" + consolidationSQL(fileList(files)) + ") TO " + quote(out) + " (FORMAT parquet, COMPRESSION zstd)"
 	if _, err := d.db.ExecContext(ctx, q); err != nil {
-		return 0, fmt.Errorf("duckdb: consolidate %s: %w", glob, err)
+		return 0, fmt.Errorf("duckdb: consolidate %d files: %w", len(files), err)
 	}
 	return time.Since(start), nil
 }
 
-// ConsolidatedRows returns the consolidation of the files matched by glob,
-// for comparing with the batcher's.
-func (d *DB) ConsolidatedRows(ctx context.Context, glob string) ([]contract.BatchRow, error) {
-	rows, err := d.db.QueryContext(ctx, consolidationSQL(quote(glob)))
+// ConsolidatedRows returns the consolidation of the window files, for
+// comparing with the batcher's.
+func (d *DB) ConsolidatedRows(ctx context.Context, files []string) ([]contract.BatchRow, error) {
+	rows, err := d.db.QueryContext(ctx, consolidationSQL(fileList(files)))
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: consolidate %s: %w", glob, err)
+		return nil, fmt.Errorf("duckdb: consolidate %d files: %w", len(files), err)
 	}
 	defer rows.Close()
 	var out []contract.BatchRow
