@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -61,7 +62,61 @@ type proc struct {
 	mu      sync.Mutex
 	tail    []string
 	leaked  []string // secrets of the environment that the process printed
+	// outMu orders the two sinks' writes into the one stream of lines.
+	outMu          sync.Mutex
+	stdout, stderr *lineSink
 }
+
+// keepLimit bounds what a lineSink keeps of one stream (its start).
+const keepLimit = 16 << 20
+
+// lineSink receives one output stream of a process: it keeps a copy, and
+// forwards whole lines only to the stream both outputs share, so that a
+// line of stdout never lands inside a line of stderr.
+type lineSink struct {
+	mu   *sync.Mutex
+	out  io.Writer
+	part []byte
+	kept []byte
+}
+
+func (s *lineSink) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if room := keepLimit - len(s.kept); room > 0 {
+		s.kept = append(s.kept, b[:min(len(b), room)]...)
+	}
+	s.part = append(s.part, b...)
+	if i := bytes.LastIndexByte(s.part, '\n'); i >= 0 {
+		if _, err := s.out.Write(s.part[:i+1]); err != nil {
+			return 0, err
+		}
+		s.part = append(s.part[:0], s.part[i+1:]...)
+	}
+	return len(b), nil
+}
+
+// flush forwards a last line that has no newline.
+func (s *lineSink) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.part) > 0 {
+		_, _ = s.out.Write(append(s.part, '\n'))
+		s.part = nil
+	}
+}
+
+func (s *lineSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.kept)
+}
+
+// Stdout returns what the process printed on stdout (its first 16 MiB).
+func (p *proc) Stdout() string { return p.stdout.String() }
+
+// Stderr returns what the process wrote on stderr, its logs (first 16 MiB).
+func (p *proc) Stderr() string { return p.stderr.String() }
 
 // start runs a service binary with args and env, logging its output to the
 // test log when verbose.
@@ -89,14 +144,17 @@ func startPath(t testing.TB, path, name string, env []string, args ...string) *p
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
-	// Logs (stderr) and printed output (stdout) are read as one stream.
+	// Logs (stderr) and printed output (stdout) are read as one stream of
+	// whole lines; each is also kept on its own (Stdout, Stderr).
 	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 4096), done: make(chan error, 1), scanned: make(chan struct{})}
+	p.stdout = &lineSink{mu: &p.outMu, out: pw}
+	p.stderr = &lineSink{mu: &p.outMu, out: pw}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	secrets := secretsOf(env)
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 4096), done: make(chan error, 1), scanned: make(chan struct{})}
 	go func() {
 		defer close(p.scanned)
 		sc := bufio.NewScanner(pr)
@@ -123,7 +181,9 @@ func startPath(t testing.TB, path, name string, env []string, args ...string) *p
 		_, _ = io.Copy(io.Discard, pr) // a line over 1 MiB ends the scan: keep the process unblocked
 	}()
 	go func() {
-		err := cmd.Wait()
+		err := cmd.Wait() // the copies into the sinks are done when it returns
+		p.stdout.flush()
+		p.stderr.flush()
 		_ = pw.Close()
 		p.done <- err
 	}()
@@ -157,6 +217,10 @@ func (p *proc) wait(t testing.TB, ctx context.Context) int {
 		t.Fatalf("%s did not exit: %v\n%s", p.name, ctx.Err(), p.Tail())
 	case err := <-p.done:
 		p.done <- err
+		select { // the last lines, for Tail
+		case <-p.scanned:
+		case <-time.After(10 * time.Second):
+		}
 		if err == nil {
 			return 0
 		}
