@@ -147,8 +147,9 @@ func (p *pipeline) measure(ctx context.Context, recs []*kgo.Record) faultRow {
 	p.t.Helper()
 	valid, _ := reference(recs)
 	want := closedWindows(valid, windowMs, delayMs)
-	got, dups := scanStream(p.t, ctx, p.store)
-	row := faultRow{Expected: len(want), Found: len(got), Duplicated: len(dups)}
+	r := readStream(p.t, ctx, p.store, -1)
+	got := r.Rows
+	row := faultRow{Expected: len(want), Found: len(got), Duplicated: len(r.Dups)}
 	for k, w := range want {
 		if r, ok := got[k]; !ok || !sameWindow(r, k, w, windowMs) {
 			row.Lost++
@@ -158,7 +159,7 @@ func (p *pipeline) measure(ctx context.Context, recs []*kgo.Record) faultRow {
 }
 
 // finish runs the batcher, measures and records the fault's row, then
-// verifies the lake, the batch object and the dead-letter topic exactly.
+// verifies the lake, the batch table and the dead-letter topic exactly.
 func (p *pipeline) finish(ctx context.Context, rep *faultReport, row faultRow, recs []*kgo.Record) {
 	p.t.Helper()
 	p.batch(ctx)

@@ -476,6 +476,7 @@ func faultMinIOOutage(t *testing.T, plan faultPlan, rep *faultReport) {
 	s, surl := p.streamerHTTP()
 	baddr := freeAddr(t)
 	b := start(t, "batcher", p.env, "--lake", p.lakeURL, "--interval", "2s", "--http", baddr)
+	p.intervalBatcher = true
 	ready := map[string]string{"streamer": surl, "batcher": "http://" + baddr}
 	for name, url := range ready {
 		awaitStatus(t, ctx, name, url+"/readyz", 200, time.Minute)

@@ -3,10 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -205,54 +203,6 @@ func readParquet[T any](t testing.TB, ctx context.Context, st lake.Store, key st
 	return rows, contract.Columns(f.Schema())
 }
 
-// streamRows reads every Parquet file under stream/ — all of them, not only
-// the committed ones, as a plain directory reader (DuckDB, Spark without a
-// log) would — and fails on a (win_start, sensor_id) seen twice.
-func streamRows(t testing.TB, ctx context.Context, st lake.Store) map[winKey]contract.WindowRow {
-	t.Helper()
-	out, dups := scanStream(t, ctx, st)
-	if len(dups) > 0 {
-		t.Fatal(dups[0])
-	}
-	return out
-}
-
-// scanStream reads every Parquet file under stream/ as streamRows does, and
-// describes each window row that repeats one already read instead of failing.
-func scanStream(t testing.TB, ctx context.Context, st lake.Store) (rows map[winKey]contract.WindowRow, dups []string) {
-	t.Helper()
-	objs, err := st.List(ctx, contract.StreamPrefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[winKey]contract.WindowRow{}
-	files := 0
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") || strings.Contains(o.Key, "/_") || strings.Contains(o.Key, "/.") {
-			continue
-		}
-		files++
-		rows, cols := readParquet[contract.WindowRow](t, ctx, st, o.Key)
-		if err := contract.CheckColumns(cols[:len(wantWindowColumns)], wantWindowColumns); err != nil {
-			t.Fatalf("%s: %v", o.Key, err)
-		}
-		for _, r := range rows {
-			k := winKey{r.WinStart.UnixMilli(), r.SensorID}
-			if prev, dup := out[k]; dup {
-				dups = append(dups, fmt.Sprintf("window (%s, %s) is in the lake twice: %+v and %+v (file %s)",
-					r.WinStart.UTC().Format(time.RFC3339), r.SensorID, prev, r, o.Key))
-				continue
-			}
-			if !strings.Contains(o.Key, "/date="+r.WinStart.UTC().Format(time.DateOnly)+"/") {
-				t.Fatalf("window starting %v is in partition %s", r.WinStart, o.Key)
-			}
-			out[k] = r
-		}
-	}
-	t.Logf("stream/: %d files, %d window rows", files, len(out))
-	return out, dups
-}
-
 // sameWindow reports whether a lake row holds the reference aggregate.
 func sameWindow(r contract.WindowRow, k winKey, w winAgg, windowMs int64) bool {
 	return r.Eventos == w.n && r.OKCount == w.ok && r.WinEnd.UnixMilli() == k.start+windowMs &&
@@ -277,30 +227,34 @@ func checkWindows(t testing.TB, got map[winKey]contract.WindowRow, want map[winK
 	}
 }
 
-// checkBatch checks the batch object's schema and values.
-func checkBatch(t testing.TB, ctx context.Context, st lake.Store, want map[string]contract.BatchRow, accepted int64) {
+// checkBatch checks the batch table (readBatch: its schema through its
+// Delta log, its rows from its live files) against the reference. runs is
+// how many batcher runs the test made, each of which must be one WRITE
+// commit; negative when a batcher ran on an interval too (runs that find
+// the stream table unchanged write nothing).
+func checkBatch(t testing.TB, ctx context.Context, st lake.Store, want map[string]contract.BatchRow, accepted int64, runs int) {
 	t.Helper()
-	rows, cols := readParquet[contract.BatchRow](t, ctx, st, contract.BatchObject)
-	if err := contract.CheckColumns(cols, wantBatchColumns); err != nil {
-		t.Fatalf("%s: %v", contract.BatchObject, err)
-	}
-	if _, err := st.Stat(ctx, contract.BatchSuccess); err != nil {
-		t.Fatalf("%s: %v", contract.BatchSuccess, err)
+	b := readBatch(t, ctx, st)
+	switch {
+	case runs >= 0 && b.Writes != runs:
+		t.Fatalf("batch table history: %d WRITE commits, the batcher ran %d times", b.Writes, runs)
+	case b.Writes == 0:
+		t.Fatal("batch table history: no WRITE commit")
 	}
 	var total int64
-	for _, r := range rows {
+	for _, r := range b.Rows {
 		w, ok := want[r.SensorID]
 		if !ok {
-			t.Fatalf("unexpected sensor %q in the batch output", r.SensorID)
+			t.Fatalf("unexpected sensor %q in the batch table", r.SensorID)
 		}
 		if r.TotalEventos != w.TotalEventos || r.OKTotal != w.OKTotal || r.Ventanas != w.Ventanas ||
 			!close9(r.AvgTempGlobal, w.AvgTempGlobal) || !close9(r.AvgHumGlobal, w.AvgHumGlobal) {
-			t.Fatalf("sensor %s: batch has %+v, reference %+v", r.SensorID, r, w)
+			t.Fatalf("sensor %s: batch table has %+v, reference %+v", r.SensorID, r, w)
 		}
 		total += r.TotalEventos
 	}
-	if len(rows) != len(want) {
-		t.Fatalf("batch has %d sensors, reference %d", len(rows), len(want))
+	if len(b.Rows) != len(want) {
+		t.Fatalf("batch table has %d rows, reference %d sensors", len(b.Rows), len(want))
 	}
 	if total != accepted {
 		t.Fatalf("sum(total_eventos) = %d, readings accepted in closed windows = %d", total, accepted)
