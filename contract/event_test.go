@@ -97,36 +97,6 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 	}
 }
 
-func TestSinkLogKeysSortAndParse(t *testing.T) {
-	k := SinkLogKey("q1", 42)
-	if q, b, ok := ParseSinkLogKey(k); !ok || q != "q1" || b != 42 {
-		t.Fatalf("ParseSinkLogKey(%q) = %q %d %v", k, q, b, ok)
-	}
-	if !(SinkLogKey("q1", 9) < SinkLogKey("q1", 10)) {
-		t.Fatal("sink log keys do not sort in batch order")
-	}
-	for _, bad := range []string{"stream/x.json", SinkLogPrefix + "q1/abc.json", SinkLogPrefix + "/1.json"} {
-		if _, _, ok := ParseSinkLogKey(bad); ok {
-			t.Errorf("ParseSinkLogKey accepted %q", bad)
-		}
-	}
-}
-
-func TestCommittedFilesHonoursRemovals(t *testing.T) {
-	entries := []SinkLogEntry{
-		{QueryID: "q", BatchID: 0, Files: []SinkFile{{Path: "stream/date=2024-11-21/b.parquet"}, {Path: "stream/date=2024-11-21/a.parquet"}}},
-		{QueryID: "q", BatchID: 1, Files: []SinkFile{{Path: "stream/date=2024-11-21/c.parquet"}}, Removed: []string{"stream/date=2024-11-21/b.parquet"}},
-	}
-	got := CommittedFiles(entries)
-	if len(got) != 2 || got[0].Path != "stream/date=2024-11-21/a.parquet" || got[1].Path != "stream/date=2024-11-21/c.parquet" {
-		t.Fatalf("committed files %+v", got)
-	}
-}
-
-// TestAppendFloatMatchesStrconv checks appendFloat's two-decimal path against
-// strconv on every kind of value it may take: two-decimal values near the
-// path's limits, their neighbours one ulp away (which must not take it), and
-// random doubles.
 func TestAppendFloatMatchesStrconv(t *testing.T) {
 	check := func(f float64) {
 		t.Helper()

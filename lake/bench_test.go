@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkStore measures Put and Get of objects the size of the streamer's
-// Parquet files and sink-log entries, on local files and on a real MinIO.
+// Parquet files and Delta commits, on local files and on a real MinIO.
 //
 //	go test -run '^$' -bench Store -benchtime 200x ./
 func BenchmarkStore(b *testing.B) {

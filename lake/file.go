@@ -289,18 +289,6 @@ func (s *fileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 func (s *fileStore) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
-	return s.list(ctx, prefix, true)
-}
-
-// listKeys is List without sizes and modification times (their fields are
-// zero): it skips a stat per file, most of the cost of listing a directory
-// of thousands of small objects, such as the sink log (listKeys in
-// sinklog.go).
-func (s *fileStore) listKeys(ctx context.Context, prefix string) ([]ObjectInfo, error) {
-	return s.list(ctx, prefix, false)
-}
-
-func (s *fileStore) list(ctx context.Context, prefix string, stat bool) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("lake: list: %w", err)
 	}
@@ -309,7 +297,7 @@ func (s *fileStore) list(ctx context.Context, prefix string, stat bool) ([]Objec
 	}
 	// Walk only the deepest directory the prefix names. Keys are built by
 	// concatenation and sorted once at the end: no per-entry filepath.Join,
-	// Rel or per-directory sort (a sink log of thousands of entries is one
+	// Rel or per-directory sort (a Delta log of thousands of commits is one
 	// directory).
 	dir, _ := splitPrefix(prefix)
 	start, keyDir := s.root, ""
@@ -346,10 +334,6 @@ func (s *fileStore) list(ctx context.Context, prefix string, stat bool) ([]Objec
 				continue
 			}
 			if !d.Type().IsRegular() || isTempName(name) || !strings.HasPrefix(key, prefix) {
-				continue
-			}
-			if !stat {
-				out = append(out, ObjectInfo{Key: key})
 				continue
 			}
 			fi, err := d.Info()

@@ -146,11 +146,11 @@ func TestFileStorePutLeavesNoTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	s := openFile(t, dir)
 	for i := range 3 {
-		if err := s.Put(t.Context(), "stream/_sink_log/q/0.json", []byte(strings.Repeat("x", i))); err != nil {
+		if err := s.Put(t.Context(), "stream/_delta_log/0.json", []byte(strings.Repeat("x", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	entries, err := os.ReadDir(filepath.Join(dir, "stream", "_sink_log", "q"))
+	entries, err := os.ReadDir(filepath.Join(dir, "stream", "_delta_log"))
 	if err != nil {
 		t.Fatal(err)
 	}

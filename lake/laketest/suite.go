@@ -82,7 +82,7 @@ func keysOf(objs []lake.ObjectInfo) []string {
 
 func testPutGetReplace(t *testing.T, s lake.Store) {
 	ctx := t.Context()
-	key := "stream/_sink_log/q/00000000000000000000.json"
+	key := "stream/_delta_log/00000000000000000000.json"
 	v1 := []byte(`{"version":1}`)
 	mustPut(t, s, key, v1)
 	if got := mustGet(t, s, key); !bytes.Equal(got, v1) {
@@ -147,8 +147,8 @@ func testList(t *testing.T, s lake.Store) {
 		"stream/date=2024-11-22/part-0000000001-000-q.parquet",
 		"stream/date=2024-11-21/part-0000000000-000-q.parquet",
 		"stream/date=2024-11-21/part-0000000000-001-q.parquet",
-		"stream/_sink_log/q/00000000000000000001.json",
-		"stream/_sink_log/q/00000000000000000000.json",
+		"stream/_delta_log/00000000000000000001.json",
+		"stream/_delta_log/00000000000000000000.json",
 		"stream-other/z",
 		"streamx",
 		"batch/agg_desde_stream/_SUCCESS",
@@ -172,16 +172,16 @@ func testList(t *testing.T, s lake.Store) {
 	}{
 		{"", sorted},
 		{"stream/", []string{
-			"stream/_sink_log/q/00000000000000000000.json",
-			"stream/_sink_log/q/00000000000000000001.json",
+			"stream/_delta_log/00000000000000000000.json",
+			"stream/_delta_log/00000000000000000001.json",
 			"stream/date=2024-11-21/part-0000000000-000-q.parquet",
 			"stream/date=2024-11-21/part-0000000000-001-q.parquet",
 			"stream/date=2024-11-22/part-0000000001-000-q.parquet",
 		}},
 		{"stream", []string{
 			"stream-other/z",
-			"stream/_sink_log/q/00000000000000000000.json",
-			"stream/_sink_log/q/00000000000000000001.json",
+			"stream/_delta_log/00000000000000000000.json",
+			"stream/_delta_log/00000000000000000001.json",
 			"stream/date=2024-11-21/part-0000000000-000-q.parquet",
 			"stream/date=2024-11-21/part-0000000000-001-q.parquet",
 			"stream/date=2024-11-22/part-0000000001-000-q.parquet",
@@ -193,9 +193,9 @@ func testList(t *testing.T, s lake.Store) {
 			"stream/date=2024-11-22/part-0000000001-000-q.parquet",
 		}},
 		{"stream/date=2024-11-21/part-0000000000-001", []string{"stream/date=2024-11-21/part-0000000000-001-q.parquet"}},
-		{"stream/_sink_log/", []string{
-			"stream/_sink_log/q/00000000000000000000.json",
-			"stream/_sink_log/q/00000000000000000001.json",
+		{"stream/_delta_log/", []string{
+			"stream/_delta_log/00000000000000000000.json",
+			"stream/_delta_log/00000000000000000001.json",
 		}},
 		{"batch/agg_desde_stream/_", []string{"batch/agg_desde_stream/_SUCCESS"}},
 		{"a", []string{"a-c", "a/b", "a/b.c"}},
@@ -307,7 +307,7 @@ func testPutReader(t *testing.T, s lake.Store) {
 }
 
 func testShortPutReader(t *testing.T, s lake.Store) {
-	key := "stream/_sink_log/q/00000000000000000003.json"
+	key := "stream/_delta_log/00000000000000000003.json"
 	old := []byte(`{"old":true}`)
 	mustPut(t, s, key, old)
 	short := payload(4, 1000)
