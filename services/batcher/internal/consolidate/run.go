@@ -117,14 +117,63 @@ func CheckNotLegacy(ctx context.Context, store lake.Store, root string) error {
 	return nil
 }
 
-// Consolidator runs consolidations of one lake. It keeps the two tables
-// between runs (their log position hints), so an interval-mode batcher
-// reuses one. It is safe for one run at a time.
+// Consolidator runs consolidations of one lake. It keeps the two tables'
+// latest snapshots between runs, so that an interval-mode batcher, which
+// reuses one, reads only the commits made since its last run rather than
+// each table's checkpoint (which for the batch table holds a week of
+// tombstones). It is safe for one run at a time.
 type Consolidator struct {
-	store  lake.Store
-	opts   Options
-	stream *delta.Table
-	batch  *delta.Table
+	store       lake.Store
+	opts        Options
+	stream      *delta.Table
+	batch       *delta.Table
+	streamCache snapshotCache
+	batchCache  snapshotCache
+}
+
+// snapshotCache is a table's latest snapshot as of the last run, and the
+// time of its version's commit file then: a table deleted and created again
+// (a reset stream) has other commit files, and is read afresh.
+type snapshotCache struct {
+	snap *delta.Snapshot
+	key  string    // the commit file of snap's version
+	mod  time.Time // its modification time, by Stat
+}
+
+// latest returns tbl's latest snapshot: the cached one brought up to date
+// (Snapshot.Update reads only the commits made since), or when there is
+// none, or its commit file is gone or another, the table read afresh.
+func (c *Consolidator) latest(ctx context.Context, tbl *delta.Table, root string, cache *snapshotCache) (*delta.Snapshot, error) {
+	if cache.snap != nil {
+		if info, err := c.store.Stat(ctx, cache.key); err == nil && info.ModTime.Equal(cache.mod) {
+			if snap, err := cache.snap.Update(ctx); err == nil {
+				c.remember(ctx, root, cache, snap)
+				return snap, nil
+			}
+		}
+		*cache = snapshotCache{}
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.remember(ctx, root, cache, snap)
+	return snap, nil
+}
+
+// remember caches snap, with the modification time of its commit file (no
+// cache when that cannot be read).
+func (c *Consolidator) remember(ctx context.Context, root string, cache *snapshotCache, snap *delta.Snapshot) {
+	if snap == cache.snap {
+		return
+	}
+	key := fmt.Sprintf("%s/_delta_log/%020d.json", root, snap.Version())
+	info, err := c.store.Stat(ctx, key)
+	if err != nil {
+		*cache = snapshotCache{}
+		return
+	}
+	*cache = snapshotCache{snap: snap, key: key, mod: info.ModTime}
 }
 
 // New returns a Consolidator of store's stream table into its batch table.
@@ -160,7 +209,7 @@ func (c *Consolidator) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	bsnap, err := c.batch.Snapshot(ctx)
+	bsnap, err := c.latest(ctx, c.batch, BatchTable, &c.batchCache)
 	if errors.Is(err, delta.ErrNotATable) {
 		bsnap = nil
 	} else if err != nil {
@@ -221,7 +270,7 @@ func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source,
 			return nil, src, fmt.Errorf("read the stream table %s as of %s: %w", c.stream, src.AsOfTimestamp, err)
 		}
 	default:
-		snap, err = c.stream.Snapshot(ctx)
+		snap, err = c.latest(ctx, c.stream, StreamTable, &c.streamCache)
 		if errors.Is(err, delta.ErrNotATable) {
 			return nil, src, nil
 		}

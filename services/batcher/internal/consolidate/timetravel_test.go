@@ -164,17 +164,22 @@ func TestSkipUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	w = streamtest.New(s, query)
-	w.MustAppend(t, 0, windows("S009", day, 1, 5, 30, 60, 5))
-	w.MustAppend(t, 1, windows("S009", day.Add(time.Minute), 1, 5, 30, 60, 5))
+	w.MustAppend(t, 0, windows("S009", day, 1, 5, 30, 60, 5)) // version 0, below the old table's 1
 	res = step(false, 5)
-	if len(res.Rows) != 1 || res.Rows[0].SensorID != "S009" {
+	if len(res.Rows) != 1 || res.Rows[0].SensorID != "S009" || res.Rows[0].Ventanas != 1 {
 		t.Fatalf("rows after the stream table was recreated: %+v", res.Rows)
 	}
+	w.MustAppend(t, 1, windows("S009", day.Add(time.Minute), 1, 5, 30, 60, 5)) // version 1 again, another table
+	res = step(false, 6)
+	if len(res.Rows) != 1 || res.Rows[0].Ventanas != 2 {
+		t.Fatalf("rows after the recreated stream table's second commit: %+v", res.Rows)
+	}
+	step(true, 6)
 
 	// Without SkipUnchanged (a one-shot run) every run writes.
 	run(t, s, Options{})
-	if got := mustSnapshot(t, delta.NewTable(s, BatchTable)).Version(); got != 6 {
-		t.Fatalf("a one-shot run over an unchanged stream: batch version %d, want 6", got)
+	if got := mustSnapshot(t, delta.NewTable(s, BatchTable)).Version(); got != 7 {
+		t.Fatalf("a one-shot run over an unchanged stream: batch version %d, want 7", got)
 	}
 }
 

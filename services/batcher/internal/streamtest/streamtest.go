@@ -159,7 +159,12 @@ func (w *Writer) Commit(ctx context.Context, batchID int64, adds ...delta.Add) (
 		return 0, err
 	}
 	w.pending = nil
-	if w.snap, err = w.Table.Snapshot(ctx); err != nil {
+	if w.snap == nil {
+		w.snap, err = w.Table.Snapshot(ctx)
+	} else {
+		w.snap, err = w.snap.Update(ctx)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return res.Version, nil
