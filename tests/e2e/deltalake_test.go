@@ -58,6 +58,14 @@ func snapshotOf(t testing.TB, ctx context.Context, st lake.Store, root string, v
 		t.Fatalf("table %s (version %d; -1 = latest), read by the tests' Delta reader: %v", root, v, err)
 	}
 	requireAgree(t, ctx, st, root, mine)
+	// _last_checkpoint, when it names the checkpoint read, counts its
+	// actions right (it may lag behind a newer checkpoint: a writer that
+	// died between the two leaves it so, and readers list past it).
+	if lc := mine.LastCheckpoint; lc != nil && lc.Version == mine.Checkpoint && lc.Size != nil &&
+		*lc.Size != int64(mine.CheckpointActions) {
+		t.Fatalf("table %s: _last_checkpoint says checkpoint %d holds %d actions; it holds %d",
+			root, lc.Version, *lc.Size, mine.CheckpointActions)
+	}
 	return mine
 }
 

@@ -11,7 +11,10 @@
 //   - pipeline tests run the real producer, streamer and batcher binaries as
 //     processes against franz-go's kfake broker and a file or MinIO lake (the
 //     stack's MinIO image, run as a container by lake/laketest): seed parity
-//     over 50,000 readings and crash safety under SIGKILL;
+//     over 50,000 readings followed by the table maintenance a user runs
+//     (batcher optimize, vacuum, time travel, log cleanup); crash safety
+//     under SIGKILL, at random and at each step of a commit; two streamers
+//     on one checkpoint; a streamer and batcher optimize at once;
 //   - stack tests bring up compose.yaml with testcontainers' compose module
 //     (online images, or the offline override on machines with no registry);
 //   - the fault harness (TestFaults, faults_*.go; docs/faults.md) injects
@@ -21,5 +24,9 @@
 //
 // Expected results are computed here, independently of the services' code:
 // readings are read back from Kafka and decoded with the contract's reference
-// decoder, and windows and consolidations are computed with plain maps.
+// decoder, and windows and consolidations are computed with plain maps. The
+// lake is read as a Delta reader reads it: internal/deltaread, written from
+// the Delta protocol and sharing no code with lake/delta, finds each table's
+// live files, schema and history, and every read must agree with
+// lake/delta's snapshot of the same version (internal/agree).
 package e2e
