@@ -99,7 +99,10 @@ func (p *pipeline) maintainStream(ctx context.Context, next faultStream) {
 	// VACUUM: below the default retention it is refused without --force;
 	// a dry run lists the optimize's inputs and deletes nothing; with
 	// --retain 0s --force they are gone, and the live files remain.
-	gone := after.Snap.Tombstones
+	var gone []string // keys, relative to the table
+	for _, r := range after.Snap.Tombstones {
+		gone = append(gone, r.Key)
+	}
 	if len(gone) != len(opt.Removes) {
 		t.Fatalf("%d tombstones after the optimize removed %d files", len(gone), len(opt.Removes))
 	}
@@ -112,20 +115,38 @@ func (p *pipeline) maintainStream(ctx context.Context, next faultStream) {
 			t.Fatalf("vacuum --retain 0s refused without saying %q:\n%s", want, refused.Tail())
 		}
 	}
-	dry := p.maintain(ctx, "vacuum", "--retain", "0s", "--force", "--dry-run").Stdout()
-	for _, r := range gone {
-		if !strings.Contains(dry, filepath.Base(r.Key)) {
-			t.Fatalf("vacuum --dry-run does not list %s:\n%s", r.Key, dry)
+	// A data file no commit added, as a writer that died before its commit
+	// leaves one, goes too; a hidden directory is not the table's.
+	live := after.Snap.LiveFiles()[0]
+	b, err := p.store.Get(ctx, streamTable+"/"+live.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := streamTable + "/date=" + live.PartitionValues["date"] + "/part-never-committed.parquet"
+	hidden := streamTable + "/_not_the_table/part-kept.parquet"
+	for _, k := range []string{orphan, hidden} {
+		if err := p.store.Put(ctx, k, b); err != nil {
+			t.Fatal(err)
 		}
-		if _, err := p.store.Stat(ctx, streamTable+"/"+r.Key); err != nil {
-			t.Fatalf("vacuum --dry-run deleted %s: %v", r.Key, err)
+	}
+	gone = append(gone, strings.TrimPrefix(orphan, streamTable+"/"))
+	dry := p.maintain(ctx, "vacuum", "--retain", "0s", "--force", "--dry-run").Stdout()
+	for _, k := range gone {
+		if !strings.Contains(dry, filepath.Base(k)) {
+			t.Fatalf("vacuum --dry-run does not list %s:\n%s", k, dry)
+		}
+		if _, err := p.store.Stat(ctx, streamTable+"/"+k); err != nil {
+			t.Fatalf("vacuum --dry-run deleted %s: %v", k, err)
 		}
 	}
 	p.maintain(ctx, "vacuum", "--retain", "0s", "--force")
-	for _, r := range gone {
-		if _, err := p.store.Stat(ctx, streamTable+"/"+r.Key); err == nil {
-			t.Fatalf("vacuum --retain 0s --force left %s, which no snapshot needs", r.Key)
+	for _, k := range gone {
+		if _, err := p.store.Stat(ctx, streamTable+"/"+k); err == nil {
+			t.Fatalf("vacuum --retain 0s --force left %s, which no snapshot needs", k)
 		}
+	}
+	if _, err := p.store.Stat(ctx, hidden); err != nil {
+		t.Fatalf("vacuum deleted %s, in a hidden directory: %v", hidden, err)
 	}
 	vacuumed := readStream(t, ctx, p.store, -1) // reads every live file: none was deleted
 	p.sameRows("after vacuum", after.Rows, vacuumed.Rows)
