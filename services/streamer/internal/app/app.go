@@ -64,6 +64,7 @@ type App struct {
 	needsNoData bool
 	lossReset   bool // the next batch starts past a data loss (--fail-on-data-loss=false)
 	replay      []checkpoint.OffsetsEntry
+	seen        *seenBatches   // nil until the first recovery
 	targets     source.Offsets // available-now: the offsets to reach
 	lastTrigger time.Time
 	planDur     time.Duration // time to decide the last planned batch's offsets
@@ -361,6 +362,16 @@ func (a *App) recover(work, ctx context.Context) error {
 	if err := a.table.Open(work); err != nil {
 		return err
 	}
+	// Read the checkpoint before the Kafka outputs fence other producers
+	// of the query: a process that must stop (another streamer runs the
+	// checkpoint) stops without disturbing the one that goes on.
+	rec, err := a.ck.Recover(work)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := a.checkAlone(rec); err != nil {
+		return err
+	}
 	if a.out, err = kafkaout.New(a.cfg.Brokers, a.meta.ID, a.log, a.ExtraKafkaOpts...); err != nil {
 		return err
 	}
@@ -376,10 +387,6 @@ func (a *App) recover(work, ctx context.Context) error {
 	if err := a.out.Init(work); err != nil {
 		return err
 	}
-	rec, err := a.ck.Recover(work)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
 	for _, n := range rec.Notes {
 		a.log.Info("recovery", "note", n)
 	}
@@ -390,6 +397,13 @@ func (a *App) recover(work, ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", errWindowState, err)
+	}
+	a.seen = &seenBatches{offsets: -1, commit: -1}
+	if rec.LastOffsets != nil {
+		a.seen.offsets = rec.LastOffsets.BatchID
+	}
+	if rec.LastCommit != nil {
+		a.seen.commit = rec.LastCommit.BatchID
 	}
 	if rec.LastCommit != nil {
 		a.nextBatch = rec.LastCommit.BatchID + 1
@@ -454,6 +468,31 @@ func (a *App) recover(work, ctx context.Context) error {
 	return a.src.StartAt(start)
 }
 
+// seenBatches is how far the checkpoint went as far as this process knows:
+// the newest offsets entry and commit it recovered or wrote.
+type seenBatches struct{ offsets, commit int64 }
+
+// checkAlone refuses to go on when the checkpoint holds a batch this
+// process neither recovered nor wrote, written by another run since this
+// process's previous session: another streamer runs the checkpoint. (Two
+// streamers with Kafka outputs fence each other's transactions, and each
+// fenced one restarts from the checkpoint; without this check they would
+// take turns forever instead of one of them stopping.) The first session
+// has nothing to compare: everything it finds predates it, and a second
+// streamer is found when both write one batch (checkpoint.ErrInUse).
+func (a *App) checkAlone(rec checkpoint.Recovery) error {
+	if a.seen == nil {
+		return nil
+	}
+	if o := rec.LastOffsets; o != nil && o.BatchID > a.seen.offsets && rec.OffsetsRunID != a.ck.RunID() {
+		return &checkpoint.InUseError{Checkpoint: a.ck.String(), What: "offsets", BatchID: o.BatchID, OtherRunID: rec.OffsetsRunID}
+	}
+	if c := rec.LastCommit; c != nil && c.BatchID > a.seen.commit && rec.CommitRunID != a.ck.RunID() {
+		return &checkpoint.InUseError{Checkpoint: a.ck.String(), What: "the commit", BatchID: c.BatchID, OtherRunID: rec.CommitRunID}
+	}
+	return nil
+}
+
 // plan decides the next batch and writes its offsets entry (the write-ahead
 // log) before it runs. ok is false when there is nothing to run yet; done is
 // true when an available-now query has finished.
@@ -514,6 +553,7 @@ func (a *App) plan(ctx, work context.Context) (entry checkpoint.OffsetsEntry, ok
 	if err := a.ck.WriteOffsets(work, entry); err != nil {
 		return entry, false, false, fmt.Errorf("write offsets of batch %d: %w", entry.BatchID, err)
 	}
+	a.seen.offsets = entry.BatchID
 	a.lossReset = false
 	a.planDur, a.walDur = tWAL.Sub(tPlan), time.Since(tWAL)
 	return entry, true, false, nil
@@ -629,6 +669,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	}); err != nil {
 		return fmt.Errorf("write commit: %w", err)
 	}
+	a.seen.commit = entry.BatchID
 	tCommitted := time.Now()
 
 	a.watermark = res.NextWatermark

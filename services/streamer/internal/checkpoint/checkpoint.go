@@ -187,6 +187,9 @@ func Open(ctx context.Context, st lake.Store, opts ...Option) (*Checkpoint, erro
 	return c, nil
 }
 
+// RunID is the run id this Checkpoint writes into its files.
+func (c *Checkpoint) RunID() string { return c.runID }
+
 // String describes where the checkpoint lives, for logs.
 func (c *Checkpoint) String() string { return c.st.String() }
 
@@ -337,38 +340,39 @@ func validOffsets(e OffsetsEntry) error {
 	return errors.Join(errs...)
 }
 
-// readOffsets loads and checks one offsets entry. Damage is reported wrapping ErrDamaged.
-func (c *Checkpoint) readOffsets(ctx context.Context, batchID int64) (OffsetsEntry, error) {
+// readOffsets loads and checks one offsets entry, and says which run wrote
+// it. Damage is reported wrapping ErrDamaged.
+func (c *Checkpoint) readOffsets(ctx context.Context, batchID int64) (OffsetsEntry, string, error) {
 	key := OffsetsKey(batchID)
 	var f offsetsFile
 	if err := c.getJSON(ctx, key, &f); err != nil {
-		return OffsetsEntry{}, err
+		return OffsetsEntry{}, "", err
 	}
 	if err := checkVersion(f.Version); err != nil {
-		return OffsetsEntry{}, damaged(key, err)
+		return OffsetsEntry{}, "", damaged(key, err)
 	}
 	if f.BatchID != batchID {
-		return OffsetsEntry{}, damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
+		return OffsetsEntry{}, "", damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
 	}
 	if err := validOffsets(f.OffsetsEntry); err != nil {
-		return OffsetsEntry{}, damaged(key, err)
+		return OffsetsEntry{}, "", damaged(key, err)
 	}
-	return f.OffsetsEntry, nil
+	return f.OffsetsEntry, f.RunID, nil
 }
 
-func (c *Checkpoint) readCommit(ctx context.Context, batchID int64) (CommitEntry, error) {
+func (c *Checkpoint) readCommit(ctx context.Context, batchID int64) (CommitEntry, string, error) {
 	key := CommitKey(batchID)
 	var f commitFile
 	if err := c.getJSON(ctx, key, &f); err != nil {
-		return CommitEntry{}, err
+		return CommitEntry{}, "", err
 	}
 	if err := checkVersion(f.Version); err != nil {
-		return CommitEntry{}, damaged(key, err)
+		return CommitEntry{}, "", damaged(key, err)
 	}
 	if f.BatchID != batchID {
-		return CommitEntry{}, damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
+		return CommitEntry{}, "", damaged(key, fmt.Errorf("holds batch %d", f.BatchID))
 	}
-	return f.CommitEntry, nil
+	return f.CommitEntry, f.RunID, nil
 }
 
 func (c *Checkpoint) readState(ctx context.Context, batchID int64) ([]byte, error) {

@@ -25,6 +25,11 @@ type Recovery struct {
 	// LastCommit's own entry when Replay is empty): the next new batch starts
 	// at its End offsets. nil for a new query.
 	LastOffsets *OffsetsEntry
+	// CommitRunID and OffsetsRunID are the runs that wrote LastCommit and
+	// LastOffsets ("" for files that do not say): a process that finds a
+	// batch it never ran written by another run knows that a second
+	// streamer shares the checkpoint.
+	CommitRunID, OffsetsRunID string
 	// Notes says, one line each, what recovery found and decided: for logs.
 	Notes []string
 }
@@ -90,7 +95,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 	var base int64 = -1
 	for i := len(commits) - 1; i >= 0; i-- {
 		id := commits[i]
-		ce, err := c.readCommit(ctx, id)
+		ce, runID, err := c.readCommit(ctx, id)
 		if err != nil {
 			if !errors.Is(err, ErrDamaged) {
 				return Recovery{}, err
@@ -110,7 +115,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
-		rec.LastCommit, rec.State, base = &ce, snap, id
+		rec.LastCommit, rec.State, rec.CommitRunID, base = &ce, snap, runID, id
 		break
 	}
 	// The re-run of a batch whose commit file exists but could not be used
@@ -136,10 +141,11 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 	}
 	var prev *OffsetsEntry
 	for id := first; id <= last; id++ {
-		e, err := c.readOffsets(ctx, id)
+		e, runID, err := c.readOffsets(ctx, id)
 		if err != nil {
 			return Recovery{}, chainError(id, base, err)
 		}
+		rec.OffsetsRunID = runID
 		if prev != nil {
 			if err := continues(*prev, e); err != nil {
 				return Recovery{}, fmt.Errorf("%w: %s does not continue %s: %v: resuming would skip or re-read "+

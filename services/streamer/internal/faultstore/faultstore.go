@@ -1,11 +1,12 @@
-// Package faultstore wraps a lake.Store to simulate a process that dies in
+// Package faultstore wraps lake.Stores to simulate a process that dies in
 // the middle of its writes, for the crash tests of the sink and the app.
 //
-// A Store counts every write (Put, PutIfAbsent, PutReader, Delete) and
-// records its key. With CrashAt set to k, the k-th write fails without
-// reaching the store, and so does every write after it: the process is
-// dead from then on, and nothing it tries later lands. Reads always pass,
-// so that a dying process still sees the store as it is.
+// A Group counts every write (Put, PutIfAbsent, PutReader, Delete) of the
+// stores it wraps, in one sequence, and records its key. With CrashAt set to
+// k, the k-th write fails without reaching its store, and so does every
+// write after it: the process is dead from then on, and nothing it tries
+// later lands. Reads always pass, so that a dying process still sees the
+// stores as they are.
 package faultstore
 
 import (
@@ -21,12 +22,8 @@ import (
 // ErrCrashed is returned by every write from the crash on.
 var ErrCrashed = errors.New("faultstore: simulated crash")
 
-// Store is a lake.Store that dies at its CrashAt-th write.
-type Store struct {
-	lake.Store
-	// Name prefixes the keys in Writes ("lake:", "checkpoint:").
-	Name string
-
+// Group is the one process whose stores die together.
+type Group struct {
 	mu      sync.Mutex
 	crashAt int // 0: never
 	writes  []string
@@ -34,43 +31,45 @@ type Store struct {
 	onCrash func()
 }
 
-// New wraps st; the crash is armed with CrashAt.
-func New(st lake.Store, name string) *Store { return &Store{Store: st, Name: name} }
+// NewGroup returns a group that does not crash until CrashAt arms it.
+func NewGroup() *Group { return &Group{} }
 
-// CrashAt makes the k-th write (counting from 1, over the whole life of the
-// Store) fail, and every later one; onCrash, if not nil, runs once, when
-// the crash happens.
-func (s *Store) CrashAt(k int, onCrash func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.crashAt, s.onCrash = k, onCrash
+// Wrap returns st counted in the group; name prefixes its keys in Writes
+// ("lake:", "checkpoint:").
+func (g *Group) Wrap(st lake.Store, name string) *Store { return &Store{Store: st, g: g, name: name} }
+
+// CrashAt makes the k-th write of the group (counting from 1) fail, and
+// every later one; onCrash, if not nil, runs once, when the crash happens.
+func (g *Group) CrashAt(k int, onCrash func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.crashAt, g.onCrash = k, onCrash
 }
 
-// Writes returns the keys written so far (the failed one included), in order.
-func (s *Store) Writes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.writes...)
+// Writes returns the keys written so far (the failed ones included), in order.
+func (g *Group) Writes() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.writes...)
 }
 
 // Dead reports whether the crash has happened.
-func (s *Store) Dead() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead
+func (g *Group) Dead() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dead
 }
 
 // write decides the fate of one write of key.
-func (s *Store) write(key string) error {
-	s.mu.Lock()
-	s.writes = append(s.writes, s.Name+key)
-	crash := !s.dead && s.crashAt > 0 && len(s.writes) >= s.crashAt
+func (g *Group) write(key string) error {
+	g.mu.Lock()
+	g.writes = append(g.writes, key)
 	var onCrash func()
-	if crash {
-		s.dead, onCrash = true, s.onCrash
+	if !g.dead && g.crashAt > 0 && len(g.writes) >= g.crashAt {
+		g.dead, onCrash = true, g.onCrash
 	}
-	dead := s.dead
-	s.mu.Unlock()
+	dead := g.dead
+	g.mu.Unlock()
 	if onCrash != nil {
 		onCrash()
 	}
@@ -80,29 +79,42 @@ func (s *Store) write(key string) error {
 	return nil
 }
 
+// Store is a lake.Store of a Group.
+type Store struct {
+	lake.Store
+	g    *Group
+	name string
+}
+
+// New wraps st in a group of its own.
+func New(st lake.Store, name string) *Store { return NewGroup().Wrap(st, name) }
+
+// Group is the store's group.
+func (s *Store) Group() *Group { return s.g }
+
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	if err := s.write(key); err != nil {
+	if err := s.g.write(s.name + key); err != nil {
 		return err
 	}
 	return s.Store.Put(ctx, key, data)
 }
 
 func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	if err := s.write(key); err != nil {
+	if err := s.g.write(s.name + key); err != nil {
 		return err
 	}
 	return s.Store.PutIfAbsent(ctx, key, data)
 }
 
 func (s *Store) PutReader(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := s.write(key); err != nil {
+	if err := s.g.write(s.name + key); err != nil {
 		return err
 	}
 	return s.Store.PutReader(ctx, key, r, size)
 }
 
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.write(key); err != nil {
+	if err := s.g.write(s.name + key); err != nil {
 		return err
 	}
 	return s.Store.Delete(ctx, key)

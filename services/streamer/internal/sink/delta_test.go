@@ -706,12 +706,12 @@ func TestACrashAtAnyWriteLosesAndDuplicatesNothing(t *testing.T) {
 		t.Helper()
 		ctx := context.Background()
 		fs := faultstore.New(st, "")
-		fs.CrashAt(crashAt, nil)
+		fs.Group().CrashAt(crashAt, nil)
 		s := newSink(fs)
 		crashed := false
 		for b := int64(0); b < batches; b++ {
 			_, err := s.WriteBatch(ctx, b, batchRows(b))
-			if !crashed && fs.Dead() {
+			if !crashed && fs.Group().Dead() {
 				// Restart: a new process re-runs the batch in flight.
 				crashed = true
 				s = newSink(st)
@@ -737,7 +737,7 @@ func TestACrashAtAnyWriteLosesAndDuplicatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writes := ref.Writes()
+	writes := ref.Group().Writes()
 	kinds := map[string]bool{}
 	for _, w := range writes {
 		switch {
