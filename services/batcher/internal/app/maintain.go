@@ -77,7 +77,7 @@ func tableErr(ctx context.Context, t *table, err error) error {
 	if lerr := consolidate.CheckNotLegacy(ctx, t.store, t.root); lerr != nil {
 		return lerr
 	}
-	return fmt.Errorf("%s is not a Delta table: it has no _delta_log/ (%w)", t.Location(), err)
+	return fmt.Errorf("%s is not a Delta table: it has no _delta_log/", t.Location())
 }
 
 // optimize runs OPTIMIZE: bin-packing of the small files of the partitions
