@@ -22,7 +22,7 @@ type WindowRow struct {
 }
 
 // BatchRow is one sensor's consolidation over every committed window row:
-// the row of batch/agg_desde_stream/part-00000.parquet. Names, order and
+// the row of the Delta table batch/agg_desde_stream. Names, order and
 // types are exactly the seed's:
 //
 //	sensor_id string, total_eventos int64, avg_temp_global double,
