@@ -20,4 +20,11 @@
 // ships mc and /bin/sh). The container is removed in t.Cleanup (on Linux, also
 // when the test binary is killed). Set SENSORLAB_REQUIRE_MINIO=1 to fail
 // instead of skipping when Docker or the image is missing.
+//
+// Code that is not a test (the benchmark harnesses of tools/bench) starts the
+// same server with Start and removes it with Close:
+//
+//	m, err := laketest.Start(ctx)        // errors.Is(err, laketest.ErrUnavailable): no Docker or image
+//	defer m.Close()
+//	err = m.MakeBucket(ctx, "lake")
 package laketest

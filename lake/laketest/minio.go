@@ -74,7 +74,9 @@ type MinIO struct {
 	docker    string // the docker CLI
 	container string // the container's ID
 
-	mu sync.Mutex // serialises Stop and Restart
+	mu        sync.Mutex // serialises Stop and Restart
+	stopWatch func()     // ends the watchdog (see Close)
+	closeOnce sync.Once
 }
 
 // S3Config returns the settings that reach this server.
@@ -85,8 +87,8 @@ func (m *MinIO) S3Config() lake.S3Config {
 // CreateBucket creates a bucket, failing the test if it cannot.
 func (m *MinIO) CreateBucket(t testing.TB, name string) {
 	t.Helper()
-	if err := m.client.MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("laketest: create bucket %q: %v", name, err)
+	if err := m.MakeBucket(context.Background(), name); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -117,6 +119,12 @@ var engine struct {
 	err    error
 }
 
+// ErrUnavailable is what Start returns, wrapped with the reason, when no
+// MinIO server can be started here: no docker CLI, no engine answering, or
+// no image (SENSORLAB_OFFLINE=1 without OfflineImage, a registry that does
+// not answer). StartMinIO skips the test on it.
+var ErrUnavailable = errors.New("MinIO unavailable")
+
 // StartMinIO starts a real MinIO server for the test, in a container of the
 // lab's MinIO image (OfflineImage or OnlineImage, see EnvOffline), and waits
 // until it is ready. It needs the docker CLI and an engine; the online image
@@ -128,12 +136,35 @@ var engine struct {
 // stores should use one server and many buckets or prefixes.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	m, err := Start(context.Background())
+	if errors.Is(err, ErrUnavailable) {
+		if os.Getenv(EnvRequireMinIO) == "1" {
+			t.Fatalf("%v (%s=1)", err, EnvRequireMinIO)
+		}
+		t.Skipf("skipping, needs a MinIO server: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("laketest: minio %s in container %.12s on %s", m.Image, m.container, m.Endpoint)
+	return m
+}
+
+// Start starts a real MinIO server as StartMinIO does, for code that is not
+// a test (the benchmark harnesses): it returns an error wrapping
+// ErrUnavailable where StartMinIO would skip, and the caller removes the
+// container with Close. On Linux the container is also removed when the
+// process dies without calling Close (a kill, a crash). ctx bounds the wait
+// for the server to be ready.
+func Start(ctx context.Context) (*MinIO, error) {
 	engine.once.Do(func() { engine.docker, engine.image, engine.err = findImage() })
 	if engine.err != nil {
-		if os.Getenv(EnvRequireMinIO) == "1" {
-			t.Fatalf("laketest: no MinIO: %v (%s=1)", engine.err, EnvRequireMinIO)
-		}
-		t.Skipf("laketest: skipping, needs a MinIO server: %v", engine.err)
+		return nil, fmt.Errorf("laketest: %w: %w", ErrUnavailable, engine.err)
 	}
 	m := &MinIO{AccessKey: "sensorlab", SecretKey: "sensorlab-" + rand.Text(), Image: engine.image, docker: engine.docker}
 	// A free port can be taken between our probe and the engine's bind: try
@@ -145,25 +176,41 @@ func StartMinIO(t testing.TB) *MinIO {
 		}
 	}
 	if err != nil {
-		t.Fatalf("laketest: start minio (%s): %v", m.Image, err)
+		return nil, fmt.Errorf("laketest: start minio (%s): %w", m.Image, err)
 	}
-	stopWatch := watchdog(m.docker, m.container)
-	t.Cleanup(func() {
-		stopWatch()
+	m.stopWatch = watchdog(m.docker, m.container)
+	if m.client, err = newClient(m.Endpoint, m.AccessKey, m.SecretKey); err != nil {
+		return nil, errors.Join(fmt.Errorf("laketest: %w", err), m.Close())
+	}
+	if err := m.waitReady(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("laketest: minio (%s) on %s: %w", m.Image, m.Endpoint, err), m.Close())
+	}
+	return m, nil
+}
+
+// Close removes the server's container and its data. Later calls do
+// nothing and return nil.
+func (m *MinIO) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		if m.stopWatch != nil {
+			m.stopWatch()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if out, err := m.cmd(ctx, nil, "rm", "--force", "--volumes", m.container); err != nil {
-			t.Errorf("laketest: remove minio container %.12s: %v\n%s", m.container, err, out)
+		if out, rmErr := m.cmd(ctx, nil, "rm", "--force", "--volumes", m.container); rmErr != nil {
+			err = fmt.Errorf("laketest: remove minio container %.12s: %v\n%s", m.container, rmErr, out)
 		}
 	})
-	if m.client, err = newClient(m.Endpoint, m.AccessKey, m.SecretKey); err != nil {
-		t.Fatalf("laketest: %v", err)
+	return err
+}
+
+// MakeBucket creates a bucket: CreateBucket for code that is not a test.
+func (m *MinIO) MakeBucket(ctx context.Context, name string) error {
+	if err := m.client.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		return fmt.Errorf("laketest: create bucket %q: %w", name, err)
 	}
-	if err := m.waitReady(); err != nil {
-		t.Fatalf("laketest: minio (%s) on %s: %v", m.Image, m.Endpoint, err)
-	}
-	t.Logf("laketest: minio %s in container %.12s on %s", m.Image, m.container, m.Endpoint)
-	return m
+	return nil
 }
 
 // Stop stops the server (SIGTERM, SIGKILL after 10s) and keeps its
@@ -197,7 +244,7 @@ func (m *MinIO) Restart(t testing.TB) {
 	if out, err := m.cmd(ctx, nil, "start", m.container); err != nil {
 		t.Fatalf("laketest: restart minio on %s: %v\n%s", m.Endpoint, err, out)
 	}
-	if err := m.waitReady(); err != nil {
+	if err := m.waitReady(context.Background()); err != nil {
 		t.Fatalf("laketest: restart minio on %s: %v", m.Endpoint, err)
 	}
 }
@@ -266,11 +313,12 @@ func (m *MinIO) running(ctx context.Context) (bool, error) {
 // waitReady polls until /minio/health/ready answers 200 and an S3 call
 // (ListBuckets) succeeds: the health endpoint can turn ready a moment before
 // the S3 API stops answering "server not initialized". It gives up when the
-// container stops or readyTimeout passes, with the server's last log lines.
-func (m *MinIO) waitReady() error {
+// container stops, readyTimeout passes or ctx ends, with the server's last
+// log lines.
+func (m *MinIO) waitReady(ctx context.Context) error {
 	url := "http://" + m.Endpoint + "/minio/health/ready"
 	httpClient := &http.Client{Timeout: 2 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -2,12 +2,15 @@ package laketest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorlab/sensorlab/lake"
 )
 
 // A stopped server refuses requests; restarted, it is on the same address
@@ -105,5 +108,42 @@ func TestPullGivesUpOnASilentRegistry(t *testing.T) {
 	}
 	if d := time.Since(t0); d > 10*time.Second {
 		t.Fatalf("pull gave up after %v, want about %v", d, registryTimeout)
+	}
+}
+
+// A server started outside a test serves S3 until Close, which removes its
+// container; a second Close does nothing.
+func TestStartAndCloseOutsideATest(t *testing.T) {
+	ctx := context.Background()
+	m, err := Start(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		if os.Getenv(EnvRequireMinIO) == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	container := m.container
+	if err := m.MakeBucket(ctx, "lake"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := lake.Open(ctx, "s3://lake", m.S3Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put on a started server: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(m.docker, "container", "inspect", container).CombinedOutput()
+	if err == nil || !strings.Contains(strings.ToLower(string(out)), "no such") {
+		t.Fatalf("container %.12s after Close: inspect = %v\n%s; want it gone", container, err, out)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
 	}
 }
