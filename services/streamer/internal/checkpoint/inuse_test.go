@@ -161,3 +161,17 @@ func TestTwoStreamersStartingOnAnEmptyCheckpointShareOneQueryID(t *testing.T) {
 			second.ID, first.ID)
 	}
 }
+
+// Recovery says which runs wrote the newest offsets entry and commit: how a
+// restarting process learns that another one wrote batches meanwhile.
+func TestRecoverySaysWhoWroteTheNewestBatch(t *testing.T) {
+	st := fileStore(t)
+	run(t, openRun(t, st, "run-a"), 0, 2)
+	if err := openRun(t, st, "run-b").WriteOffsets(context.Background(), entry(2)); err != nil {
+		t.Fatal(err)
+	}
+	rec := recoverOK(t, openRun(t, st, "run-c"))
+	if rec.CommitRunID != "run-a" || rec.OffsetsRunID != "run-b" {
+		t.Fatalf("commit written by %q, offsets by %q; want run-a and run-b", rec.CommitRunID, rec.OffsetsRunID)
+	}
+}

@@ -832,3 +832,43 @@ func TestABatchReadsOnlyTheCommitsSinceThePrevious(t *testing.T) {
 		t.Fatalf("after another writer's commit the batch read %v, want that commit and the previous batch's", reads)
 	}
 }
+
+// BenchmarkWriteBatch10k appends batches of 10,000 rows (one file, one
+// commit each).
+func BenchmarkWriteBatch10k(b *testing.B) {
+	st := fileStore(b)
+	s := newSink(st)
+	rows := windows(time.Date(2024, 11, 21, 14, 40, 0, 0, time.UTC), 500, 20)
+	ctx := context.Background()
+	b.ReportAllocs()
+	var id int64
+	for b.Loop() {
+		if _, err := s.WriteBatch(ctx, id, rows); err != nil {
+			b.Fatal(err)
+		}
+		id++
+	}
+	b.ReportMetric(float64(len(rows))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriteBatchLongLog appends small batches to a table that already
+// has 1,000 commits: a batch's cost must not grow with the history.
+func BenchmarkWriteBatchLongLog(b *testing.B) {
+	st := fileStore(b)
+	s := newSink(st)
+	ctx := context.Background()
+	var id int64
+	for ; id < 1000; id++ {
+		if _, err := s.WriteBatch(ctx, id, batchRows(id%100)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.WriteBatch(ctx, id, batchRows(id%100)); err != nil {
+			b.Fatal(err)
+		}
+		id++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+}
