@@ -426,7 +426,7 @@ func TestVacuum(t *testing.T) {
 	}
 	// Below the table's retention without --force: refused, nothing deleted.
 	code, out, logs = batcher(t, "vacuum", "--lake", url, "--retain", "1h")
-	if code != ExitFailed || out != "" || !strings.Contains(logs, "shorter than the table's delta.deletedFileRetentionDuration") {
+	if code != ExitFailed || out != "" || !strings.Contains(logs, "shorter than the table's delta.deletedFileRetentionDuration") || !strings.Contains(logs, "--force") {
 		t.Fatalf("vacuum --retain 1h: exit %d, stdout %q\n%s", code, out, logs)
 	}
 	// Dry run: the list, nothing deleted.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,9 @@ func vacuum(ctx context.Context, t *table, o config.Vacuum, log *slog.Logger, ou
 		return tableErr(ctx, t, err)
 	}
 	res, err := t.Vacuum(ctx, delta.VacuumOptions{Retention: o.Retain, Force: o.Force, DryRun: o.DryRun})
+	if errors.Is(err, delta.ErrRetentionTooShort) {
+		return fmt.Errorf("vacuum %s: %w (batcher vacuum --force)", t.Location(), err)
+	}
 	if err != nil {
 		return fmt.Errorf("vacuum %s: %w", t.Location(), err)
 	}
