@@ -66,7 +66,17 @@ type Run struct {
 // line of stderr as it comes (for JSON logs); stdout and stderr are also
 // kept whole in the result.
 func Exec(ctx context.Context, bin string, args []string, onStderrLine func([]byte)) (Run, error) {
+	return ExecEnv(ctx, bin, args, nil, onStderrLine)
+}
+
+// ExecEnv is Exec with env (KEY=value) added to the process's environment:
+// how the services get their S3 settings, which they read only from the
+// environment.
+func ExecEnv(ctx context.Context, bin string, args, env []string, onStderrLine func([]byte)) (Run, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	pr, pw := io.Pipe()

@@ -57,3 +57,15 @@ func TestExecReportsOutputsAndPeakRSS(t *testing.T) {
 		t.Fatalf("a failing process: %v, want an error with its stderr", err)
 	}
 }
+
+func TestExecEnvAddsToTheEnvironment(t *testing.T) {
+	t.Setenv("HARNESS_INHERITED", "kept")
+	r, err := ExecEnv(context.Background(), "/bin/sh", []string{"-c", `echo "$HARNESS_INHERITED $HARNESS_ADDED"`},
+		[]string{"HARNESS_ADDED=added"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(r.Stdout)); got != "kept added" {
+		t.Fatalf("the process saw %q, want the inherited and the added variable (\"kept added\")", got)
+	}
+}
