@@ -15,6 +15,12 @@
 //     exist; since event time is produce time here, the delay is the alert's
 //     arrival on the alerts topic (read_committed) minus (win_end + delay).
 //
+// The streamer's lake and checkpoint are a file:// directory (-lake file) or
+// a bucket of the lab's MinIO in a container (-lake minio), as compose runs
+// it. The harness also reports the batches' addBatch durations, split by
+// whether the batch committed to the Delta table stream (closed windows to
+// append) or not, and the commits and checkpoints the table's log holds.
+//
 // The targets: p99 of the first < 500 ms at 10,000 readings/s.
 package latency
 
@@ -32,6 +38,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +46,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/tools/bench/internal/benchlake"
 	"github.com/sensorlab/sensorlab/tools/bench/internal/harness"
 	"github.com/sensorlab/sensorlab/tools/bench/internal/kafkaload"
 	"github.com/sensorlab/sensorlab/tools/bench/internal/readings"
@@ -58,6 +66,7 @@ type Config struct {
 	Window    time.Duration
 	Watermark time.Duration
 	Streamer  string
+	Lake      string // benchlake.File or benchlake.MinIO
 }
 
 func parse(args []string, stderr io.Writer) (Config, error) {
@@ -71,8 +80,12 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Window, "window", 2*time.Second, "the streamer's --window (short, so alerts come often)")
 	fs.DurationVar(&c.Watermark, "watermark", time.Second, "the streamer's --watermark")
 	fs.StringVar(&c.Streamer, "streamer", "", "streamer binary (default: go build it from the checkout)")
+	fs.StringVar(&c.Lake, "lake", benchlake.File, "the streamer's lake and checkpoint: file (a local directory) or minio (a bucket of the lab's MinIO in a container)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if _, err := benchlake.ParseKind(c.Lake); err != nil {
+		return c, fmt.Errorf("-lake: %w", err)
 	}
 	if c.Rate <= 0 || c.Duration <= 0 || c.Sensors <= 0 || c.Window <= 0 || c.Watermark < 0 || c.Warmup < 0 {
 		return c, errors.New("-rate, -duration, -sensors and -window must be > 0; -watermark and -warmup >= 0")
@@ -105,6 +118,8 @@ type sentRec struct {
 type batch struct {
 	end       map[int32]int64
 	committed time.Time
+	addBatch  time.Duration // decode, aggregate, the Delta commit, Kafka outputs
+	output    int64         // window rows appended: > 0 means a Delta commit
 }
 
 func freeAddr() (string, error) {
@@ -143,17 +158,30 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lakeDir := filepath.Join(work, "lake")
-	if err := os.MkdirAll(lakeDir, 0o755); err != nil {
+	lakes, err := benchlake.Open(ctx, cfg.Lake, work)
+	if err != nil {
 		return err
 	}
+	defer lakes.Close()
+	lk, err := lakes.New(ctx, "lake")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "lake: %s (lake and checkpoint)\n", lakes)
 
+	srv0, onMinIO, err := lakes.Server(ctx)
+	if err != nil {
+		return err
+	}
 	sctx, stopStreamer := context.WithCancel(ctx)
 	defer stopStreamer()
-	cmd := exec.CommandContext(sctx, streamer, "--brokers", brokers[0], "--topic", topic, "--lake", "file://"+lakeDir,
+	cmd := exec.CommandContext(sctx, streamer, "--brokers", brokers[0], "--topic", topic, "--lake", lk.URL,
 		"--trigger", "0", "--starting-offsets", "earliest", "--http", httpAddr, "--console", "--console-mode", "update",
 		"--alerts-topic", alertsTopic, "--alert-max-temp", "0", "--window", cfg.Window.String(), "--watermark", cfg.Watermark.String(),
 		"--log-level", "warn")
+	if len(lk.Env) > 0 {
+		cmd.Env = append(os.Environ(), lk.Env...)
+	}
 	cmd.Stdout = io.Discard // the console: its rows are what the commit instant bounds
 	logs, err := os.Create(filepath.Join(work, "streamer.log"))
 	if err != nil {
@@ -281,11 +309,17 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	stopAlerts()
 	stopStreamer()
 	<-exited
+	srv1, _, err := lakes.Server(ctx)
+	if err != nil {
+		return err
+	}
 
 	// produce -> committed
 	bs := make([]batch, 0, len(batches))
-	for _, b := range batches {
+	var lastBatch int64
+	for id, b := range batches {
 		bs = append(bs, b)
+		lastBatch = max(lastBatch, id)
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].committed.Before(bs[j].committed) })
 	var commitMs []float64
@@ -311,16 +345,39 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if len(commitMs) == 0 {
 		return fmt.Errorf("no measured reading was matched to a committed batch (%d missing, %d batches seen)", missing, len(bs))
 	}
+	// addBatch of the batches that appended to the Delta table and of those
+	// that did not: the difference is about the commit's cost.
+	var addCommit, addNone []float64
+	for _, b := range bs {
+		d := float64(b.addBatch.Microseconds()) / 1000
+		if b.output > 0 {
+			addCommit = append(addCommit, d)
+		} else {
+			addNone = append(addNone, d)
+		}
+	}
+	lg, err := benchlake.TableLog(ctx, lk.Store, strings.TrimSuffix(contract.StreamPrefix, "/"))
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "produced %d readings in %v (%.0f/s); measured %d over %v after %v of warm-up; %d batches seen; %d readings not matched to a batch\n",
 		produced, elapsed.Round(time.Millisecond), harness.PerSec(produced, elapsed), len(sent), cfg.Duration, cfg.Warmup, len(bs), missing)
 	fmt.Fprintf(stdout, "streamer: --trigger 0 --console --console-mode update --window %v --watermark %v --alert-max-temp 0\n\n", cfg.Window, cfg.Watermark)
-	fmt.Fprintln(stdout, "| delay (ms) | samples | p50 | p99 | max |")
+	fmt.Fprintln(stdout, "| delay or duration (ms) | samples | p50 | p99 | max |")
 	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: |")
 	row := func(name string, xs []float64) {
 		fmt.Fprintf(stdout, "| %s | %d | %.0f | %.0f | %.0f |\n", name, len(xs), harness.Quantile(xs, 0.5), harness.Quantile(xs, 0.99), harness.Quantile(xs, 1))
 	}
 	row("produce → batch committed (update row out)", commitMs)
 	row("alert on the topic after its window could close", alertMs)
+	row("addBatch of a batch with a Delta commit", addCommit)
+	row("addBatch of a batch without one", addNone)
+	fmt.Fprintf(stdout, "\nstream table: %d Delta commits (version %d), %d checkpoints, over %d batches\n", lg.Commits, lg.Version, lg.Checkpoints, lastBatch+1)
+	if onMinIO {
+		d := srv1.Since(srv0)
+		fmt.Fprintf(stdout, "S3 requests per batch (the streamer's whole run): %s; MinIO's CPU time %v over the run\n",
+			benchlake.FormatRequests(d.Requests, int(lastBatch+1)), d.CPU)
+	}
 	fmt.Fprintf(stdout, "\ntarget: produce → update p99 < 500 ms at 10,000 readings/s: p99 = %.0f ms\n", harness.Quantile(commitMs, 0.99))
 	return nil
 }
@@ -359,6 +416,9 @@ func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 		Sources    []struct {
 			EndOffset map[string]map[string]int64 `json:"endOffset"`
 		} `json:"sources"`
+		Sink struct {
+			NumOutputRows int64 `json:"numOutputRows"`
+		} `json:"sink"`
 	}
 	if json.NewDecoder(resp.Body).Decode(&ps) != nil {
 		return
@@ -381,6 +441,7 @@ func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 				end[int32(n)] = off
 			}
 		}
-		batches[p.BatchID] = batch{end: end, committed: committed}
+		batches[p.BatchID] = batch{end: end, committed: committed,
+			addBatch: time.Duration(d["addBatch"]) * time.Millisecond, output: p.Sink.NumOutputRows}
 	}
 }
