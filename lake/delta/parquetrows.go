@@ -266,6 +266,11 @@ func readParquetRows(r io.ReaderAt, size int64, want []string, fn func(map[strin
 	if err != nil {
 		return err
 	}
+	return readFileRows(f, want, fn)
+}
+
+// readFileRows calls fn with every row of an open Parquet file, assembled.
+func readFileRows(f *parquet.File, want []string, fn func(map[string]any) error) error {
 	a := newRowAssembler(f.Schema(), want)
 	buf := make([]parquet.Row, 64)
 	for _, rg := range f.RowGroups() {

@@ -46,15 +46,37 @@ func (s *state) clone() *state {
 // apply reconciles one action into the state: the latest protocol and
 // metaData win, the latest txn per appId, the latest domainMetadata per
 // domain (a removed one leaves), and the newest reference to each logical
-// file (path, dv): an add makes it live, a remove a tombstone.
+// file (path, dv): an add makes it live, a remove a tombstone. The state
+// keeps copies: the caller's action stays its own.
 func (s *state) apply(a Action) error {
+	if a.Protocol != nil {
+		p := *a.Protocol
+		a.Protocol = &p
+	}
+	if a.Metadata != nil {
+		m := *a.Metadata
+		a.Metadata = &m
+	}
+	if a.Add != nil {
+		add := *a.Add
+		a.Add = &add
+	}
+	if a.Remove != nil {
+		rm := *a.Remove
+		a.Remove = &rm
+	}
+	return s.applyOwned(a)
+}
+
+// applyOwned is apply for an action no one else holds (one just read from
+// the log): the state keeps its protocol, metaData, add or remove as they
+// are, and no one may change them afterwards.
+func (s *state) applyOwned(a Action) error {
 	switch {
 	case a.Protocol != nil:
-		p := *a.Protocol
-		s.protocol = &p
+		s.protocol = a.Protocol
 	case a.Metadata != nil:
-		m := *a.Metadata
-		s.metadata = &m
+		s.metadata = a.Metadata
 	case a.Txn != nil:
 		s.txns[a.Txn.AppID] = *a.Txn
 	case a.DomainMetadata != nil:
@@ -69,8 +91,7 @@ func (s *state) apply(a Action) error {
 			return err
 		}
 		k := fileKey{p, a.Add.DeletionVector.UniqueID()}
-		add := *a.Add
-		s.files[k] = &add
+		s.files[k] = a.Add
 		delete(s.tombstones, k)
 	case a.Remove != nil:
 		p, err := DecodePath(a.Remove.Path)
@@ -78,9 +99,8 @@ func (s *state) apply(a Action) error {
 			return err
 		}
 		k := fileKey{p, a.Remove.DeletionVector.UniqueID()}
-		rm := *a.Remove
 		delete(s.files, k)
-		s.tombstones[k] = &rm
+		s.tombstones[k] = a.Remove
 	}
 	return nil
 }
@@ -219,7 +239,7 @@ func (t *Table) load(ctx context.Context, seg segment, files []logFile) (*Snapsh
 		}
 		lastInfo = nil
 		for _, a := range actions {
-			if err := st.apply(a); err != nil {
+			if err := st.applyOwned(a); err != nil {
 				return nil, fmt.Errorf("delta: %s: version %d: %w", t, c.version, err)
 			}
 			if a.CommitInfo != nil {
@@ -326,7 +346,7 @@ func (s *Snapshot) Update(ctx context.Context) (*Snapshot, error) {
 		}
 		lastInfo = nil
 		for _, a := range actions {
-			if err := st.apply(a); err != nil {
+			if err := st.applyOwned(a); err != nil {
 				return nil, fmt.Errorf("delta: %s: version %d: %w", t, v, err)
 			}
 			if a.CommitInfo != nil {

@@ -91,6 +91,8 @@ func streamTable(b *testing.B, n int) (*memStore, *delta.Table) {
 // of one add and 3000 tombstones).
 func BenchmarkSnapshot(b *testing.B) {
 	const files = 3000
+	delta.CheckpointCrossCheck(false)
+	defer delta.CheckpointCrossCheck(true)
 	benchTables.once.Do(func() {
 		mem, tbl := streamTable(b, files)
 		benchTables.small = mem.clone()
