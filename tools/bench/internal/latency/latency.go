@@ -114,9 +114,15 @@ type sentRec struct {
 	at        time.Time
 }
 
+// longPause is a pause between batches long enough to show in the latency
+// target (about half of it); the report says which batches follow one.
+const longPause = 250 * time.Millisecond
+
 // batch is one committed micro-batch, from /progress.
 type batch struct {
+	id        int64
 	end       map[int32]int64
+	started   time.Time // planning began (the progress timestamp minus planning and the offsets-log write)
 	committed time.Time
 	addBatch  time.Duration // decode, aggregate, the Delta commit, Kafka outputs
 	output    int64         // window rows appended: > 0 means a Delta commit
@@ -322,7 +328,14 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		lastBatch = max(lastBatch, id)
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].committed.Before(bs[j].committed) })
-	var commitMs []float64
+	// A batch that follows a long pause (see below) holds the readings that
+	// arrived during it; the second figure leaves those batches out, to show
+	// what the pauses cost.
+	afterPause := func(b batch) bool {
+		prev, ok := batches[b.id-1]
+		return ok && b.started.Sub(prev.committed) > longPause
+	}
+	var commitMs, commitNoPauseMs []float64
 	missing := 0
 	for _, s := range sent {
 		i := sort.Search(len(bs), func(i int) bool { return bs[i].end[s.partition] > s.offset })
@@ -330,7 +343,11 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			missing++
 			continue
 		}
-		commitMs = append(commitMs, float64(bs[i].committed.Sub(s.at).Microseconds())/1000)
+		d := float64(bs[i].committed.Sub(s.at).Microseconds()) / 1000
+		commitMs = append(commitMs, d)
+		if !afterPause(bs[i]) {
+			commitNoPauseMs = append(commitNoPauseMs, d)
+		}
 	}
 	// alert delay
 	var alertMs []float64
@@ -356,6 +373,23 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			addNone = append(addNone, d)
 		}
 	}
+	// The pause between a batch's commit and the next batch's planning:
+	// the loop's work outside batches (progress, checkpoint-history purges).
+	// Readings that arrive during a pause wait for it.
+	var pauseMs []float64
+	type pause struct {
+		after int64
+		d     time.Duration
+	}
+	var pauses []pause
+	for _, b := range bs {
+		if next, ok := batches[b.id+1]; ok {
+			d := next.started.Sub(b.committed)
+			pauseMs = append(pauseMs, float64(d.Microseconds())/1000)
+			pauses = append(pauses, pause{b.id, d})
+		}
+	}
+	sort.Slice(pauses, func(i, j int) bool { return pauses[i].d > pauses[j].d })
 	lg, err := benchlake.TableLog(ctx, lk.Store, strings.TrimSuffix(contract.StreamPrefix, "/"))
 	if err != nil {
 		return err
@@ -369,10 +403,17 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "| %s | %d | %.0f | %.0f | %.0f |\n", name, len(xs), harness.Quantile(xs, 0.5), harness.Quantile(xs, 0.99), harness.Quantile(xs, 1))
 	}
 	row("produce → batch committed (update row out)", commitMs)
+	row(fmt.Sprintf("same, without the batches after a pause > %v", longPause), commitNoPauseMs)
 	row("alert on the topic after its window could close", alertMs)
 	row("addBatch of a batch with a Delta commit", addCommit)
 	row("addBatch of a batch without one", addNone)
-	fmt.Fprintf(stdout, "\nstream table: %d Delta commits (version %d), %d checkpoints, over %d batches\n", lg.Commits, lg.Version, lg.Checkpoints, lastBatch+1)
+	row("pause between a batch's commit and the next one's planning", pauseMs)
+	var longest []string
+	for _, p := range pauses[:min(5, len(pauses))] {
+		longest = append(longest, fmt.Sprintf("%v after batch %d", p.d.Round(time.Millisecond), p.after))
+	}
+	fmt.Fprintf(stdout, "\nlongest pauses: %s\n", strings.Join(longest, ", "))
+	fmt.Fprintf(stdout, "stream table: %d Delta commits (version %d), %d checkpoints, over %d batches\n", lg.Commits, lg.Version, lg.Checkpoints, lastBatch+1)
 	if onMinIO {
 		d := srv1.Since(srv0)
 		fmt.Fprintf(stdout, "S3 requests per batch (the streamer's whole run): %s; MinIO's CPU time %v over the run\n",
@@ -441,7 +482,8 @@ func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 				end[int32(n)] = off
 			}
 		}
-		batches[p.BatchID] = batch{end: end, committed: committed,
+		started := t0.Add(-time.Duration(d["latestOffset"]+d["walCommit"]) * time.Millisecond)
+		batches[p.BatchID] = batch{id: p.BatchID, end: end, started: started, committed: committed,
 			addBatch: time.Duration(d["addBatch"]) * time.Millisecond, output: p.Sink.NumOutputRows}
 	}
 }
