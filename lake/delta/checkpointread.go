@@ -20,13 +20,15 @@ import (
 // the file's own schema, by the rules readParquetRows follows: lists and
 // maps whatever the names of their inner fields, fields matched by name
 // as encoding/json matches them (case-insensitively), INT32 or INT64 for
-// integers. A file whose shape it does not expect (an integer stored as
-// a string, a map whose key is not a string, a two-level map, ...) is read
-// by the generic reader instead (readCheckpointRows), which decides what it
-// means; both give the same actions, in the same order, for every file the
-// fast reader accepts (TestCheckpointReadersAgree).
+// integers. A file whose shape this column reader does not expect (an
+// integer stored as a string, a map whose key is not a string, a list of
+// structs, ...) is read by the generic reader instead
+// (readCheckpointRows), which decides what it means. For every file the
+// column reader takes, both give the same actions in the same order
+// (checkpointread_internal_test.go checks it on random checkpoints and on
+// every checkpoint the package's tests read).
 
-// errShape says the fast reader does not handle the file's layout.
+// errShape says the column reader does not handle the file's layout.
 var errShape = errors.New("checkpoint layout not handled by the column reader")
 
 // readCheckpointFile calls apply with every action of a checkpoint file,
@@ -86,11 +88,9 @@ type ckNode struct {
 	def, rep int // definition and repetition levels of the node itself
 }
 
-func (n ckNode) optionalOrRepeated() bool { return n.node.Optional() || n.node.Repeated() }
-
 // child finds the field named name (as encoding/json finds a struct field
 // for a key: an exact match, else the one that matches case-insensitively;
-// several such is a shape the fast reader leaves to the generic one).
+// several such is a shape the column reader leaves to the generic one).
 func (n ckNode) child(name string, exact bool) (ckNode, bool, error) {
 	col := n.col
 	var found []ckNode
@@ -125,6 +125,7 @@ func (n ckNode) child(name string, exact bool) (ckNode, bool, error) {
 
 // ckCursor reads one leaf column of a row group, a row at a time.
 type ckCursor struct {
+	col      int // leaf column index
 	pages    parquet.Pages
 	values   parquet.ValueReader // the current page's; nil between pages
 	buf      []parquet.Value
@@ -138,6 +139,9 @@ func (c *ckCursor) next() error {
 	c.row = c.row[:0]
 	for {
 		if c.i == c.n {
+			for i := range c.row { // a row that goes on in the next page keeps its bytes
+				c.row[i] = c.row[i].Clone()
+			}
 			if err := c.fill(); err == io.EOF && len(c.row) > 0 {
 				return nil
 			} else if err == io.EOF {
@@ -158,10 +162,26 @@ func (c *ckCursor) next() error {
 	}
 }
 
+// skip passes over k rows in which the column's action is null: one
+// (null) value each, whatever the column's repetition.
+func (c *ckCursor) skip(k int) error {
+	for k > 0 {
+		if c.i == c.n {
+			if err := c.fill(); err == io.EOF {
+				return fmt.Errorf("column ends before its row group")
+			} else if err != nil {
+				return err
+			}
+		}
+		d := min(k, c.n-c.i)
+		c.i += d
+		k -= d
+	}
+	return nil
+}
+
 // fill reads the next values of the column, going on to the next page
 // when the current one is done; io.EOF at the end of the column chunk.
-// Pages are not released, so the byte arrays of values already read stay
-// valid.
 func (c *ckCursor) fill() error {
 	for {
 		if c.values != nil {
@@ -188,17 +208,35 @@ func (c *ckCursor) fill() error {
 	}
 }
 
+// ckGroup is the bound columns of one action: the column that says
+// whether a row holds the action, read in every row, and the others, read
+// only in rows that hold it. In a row where the action is null each of
+// them holds one null value, so they are passed over in bulk (skipped) the
+// next time they are read: a checkpoint's rows each hold one action, and
+// the columns of the others cost next to nothing.
+type ckGroup struct {
+	presence *ckCursor
+	def      int // the action's definition level (1)
+	others   []*ckCursor
+	skipped  int // rows since the others were read
+}
+
 // ckBinder binds action fields to leaf columns of a file's schema.
 type ckBinder struct {
 	cursors map[int]*ckCursor
+	groups  []*ckGroup
 	err     error // the first layout problem
 }
 
+// cursor returns the cursor of a leaf column, new ones joining the group
+// of the action being bound (the last one).
 func (b *ckBinder) cursor(n ckNode) *ckCursor {
 	c, ok := b.cursors[n.col]
 	if !ok {
-		c = &ckCursor{buf: make([]parquet.Value, 256), repeated: n.rep > 0}
+		c = &ckCursor{col: n.col, buf: make([]parquet.Value, 256), repeated: n.rep > 0}
 		b.cursors[n.col] = c
+		g := b.groups[len(b.groups)-1]
+		g.others = append(g.others, c)
 	}
 	return c
 }
@@ -245,7 +283,12 @@ func (b *ckBinder) presence(g ckNode) ckPresence {
 func deepestRep(g ckNode) int {
 	rep, n := g.rep, g.node
 	for !n.Leaf() {
-		n = n.Fields()[0]
+		for _, f := range n.Fields() {
+			if numLeaves(f) > 0 {
+				n = f
+				break
+			}
+		}
 		if n.Repeated() {
 			rep++
 		}
@@ -591,8 +634,8 @@ func (a *ckArena) intern(b []byte) string {
 // ckReader reads a checkpoint file whose layout its binder accepted.
 type ckReader struct {
 	arena    ckArena
+	groups   []*ckGroup
 	cursors  []*ckCursor // every bound column, once
-	columns  []int       // their leaf column indexes
 	protocol ckProtocolCols
 	metadata ckMetadataCols
 	txn      ckTxnCols
@@ -618,7 +661,13 @@ func newCkReader(schema parquet.Node) (*ckReader, error) {
 			b.fail(fmt.Errorf("%w: %q is not an optional group", errShape, name))
 			return ckNode{}, ckPresence{}
 		}
-		return n, b.presence(n)
+		g := &ckGroup{def: n.def}
+		b.groups = append(b.groups, g)
+		p := b.presence(n)
+		if p.c != nil {
+			g.presence, g.others = p.c, nil
+		}
+		return n, p
 	}
 	var g ckNode
 	g, r.protocol.present = action("protocol")
@@ -665,8 +714,9 @@ func newCkReader(schema parquet.Node) (*ckReader, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	for col, c := range b.cursors {
-		r.cursors, r.columns = append(r.cursors, c), append(r.columns, col)
+	r.groups = b.groups
+	for _, g := range b.groups {
+		r.cursors = append(append(r.cursors, g.presence), g.others...)
 	}
 	return r, nil
 }
@@ -675,11 +725,14 @@ func newCkReader(schema parquet.Node) (*ckReader, error) {
 func (r *ckReader) read(f *parquet.File, apply func(Action) error) error {
 	for _, rg := range f.RowGroups() {
 		chunks := rg.ColumnChunks()
-		for i, c := range r.cursors {
-			if r.columns[i] >= len(chunks) {
+		for _, c := range r.cursors {
+			if c.col >= len(chunks) {
 				return fmt.Errorf("row group has %d columns, the schema more", len(chunks))
 			}
-			c.pages, c.values, c.i, c.n = chunks[r.columns[i]].Pages(), nil, 0, 0
+			c.pages, c.values, c.i, c.n = chunks[c.col].Pages(), nil, 0, 0
+		}
+		for _, g := range r.groups {
+			g.skipped = 0
 		}
 		err := r.readRows(rg.NumRows(), apply)
 		for _, c := range r.cursors {
@@ -697,10 +750,23 @@ func (r *ckReader) read(f *parquet.File, apply func(Action) error) error {
 
 func (r *ckReader) readRows(rows int64, apply func(Action) error) error {
 	for range rows {
-		for i, c := range r.cursors {
-			if err := c.next(); err != nil {
-				return fmt.Errorf("column %d: %w", r.columns[i], err)
+		for _, g := range r.groups {
+			if err := g.presence.next(); err != nil {
+				return fmt.Errorf("column %d: %w", g.presence.col, err)
 			}
+			if g.presence.row[0].DefinitionLevel() < g.def {
+				g.skipped++
+				continue
+			}
+			for _, c := range g.others {
+				if err := c.skip(g.skipped); err != nil {
+					return fmt.Errorf("column %d: %w", c.col, err)
+				}
+				if err := c.next(); err != nil {
+					return fmt.Errorf("column %d: %w", c.col, err)
+				}
+			}
+			g.skipped = 0
 		}
 		if err := r.row(apply); err != nil {
 			return err

@@ -111,14 +111,15 @@ func BenchmarkSnapshot(b *testing.B) {
 	bench := func(b *testing.B, mem *memStore, wantFiles, wantTombstones int) {
 		s := mem.dump(b)
 		b.ReportAllocs()
+		var snap *delta.Snapshot
 		for b.Loop() {
-			snap, err := delta.NewTable(s, "stream").Snapshot(b.Context())
-			if err != nil {
+			var err error
+			if snap, err = delta.NewTable(s, "stream").Snapshot(b.Context()); err != nil {
 				b.Fatal(err)
 			}
-			if snap.NumFiles() != wantFiles || len(snap.Tombstones()) != wantTombstones {
-				b.Fatalf("%d files, %d tombstones; want %d and %d", snap.NumFiles(), len(snap.Tombstones()), wantFiles, wantTombstones)
-			}
+		}
+		if snap.NumFiles() != wantFiles || len(snap.Tombstones()) != wantTombstones {
+			b.Fatalf("%d files, %d tombstones; want %d and %d", snap.NumFiles(), len(snap.Tombstones()), wantFiles, wantTombstones)
 		}
 	}
 	b.Run("files=3000", func(b *testing.B) { bench(b, benchTables.small, files, 0) })
