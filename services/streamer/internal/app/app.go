@@ -75,6 +75,7 @@ type App struct {
 	ready    atomic.Bool
 	lastErr  atomic.Pointer[error] // why the query is not running, while it restarts
 	srcMu    sync.Mutex            // guards src against Ready, which runs on HTTP goroutines
+	purging  chan struct{}         // closed when the background purge of checkpoint history ends; nil if none ran
 }
 
 // New returns an App for cfg. Nothing is connected until Run.
@@ -169,6 +170,41 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// purgeInBackground deletes the checkpoint history older than the newest
+// retainBatches batches, off the batch loop: on S3 it is hundreds of DELETEs,
+// which would otherwise stall the next batch (seconds of latency on MinIO).
+// It only touches batches far below the ones the loop writes. A purge still
+// running when the next is due makes that one a no-op: the next purge covers
+// what it would have deleted.
+func (a *App) purgeInBackground(ctx context.Context) {
+	if a.purging != nil {
+		select {
+		case <-a.purging:
+		default:
+			return
+		}
+	}
+	done := make(chan struct{})
+	a.purging = done
+	ck := a.ck
+	go func() {
+		defer close(done)
+		if err := ck.Purge(ctx, retainBatches); err != nil && ctx.Err() == nil {
+			a.log.Warn("purge checkpoint history", "err", err)
+		}
+	}()
+}
+
+// waitPurge waits for the background purge, if one runs, so that it never
+// outlives the session that started it (recovery then sees a settled
+// checkpoint).
+func (a *App) waitPurge() {
+	if a.purging != nil {
+		<-a.purging
+		a.purging = nil
+	}
 }
 
 // restartBackOff paces the query's restarts: 500ms, doubling up to 30s,
@@ -326,6 +362,7 @@ func (a *App) waitStore(ctx context.Context, st lake.Store) error {
 }
 
 func (a *App) close() {
+	a.waitPurge()
 	if a.out != nil {
 		a.out.Close()
 		a.out = nil
@@ -677,9 +714,7 @@ func (a *App) runBatch(work context.Context, entry checkpoint.OffsetsEntry) erro
 	a.nextStart = source.Offsets(entry.End).Clone()
 	a.nextBatch = entry.BatchID + 1
 	if entry.BatchID%retainBatches == 0 && entry.BatchID > 0 {
-		if err := a.ck.Purge(work, retainBatches); err != nil {
-			a.log.Warn("purge checkpoint history", "err", err)
-		}
+		a.purgeInBackground(work)
 	}
 	p := a.report(entry, res, out, numIn, invalid, invalidBy, t0, tFetched, tAdded, tCommitted)
 	a.progress.Add(p)

@@ -19,6 +19,7 @@ import (
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/sink"
 )
@@ -343,4 +344,39 @@ func TestOutputDoesNotDependOnTriggers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckpointHistoryIsPurgedOffTheBatchLoop runs more than two purge
+// intervals of batches: the checkpoint keeps about retainBatches batches of
+// history (the purge, which runs in the background, really deletes), the
+// lake holds every closed window once, and a second run recovers from the
+// purged checkpoint.
+func TestCheckpointHistoryIsPurgedOffTheBatchLoop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	w.produce(ctx, rng, origin, 2500)
+	w.run(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 10 }))
+	compareRows(t, w.committedRows(ctx), expected(w.sent, 10_000, 60_000))
+
+	ck, err := lake.Open(ctx, w.lakeURL+"/_checkpoints/streamer", lake.S3Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{checkpoint.CommitsDir, checkpoint.StateDir, checkpoint.OffsetsDir} {
+		objs, err := ck.List(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 250 batches ran; purges at batches 100 and 200 keep the newest
+		// 100 at that time, so 100 + the 50 after the last purge remain.
+		if len(objs) < retainBatches || len(objs) > retainBatches+60 {
+			t.Fatalf("%s holds %d batches after 250, want the history purged to about %d", dir, len(objs), retainBatches+50)
+		}
+	}
+
+	w.produce(ctx, rng, origin+300_000, 500)
+	w.run(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 50 }))
+	compareRows(t, w.committedRows(ctx), expected(w.sent, 10_000, 60_000))
 }
