@@ -194,6 +194,9 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "MinIO round trip, 1 KiB, one request at a time (median of 50): GET %.1f ms, PUT %.1f ms\n",
 			float64(get.Microseconds())/1000, float64(put.Microseconds())/1000)
 		targets = append(targets, target{benchlake.MinIO, remote, ml})
+		if err := snapshotCost(ctx, stdout, remote, ml); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, "DuckDB has no delta extension here: it reads the snapshot's live files of the local lake, read_parquet([...]), listed from the Delta log outside its timing")
 	d1, err := duck.Open(1)
@@ -236,6 +239,9 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		if onMinIO {
 			d := srv1.Since(srv0)
 			fmt.Fprintf(stdout, "  its S3 requests: %s; MinIO's CPU time: %v\n", benchlake.FormatRequests(d.Requests, 1), d.CPU)
+			if err := snapshotCost(ctx, stdout, t.lk, t.lakes); err != nil {
+				return err
+			}
 		}
 	}
 	after, err := measure(ctx, cfg, batcher, targets, d1, dAll, work)
@@ -243,6 +249,29 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return fmt.Errorf("after optimize: %w", err)
 	}
 	report(stdout, cfg, targets, before, after)
+	return nil
+}
+
+// snapshotCost reads the stream table's latest snapshot over S3 in the
+// harness (lake/delta, as the batcher reads it) and prints the requests and
+// time it took: the log's share of a batcher run on MinIO.
+func snapshotCost(ctx context.Context, w io.Writer, lk benchlake.Lake, lakes *benchlake.Lakes) error {
+	srv0, _, err := lakes.Server(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	snap, err := delta.NewTable(lk.Store, lakegen.Table).Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	srv1, _, err := lakes.Server(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  a snapshot of the stream table (version %d, %d live files, %d tombstones) read over S3: %v, requests %s\n",
+		snap.Version(), snap.NumFiles(), len(snap.Tombstones()), took.Round(time.Millisecond), benchlake.FormatRequests(srv1.Since(srv0).Requests, 1))
 	return nil
 }
 
