@@ -1,0 +1,3 @@
+module github.com/sensorlab/sensorlab/query
+
+go 1.26.0
