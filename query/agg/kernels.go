@@ -1,0 +1,414 @@
+package agg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+
+	"github.com/sensorlab/sensorlab/query/types"
+)
+
+// slotKind says what a record slot holds.
+type slotKind uint8
+
+const (
+	slotWord slotKind = iota // the value itself (integer, or float bits)
+	slotStr                  // index+1 in store.strs; 0: no value
+	slotHLL                  // index+1 of a sketch in store.hll; 0: empty
+	slotSet                  // index+1 in store.sets; 0: empty
+)
+
+type slot struct {
+	kind slotKind
+	init uint64 // the initial word of a new record
+}
+
+// foldKind is how an aggregate folds a value into its slot. The initial
+// word makes the first value need no test: sums start at 0 (+0.0 for
+// doubles, as Spark's coalesce(sum, 0) + x), a minimum at the greatest
+// value of its order, a maximum at the least.
+type foldKind uint8
+
+const (
+	fNone     foldKind = iota // reads a counter only (count)
+	fCountIf                  // slot += value is true
+	fSumI                     // integer sum, wrapping as Spark's non-ANSI sum of BIGINT
+	fSumDec                   // DECIMAL sum, refused beyond the result precision
+	fSumF                     // DOUBLE sum of a DOUBLE column
+	fSumIF                    // DOUBLE sum of an INT/BIGINT column (avg)
+	fMinI                     // INT, BIGINT, DECIMAL, TIMESTAMP
+	fMaxI                     //
+	fMinF                     // DOUBLE in Spark's order (NaN greatest, -0 = 0)
+	fMaxF                     //
+	fMinB                     // BOOLEAN, coded 1 false, 2 true (0 and 3 are the sentinels)
+	fMaxB                     //
+	fMinS                     // STRING, bytewise
+	fMaxS                     //
+	fHLL                      // approx_count_distinct
+	fSet                      // count(DISTINCT)
+)
+
+// aggImpl is one aggregate specialised for its argument's type.
+type aggImpl struct {
+	Agg
+	fold    foldKind
+	in      types.Type // argument type
+	out     types.Type // result type
+	slot    int        // its slot (word offset in the record); -1 for fNone
+	cnt     int        // the counter slot of its argument's non-null values
+	decMax  int64      // fSumDec: the sums' bound, 10^precision (exclusive)
+	valCode keyCol     // fSet: encodes a value as a set member
+}
+
+// counter counts rows (col -1) or a column's non-null values into slot.
+type counter struct {
+	col  int
+	slot int
+}
+
+// ErrOverflow is returned when a DECIMAL sum or average leaves the
+// precision this engine stores.
+var ErrOverflow = errors.New("DECIMAL overflow")
+
+var pow10 = func() [19]int64 {
+	var p [19]int64
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// lessF is Spark's order on doubles: NaN is greater than every number.
+func lessF(a, b float64) bool { return a < b || (b != b && a == a) }
+
+// foldSeg folds the entries lo..hi of the fold list (input row src[e] into
+// record dst[e] of st).
+func (a *aggImpl) foldSeg(b *types.Batch, st *store, src, dst []int32, stride int) error {
+	if a.fold == fNone {
+		return nil
+	}
+	v := b.Cols[a.Arg]
+	null := v.Null
+	rec := st.rec
+	off := a.slot
+	switch a.fold {
+	case fCountIf:
+		for e, i := range src {
+			if v.Bool[i] && (null == nil || !null[i]) {
+				rec[int(dst[e])*stride+off]++
+			}
+		}
+	case fSumI:
+		for e, i := range src {
+			if null == nil || !null[i] {
+				rec[int(dst[e])*stride+off] += uint64(v.I64[i])
+			}
+		}
+	case fSumDec:
+		lim := a.decMax
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			p := &rec[int(dst[e])*stride+off]
+			s := int64(*p) + v.I64[i] // both < 10^18: no int64 overflow
+			if s >= lim || s <= -lim {
+				return fmt.Errorf("%s: %w: the sum leaves %s", a.Agg, ErrOverflow, a.out)
+			}
+			*p = uint64(s)
+		}
+	case fSumF:
+		for e, i := range src {
+			if null == nil || !null[i] {
+				p := &rec[int(dst[e])*stride+off]
+				*p = math.Float64bits(math.Float64frombits(*p) + v.F64[i])
+			}
+		}
+	case fSumIF:
+		for e, i := range src {
+			if null == nil || !null[i] {
+				p := &rec[int(dst[e])*stride+off]
+				*p = math.Float64bits(math.Float64frombits(*p) + float64(v.I64[i]))
+			}
+		}
+	case fMinI:
+		for e, i := range src {
+			if x := v.I64[i]; (null == nil || !null[i]) && x < int64(rec[int(dst[e])*stride+off]) {
+				rec[int(dst[e])*stride+off] = uint64(x)
+			}
+		}
+	case fMaxI:
+		for e, i := range src {
+			if x := v.I64[i]; (null == nil || !null[i]) && x > int64(rec[int(dst[e])*stride+off]) {
+				rec[int(dst[e])*stride+off] = uint64(x)
+			}
+		}
+	case fMinF:
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			p := &rec[int(dst[e])*stride+off]
+			if x := v.F64[i]; lessF(x, math.Float64frombits(*p)) {
+				*p = math.Float64bits(x)
+			}
+		}
+	case fMaxF:
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			p := &rec[int(dst[e])*stride+off]
+			if x := v.F64[i]; lessF(math.Float64frombits(*p), x) {
+				*p = math.Float64bits(x)
+			}
+		}
+	case fMinB, fMaxB:
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			x := uint64(1)
+			if v.Bool[i] {
+				x = 2
+			}
+			p := &rec[int(dst[e])*stride+off]
+			if (a.fold == fMinB && x < *p) || (a.fold == fMaxB && x > *p) {
+				*p = x
+			}
+		}
+	case fMinS, fMaxS:
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			st.foldString(int(dst[e])*stride+off, v.Str[i], a.fold == fMinS)
+		}
+	case fHLL:
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			st.sketch(int(dst[e])*stride+off).add(hashValue(v, int(i)))
+		}
+	case fSet:
+		var buf []byte
+		for e, i := range src {
+			if null != nil && null[i] {
+				continue
+			}
+			buf = a.valCode.appendValue(buf[:0], v, int(i))
+			m := st.set(int(dst[e])*stride + off)
+			if _, ok := m[string(buf)]; !ok {
+				m[string(buf)] = struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+// foldString keeps s in the string slot at word w if it is the first value
+// or less (min) or greater (max) than the slot's. Values are copied: input
+// strings may alias a decoder's buffer.
+func (st *store) foldString(w int, s string, isMin bool) {
+	i := st.rec[w]
+	if i == 0 {
+		if n := len(st.freeStr); n > 0 {
+			i = st.freeStr[n-1]
+			st.freeStr = st.freeStr[:n-1]
+			st.strs[i-1] = strings.Clone(s)
+		} else {
+			st.strs = append(st.strs, strings.Clone(s))
+			i = uint64(len(st.strs))
+		}
+		st.rec[w] = i
+		return
+	}
+	cur := st.strs[i-1]
+	if (isMin && s < cur) || (!isMin && s > cur) {
+		st.strs[i-1] = strings.Clone(s)
+	}
+}
+
+// sketch returns the HyperLogLog sketch of the slot at word w, creating it.
+func (st *store) sketch(w int) hll {
+	i := st.rec[w]
+	if i == 0 {
+		if n := len(st.freeHLL); n > 0 {
+			i = st.freeHLL[n-1]
+			st.freeHLL = st.freeHLL[:n-1]
+		} else {
+			st.hll = append(st.hll, make([]uint8, hllM)...)
+			i = uint64(len(st.hll) / hllM)
+		}
+		st.rec[w] = i
+	}
+	return hll(st.hll[(i-1)*hllM : i*hllM])
+}
+
+// set returns the distinct-value set of the slot at word w, creating it.
+func (st *store) set(w int) map[string]struct{} {
+	i := st.rec[w]
+	if i == 0 {
+		if n := len(st.freeSet); n > 0 {
+			i = st.freeSet[n-1]
+			st.freeSet = st.freeSet[:n-1]
+		} else {
+			st.sets = append(st.sets, map[string]struct{}{})
+			i = uint64(len(st.sets))
+		}
+		st.rec[w] = i
+	}
+	return st.sets[i-1]
+}
+
+// merge folds the partial at record sr of src into record dr of dst, as
+// the existing engine merges partitions: counts and sums add (dst's first),
+// a minimum or maximum is replaced only by a strictly lesser or greater
+// value, so ties keep dst's.
+func (a *aggImpl) merge(dst *store, dr int, src *store, sr int, stride int) error {
+	if a.fold == fNone {
+		return nil
+	}
+	d, s := &dst.rec[dr*stride+a.slot], src.rec[sr*stride+a.slot]
+	switch a.fold {
+	case fCountIf, fSumI:
+		*d += s
+	case fSumDec:
+		x := int64(*d) + int64(s)
+		if x >= a.decMax || x <= -a.decMax {
+			return fmt.Errorf("%s: %w: the sum leaves %s", a.Agg, ErrOverflow, a.out)
+		}
+		*d = uint64(x)
+	case fSumF, fSumIF:
+		*d = math.Float64bits(math.Float64frombits(*d) + math.Float64frombits(s))
+	case fMinI:
+		if int64(s) < int64(*d) {
+			*d = s
+		}
+	case fMaxI:
+		if int64(s) > int64(*d) {
+			*d = s
+		}
+	case fMinF:
+		if lessF(math.Float64frombits(s), math.Float64frombits(*d)) {
+			*d = s
+		}
+	case fMaxF:
+		if lessF(math.Float64frombits(*d), math.Float64frombits(s)) {
+			*d = s
+		}
+	case fMinB:
+		if s < *d {
+			*d = s
+		}
+	case fMaxB:
+		if s > *d {
+			*d = s
+		}
+	case fMinS, fMaxS:
+		if s != 0 {
+			dst.foldString(dr*stride+a.slot, src.strs[s-1], a.fold == fMinS)
+		}
+	case fHLL:
+		if s != 0 {
+			dst.sketch(dr*stride + a.slot).merge(hll(src.hll[(s-1)*hllM : s*hllM]))
+		}
+	case fSet:
+		if s != 0 {
+			m := dst.set(dr*stride + a.slot)
+			for k := range src.sets[s-1] {
+				m[k] = struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+// emit appends the aggregate's value for record r of st to v.
+func (a *aggImpl) emit(st *store, r int, stride int, v *types.Vector) error {
+	w := st.rec[r*stride:]
+	n := int64(w[a.cnt])
+	x := w[max(a.slot, 0)]
+	switch a.Func {
+	case Count:
+		v.AppendInt(n)
+		return nil
+	case CountIf:
+		v.AppendInt(int64(x))
+		return nil
+	case ApproxCountDistinct:
+		if x == 0 {
+			v.AppendInt(0)
+		} else {
+			v.AppendInt(hll(st.hll[(x-1)*hllM : x*hllM]).estimate())
+		}
+		return nil
+	case CountDistinct:
+		if x == 0 {
+			v.AppendInt(0)
+		} else {
+			v.AppendInt(int64(len(st.sets[x-1])))
+		}
+		return nil
+	}
+	if n == 0 {
+		v.AppendNull()
+		return nil
+	}
+	switch a.fold {
+	case fSumI, fMinI, fMaxI:
+		v.AppendInt(int64(x))
+	case fSumDec:
+		if a.Func == Avg {
+			q, err := avgDecimal(int64(x), n, int(a.out.Scale-a.in.Scale), pow10[a.out.Precision])
+			if err != nil {
+				return fmt.Errorf("%s: %w", a.Agg, err)
+			}
+			v.AppendInt(q)
+		} else {
+			v.AppendInt(int64(x))
+		}
+	case fSumF, fSumIF:
+		f := math.Float64frombits(x)
+		if a.Func == Avg {
+			f /= float64(n)
+		}
+		v.AppendFloat(f)
+	case fMinF, fMaxF:
+		v.AppendFloat(math.Float64frombits(x))
+	case fMinB, fMaxB:
+		v.AppendBool(x == 2)
+	case fMinS, fMaxS:
+		v.AppendString(st.strs[x-1])
+	}
+	return nil
+}
+
+// avgDecimal is sum/n rescaled by 10^up, rounded half up (away from zero
+// at .5, as Java's HALF_UP), refused unless |result| < lim.
+func avgDecimal(sum, n int64, up int, lim int64) (int64, error) {
+	neg := sum < 0
+	mag := uint64(sum)
+	if neg {
+		mag = -mag
+	}
+	hi, lo := bits.Mul64(mag, uint64(pow10[up]))
+	if hi >= uint64(n) {
+		return 0, fmt.Errorf("%w: the average leaves the result precision", ErrOverflow)
+	}
+	q, rem := bits.Div64(hi, lo, uint64(n))
+	if rem >= uint64(n)-rem { // 2·rem >= n without overflow
+		q++
+	}
+	if q >= uint64(lim) {
+		return 0, fmt.Errorf("%w: the average leaves the result precision", ErrOverflow)
+	}
+	if neg {
+		return -int64(q), nil
+	}
+	return int64(q), nil
+}

@@ -1,0 +1,767 @@
+package agg
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"unsafe"
+
+	"github.com/sensorlab/sensorlab/query/types"
+)
+
+// Stats are a batch's state-operator figures, as Spark's progress reports
+// them. Rows are counted as the existing engine counts them: one per
+// (window, key, input partition) partial.
+type Stats struct {
+	NumInputRows              int64 // rows added, late ones included
+	NumRowsDroppedByWatermark int64 // late rows
+	NumRowsTotal              int64 // state rows after the batch
+	NumRowsUpdated            int64 // state rows the batch changed
+	NumRowsRemoved            int64 // state rows the batch evicted (or merged away, sessions)
+	MemoryUsedBytes           int64 // estimate of the state's heap bytes
+	// Over the batch's rows with an event time, late ones included (0
+	// when none); microseconds.
+	EventTimeMin, EventTimeMax, EventTimeAvg int64
+	// NextWatermark is the watermark of the next batch: max(this batch's,
+	// max event time seen - Delay).
+	NextWatermark int64
+	// NeedsNoDataBatch says the state holds windows NextWatermark closes:
+	// the driver should run a batch without new data to emit or evict them.
+	NeedsNoDataBatch bool
+}
+
+// noEventTime marks that no event time was ever seen.
+const noEventTime = math.MinInt64
+
+// Op is the windowed aggregation operator. Create it with New or Restore.
+// It is not safe for concurrent use.
+type Op struct {
+	in   types.Schema
+	cfg  Config
+	out  types.Schema
+	keys keyCodec
+
+	aggs     []aggImpl
+	counters []counter
+	slots    []slot
+	meta     int // words before the first slot
+	stride   int // words per record
+	rowCnt   int // the row-count slot
+	tmpl     []uint64
+	seed     maphash.Seed
+
+	timed        bool  // rows carry an event time (a window or a watermark)
+	size, slide  int64 // Tumbling (slide = size), Sliding; 0 without a window
+	passes       int   // windows a row may fall in: ceil(size/slide); 1 without a window
+	wins         []*store
+	free         []*store
+	lastW        []*store // by pass: the window the previous row went to
+	acc          *store   // one record: a group's partials merged
+	sess         *sessions
+	wm, maxSeen  int64
+	seq, clSeq   uint32 // current batch; last batch a changelog covers
+	clNum        uint64 // changelogs written (or restored) so far
+	removedWins  []int64
+	stats        Stats
+	tsBase       int64
+	tsSum        int64
+	err          error
+	nOut         int // rows of the output being built
+	rows         []int32
+	nTs          int64 // event times observed in the batch
+	keyBuf       []byte
+	keyEnds      []uint32
+	src, dst     []int32
+	segs         []seg
+	sortScratch  []keyRef
+	emitRows     []int32
+	partScratch  []int32
+	changedWins  []*store
+	haveEventTim bool
+}
+
+// seg is a run of the fold list that goes to one store.
+type seg struct {
+	st     *store
+	lo, hi int
+}
+
+// keyRef is a group while its window's rows are sorted.
+type keyRef struct {
+	k []byte
+	r int32
+}
+
+// maxFree bounds the evicted windows kept for reuse.
+const maxFree = 4
+
+// New returns an empty operator with watermark 0, after checking cfg
+// against the input schema.
+func New(in types.Schema, cfg Config) (*Op, error) {
+	if err := validate(in, cfg); err != nil {
+		return nil, err
+	}
+	o := &Op{in: in, cfg: cfg, keys: newKeyCodec(in, cfg.Keys), seed: maphash.MakeSeed(),
+		maxSeen: noEventTime, seq: 1}
+	o.cfg.Keys = slices.Clone(cfg.Keys)
+	o.cfg.Aggs = slices.Clone(cfg.Aggs)
+	w := cfg.Window
+	o.timed = w.Kind != None || cfg.HasWatermark
+	o.passes = 1
+	switch w.Kind {
+	case Tumbling:
+		o.size, o.slide = w.Size, w.Size
+	case Sliding:
+		o.size, o.slide = w.Size, w.Slide
+		o.passes = int((w.Size + w.Slide - 1) / w.Slide)
+	}
+	o.lastW = make([]*store, o.passes)
+	o.meta = 2
+	if w.Kind == Session {
+		o.meta = 4
+	}
+	// Slots: the row count, one non-null count per nullable argument
+	// column that needs one, then one per aggregate.
+	o.slots = append(o.slots, slot{})
+	o.rowCnt = o.meta
+	o.counters = append(o.counters, counter{col: -1, slot: o.rowCnt})
+	nn := map[int]int{}
+	for _, a := range cfg.Aggs {
+		if a.Arg >= 0 && in[a.Arg].Nullable && (a.Func == Count || a.Func == Sum || a.Func == Avg || a.Func == Min || a.Func == Max) {
+			if _, ok := nn[a.Arg]; !ok {
+				nn[a.Arg] = o.meta + len(o.slots)
+				o.counters = append(o.counters, counter{col: a.Arg, slot: nn[a.Arg]})
+				o.slots = append(o.slots, slot{})
+			}
+		}
+	}
+	for _, a := range cfg.Aggs {
+		im := aggImpl{Agg: a, slot: -1, cnt: o.rowCnt}
+		if a.Arg >= 0 {
+			im.in = in[a.Arg].Type
+			if c, ok := nn[a.Arg]; ok {
+				im.cnt = c
+			}
+		}
+		if a.Arg < 0 {
+			im.out = types.TBigint
+		} else {
+			im.out, _ = resultType(a.Func, im.in) // validated
+		}
+		sl := slot{}
+		k := im.in.Kind
+		switch a.Func {
+		case Count:
+			im.fold = fNone
+		case CountIf:
+			im.fold = fCountIf
+		case Sum, Avg:
+			switch {
+			case k == types.Decimal:
+				im.fold = fSumDec
+				im.decMax = pow10[min(types.MaxDecimalPrecision, im.in.Precision+10)]
+			case k == types.Double:
+				im.fold = fSumF
+			case a.Func == Avg:
+				im.fold = fSumIF
+			default:
+				im.fold = fSumI
+			}
+		case Min, Max:
+			isMin := a.Func == Min
+			switch k {
+			case types.Double:
+				im.fold = pick(isMin, fMinF, fMaxF)
+				sl.init = math.Float64bits(math.Inf(-1))
+				if isMin {
+					sl.init = canonicalNaN
+				}
+			case types.Boolean:
+				im.fold = pick(isMin, fMinB, fMaxB)
+				if isMin {
+					sl.init = 3
+				}
+			case types.String:
+				im.fold = pick(isMin, fMinS, fMaxS)
+				sl.kind = slotStr
+			default:
+				im.fold = pick(isMin, fMinI, fMaxI)
+				sl.init = 1 << 63 // MinInt64
+				if isMin {
+					sl.init = math.MaxInt64
+				}
+			}
+		case ApproxCountDistinct:
+			im.fold = fHLL
+			sl.kind = slotHLL
+		case CountDistinct:
+			im.fold = fSet
+			sl.kind = slotSet
+			im.valCode = keyCol{in: a.Arg, t: im.in, last: true}
+		}
+		if im.fold != fNone {
+			im.slot = o.meta + len(o.slots)
+			o.slots = append(o.slots, sl)
+		}
+		o.aggs = append(o.aggs, im)
+	}
+	o.stride = o.meta + len(o.slots)
+	o.tmpl = make([]uint64, o.stride)
+	for i, s := range o.slots {
+		o.tmpl[o.meta+i] = s.init
+	}
+	o.acc = &store{}
+	if w.Kind == Session {
+		o.sess = newSessions()
+	}
+	// The output schema.
+	if w.Kind != None {
+		o.out = append(o.out, types.Field{Name: "window_start", Type: types.TTimestamp},
+			types.Field{Name: "window_end", Type: types.TTimestamp})
+	}
+	for _, k := range cfg.Keys {
+		o.out = append(o.out, in[k])
+	}
+	for i, a := range o.aggs {
+		nullable := a.Func == Sum || a.Func == Avg || a.Func == Min || a.Func == Max
+		o.out = append(o.out, types.Field{Name: fmt.Sprintf("agg%d", i), Type: a.out, Nullable: nullable})
+	}
+	return o, nil
+}
+
+func pick(c bool, a, b foldKind) foldKind {
+	if c {
+		return a
+	}
+	return b
+}
+
+// OutputSchema is [window_start, window_end] (with a window), the key
+// columns as in the input, then agg0, agg1, … one per aggregate.
+func (o *Op) OutputSchema() types.Schema { return o.out }
+
+// Config returns the operator's configuration.
+func (o *Op) Config() Config { return o.cfg }
+
+// SetWatermark sets the watermark the next rows are filtered and windows
+// closed by. The watermark never moves backwards: a lower wm is ignored.
+func (o *Op) SetWatermark(wm int64) { o.wm = max(o.wm, wm) }
+
+// Watermark returns the watermark the current (or next) batch uses.
+func (o *Op) Watermark() int64 { return o.wm }
+
+// Err returns the error that stopped the operator, if any: a DECIMAL
+// overflow or a null in a NOT NULL key. After an error the state is
+// inconsistent; restore it from a checkpoint.
+func (o *Op) Err() error { return o.err }
+
+// Add folds the rows of b into the state. Rows whose event time is at or
+// before the watermark are late: dropped and counted (only with a
+// watermark). Rows with a null event time belong to no window and are
+// dropped uncounted, as Spark's window functions drop them.
+func (o *Op) Add(b *types.Batch) error {
+	if o.err != nil {
+		return o.err
+	}
+	if b.N == 0 {
+		return nil
+	}
+	if err := o.add(b); err != nil {
+		o.err = fmt.Errorf("aggregation: %w", err)
+	}
+	return o.err
+}
+
+func (o *Op) add(b *types.Batch) error {
+	n := b.N
+	o.stats.NumInputRows += int64(n)
+	// The rows on time, in input order.
+	rows := slices.Grow(o.rows[:0], n)[:0]
+	defer func() { o.rows = rows[:0] }()
+	var ts []int64
+	if o.timed {
+		tv := b.Cols[o.cfg.Window.TimeCol]
+		ts = tv.I64
+		for i := 0; i < n; i++ {
+			if tv.Null != nil && tv.Null[i] {
+				continue
+			}
+			t := ts[i]
+			o.observe(t)
+			if o.cfg.HasWatermark && t <= o.wm {
+				o.stats.NumRowsDroppedByWatermark++
+				continue
+			}
+			rows = append(rows, int32(i))
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			rows = append(rows, int32(i))
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if cap(o.keyEnds) < n {
+		o.keyEnds = make([]uint32, n)
+	}
+	var err error
+	o.keyBuf, err = o.keys.encodeBatch(b, o.keyBuf[:0], o.keyEnds[:n])
+	if err != nil {
+		return err
+	}
+	if o.sess != nil {
+		return o.addSessions(b, rows, ts)
+	}
+	// Look every row's group up, pass by pass (see foldList), then fold
+	// column by column.
+	src, dst, segs := o.foldList(b, rows, ts)
+	o.src, o.dst, o.segs = src, dst, segs
+	for _, s := range segs {
+		for i := range o.aggs {
+			if err := o.aggs[i].foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride); err != nil {
+				return err
+			}
+		}
+		o.foldCounters(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi])
+	}
+	return nil
+}
+
+// foldList finds (creating them) the state rows the on-time rows go to.
+// Entry e of the list folds input row src[e] into record dst[e]; segs cut
+// the list into runs of one store. A row falls in passes windows at most
+// (sliding windows); pass j takes, of each row's windows, the one whose
+// index (start/slide) is j modulo passes. Every window is thus reached in
+// one pass only, and its rows come in input order: each partial folds its
+// rows in arrival order, whatever the window kind.
+func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
+	src, dst, segs = o.src[:0], o.dst[:0], o.segs[:0]
+	part := b.Partition
+	S := o.stride
+	var cur *store
+	k := int64(o.passes)
+	for j := int64(0); j < k; j++ {
+		for _, i := range rows {
+			var w *store
+			if o.size == 0 {
+				w = o.window(0, 0)
+			} else {
+				t := ts[i]
+				last := floorDiv(t, o.slide)        // index of the newest window holding t
+				idx := last - floorMod(last-j, k)   // the one of this pass
+				start := idx * o.slide
+				if start <= t-o.size {
+					continue // t is in fewer than passes windows
+				}
+				w = o.window(int(j), start)
+			}
+			var lo uint32
+			if i > 0 {
+				lo = o.keyEnds[i-1]
+			}
+			key := o.keyBuf[lo:o.keyEnds[i]]
+			h := maphash.Bytes(o.seed, key)
+			m := w.find(h, key, S)
+			var p int32
+			if part != nil {
+				p = part[i]
+			}
+			if m < 0 {
+				m = w.insert(h, key, p, o.tmpl, o.seed)
+			}
+			r := m
+			if w.part(m, S) != p {
+				r = o.partial(w, m, p)
+			}
+			if w.stamp(r, S) != o.seq {
+				o.touch(w, m, r)
+			}
+			if w != cur {
+				if cur != nil {
+					segs[len(segs)-1].hi = len(src)
+				}
+				segs = append(segs, seg{st: w, lo: len(src)})
+				cur = w
+			}
+			src = append(src, i)
+			dst = append(dst, r)
+		}
+	}
+	if cur != nil {
+		segs[len(segs)-1].hi = len(src)
+	}
+	return src, dst, segs
+}
+
+// partial returns the record of partition p in the group of main row m
+// (whose partition is not p), adding it to the chain in partition order.
+func (o *Op) partial(w *store, m int32, p int32) int32 {
+	S := o.stride
+	prev, x := m, w.next(m, S)
+	for x >= 0 && w.part(x, S) < p {
+		prev, x = x, w.next(x, S)
+	}
+	if x >= 0 && w.part(x, S) == p {
+		return x
+	}
+	r := w.newRow(o.tmpl, p, w.keyOff(m, S))
+	w.rec[int(r)*S] |= partialFlag
+	w.setNext(r, S, x)
+	w.setNext(prev, S, r)
+	return r
+}
+
+// touch records that the batch changes record r of group m: the first
+// time, it counts the row as updated and lists the group as touched (for
+// Update mode) and dirty (for the changelog) unless it already is.
+func (o *Op) touch(w *store, m, r int32) {
+	S := o.stride
+	o.stats.NumRowsUpdated++
+	prev := uint32(0)
+	for x := m; x >= 0; x = w.next(x, S) {
+		prev = max(prev, w.stamp(x, S))
+	}
+	if prev < o.seq {
+		w.touched = append(w.touched, m)
+	}
+	if prev <= o.clSeq {
+		w.dirty = append(w.dirty, m)
+	}
+	w.setStamp(r, S, o.seq)
+}
+
+func (o *Op) foldCounters(b *types.Batch, st *store, src, dst []int32) {
+	S := o.stride
+	rec := st.rec
+	for _, c := range o.counters {
+		if c.col < 0 {
+			for _, d := range dst {
+				rec[int(d)*S+c.slot]++
+			}
+			continue
+		}
+		null := b.Cols[c.col].Null
+		for e, i := range src {
+			if null == nil || !null[i] {
+				rec[int(dst[e])*S+c.slot]++
+			}
+		}
+	}
+}
+
+// observe records an event time in the batch statistics and the
+// watermark's maximum (Spark takes it before the late filter).
+func (o *Op) observe(t int64) {
+	st := &o.stats
+	if !o.haveEventTim {
+		o.haveEventTim = true
+		o.tsBase = t
+		st.EventTimeMin, st.EventTimeMax = t, t
+	} else {
+		st.EventTimeMin = min(st.EventTimeMin, t)
+		st.EventTimeMax = max(st.EventTimeMax, t)
+	}
+	o.tsSum += t - o.tsBase
+	o.nTs++
+	o.maxSeen = max(o.maxSeen, t)
+}
+
+// window returns the store of the window starting at start, creating it.
+func (o *Op) window(pass int, start int64) *store {
+	if w := o.lastW[pass]; w != nil && w.start == start {
+		return w
+	}
+	i, ok := slices.BinarySearchFunc(o.wins, start, func(w *store, s int64) int { return cmp.Compare(w.start, s) })
+	var w *store
+	if ok {
+		w = o.wins[i]
+	} else {
+		if n := len(o.free); n > 0 {
+			w = o.free[n-1]
+			o.free = o.free[:n-1]
+		} else {
+			w = &store{}
+		}
+		w.start = start
+		o.wins = slices.Insert(o.wins, i, w)
+	}
+	o.lastW[pass] = w
+	return w
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func floorMod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// Finish ends the micro-batch: it emits the rows of the output mode
+// (Append: the windows the watermark closed; Update: the groups the batch
+// changed; Complete: every group), sorted by (window_start, keys); evicts
+// the closed windows (not in Complete mode); and computes the next
+// watermark, which it applies to the next batch. After an error (see Err)
+// it returns an empty batch.
+func (o *Op) Finish() (*types.Batch, Stats) {
+	out := types.NewBatch(o.out, 0)
+	if o.err == nil {
+		if err := o.finish(out); err != nil {
+			o.err = fmt.Errorf("aggregation: %w", err)
+			out = types.NewBatch(o.out, 0)
+		}
+	}
+	st := o.stats
+	if o.haveEventTim {
+		st.EventTimeAvg = o.tsBase + floorDiv(o.tsSum, o.nTs)
+	}
+	next := o.wm
+	if o.cfg.HasWatermark && o.maxSeen != noEventTime && o.maxSeen >= math.MinInt64+o.cfg.Delay {
+		next = max(o.wm, o.maxSeen-o.cfg.Delay)
+	}
+	st.NextWatermark = next
+	if next > o.wm && o.cfg.Mode != Complete && o.cfg.HasWatermark {
+		st.NeedsNoDataBatch = o.nextClose(next) <= next
+	}
+	st.NumRowsTotal = o.rowsTotal()
+	st.MemoryUsedBytes = o.memoryBytes()
+	o.wm = next
+	o.stats, o.tsBase, o.tsSum, o.nTs, o.haveEventTim = Stats{}, 0, 0, 0, false
+	o.seq++
+	if o.seq >= maxSeq {
+		o.resetStamps()
+	}
+	return out, st
+}
+
+func (o *Op) finish(out *types.Batch) error {
+	out.N = 0
+	if o.sess != nil {
+		return o.finishSessions(out)
+	}
+	closes := o.cfg.HasWatermark && o.size > 0
+	nClosed := 0
+	for _, w := range o.wins {
+		closed := closes && w.start <= o.wm-o.size
+		if closed {
+			nClosed++
+		}
+		var err error
+		switch o.cfg.Mode {
+		case Append:
+			if closed {
+				err = o.emitStore(out, w, nil)
+			}
+		case Update:
+			err = o.emitStore(out, w, w.touched)
+		case Complete:
+			err = o.emitStore(out, w, nil)
+		}
+		if err != nil {
+			return err
+		}
+		w.touched = w.touched[:0]
+	}
+	if o.cfg.Mode != Complete && nClosed > 0 {
+		for _, w := range o.wins[:nClosed] {
+			o.stats.NumRowsRemoved += int64(w.n)
+			o.removedWins = append(o.removedWins, w.start)
+			w.reset()
+			if len(o.free) < maxFree {
+				o.free = append(o.free, w)
+			}
+		}
+		o.wins = slices.Delete(o.wins, 0, nClosed)
+		clear(o.lastW)
+	}
+	return nil
+}
+
+// emitStore appends to out the groups of w, sorted by key: those in rows
+// (main row indices), or all when rows is nil.
+func (o *Op) emitStore(out *types.Batch, w *store, rows []int32) error {
+	S := o.stride
+	refs := o.sortScratch[:0]
+	if rows == nil {
+		for r := int32(0); r < w.n; r++ {
+			if w.isMain(r, S) {
+				refs = append(refs, keyRef{k: w.key(r, S), r: r})
+			}
+		}
+	} else {
+		for _, r := range rows {
+			refs = append(refs, keyRef{k: w.key(r, S), r: r})
+		}
+	}
+	sortRefs(refs)
+	var err error
+	for _, kr := range refs {
+		if err = o.emitGroup(out, w, kr.r, w.start, w.start+o.size); err != nil {
+			break
+		}
+	}
+	clear(refs)
+	o.sortScratch = refs[:0]
+	return err
+}
+
+// sortRefs sorts groups by key bytes: the SQL order of the keys.
+func sortRefs(refs []keyRef) {
+	slices.SortFunc(refs, func(a, b keyRef) int { return bytes.Compare(a.k, b.k) })
+}
+
+// emitGroup appends the row of the group of main row m of w to out: its
+// partials merged in ascending partition order.
+func (o *Op) emitGroup(out *types.Batch, w *store, m int32, start, end int64) error {
+	c := 0
+	if o.size > 0 || o.sess != nil {
+		out.Cols[0].AppendInt(start)
+		out.Cols[1].AppendInt(end)
+		c = 2
+	}
+	if err := o.keys.decode(w.key(m, o.stride), out.Cols[c:c+len(o.cfg.Keys)]); err != nil {
+		return fmt.Errorf("window %d: %w", w.start, err)
+	}
+	c += len(o.cfg.Keys)
+	st, r := w, int(m)
+	if w.next(m, o.stride) >= 0 {
+		parts := o.partScratch[:0]
+		for x := m; x >= 0; x = w.next(x, o.stride) {
+			parts = append(parts, x)
+		}
+		o.partScratch = parts
+		var err error
+		st, err = o.mergeParts(w, parts)
+		if err != nil {
+			return err
+		}
+		r = 0
+	}
+	for i := range o.aggs {
+		if err := o.aggs[i].emit(st, r, o.stride, out.Cols[c+i]); err != nil {
+			return err
+		}
+	}
+	out.N++
+	return nil
+}
+
+// mergeParts merges records parts of w, in ascending partition order, into
+// o.acc's record 0 and returns o.acc.
+func (o *Op) mergeParts(w *store, parts []int32) (*store, error) {
+	S := o.stride
+	slices.SortFunc(parts, func(a, b int32) int { return cmp.Compare(w.part(a, S), w.part(b, S)) })
+	acc := o.acc
+	acc.reset()
+	acc.rec = append(acc.rec, o.tmpl...)
+	acc.n = 1
+	for _, x := range parts {
+		if err := o.mergeRec(acc, 0, w, int(x)); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
+}
+
+// mergeRec merges record sr of src into record dr of dst.
+func (o *Op) mergeRec(dst *store, dr int, src *store, sr int) error {
+	for i := range o.aggs {
+		if err := o.aggs[i].merge(dst, dr, src, sr, o.stride); err != nil {
+			return err
+		}
+	}
+	for _, c := range o.counters {
+		dst.rec[dr*o.stride+c.slot] += src.rec[sr*o.stride+c.slot]
+	}
+	return nil
+}
+
+// nextClose is the least window end in state (math.MaxInt64 if none), or
+// for sessions some end > limit when none ends at or before limit.
+func (o *Op) nextClose(limit int64) int64 {
+	if o.sess != nil {
+		return o.sess.minEnd(o, limit)
+	}
+	if o.size == 0 || len(o.wins) == 0 {
+		return math.MaxInt64
+	}
+	return o.wins[0].start + o.size
+}
+
+func (o *Op) rowsTotal() int64 {
+	if o.sess != nil {
+		return int64(o.sess.live)
+	}
+	var n int64
+	for _, w := range o.wins {
+		n += int64(w.n)
+	}
+	return n
+}
+
+// resetStamps restarts batch numbering when stamps would overflow.
+func (o *Op) resetStamps() {
+	each := func(w *store) {
+		for r := 0; r < int(w.n); r++ {
+			w.rec[r*o.stride] &= partialFlag | 0xFFFFFFFF
+		}
+	}
+	for _, w := range o.wins {
+		each(w)
+	}
+	if o.sess != nil {
+		each(&o.sess.st)
+		clear(o.sess.keyStamp)
+	}
+	o.seq, o.clSeq = 1, 0
+}
+
+// memoryBytes estimates the heap the state holds.
+func (o *Op) memoryBytes() int64 {
+	n := int64(cap(o.wins)+cap(o.free)) * 8
+	size := func(w *store) int64 {
+		b := int64(unsafe.Sizeof(*w)) + int64(cap(w.rec))*8 + int64(cap(w.arena)) + int64(cap(w.tab))*8 +
+			int64(cap(w.strs))*16 + int64(cap(w.hll)) + int64(cap(w.sets))*8 +
+			int64(cap(w.touched)+cap(w.dirty))*4
+		for _, s := range w.strs {
+			b += int64(len(s))
+		}
+		for _, m := range w.sets {
+			b += 48
+			for k := range m {
+				b += int64(len(k)) + 24 // key header, bytes, bucket share
+			}
+		}
+		return b
+	}
+	for _, w := range o.wins {
+		n += size(w)
+	}
+	for _, w := range o.free {
+		n += size(w)
+	}
+	if o.sess != nil {
+		n += o.sess.bytes(size)
+	}
+	return n
+}
+
+func newScratchVectors(fs types.Schema) []*types.Vector {
+	vs := make([]*types.Vector, len(fs))
+	for i, f := range fs {
+		vs[i] = types.NewVector(f.Type, 1)
+	}
+	return vs
+}
