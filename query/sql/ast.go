@@ -3,7 +3,8 @@
 // says in code (a source and its schema, the event-time column and its
 // watermark, a sink and its output mode).
 //
-// The parser is hand-written (recursive descent with precedence climbing):
+// The parser is hand-written (recursive descent, one function per level of
+// operator precedence):
 // every node carries the line and column it starts at, and every error
 // names the line and column it was found at. See docs/queries.md for the
 // language and for why no parser library was used.
@@ -105,8 +106,8 @@ type Option struct {
 	ValAt Pos
 }
 
-// CreateSink is CREATE SINK name [FROM source] WITH (…) AS select, or
-// CREATE SINK name WITH (…) AS select.
+// CreateSink is CREATE SINK name WITH (…) AS select, or CREATE SINK name
+// FROM source WITH (…), which the parser reads as AS SELECT * FROM source.
 type CreateSink struct {
 	At    Pos
 	Name  Ident
@@ -182,6 +183,7 @@ type SubqueryRef struct {
 }
 
 // Join is left [INNER|LEFT [OUTER]|RIGHT [OUTER]|FULL [OUTER]|CROSS] JOIN right [ON cond].
+// FROM a, b is a CROSS join. At is where left starts.
 type Join struct {
 	At          Pos
 	Kind        string // "INNER", "LEFT", "RIGHT", "FULL", "CROSS"
@@ -190,6 +192,7 @@ type Join struct {
 }
 
 // LateralView is from LATERAL VIEW [OUTER] generator(args) alias AS col, ….
+// At is where from starts.
 type LateralView struct {
 	At      Pos
 	From    TableExpr
@@ -248,8 +251,8 @@ type Interval struct {
 	Micros int64
 }
 
-// Binary is l op r. Op is upper case: + - * / % = <> < <= > >= AND OR ||
-// (!= is read as <>, == as =).
+// Binary is l op r. Op is upper case: + - * / % DIV = <> < <= > >= AND OR ||
+// (!= is read as <>, == as =). At is where l starts.
 type Binary struct {
 	At   Pos
 	Op   string

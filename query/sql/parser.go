@@ -5,6 +5,38 @@ import (
 	"strings"
 )
 
+// The grammar, informally (keywords in any case; [ ] optional, { } repeated):
+//
+//	script     = [statement] { ";" [statement] }
+//	statement  = CREATE SOURCE name "(" element { "," element } ")" WITH options
+//	           | CREATE TABLE name [ "(" element { "," element } ")" ] WITH options
+//	           | CREATE SINK name WITH options AS query
+//	           | CREATE SINK name FROM name WITH options      (SELECT * FROM name)
+//	           | query
+//	element    = name type { NOT NULL | METADATA [FROM 'key'] } | name AS expr
+//	           | CONSTRAINT name CHECK "(" expr ")" | WATERMARK FOR name AS expr
+//	options    = "(" key "=" value { "," key "=" value } ")"
+//	key        = word { "." word } | 'string'
+//	value      = 'string' | [ "-" | "+" ] number | TRUE | FALSE
+//	query      = SELECT [DISTINCT | ALL] item { "," item } [FROM from] [WHERE expr]
+//	             [GROUP BY expr { "," expr }] [HAVING expr]
+//	             [ORDER BY expr [ASC | DESC] [NULLS FIRST | LAST] { "," … }] [LIMIT expr]
+//	           | "(" query ")"
+//	item       = "*" | name "." "*" | expr [[AS] name]
+//	from       = relation { "," relation } { LATERAL VIEW [OUTER] name "(" args ")" name [[AS] name { "," name }] }
+//	relation   = primary { [INNER | CROSS | LEFT [OUTER] | RIGHT [OUTER] | FULL [OUTER]] JOIN primary [ON expr] }
+//	primary    = name [VERSION AS OF integer | TIMESTAMP AS OF 'ts'] [[AS] name]
+//	           | "(" query ")" [[AS] name] | "(" from ")" [[AS] name]
+//
+// Expressions follow Spark SQL's precedence, loosest first: OR; AND; NOT;
+// a predicate on a value (IS [NOT] NULL, [NOT] IN (…), [NOT] BETWEEN … AND
+// …, [NOT] LIKE); comparisons (= == <> != < <= > >=); + - ||; * / % DIV;
+// unary - +; postfix :: type. Primaries are literals (42, 42L, 1.5, 1.5BD,
+// 1e3, 1.5D, 'text' with backslash escapes, adjacent strings concatenated,
+// TRUE, FALSE, NULL, TIMESTAMP '…', DATE '…', INTERVAL …), names (a, t.a,
+// window.end), calls (f(args), count(*), count(DISTINCT x), agg(x) FILTER
+// (WHERE cond)), CASE, CAST(x AS type) and parenthesized expressions.
+
 // Parse parses a script: statements separated by ';' (the last one may
 // omit it; empty statements are allowed). Every error is an *Error whose
 // File is file and whose position is where the offending token starts.
@@ -163,8 +195,9 @@ func (p *parser) leave() { p.depth-- }
 // the grammar allows (Spark's default, non-ANSI mode reserves almost
 // nothing), so that key, value, partition, offset, timestamp, date,
 // window, count, source, sink, table… remain usable as names. A reserved
-// word can still be used `backquoted`, and any word may follow a dot
-// (window.end). END is reserved only inside CASE.
+// word can still be used `backquoted`; any word may follow a dot
+// (window.end); outside CASE, END can name a column (SELECT start, end);
+// and after AS any word but a clause's first is an alias.
 var reserved = map[string]bool{
 	"ALL": true, "AND": true, "ANTI": true, "AS": true, "BETWEEN": true, "BY": true,
 	"CASE": true, "CAST": true, "CONSTRAINT": true, "CREATE": true, "CROSS": true,
