@@ -320,7 +320,8 @@ type Between struct {
 	Not       bool
 }
 
-// Like is x [NOT] LIKE pattern.
+// Like is x [NOT] LIKE pattern. (x [NOT] RLIKE pattern is read as Spark
+// reads it: [NOT] rlike(x, pattern), a *Call.)
 type Like struct {
 	At         Pos
 	X, Pattern Expr

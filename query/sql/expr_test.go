@@ -94,6 +94,14 @@ func TestParseExpr(t *testing.T) {
 		{"length(s) BETWEEN 1 AND 64", "(between length(s) 1 64)"},
 		{"a LIKE 'x%'", `(like a "x%")`},
 		{"a NOT LIKE 'x%' OR b", `(OR (notlike a "x%") b)`},
+		{"a RLIKE '^x' AND b", `(AND rlike(a "^x") b)`},
+		{"a NOT REGEXP '^x'", `(NOT rlike(a "^x"))`},
+		{`NOT s RLIKE '[\\x00-\\x1f]'`, `(NOT rlike(s "[\\x00-\\x1f]"))`}, // \\ is one backslash, as in Spark
+		{`'[\x00]'`, `"[x00]"`},
+		{"current_timestamp", "current_timestamp()"},
+		{"CURRENT_DATE + 1", "(+ CURRENT_DATE() 1)"},
+		{"current_timestamp()", "current_timestamp()"},
+		{"t.current_date", "t.current_date"},
 
 		// CASE, CAST, intervals.
 		{"CASE WHEN ok THEN 1 ELSE 0 END", "(case (when ok 1) (else 0))"},
@@ -244,7 +252,7 @@ func TestExprErrors(t *testing.T) {
 		{"a.", 1, 3, "expected a field name after '.' but found end of input"},
 		{"db.f(x)", 1, 1, "qualified function names are not supported"},
 		{"sum(x) OVER (PARTITION BY y)", 1, 8, "window functions (OVER …) are not supported"},
-		{"a RLIKE 'x'", 1, 3, "RLIKE is not supported"},
+		{"a ILIKE 'x'", 1, 3, "ILIKE is not supported"},
 		{"(a, b)", 1, 1, "row values (a, b, …) are not supported"},
 		{"*", 1, 1, "'*' is only allowed as a select item or in count(*)"},
 		{"FROM", 1, 1, "expected an expression but found 'FROM'"},

@@ -30,12 +30,14 @@ import (
 //
 // Expressions follow Spark SQL's precedence, loosest first: OR; AND; NOT;
 // a predicate on a value (IS [NOT] NULL, [NOT] IN (…), [NOT] BETWEEN … AND
-// …, [NOT] LIKE); comparisons (= == <> != < <= > >=); + - ||; * / % DIV;
+// …, [NOT] LIKE, [NOT] RLIKE, which is read as [NOT] rlike(x, pattern));
+// comparisons (= == <> != < <= > >=); + - ||; * / % DIV;
 // unary - +; postfix :: type. Primaries are literals (42, 42L, 1.5, 1.5BD,
 // 1e3, 1.5D, 'text' with backslash escapes, adjacent strings concatenated,
 // TRUE, FALSE, NULL, TIMESTAMP '…', DATE '…', INTERVAL …), names (a, t.a,
 // window.end), calls (f(args), count(*), count(DISTINCT x), agg(x) FILTER
-// (WHERE cond)), CASE, CAST(x AS type) and parenthesized expressions.
+// (WHERE cond), current_timestamp and current_date without parentheses),
+// CASE, CAST(x AS type) and parenthesized expressions.
 
 // Parse parses a script: statements separated by ';' (the last one may
 // omit it; empty statements are allowed). Every error is an *Error whose
@@ -1077,7 +1079,19 @@ func (p *parser) predicate() (Expr, error) {
 			return nil, p.errAt(n, "LIKE … ESCAPE is not supported: the escape character is '\\'")
 		}
 		return &Like{At: x.Start(), X: x, Pattern: pat, Not: not}, nil
-	case isKw(t, "RLIKE"), isKw(t, "REGEXP"), isKw(t, "ILIKE"):
+	case isKw(t, "RLIKE"), isKw(t, "REGEXP"):
+		// Read as Spark reads it: the function rlike(x, pattern).
+		p.i++
+		pat, err := p.comparison()
+		if err != nil {
+			return nil, err
+		}
+		var e Expr = &Call{At: x.Start(), Name: Ident{At: t.pos, Name: "rlike"}, Args: []Expr{x, pat}}
+		if not {
+			e = &Unary{At: x.Start(), Op: "NOT", X: e}
+		}
+		return e, nil
+	case isKw(t, "ILIKE"):
 		return nil, p.errAt(t, "%s is not supported", strings.ToUpper(t.text))
 	case isKw(t, "IS"):
 		p.i++
@@ -1266,6 +1280,10 @@ func (p *parser) primary() (Expr, error) {
 		return nil, p.errAt(t, "EXISTS (subquery) is not supported")
 	case isKw(t, "END") && p.caseDepth == 0:
 		return p.nameOrCall()
+	case (isKw(t, "CURRENT_TIMESTAMP") || isKw(t, "CURRENT_DATE")) && !p.isOp(n, "(") && !p.isOp(n, "."):
+		// Spark reads these without parentheses as calls.
+		p.i++
+		return &Call{At: t.pos, Name: identOf(t)}, nil
 	case (isKw(t, "LEFT") || isKw(t, "RIGHT")) && p.isOp(n, "("):
 		p.i++
 		return p.call(identOf(t))
