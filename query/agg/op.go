@@ -562,12 +562,12 @@ func (o *Op) finish(out *types.Batch) error {
 		switch o.cfg.Mode {
 		case Append:
 			if closed {
-				err = o.emitStore(out, w, nil)
+				err = o.emitStore(out, w, true, nil)
 			}
 		case Update:
-			err = o.emitStore(out, w, w.touched)
+			err = o.emitStore(out, w, false, w.touched)
 		case Complete:
-			err = o.emitStore(out, w, nil)
+			err = o.emitStore(out, w, true, nil)
 		}
 		if err != nil {
 			return err
@@ -589,12 +589,12 @@ func (o *Op) finish(out *types.Batch) error {
 	return nil
 }
 
-// emitStore appends to out the groups of w, sorted by key: those in rows
-// (main row indices), or all when rows is nil.
-func (o *Op) emitStore(out *types.Batch, w *store, rows []int32) error {
+// emitStore appends to out the groups of w, sorted by key: all of them, or
+// those in rows (main row indices).
+func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error {
 	S := o.stride
 	refs := o.sortScratch[:0]
-	if rows == nil {
+	if all {
 		for r := int32(0); r < w.n; r++ {
 			if w.isMain(r, S) {
 				refs = append(refs, keyRef{k: w.key(r, S), r: r})

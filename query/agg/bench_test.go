@@ -1,0 +1,166 @@
+package agg
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/sensorlab/sensorlab/query/types"
+)
+
+// benchStream is the existing engine's benchmark stream
+// (services/streamer/internal/engine/bench_test.go) in columns: reading i
+// is from sensor i mod nKeys, in partition i/500 mod 3, at event time
+// t0 + i/20 ms, so that each 10 s window gets 200,000 readings and time
+// advances as in a real stream: the 1 min watermark closes a window every
+// 200,000 readings.
+type benchStream struct {
+	ids []string
+	i   int
+}
+
+const benchT0 = int64(1_732_200_000_000)
+
+func (s *benchStream) fill(b *types.Batch, n int) {
+	b.Reset()
+	for range n {
+		i := s.i
+		b.Cols[0].AppendInt((benchT0 + int64(i/20)) * 1000)
+		b.Cols[1].AppendString(s.ids[i%len(s.ids)])
+		b.Cols[2].AppendFloat(21.5)
+		b.Cols[3].AppendFloat(55.25)
+		ok := int64(1)
+		if i%7 == 0 {
+			ok = 0
+		}
+		b.Cols[4].AppendInt(ok)
+		b.Partition = append(b.Partition, int32(i/500%3))
+		s.i++
+	}
+	b.N = n
+}
+
+func newBenchStream(nKeys int) *benchStream {
+	ids := make([]string, nKeys)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("sensor-%06d", i)
+	}
+	return &benchStream{ids: ids}
+}
+
+const benchBatch = 10_000 // rows per micro-batch
+
+// BenchmarkSeedQuery measures Add and Finish of the seed query, in batches
+// of 10,000 rows, per input row, after a warm-up past the watermark delay
+// (windows are emitted, evicted and recycled in steady state). It reports
+// the state's estimated bytes per state row.
+func BenchmarkSeedQuery(b *testing.B) {
+	for _, mode := range []Mode{Append, Update} {
+		for _, n := range []int{20, 100_000, 1_000_000} {
+			b.Run(fmt.Sprintf("mode=%s/keys=%d", mode, n), func(b *testing.B) {
+				op, err := New(seedSchema, seedConfig(mode))
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := newBenchStream(n)
+				batch := types.NewBatch(seedSchema, benchBatch)
+				var st Stats
+				run := func(rows int) {
+					for ; rows > 0; rows -= benchBatch {
+						b.StopTimer()
+						s.fill(batch, min(rows, benchBatch))
+						b.StartTimer()
+						op.Add(batch)
+						_, st = op.Finish()
+					}
+				}
+				run(2 * 80 * 10_000 * 20 / 10) // 160 s of event time
+				b.ReportAllocs()
+				b.ResetTimer()
+				run(b.N)
+				b.StopTimer()
+				if err := op.Err(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(st.MemoryUsedBytes)/float64(st.NumRowsTotal), "est-bytes/state-row")
+				b.ReportMetric(float64(st.NumRowsTotal), "state-rows")
+			})
+		}
+	}
+}
+
+// BenchmarkStateBytes measures the heap the state takes per (window, key)
+// row: 1,000,000 keys in 2 windows of one partition.
+func BenchmarkStateBytes(b *testing.B) {
+	const keys, windows = 1_000_000, 2
+	s := newBenchStream(keys)
+	batch := types.NewBatch(seedSchema, benchBatch)
+	var heap, est, rows float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		op, _ := New(seedSchema, seedConfig(Append))
+		for w := range windows {
+			for k := 0; k < keys; k += benchBatch {
+				s.i = k
+				s.fill(batch, benchBatch)
+				for j := range batch.Cols[0].I64 {
+					batch.Cols[0].I64[j] = (benchT0 + int64(w)*10_000) * 1000
+					batch.Partition[j] = 0
+				}
+				op.Add(batch)
+			}
+		}
+		_, st := op.Finish()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		est, rows = float64(st.MemoryUsedBytes), float64(st.NumRowsTotal)
+		runtime.KeepAlive(op)
+	}
+	b.ReportMetric(heap/rows, "heap-bytes/state-row")
+	b.ReportMetric(est/rows, "est-bytes/state-row")
+}
+
+// BenchmarkChangelog measures WriteChangelog after a batch of 10,000 rows
+// that changes 10,000 groups of a state of 1,000,000 keys in 2 windows,
+// and reports the bytes written per changed group: its cost follows the
+// batch, not the state.
+func BenchmarkChangelog(b *testing.B) {
+	const keys = 1_000_000
+	s := newBenchStream(keys)
+	op, _ := New(seedSchema, seedConfig(Update))
+	batch := types.NewBatch(seedSchema, benchBatch)
+	fill := func(from int) {
+		s.i = from
+		s.fill(batch, benchBatch)
+		for j := range batch.Cols[0].I64 {
+			batch.Cols[0].I64[j] = benchT0 * 1000
+			batch.Partition[j] = 0
+		}
+	}
+	for k := 0; k < keys; k += benchBatch {
+		fill(k)
+		op.Add(batch)
+	}
+	op.Finish()
+	op.WriteChangelog(&bytes.Buffer{})
+	var buf bytes.Buffer
+	k := 0
+	for b.Loop() {
+		b.StopTimer()
+		fill(k % keys)
+		k += benchBatch
+		op.Add(batch)
+		op.Finish()
+		buf.Reset()
+		b.StartTimer()
+		if err := op.WriteChangelog(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len())/benchBatch, "bytes/changed-group")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchBatch, "ns/changed-group")
+}
