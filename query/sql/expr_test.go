@@ -299,3 +299,30 @@ func repeat(s string, n int) string {
 	}
 	return string(b)
 }
+
+func TestPositionsAfterMultiLineTokens(t *testing.T) {
+	// Newlines inside comments, strings and quoted names still count as lines.
+	for in, want := range map[string]Pos{
+		"1 + /* a\n bc */ x":  {2, 8},
+		"1 + -- a\n\n  x":     {3, 3},
+		"'a\nbc' || x":        {2, 8},
+		"`a\nbc` + x":         {2, 7},
+		"r'a\n\nb' || x":      {3, 7},
+		"1 /* x /* y\n*/*/+x": {2, 6},
+	} {
+		x, err := ParseExpr(in)
+		if err != nil {
+			t.Errorf("ParseExpr(%q): %v", in, err)
+			continue
+		}
+		if got := x.(*Binary).R.Start(); got != want {
+			t.Errorf("ParseExpr(%q): x at %v, want %v", in, got, want)
+		}
+	}
+	// A long token is shortened in messages.
+	_, err := ParseExpr("a " + repeat("b", 100))
+	var e *Error
+	if !errors.As(err, &e) || e.Msg != "expected end of the expression but found '"+repeat("b", 37)+"...'" {
+		t.Errorf("long token: %v", err)
+	}
+}
