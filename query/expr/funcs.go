@@ -36,6 +36,13 @@ func init() {
 		}
 		return fold(&lengthExpr{x: x}, x), nil
 	}}
+	octetLength := fn{1, 1, func(c *compiler, e *sql.Call, a []Expr) (Expr, error) {
+		x, err := c.param(e, a, 0, types.TString)
+		if err != nil {
+			return nil, err
+		}
+		return fold(&lengthExpr{x: x, bytes: true}, x), nil
+	}}
 	substr := fn{2, 3, func(c *compiler, e *sql.Call, a []Expr) (Expr, error) {
 		x, err := c.param(e, a, 0, types.TString)
 		if err != nil {
@@ -100,7 +107,7 @@ func init() {
 		"lower": str1(sLower), "lcase": str1(sLower),
 		"upper": str1(sUpper), "ucase": str1(sUpper),
 		"trim": str1(sTrim), "ltrim": str1(sLTrim), "rtrim": str1(sRTrim),
-		"length": length, "char_length": length, "character_length": length,
+		"length": length, "char_length": length, "character_length": length, "octet_length": octetLength,
 		"substring": substr, "substr": substr,
 		"concat":   {1, -1, func(c *compiler, e *sql.Call, a []Expr) (Expr, error) { return c.concat(e, a) }},
 		"coalesce": coalesce,

@@ -116,10 +116,12 @@ func caseWork(v string, lo, hi byte) int {
 	return w
 }
 
-// lengthExpr is length(s): characters (code points), as an INT.
+// lengthExpr is length(s): characters (code points), as an INT; with
+// bytes, octet_length(s): UTF-8 bytes.
 type lengthExpr struct {
-	x Expr
-	s types.Vector
+	x     Expr
+	s     types.Vector
+	bytes bool
 }
 
 func (e *lengthExpr) Type() types.Type { return types.TInt }
@@ -127,7 +129,11 @@ func (e *lengthExpr) Eval(b *types.Batch, out *types.Vector) {
 	x := arg(e.x, b, &e.s)
 	prepare(out, types.TInt, b.N)
 	for i, v := range x.Str[:b.N] {
-		out.I64[i] = int64(utf8.RuneCountInString(v))
+		if e.bytes {
+			out.I64[i] = int64(len(v))
+		} else {
+			out.I64[i] = int64(utf8.RuneCountInString(v))
+		}
 	}
 	unionNulls(out, b.N, x.Null)
 	fixNulls(out)
