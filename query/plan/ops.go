@@ -1,0 +1,332 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/sensorlab/sensorlab/query/expr"
+	"github.com/sensorlab/sensorlab/query/sql"
+	"github.com/sensorlab/sensorlab/query/types"
+)
+
+// op is a stateless operator: it turns one batch into another.
+type op interface {
+	run(b *types.Batch) *types.Batch
+}
+
+// filterOp keeps the rows whose predicate is TRUE (not FALSE, not NULL).
+type filterOp struct {
+	pred expr.Expr
+	vec  *types.Vector
+	sel  []int32
+}
+
+func (f *filterOp) run(b *types.Batch) *types.Batch {
+	if f.vec == nil {
+		f.vec = types.NewVector(types.TBoolean, b.N)
+	}
+	f.vec.Reset()
+	f.pred.Eval(b, f.vec)
+	f.sel = f.sel[:0]
+	all := true
+	for i := 0; i < b.N; i++ {
+		if f.vec.Bool[i] && !f.vec.IsNull(i) {
+			f.sel = append(f.sel, int32(i))
+		} else {
+			all = false
+		}
+	}
+	if all {
+		return b
+	}
+	return take(b, f.sel)
+}
+
+// projectOp computes one column per expression.
+type projectOp struct {
+	exprs []expr.Expr
+}
+
+func (p *projectOp) run(b *types.Batch) *types.Batch {
+	out := &types.Batch{Cols: make([]*types.Vector, len(p.exprs)), Partition: b.Partition, N: b.N}
+	out.Schema = make(types.Schema, len(p.exprs))
+	for i, e := range p.exprs {
+		if c, ok := e.(*colRef); ok {
+			out.Cols[i] = b.Cols[c.i]
+		} else {
+			v := types.NewVector(e.Type(), b.N)
+			e.Eval(b, v)
+			out.Cols[i] = v
+		}
+		out.Schema[i] = types.Field{Name: fmt.Sprintf("c%d", i), Type: e.Type(), Nullable: true}
+	}
+	return out
+}
+
+// colRef is an input column passed through unchanged.
+type colRef struct {
+	i int
+	t types.Type
+}
+
+func columnExpr(i int, t types.Type) expr.Expr { return &colRef{i: i, t: t} }
+
+func (c *colRef) Type() types.Type { return c.t }
+
+func (c *colRef) Eval(b *types.Batch, out *types.Vector) {
+	v := b.Cols[c.i]
+	out.Str = append(out.Str[:0], v.Str...)
+	out.Bool = append(out.Bool[:0], v.Bool...)
+	out.I64 = append(out.I64[:0], v.I64...)
+	out.F64 = append(out.F64[:0], v.F64...)
+	out.Null = nil
+	if v.Null != nil {
+		out.Null = append([]bool(nil), v.Null...)
+	}
+}
+
+// take returns the rows sel of b, in sel's order.
+func take(b *types.Batch, sel []int32) *types.Batch {
+	out := &types.Batch{Schema: b.Schema, Cols: make([]*types.Vector, len(b.Cols)), N: len(sel)}
+	for i, v := range b.Cols {
+		out.Cols[i] = takeVec(v, sel)
+	}
+	if b.Partition != nil {
+		out.Partition = make([]int32, len(sel))
+		for j, s := range sel {
+			out.Partition[j] = b.Partition[s]
+		}
+	}
+	return out
+}
+
+func takeVec(v *types.Vector, sel []int32) *types.Vector {
+	o := &types.Vector{Type: v.Type}
+	switch {
+	case v.Str != nil || v.Type.Kind == types.String:
+		o.Str = make([]string, len(sel))
+		for j, s := range sel {
+			o.Str[j] = v.Str[s]
+		}
+	case v.Type.Kind == types.Boolean:
+		o.Bool = make([]bool, len(sel))
+		for j, s := range sel {
+			o.Bool[j] = v.Bool[s]
+		}
+	case v.Type.Kind == types.Double:
+		o.F64 = make([]float64, len(sel))
+		for j, s := range sel {
+			o.F64[j] = v.F64[s]
+		}
+	case v.Type.UsesI64():
+		o.I64 = make([]int64, len(sel))
+		for j, s := range sel {
+			o.I64[j] = v.I64[s]
+		}
+	}
+	if v.Null != nil {
+		o.Null = make([]bool, len(sel))
+		for j, s := range sel {
+			o.Null[j] = v.Null[s]
+		}
+	}
+	return o
+}
+
+// generateOp is explode(split(str, pattern[, limit])): one output row per
+// piece, the input's columns repeated, the piece appended as a STRING
+// column. explode_outer (outer) keeps a row with NULL for a NULL string.
+type generateOp struct {
+	str    expr.Expr
+	re     *regexp.Regexp // nil: literal separator sep
+	sep    string
+	limit  int
+	outer  bool
+	nIn    int
+	strVec *types.Vector
+}
+
+// newGenerate compiles split's pattern: Spark's split takes a Java regular
+// expression; a pattern without metacharacters splits on the literal text.
+func newGenerate(str expr.Expr, pattern string, limit int, outer bool, nIn int) (*generateOp, error) {
+	g := &generateOp{str: str, limit: limit, outer: outer, nIn: nIn}
+	if limit == 0 {
+		g.limit = -1 // Spark: limit <= 0 means no limit
+	}
+	if regexp.QuoteMeta(pattern) == pattern && pattern != "" {
+		g.sep = pattern
+		return g, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	g.re = re
+	return g, nil
+}
+
+func (g *generateOp) split(s string) []string {
+	if g.re != nil {
+		return g.re.Split(s, g.limit)
+	}
+	return strings.SplitN(s, g.sep, g.limit)
+}
+
+func (g *generateOp) run(b *types.Batch) *types.Batch {
+	if g.strVec == nil {
+		g.strVec = types.NewVector(types.TString, b.N)
+	}
+	g.strVec.Reset()
+	g.str.Eval(b, g.strVec)
+	sel := make([]int32, 0, b.N*2)
+	words := types.NewVector(types.TString, b.N*2)
+	for i := 0; i < b.N; i++ {
+		if g.strVec.IsNull(i) {
+			if g.outer {
+				sel = append(sel, int32(i))
+				words.AppendNull()
+			}
+			continue
+		}
+		for _, w := range g.split(g.strVec.Str[i]) {
+			sel = append(sel, int32(i))
+			words.AppendString(w)
+		}
+	}
+	out := take(b, sel)
+	out.Cols = append(out.Cols, words)
+	out.Schema = append(slices.Clone(b.Schema), types.Field{Name: "col", Type: types.TString, Nullable: true})
+	return out
+}
+
+// sortSpec is ORDER BY over output columns.
+type sortSpec struct {
+	at    sql.Pos
+	cols  []int
+	desc  []bool
+	nullF []bool
+}
+
+// orderLimit plans ORDER BY (over output columns: names, aliases or
+// positions) and LIMIT.
+func (b *builder) orderLimit(s *sql.Select, r *relation) error {
+	if len(s.OrderBy) > 0 {
+		sp := &sortSpec{at: s.OrderBy[0].At}
+		for _, o := range s.OrderBy {
+			col := -1
+			switch e := unparen(o.Expr).(type) {
+			case *sql.Literal:
+				n := 0
+				if e.Kind == sql.LitInteger {
+					fmt.Sscan(e.Text, &n)
+				}
+				if n < 1 || n > len(r.cols) {
+					return sql.Errorf(e.At, "ORDER BY position %s is not in the select list", e.Text)
+				}
+				col = n - 1
+			case *sql.ColumnRef:
+				col = resolveRef(&relation{cols: r.cols}, &sql.ColumnRef{Parts: e.Parts[len(e.Parts)-1:]})
+			}
+			if col < 0 {
+				// An expression equal to a select item's is that column.
+				want := render(o.Expr, nil)
+				for i, it := range s.Items {
+					if !it.Star && render(it.Expr, nil) == want {
+						col = i
+					}
+				}
+			}
+			if col < 0 {
+				return sql.Errorf(o.Expr.Start(), "ORDER BY names output columns here: %s is not one of [%s]", render(o.Expr, nil), colNames(r.cols))
+			}
+			nullsFirst := !o.Desc // Spark: NULLS FIRST for ASC, LAST for DESC
+			if o.NullsFirst != nil {
+				nullsFirst = *o.NullsFirst
+			}
+			sp.cols = append(sp.cols, col)
+			sp.desc = append(sp.desc, o.Desc)
+			sp.nullF = append(sp.nullF, nullsFirst)
+		}
+		b.q.order = sp
+	}
+	if s.Limit != nil {
+		l, ok := unparen(s.Limit).(*sql.Literal)
+		n := int64(-1)
+		if ok && l.Kind == sql.LitInteger {
+			fmt.Sscan(l.Text, &n)
+		}
+		if n < 0 {
+			return sql.Errorf(s.Limit.Start(), "LIMIT takes a non-negative integer literal")
+		}
+		b.q.limit = n
+	}
+	return nil
+}
+
+func colNames(cols []expr.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// sortBatch orders b's rows by sp; ties keep their order.
+func sortBatch(b *types.Batch, sp *sortSpec) *types.Batch {
+	idx := make([]int32, b.N)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(x, y int32) int {
+		for k, c := range sp.cols {
+			v := b.Cols[c]
+			nx, ny := v.IsNull(int(x)), v.IsNull(int(y))
+			var r int
+			switch {
+			case nx && ny:
+				r = 0
+			case nx || ny:
+				r = 1
+				if nx == sp.nullF[k] {
+					r = -1
+				}
+				return r // null placement does not flip with DESC
+			default:
+				r = compareAt(v, int(x), int(y))
+			}
+			if sp.desc[k] {
+				r = -r
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		return 0
+	})
+	return take(b, idx)
+}
+
+// compareAt compares two non-null values of v.
+func compareAt(v *types.Vector, i, j int) int {
+	switch {
+	case v.Type.Kind == types.String:
+		return strings.Compare(v.Str[i], v.Str[j])
+	case v.Type.Kind == types.Boolean:
+		a, c := v.Bool[i], v.Bool[j]
+		switch {
+		case a == c:
+			return 0
+		case !a:
+			return -1
+		}
+		return 1
+	case v.Type.Kind == types.Double:
+		return cmp.Compare(v.F64[i], v.F64[j])
+	case v.Type.UsesI64():
+		return cmp.Compare(v.I64[i], v.I64[j])
+	}
+	return 0
+}

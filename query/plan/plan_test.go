@@ -1,0 +1,141 @@
+package plan
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sensorlab/sensorlab/query/sql"
+)
+
+const sensorsDDL = `CREATE SOURCE sensors (
+  sensor_id STRING NOT NULL, ts BIGINT NOT NULL, temp DOUBLE NOT NULL, hum DOUBLE NOT NULL, ok BOOLEAN NOT NULL,
+  event_time AS timestamp_millis(ts),
+  WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE
+) WITH (topic = 'eventos_sensores');
+CREATE SOURCE raw (sensor_id STRING, temp DOUBLE, ts TIMESTAMP) WITH (topic = 'raw');
+`
+
+func compile(t *testing.T, text string, mode ExecMode) (*Program, error) {
+	t.Helper()
+	s, err := sql.Parse("q.sql", text)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return Compile(s, mode)
+}
+
+// Every query file in the repository compiles in its mode.
+func TestQueryFilesCompile(t *testing.T) {
+	files, _ := filepath.Glob("../../queries/*/*.sql")
+	if len(files) < 7 {
+		t.Fatalf("found %d query files, want the seed's two and the five examples", len(files))
+	}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := Streaming
+		if strings.HasSuffix(f, "batch.sql") {
+			mode = Batch
+		}
+		s, err := sql.Parse(f, string(text))
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		p, err := Compile(s, mode)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, q := range p.Queries {
+			if len(q.Output) == 0 {
+				t.Errorf("%s: query %s has no output columns", f, q.Name)
+			}
+		}
+	}
+}
+
+// The seed query's output schema is the stream table's.
+func TestSeedQuerySchema(t *testing.T) {
+	text, err := os.ReadFile("../../queries/seed/streaming.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := compile(t, string(text), Streaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Queries[0].Output.String()
+	want := "win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE"
+	if strings.ReplaceAll(got, " NOT NULL", "") != want {
+		t.Errorf("stream query schema\n got %s\nwant %s", got, want)
+	}
+	if !p.Queries[0].Stateful || p.Queries[0].Sink.Mode != "append" || p.Queries[0].Sink.Connector != "delta" {
+		t.Errorf("stream query: stateful=%v sink=%+v", p.Queries[0].Stateful, p.Queries[0].Sink)
+	}
+}
+
+// Queries Spark refuses to stream are refused at start with Spark's reason,
+// at the position the reason is about.
+func TestStreamingRefusals(t *testing.T) {
+	cases := []struct {
+		name, query string
+		line, col   int
+		msg         string
+	}{
+		{"append without watermark", "CREATE SINK s WITH (connector='console', mode='append') AS\nSELECT sensor_id, count(*) FROM raw GROUP BY sensor_id",
+			1, 1, "Append output mode not supported when there are streaming aggregations"},
+		{"append over a non-watermarked window", "CREATE SINK s WITH (mode='append') AS\nSELECT window.start, count(*) FROM raw GROUP BY window(ts, '10 seconds')",
+			1, 1, "without watermark"},
+		{"complete without aggregation", "CREATE SINK s WITH (mode='complete') AS SELECT sensor_id FROM raw",
+			1, 1, "Complete output mode not supported when there are no streaming aggregations"},
+		{"sorting a stream", "CREATE SINK s WITH (mode='update') AS SELECT sensor_id, count(*) AS n FROM sensors GROUP BY sensor_id\nORDER BY n",
+			2, 10, "Sorting is not supported on streaming DataFrames/Datasets"},
+		{"count distinct", "CREATE SINK s WITH (mode='update') AS SELECT sensor_id,\n  count(DISTINCT temp) FROM sensors GROUP BY sensor_id",
+			2, 3, "Distinct aggregations are not supported on streaming DataFrames/Datasets"},
+		{"update to delta", "CREATE SINK s WITH (connector='delta', path='p', mode='update') AS SELECT sensor_id, count(*) FROM sensors GROUP BY sensor_id",
+			1, 1, "does not support Update output mode"},
+		{"missing aggregation", "SELECT sensor_id, temp, count(*) FROM sensors\nGROUP BY sensor_id",
+			1, 19, "MISSING_AGGREGATION"},
+		{"unknown table", "SELECT a FROM\n  nowhere",
+			2, 3, "TABLE_OR_VIEW_NOT_FOUND"},
+		{"two aggregations", "CREATE SINK s WITH (mode='complete') AS SELECT count(*) FROM (SELECT sensor_id, count(*) AS n FROM sensors GROUP BY sensor_id) t",
+			1, 41, "Multiple streaming aggregations"},
+		{"table in a stream", "CREATE TABLE t WITH (path='x');\nSELECT * FROM t", 2, 15, "is a table"},
+		{"bad option", "CREATE SINK s WITH (connector='delta', path='p', colour='red') AS SELECT * FROM sensors", 1, 50, `option "colour" is not known`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := compile(t, sensorsDDL+c.query, Streaming)
+			var se *sql.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v, want an *sql.Error", err)
+			}
+			line := c.line + strings.Count(sensorsDDL, "\n")
+			if se.Pos.Line != line || se.Pos.Col != c.col || !strings.Contains(se.Msg, c.msg) || se.File != "q.sql" {
+				t.Errorf("got %v\nwant q.sql:%d:%d: …%s…", err, line, c.col, c.msg)
+			}
+		})
+	}
+}
+
+// The same aggregations Spark streams are accepted.
+func TestStreamingAccepted(t *testing.T) {
+	for _, q := range []string{
+		"CREATE SINK s WITH (mode='update') AS SELECT sensor_id, count(*) FROM raw GROUP BY sensor_id",
+		"CREATE SINK s WITH (mode='complete') AS SELECT sensor_id, count(*) AS n FROM raw GROUP BY sensor_id ORDER BY n DESC LIMIT 3",
+		"CREATE SINK s WITH (mode='append') AS SELECT sensor_id, temp * 1.8 + 32 AS f FROM raw WHERE temp > 30",
+		"SELECT window.start, window.end, sensor_id, approx_count_distinct(temp) FROM sensors GROUP BY window(event_time, '1 minute', '10 seconds'), sensor_id",
+		"SELECT session_window.start, sensor_id, count(*) FROM sensors GROUP BY session_window(event_time, INTERVAL '5' MINUTES), sensor_id",
+		"SELECT sensor_id, count(*) FILTER (WHERE ok), sum(temp) FILTER (WHERE temp > 30) FROM sensors GROUP BY window(event_time, '10 seconds'), 1",
+	} {
+		if _, err := compile(t, sensorsDDL+q, Streaming); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
