@@ -349,6 +349,8 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 			var w *store
 			if o.size == 0 {
 				w = o.window(0, 0)
+			} else if lw := o.lastW[0]; k == 1 && lw != nil && uint64(ts[i]-lw.start) < uint64(o.size) {
+				w = lw // tumbling, the previous row's window: no division
 			} else {
 				t := ts[i]
 				last := floorDiv(t, o.slide)        // index of the newest window holding t

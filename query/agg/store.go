@@ -73,6 +73,9 @@ func (s *store) setNext(r int32, stride int, nx int32) {
 // key returns the key bytes of group row r.
 func (s *store) key(r int32, stride int) []byte {
 	off := s.keyOff(r, stride)
+	if n := s.arena[off]; n < 0x80 { // one-byte length
+		return s.arena[off+1 : off+1+uint32(n)]
+	}
 	n, k := binary.Uvarint(s.arena[off:])
 	return s.arena[int(off)+k : int(off)+k+int(n)]
 }

@@ -1,0 +1,66 @@
+// Package agg is the general engine's stateful operator: GROUP BY over an
+// event-time window (tumbling, sliding, session, or none) with Spark
+// Structured Streaming's micro-batch semantics, for any key columns and any
+// list of aggregates, specialised from the configuration (key types,
+// aggregate list), never by hand for one schema.
+//
+// A driver runs it one micro-batch at a time:
+//
+//	op, err := agg.New(inSchema, cfg)     // or agg.Restore(inSchema, cfg, snapshot, changelogs...)
+//	op.SetWatermark(wm)                   // the batch's watermark from the offsets log (optional)
+//	err = op.Add(batch)                   // any number of times
+//	out, st := op.Finish()                // rows of the output mode; st.NextWatermark; check op.Err()
+//	op.WriteChangelog(w)                  // what the batch changed; op.WriteSnapshot(w) now and then
+//
+// The input batch holds columns the planner computed: the event time
+// (TIMESTAMP), the keys and the aggregates' arguments. Output columns are
+// window_start and window_end (with a window), the keys, then agg0, agg1, …
+// Result types are Spark's, except that DECIMAL results are capped at
+// precision 18 (types.MaxDecimalPrecision) where Spark allows 38: sum of
+// DECIMAL(p,s) is DECIMAL(min(18,p+10),s), avg DECIMAL(min(18,p+4),
+// min(18,s+4)) rounded half up; a sum or average that leaves it is an error
+// (ErrOverflow), never a wrapped value. Sums of INT and BIGINT wrap, as
+// Spark's non-ANSI sum does.
+//
+// Invariants:
+//   - A row whose event time is <= the watermark is late (with a
+//     watermark): dropped and counted. The watermark starts at 0, never
+//     moves backwards, and Finish raises it to max event time seen - Delay
+//     for the next batch.
+//   - Append emits a window's rows once, in the first batch whose watermark
+//     is >= the window's end (a session's end is its last event + gap), and
+//     evicts them; Update emits the groups the batch changed and evicts
+//     closed windows unemitted; Complete emits every group and evicts
+//     nothing. Without a watermark or a window nothing is ever evicted.
+//   - State is kept per (window, key, input partition): each partition's
+//     partial folds its rows in arrival order, and emitted rows merge the
+//     partials in ascending partition order (sums added after the first
+//     partial; a min or max replaced only by a strictly lesser or greater
+//     value, so ties keep the lower partition's). This is the existing
+//     engine's arithmetic (services/streamer/internal/engine): equal input
+//     gives bit-identical rows whatever the batch boundaries.
+//   - Output is sorted by (window_start, keys), keys in SQL order ASC NULLS
+//     FIRST (strings bytewise, doubles with -0 = 0 and NaN last): a total,
+//     deterministic order.
+//   - Session windows are per (partition, key) lists of sessions that merge
+//     when a row bridges them; a key's sessions of several partitions merge
+//     at emit where their gaps overlap, as in the existing engine.
+//   - A checkpoint (WriteSnapshot, WriteChangelog) is versioned and
+//     checksummed, records the configuration's fingerprint, and writes the
+//     same bytes for the same state. A changelog holds only the groups
+//     changed since the previous one and the windows removed: its cost
+//     follows the batch, not the state (Spark's RocksDB changelog
+//     checkpointing). Restoring and continuing gives the same output, byte
+//     for byte, as never stopping.
+//
+// Layout (see store.go): one store per window, with an open-addressing hash
+// table from the key's order-preserving encoding (keyCodec) to the group's
+// main row; rows are fixed-size records of 64-bit words (meta, counters,
+// then one slot per aggregate) appended in one slice, so that folding a
+// row touches one cache line; partials of other partitions are chained
+// records, created only when a second partition touches a group. A batch
+// is folded column by column over a list of (input row, record) pairs.
+// Closing a window drops its store whole, and the store is recycled.
+//
+// An Op is not safe for concurrent use.
+package agg
