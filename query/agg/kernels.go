@@ -32,22 +32,22 @@ type slot struct {
 type foldKind uint8
 
 const (
-	fNone     foldKind = iota // reads a counter only (count)
-	fCountIf                  // slot += value is true
-	fSumI                     // integer sum, wrapping as Spark's non-ANSI sum of BIGINT
-	fSumDec                   // DECIMAL sum, refused beyond the result precision
-	fSumF                     // DOUBLE sum of a DOUBLE column
-	fSumIF                    // DOUBLE sum of an INT/BIGINT column (avg)
-	fMinI                     // INT, BIGINT, DECIMAL, TIMESTAMP
-	fMaxI                     //
-	fMinF                     // DOUBLE in Spark's order (NaN greatest, -0 = 0)
-	fMaxF                     //
-	fMinB                     // BOOLEAN, coded 1 false, 2 true (0 and 3 are the sentinels)
-	fMaxB                     //
-	fMinS                     // STRING, bytewise
-	fMaxS                     //
-	fHLL                      // approx_count_distinct
-	fSet                      // count(DISTINCT)
+	fNone    foldKind = iota // reads a counter only (count)
+	fCountIf                 // slot += value is true
+	fSumI                    // integer sum, wrapping as Spark's non-ANSI sum of BIGINT
+	fSumDec                  // DECIMAL sum, refused beyond the result precision
+	fSumF                    // DOUBLE sum of a DOUBLE column
+	fSumIF                   // DOUBLE sum of an INT/BIGINT column (avg)
+	fMinI                    // INT, BIGINT, DECIMAL, TIMESTAMP
+	fMaxI                    //
+	fMinF                    // DOUBLE in Spark's order (NaN greatest, -0 = 0)
+	fMaxF                    //
+	fMinB                    // BOOLEAN, coded 1 false, 2 true (0 and 3 are the sentinels)
+	fMaxB                    //
+	fMinS                    // STRING, bytewise
+	fMaxS                    //
+	fHLL                     // approx_count_distinct
+	fSet                     // count(DISTINCT)
 )
 
 // aggImpl is one aggregate specialised for its argument's type.
@@ -192,7 +192,7 @@ func (a *aggImpl) foldSeg(b *types.Batch, st *store, src, dst []int32, stride in
 			if null != nil && null[i] {
 				continue
 			}
-			st.sketch(int(dst[e])*stride+off).add(hashValue(v, int(i)))
+			st.sketch(int(dst[e])*stride + off).add(hashValue(v, int(i)))
 		}
 	case fSet:
 		var buf []byte

@@ -353,8 +353,8 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 				w = lw // tumbling, the previous row's window: no division
 			} else {
 				t := ts[i]
-				last := floorDiv(t, o.slide)        // index of the newest window holding t
-				idx := last - floorMod(last-j, k)   // the one of this pass
+				last := floorDiv(t, o.slide)      // index of the newest window holding t
+				idx := last - floorMod(last-j, k) // the one of this pass
 				start := idx * o.slide
 				if start <= t-o.size {
 					continue // t is in fewer than passes windows

@@ -25,8 +25,8 @@ func seedConfig(mode Mode) Config {
 	return Config{
 		Keys:   []int{1},
 		Window: Window{Kind: Tumbling, TimeCol: 0, Size: 10_000_000},
-		Aggs: []Agg{{Count, -1}, {Avg, 2}, {Avg, 3}, {Sum, 4}, {Min, 2}, {Max, 2}},
-		Mode: mode, HasWatermark: true, Delay: 60_000_000,
+		Aggs:   []Agg{{Count, -1}, {Avg, 2}, {Avg, 3}, {Sum, 4}, {Min, 2}, {Max, 2}},
+		Mode:   mode, HasWatermark: true, Delay: 60_000_000,
 	}
 }
 
