@@ -390,3 +390,66 @@ func (e *inSet) Eval(b *types.Batch, out *types.Vector) {
 	}
 	fixNulls(out)
 }
+
+// newExactIn is x [NOT] IN (list) for INT, BIGINT and DECIMAL operands of
+// different types. Constant elements are converted to x's type when they
+// are exactly representable in it and dropped when they are not (no x
+// can equal them); varying ones are compared exactly, one by one.
+func newExactIn(x Expr, list []Expr, not bool) Expr {
+	xt := x.Type()
+	var keep []Expr
+	allConst := true
+	for _, y := range list {
+		k, ok := y.(*constant)
+		if !ok {
+			allConst = false
+			keep = append(keep, y)
+			continue
+		}
+		if k.isNull() {
+			keep = append(keep, constNull(xt))
+			continue
+		}
+		v, ok := exactTo(k.one.I64[0], int(k.t.Scale), xt)
+		if ok {
+			keep = append(keep, constInt(xt, v))
+		}
+	}
+	if !allConst {
+		return newIn(x, list, not) // comparisons: exact across scales
+	}
+	if len(keep) == 0 {
+		var e Expr = &isNull{x: x}
+		// No element can match: FALSE, or NULL for a NULL x.
+		e = newCase(types.TBoolean, []Expr{e}, []Expr{constNull(types.TBoolean)}, constBool(false))
+		if not {
+			e = &notExpr{x: e}
+		}
+		return e
+	}
+	return newIn(x, keep, not)
+}
+
+// exactTo converts v at scale s to type t when no digit is lost.
+func exactTo(v int64, s int, t types.Type) (int64, bool) {
+	ts := int(t.Scale)
+	if ts < s {
+		p := pow10[s-ts]
+		if v%p != 0 {
+			return 0, false
+		}
+		v /= p
+	} else {
+		var ok bool
+		if v, ok = rescale(v, s, ts); !ok {
+			return 0, false
+		}
+	}
+	switch t.Kind {
+	case types.Int:
+		return v, v == int64(int32(v))
+	case types.Decimal:
+		return v, fits(v, int(t.Precision))
+	}
+	return v, true
+}

@@ -266,10 +266,13 @@ func literal(e *sql.Literal) (Expr, error) {
 		if err != nil {
 			return nil, errAt(e, "[NUMERIC_OUT_OF_SUPPORTED_RANGE] The value %s cannot be interpreted as a numeric since it has more than 18 digits.", e.Text)
 		}
+		t := types.TBigint
 		if v >= math.MinInt32 && v <= math.MaxInt32 && !strings.HasSuffix(strings.ToUpper(e.Text), "L") {
-			return constInt(types.TInt, v), nil
+			t = types.TInt
 		}
-		return constInt(types.TBigint, v), nil
+		k := constInt(t, v)
+		k.lit = true
+		return k, nil
 	case sql.LitDecimal:
 		text := strings.TrimSuffix(strings.TrimSuffix(e.Text, "BD"), "bd")
 		mant, exp, ok := splitNumber(text)
@@ -345,14 +348,14 @@ func (c *compiler) unary(e *sql.Unary) (Expr, error) {
 			return nil, errAt(e, "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] Cannot resolve %q due to data type mismatch: Parameter 1 requires the \"NUMERIC\" type, however %q has the type %q.", exprSQL(e), exprSQL(e.X), x.Type().String())
 		}
 		if e.Op == "+" {
-			return x, nil
+			return notLiteral(x), nil
 		}
 		n := &negExpr{x: x}
 		if k, ok := x.(*constant); ok && !k.isNull() {
 			// -2 is a literal to Spark's parser: always folded.
 			var v types.Vector
 			n.Eval(&types.Batch{N: 1}, &v)
-			return &constant{one: v, t: n.Type()}, nil
+			return &constant{one: v, t: n.Type(), lit: k.lit}, nil
 		}
 		return fold(n, x), nil
 	}
@@ -465,6 +468,17 @@ func (c *compiler) in(e *sql.In) (Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if exact := isExact(x.Type()); exact {
+		for _, y := range list {
+			exact = exact && (isExact(y.Type()) || y.Type().Kind == types.Null)
+		}
+		if exact {
+			// INT, BIGINT and DECIMAL are compared exactly, without the
+			// common DECIMAL type Spark casts to (which can need more than
+			// this engine's 18 digits).
+			return fold(newExactIn(x, list, e.Not), append([]Expr{x}, list...)...), nil
+		}
+	}
 	t := x.Type()
 	for i, y := range list {
 		w, ok := widerType(t, y.Type())
@@ -532,7 +546,7 @@ func (c *compiler) castExpr(e *sql.Cast) (Expr, error) {
 	if !castable(x.Type(), to) {
 		return nil, errAt(e, "[DATATYPE_MISMATCH.CAST_WITHOUT_SUGGESTION] Cannot resolve %q due to data type mismatch: cannot cast %q to %q.", exprSQL(e), x.Type().String(), to.String())
 	}
-	return castTo(x, to), nil
+	return notLiteral(castTo(x, to)), nil
 }
 
 // typeOf maps a written type to a type; DECIMAL alone is DECIMAL(10,0) as

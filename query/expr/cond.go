@@ -35,7 +35,7 @@ func newCase(t types.Type, conds, vals []Expr, els Expr) Expr {
 		kc, kv = append(kc, c), append(kv, vals[i])
 	}
 	if len(kc) == 0 {
-		return e.els
+		return notLiteral(e.els)
 	}
 	e.conds, e.vals = kc, kv
 	e.cs, e.vs = make([]types.Vector, len(kc)), make([]types.Vector, len(kv))

@@ -47,16 +47,17 @@ func boundedDecimal(p, s int) types.Type {
 // decOf gives the precision and scale an operand counts with in decimal
 // arithmetic: its own for a DECIMAL, DECIMAL(10,0) for INT and
 // DECIMAL(20,0) for BIGINT (Spark's DecimalType.forType), and for an
-// integer constant the digits it has (Spark's
-// spark.sql.legacy.literal.pickMinimumPrecision, on by default).
+// integer literal the digits it has (Spark's
+// spark.sql.legacy.literal.pickMinimumPrecision, on by default; Spark
+// applies it to literals as written, before constant folding).
 func decOf(e Expr) (p, s int) {
 	t := e.Type()
 	switch t.Kind {
 	case types.Decimal:
 		return int(t.Precision), int(t.Scale)
 	case types.Int, types.Bigint:
-		if v, ok := Const(e); ok && v != nil {
-			return digits(v.(int64)), 0
+		if k, ok := e.(*constant); ok && k.lit {
+			return digits(k.one.I64[0]), 0
 		}
 		if t.Kind == types.Int {
 			return 10, 0

@@ -21,6 +21,7 @@ func (c *colRef) Eval(b *types.Batch, out *types.Vector) {
 // as a read-only vector of any length.
 type constant struct {
 	t    types.Type
+	lit  bool // an integer literal as written (its digits type it in decimal arithmetic)
 	one  types.Vector
 	fill types.Vector // one's value repeated; grows as needed
 	view types.Vector
@@ -42,6 +43,16 @@ func constNull(t types.Type) *constant {
 	var v types.Vector
 	allNull(&v, t, 1)
 	return &constant{t: t, one: v}
+}
+
+// notLiteral returns e, or, for an integer literal, a copy that no longer
+// counts as one: Spark types a literal by its digits only where it is
+// written directly as an operand, not through CAST, CASE or +x.
+func notLiteral(e Expr) Expr {
+	if k, ok := e.(*constant); ok && k.lit {
+		return &constant{t: k.t, one: k.one}
+	}
+	return e
 }
 
 func (c *constant) Type() types.Type { return c.t }

@@ -23,9 +23,10 @@ const (
 
 // strMap is a STRING -> STRING function of one argument.
 type strMap struct {
-	op strOp
-	x  Expr
-	s  types.Vector
+	op   strOp
+	x    Expr
+	s    types.Vector
+	work []uint8
 }
 
 func (e *strMap) Type() types.Type { return types.TString }
@@ -37,7 +38,7 @@ func (e *strMap) Eval(b *types.Batch, out *types.Vector) {
 	in, o := x.Str[:n], out.Str
 	switch e.op {
 	case sLower, sUpper:
-		changeCase(in, o, e.op == sUpper)
+		e.work = changeCase(in, o, e.op == sUpper, e.work)
 	case sTrim:
 		for i, v := range in {
 			o[i] = strings.Trim(v, " ")
@@ -59,15 +60,21 @@ func (e *strMap) Eval(b *types.Batch, out *types.Vector) {
 // case are kept as they are; ASCII strings are converted into one buffer
 // allocated for the batch; others go through the strings package (Unicode
 // case mapping, as Java's toLowerCase/toUpperCase in the root locale,
-// which Spark uses).
-func changeCase(in, o []string, upper bool) {
-	lo, hi := byte('A'), byte('Z')
+// which Spark uses). work is scratch space for one byte per row.
+func changeCase(in, o []string, upper bool, work []uint8) []uint8 {
+	cls := &lowerClass
 	if upper {
-		lo, hi = 'a', 'z'
+		cls = &upperClass
 	}
+	work = grow(work, len(in))
 	need := 0
-	for _, v := range in {
-		if caseWork(v, lo, hi) == 1 {
+	for i, v := range in {
+		var w uint8
+		for j := 0; j < len(v); j++ {
+			w |= cls[v[j]]
+		}
+		work[i] = w
+		if w == 1 {
 			need += len(v)
 		}
 	}
@@ -76,7 +83,7 @@ func changeCase(in, o []string, upper bool) {
 		buf = make([]byte, need)
 	}
 	for i, v := range in {
-		switch caseWork(v, lo, hi) {
+		switch work[i] {
 		case 0:
 			o[i] = v
 		case 1:
@@ -84,10 +91,7 @@ func changeCase(in, o []string, upper bool) {
 			buf = buf[len(v):]
 			for j := 0; j < len(v); j++ {
 				c := v[j]
-				if c >= lo && c <= hi {
-					c ^= 0x20
-				}
-				d[j] = c
+				d[j] = c ^ cls[c]<<5 // flips 0x20: A <-> a
 			}
 			o[i] = unsafe.String(unsafe.SliceData(d), len(d))
 		default:
@@ -98,23 +102,21 @@ func changeCase(in, o []string, upper bool) {
 			}
 		}
 	}
+	return work
 }
 
-// caseWork says what changing v's case takes: 0 nothing, 1 an ASCII
-// conversion, 2 a Unicode one.
-func caseWork(v string, lo, hi byte) int {
-	w := 0
-	for j := 0; j < len(v); j++ {
-		c := v[j]
-		if c >= 0x80 {
-			return 2
-		}
-		if c >= lo && c <= hi {
-			w = 1
-		}
+// lowerClass and upperClass say what a byte needs: 1 an ASCII case change
+// (A-Z for lower, a-z for upper), 2 Unicode handling (bytes of multi-byte
+// characters), 0 nothing.
+var lowerClass, upperClass = func() (lo, up [256]uint8) {
+	for c := 0x80; c < 256; c++ {
+		lo[c], up[c] = 2, 2
 	}
-	return w
-}
+	for c := 'A'; c <= 'Z'; c++ {
+		lo[c], up[c+0x20] = 1, 1
+	}
+	return lo, up
+}()
 
 // lengthExpr is length(s): characters (code points), as an INT; with
 // bytes, octet_length(s): UTF-8 bytes.
