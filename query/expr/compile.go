@@ -479,13 +479,9 @@ func (c *compiler) in(e *sql.In) (Expr, error) {
 			return fold(newExactIn(x, list, e.Not), append([]Expr{x}, list...)...), nil
 		}
 	}
-	t := x.Type()
-	for i, y := range list {
-		w, ok := widerType(t, y.Type())
-		if !ok {
-			return nil, errAt(e.List[i], "[DATATYPE_MISMATCH.DATA_DIFF_TYPES] Cannot resolve %q due to data type mismatch: Input to `in` should all be the same type, but it's [%s].", exprSQL(e), typeList(append([]Expr{x}, list...)))
-		}
-		t = w
+	t, err := commonType(e, "in", append([]Expr{x}, list...))
+	if err != nil {
+		return nil, err
 	}
 	if t.Kind == types.Null {
 		t = types.TBoolean
@@ -629,9 +625,22 @@ func (c *compiler) caseExpr(e *sql.Case) (Expr, error) {
 
 // commonType is the wider type of es, or Spark's DATA_DIFF_TYPES error.
 func commonType(e sql.Expr, what string, es []Expr) (types.Type, error) {
-	t := types.TNull
+	// STRING first, as Spark's findWiderCommonType does, so that e.g.
+	// (TIMESTAMP, INT, STRING) is STRING rather than an error.
+	ordered := make([]types.Type, 0, len(es))
 	for _, x := range es {
-		w, ok := widerType(t, x.Type())
+		if x.Type().Kind == types.String {
+			ordered = append(ordered, x.Type())
+		}
+	}
+	for _, x := range es {
+		if x.Type().Kind != types.String {
+			ordered = append(ordered, x.Type())
+		}
+	}
+	t := types.TNull
+	for _, xt := range ordered {
+		w, ok := widerType(t, xt)
 		if !ok {
 			return t, errAt(e, "[DATATYPE_MISMATCH.DATA_DIFF_TYPES] Cannot resolve %q due to data type mismatch: Input to `%s` should all be the same type, but it's [%s].", exprSQL(e), what, typeList(es))
 		}
@@ -713,7 +722,7 @@ func exprSQL(e sql.Expr) string {
 	case *sql.TypedLiteral:
 		return e.Type + " '" + e.Text + "'"
 	case *sql.Interval:
-		return "INTERVAL " + e.Text
+		return e.Text
 	case *sql.Unary:
 		if strings.EqualFold(e.Op, "NOT") {
 			return "(NOT " + exprSQL(e.X) + ")"

@@ -417,6 +417,7 @@ func TestConditionals(t *testing.T) {
 		{"least(i, b, d)", "2.5", "DOUBLE"},
 		{"least(ni, ni)", "NULL", ""},
 		{"greatest('a', s)", "a", "STRING"},
+		{"coalesce(ts, i, 'x')", "2024-03-05 06:07:08.123456", "STRING"}, // strings first, as Spark
 	})
 }
 
@@ -697,4 +698,28 @@ func TestErrors(t *testing.T) {
 	if _, err := Compile(ast, s); err != nil {
 		t.Errorf("qualified names: %v", err)
 	}
+}
+
+func TestNullEverywhere(t *testing.T) {
+	var cases []evalCase
+	for _, src := range []string{
+		"CASE WHEN ok THEN NULL END", "coalesce(NULL, NULL)", "NULL IN (NULL)", "NULL IN (1, 2)",
+		"greatest(NULL, NULL)", "- NULL", "NULL AND NULL", "NOT NULL", "concat(NULL)", "NULL LIKE 'a'",
+		"length(NULL)", "abs(NULL)", "round(NULL)", "floor(NULL)", "hour(NULL)", "date_format(NULL, NULL)",
+		"to_timestamp(NULL, 'yyyy')", "NULL || NULL", "CAST(NULL AS STRING)", "NULL BETWEEN 1 AND 2",
+		"NULL = 1", "NULL + NULL", "NULL / NULL", "nullif(NULL, 1)", "timestamp_seconds(NULL)",
+		"NULL % 0", "substring(NULL, 1)", "upper(NULL)", "NULL RLIKE 'a'", "unix_millis(NULL)",
+		"timestamp_millis(NULL)", "ni * 2", "nd / 2", "ns || 'x'", "-ni", "CASE ni WHEN 1 THEN 2 END",
+		"CAST(ni AS DECIMAL(5,2))", "m + ni", "if(NULL, 1, NULL)",
+	} {
+		want := "NULL"
+		cases = append(cases, evalCase{src, want, ""})
+	}
+	cases = append(cases,
+		evalCase{"NULL IS NULL", "true", ""},
+		evalCase{"if(NULL, 1, 2)", "2", ""},
+		evalCase{"NULL OR true", "true", ""},
+		evalCase{"NULL AND false", "false", ""},
+	)
+	runCases(t, cases)
 }
