@@ -67,6 +67,17 @@ func Const(e Expr) (value any, ok bool) {
 	return k.value(), true
 }
 
+// ColumnIndex reports whether e is a bare reference to an input column,
+// and which: a planner can then pass the column through without
+// evaluating it.
+func ColumnIndex(e Expr) (col int, ok bool) {
+	c, ok := e.(*colRef)
+	if !ok {
+		return 0, false
+	}
+	return c.idx, true
+}
+
 // IsAggregate reports whether name (any case) is one of Spark's aggregate
 // functions, which an expression compiled here may only contain when the
 // scope's Replace stands in for them.

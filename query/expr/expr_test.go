@@ -625,7 +625,15 @@ func TestReplace(t *testing.T) {
 	if got := render(&out, 0); got != "12.0" {
 		t.Errorf("count(*) * 2 + window(…) = %s, want 12.0 (2.5*2 + 7)", got)
 	}
+	ast, _ = sql.ParseExpr("(count(*))")
+	if e, err = Compile(ast, s); err != nil {
+		t.Fatal(err)
+	}
+	if col, ok := ColumnIndex(e); !ok || col != 2 {
+		t.Errorf("ColumnIndex((count(*))) = %d, %v; want 2, true", col, ok)
+	}
 	s.Replace = nil
+	ast, _ = sql.ParseExpr("count(*) * 2 + window(ts, '10 seconds')")
 	if _, err := Compile(ast, s); err == nil || !strings.Contains(err.Error(), "aggregate function count is not allowed here") {
 		t.Errorf("count(*) without Replace: %v", err)
 	}
