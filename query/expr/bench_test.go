@@ -3,6 +3,7 @@ package expr
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/sensorlab/sensorlab/query/sql"
@@ -10,7 +11,8 @@ import (
 )
 
 // benchBatch is 10,000 rows of a sensor reading: ok, temp, s (a mixed-case
-// string), ts (epoch millis), a, b; about 1 % of temp is NULL.
+// string), ts (epoch millis), a, b, iso (a timestamp string); about 1 % of
+// temp is NULL.
 func benchBatch(n int) (*types.Batch, *Scope) {
 	cols := []Column{
 		{"", "ok", types.TBoolean},
@@ -19,6 +21,7 @@ func benchBatch(n int) (*types.Batch, *Scope) {
 		{"", "ts", types.TBigint},
 		{"", "a", types.TDouble},
 		{"", "b", types.TString},
+		{"", "iso", types.TString},
 	}
 	var schema types.Schema
 	for _, c := range cols {
@@ -38,6 +41,7 @@ func benchBatch(n int) (*types.Batch, *Scope) {
 		batch.Cols[3].AppendInt(1_700_000_000_000 + int64(i)*100)
 		batch.Cols[4].AppendFloat(r.Float64() * 200)
 		batch.Cols[5].AppendString(words[r.IntN(len(words))])
+		batch.Cols[6].AppendString(strings.Replace(formatTimestamp(1_700_000_000_000_000+int64(i)*100_123), " ", "T", 1) + "Z")
 	}
 	batch.N = n
 	return batch, &Scope{Columns: cols}
@@ -54,6 +58,7 @@ func BenchmarkEval(b *testing.B) {
 		"lower(s)",
 		"timestamp_millis(ts)",
 		"a > 100.5 AND b = 'x'",
+		"to_timestamp(iso)", // ISO-8601 strings, as JSON sources carry them
 	} {
 		b.Run(src, func(b *testing.B) {
 			ast, err := sql.ParseExpr(src)

@@ -182,7 +182,7 @@ func parseTimestamp(s string) (int64, bool) {
 	}
 	off := 0
 	if !p.done() {
-		if off, ok = parseZone(p.s[p.i:], us0(int64(y), mo, d, h, mi, sec)); !ok {
+		if off, ok = parseZone(p.s[p.i:], func() int64 { return us0(int64(y), mo, d, h, mi, sec) }); !ok {
 			return 0, false
 		}
 	}
@@ -205,11 +205,15 @@ func finish(y int64, mo, d, h, mi, s, frac, off int) (int64, bool) {
 	return us0(y, mo, d, h, mi, s) + int64(frac) - int64(off)*microsPerSecond, true
 }
 
-// parseZone reads a zone id and returns its offset in seconds at local
-// time local (microseconds, as if UTC).
-func parseZone(z string, local int64) (int, bool) {
-	if z == "" {
+// parseZone reads a zone id and returns its offset in seconds at the
+// local time local() gives (microseconds, as if UTC; read for region ids
+// only).
+func parseZone(z string, local func() int64) (int, bool) {
+	if z == "" || z == "Z" {
 		return 0, true
+	}
+	if z[0] == '+' || z[0] == '-' {
+		return parseOffset(z)
 	}
 	switch strings.ToUpper(z) {
 	case "Z", "UTC", "GMT", "UT":
@@ -228,7 +232,7 @@ func parseZone(z string, local int64) (int, bool) {
 	if err != nil || strings.ContainsAny(z, " ") {
 		return 0, false
 	}
-	t := time.UnixMicro(local).UTC()
+	t := time.UnixMicro(local()).UTC()
 	_, off := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, loc).Zone()
 	return off, true
 }
