@@ -5,13 +5,16 @@ go 1.26.0
 replace (
 	github.com/sensorlab/sensorlab/contract => ../../contract
 	github.com/sensorlab/sensorlab/lake => ../../lake
+	github.com/sensorlab/sensorlab/query => ../../query
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/duckdb/duckdb-go/v2 v2.10505.0
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/sensorlab/sensorlab/contract v0.0.0
 	github.com/sensorlab/sensorlab/lake v0.0.0
+	github.com/sensorlab/sensorlab/query v0.0.0
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	golang.org/x/time v0.16.0
@@ -20,7 +23,6 @@ require (
 require (
 	github.com/andybalholm/brotli v1.2.0 // indirect
 	github.com/apache/arrow-go/v18 v18.5.1 // indirect
-	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/duckdb/duckdb-go-bindings v0.10505.0 // indirect
 	github.com/duckdb/duckdb-go-bindings/lib/darwin-amd64 v0.10505.0 // indirect
 	github.com/duckdb/duckdb-go-bindings/lib/darwin-arm64 v0.10505.0 // indirect
