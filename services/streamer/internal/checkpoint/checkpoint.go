@@ -7,8 +7,15 @@
 //
 //	metadata.json              query id and shape, written once
 //	offsets/<batch>.json       written before the batch runs
-//	state/<batch>.bin          written after the batch's output is durable
+//	state/<batch>.bin          written after the batch's output is durable: a
+//	                           snapshot of the whole state, or
+//	state/<batch>.changelog    what the batch changed since the previous
+//	                           batch's state (Spark's changelog checkpointing)
 //	commits/<batch>.json       written last
+//
+// A batch's state is its newest snapshot at or before it followed by the
+// changelogs of every later batch up to it, in order: a chain that must be
+// complete for the batch to be resumed from.
 //
 // Invariants:
 //   - Every JSON file carries a format version; a file this code cannot read
@@ -77,7 +84,20 @@ const recoverHint = "restore the object from a backup of the checkpoint; otherwi
 func OffsetsKey(batchID int64) string { return fmt.Sprintf("%s%020d.json", OffsetsDir, batchID) }
 
 // StateKey names the state snapshot of a batch.
-func StateKey(batchID int64) string { return fmt.Sprintf("%s%020d.bin", StateDir, batchID) }
+func StateKey(batchID int64) string {
+	return fmt.Sprintf("%s%020d%s", StateDir, batchID, snapshotSuffix)
+}
+
+// ChangelogKey names the state changelog of a batch.
+func ChangelogKey(batchID int64) string {
+	return fmt.Sprintf("%s%020d%s", StateDir, batchID, changelogSuffix)
+}
+
+// The suffixes of the two kinds of state file.
+const (
+	snapshotSuffix  = ".bin"
+	changelogSuffix = ".changelog"
+)
 
 // CommitKey names the commit entry of a batch.
 func CommitKey(batchID int64) string { return fmt.Sprintf("%s%020d.json", CommitsDir, batchID) }
@@ -213,6 +233,22 @@ func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []b
 	}
 	key := StateKey(batchID)
 	if err := c.st.Put(ctx, key, frameState(batchID, snapshot)); err != nil {
+		return fmt.Errorf("checkpoint: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// WriteStateChangelog stores what the batch changed in the state since the
+// previous batch's state (a snapshot or a changelog). Recovery rebuilds the
+// state from the newest snapshot and the changelogs after it, so a batch
+// whose predecessors' state files are gone cannot be resumed from: write a
+// snapshot every so often (Spark's snapshot interval).
+func (c *Checkpoint) WriteStateChangelog(ctx context.Context, batchID int64, changelog []byte) error {
+	if batchID < 0 {
+		return fmt.Errorf("checkpoint: write state changelog: negative batch id %d", batchID)
+	}
+	key := ChangelogKey(batchID)
+	if err := c.st.Put(ctx, key, frameState(batchID, changelog)); err != nil {
 		return fmt.Errorf("checkpoint: put %s: %w", key, err)
 	}
 	return nil
@@ -376,7 +412,10 @@ func (c *Checkpoint) readCommit(ctx context.Context, batchID int64) (CommitEntry
 }
 
 func (c *Checkpoint) readState(ctx context.Context, batchID int64) ([]byte, error) {
-	key := StateKey(batchID)
+	return c.readStateKey(ctx, batchID, StateKey(batchID))
+}
+
+func (c *Checkpoint) readStateKey(ctx context.Context, batchID int64, key string) ([]byte, error) {
 	b, err := c.st.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: get %s: %w", key, err)

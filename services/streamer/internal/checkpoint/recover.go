@@ -16,8 +16,13 @@ type Recovery struct {
 	// valid; nil when no batch ever committed (or none is usable and the
 	// offsets log still starts at batch 0).
 	LastCommit *CommitEntry
-	// State is LastCommit's state snapshot, nil when LastCommit is nil.
+	// State is the snapshot LastCommit's state starts from (LastCommit's
+	// own, or an earlier batch's), nil when LastCommit is nil.
 	State []byte
+	// Changelogs are the state changelogs of the batches after State's up
+	// to LastCommit, oldest first: applied to State in order they give
+	// LastCommit's state. Empty when LastCommit wrote a snapshot.
+	Changelogs [][]byte
 	// Replay lists the batches after LastCommit, in order, that must be re-run
 	// with exactly their recorded offsets, watermark and batch timestamp.
 	Replay []OffsetsEntry
@@ -56,10 +61,12 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 	if err != nil {
 		return Recovery{}, err
 	}
-	states, err := c.listIDs(ctx, StateDir, ".bin", &rec.Notes)
+	snaps, changes, err := c.listStates(ctx, &rec.Notes)
 	if err != nil {
 		return Recovery{}, err
 	}
+	states := slices.Concat(snaps, changes)
+	slices.Sort(states)
 	if len(offs) == 0 && len(commits) == 0 && len(states) == 0 {
 		rec.Notes = append(rec.Notes, "no batch in the checkpoint: new query")
 		return rec, nil
@@ -86,9 +93,12 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 				"(harmless when a later batch's commit and state are usable)", commits[i-1]+1, commits[i]-1))
 		}
 	}
-	hasState := map[int64]bool{}
-	for _, id := range states {
-		hasState[id] = true
+	kind := map[int64]string{} // batch id -> state file suffix
+	for _, id := range snaps {
+		kind[id] = snapshotSuffix
+	}
+	for _, id := range changes {
+		kind[id] = changelogSuffix
 	}
 
 	// Newest usable commit first; fall back past a damaged commit or state.
@@ -103,11 +113,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
-		if !hasState[id] {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d: %s is missing: falling back to an older batch", id, StateKey(id)))
-			continue
-		}
-		snap, err := c.readState(ctx, id)
+		snap, chain, err := c.stateChain(ctx, id, kind)
 		if err != nil {
 			if !errors.Is(err, ErrDamaged) && !errors.Is(err, lake.ErrNotExist) {
 				return Recovery{}, err
@@ -115,7 +121,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
-		rec.LastCommit, rec.State, rec.CommitRunID, base = &ce, snap, runID, id
+		rec.LastCommit, rec.State, rec.Changelogs, rec.CommitRunID, base = &ce, snap, chain, runID, id
 		break
 	}
 	// The re-run of a batch whose commit file exists but could not be used
@@ -166,7 +172,7 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 	}
 	for _, id := range states {
 		if id > base {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("%s is newer than the batch recovery resumes from: ignored, the replay rewrites it", StateKey(id)))
+			rec.Notes = append(rec.Notes, fmt.Sprintf("%s is newer than the batch recovery resumes from: ignored, the replay rewrites it", StateDir+fmt.Sprintf("%020d", id)+kind[id]))
 		}
 	}
 	rec.Notes = append(rec.Notes, decision(base, rec.Replay))
@@ -231,6 +237,57 @@ func continues(prev, next OffsetsEntry) error {
 	return errors.Join(errs...)
 }
 
+// stateChain reads the state of batch id: the newest snapshot at or before
+// it and the changelogs after that snapshot up to id, oldest first. A
+// missing or damaged file anywhere in the chain is an error naming it.
+func (c *Checkpoint) stateChain(ctx context.Context, id int64, kind map[int64]string) (snap []byte, chain [][]byte, err error) {
+	for j := id; j >= 0; j-- {
+		switch kind[j] {
+		case snapshotSuffix:
+			snap, err := c.readState(ctx, j)
+			if err != nil {
+				return nil, nil, err
+			}
+			slices.Reverse(chain)
+			return snap, chain, nil
+		case changelogSuffix:
+			b, err := c.readStateKey(ctx, j, ChangelogKey(j))
+			if err != nil {
+				return nil, nil, err
+			}
+			chain = append(chain, b)
+		default:
+			if j == id {
+				return nil, nil, fmt.Errorf("%w: %s is missing", lake.ErrNotExist, StateKey(id))
+			}
+			return nil, nil, fmt.Errorf("%w: the state of batch %d is a changelog over batch %d's, and %s is missing",
+				lake.ErrNotExist, id, j, StateKey(j))
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: the state of batch %d is a chain of changelogs with no snapshot under it", ErrDamaged, id)
+}
+
+// listStates returns the batch ids of the snapshots and of the changelogs
+// under StateDir, each ascending.
+func (c *Checkpoint) listStates(ctx context.Context, notes *[]string) (snaps, changes []int64, err error) {
+	infos, err := c.st.List(ctx, StateDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint: list %s: %w", StateDir, err)
+	}
+	for _, o := range infos {
+		if id, ok := parseBatchKey(o.Key, StateDir, snapshotSuffix); ok {
+			snaps = append(snaps, id)
+		} else if id, ok := parseBatchKey(o.Key, StateDir, changelogSuffix); ok {
+			changes = append(changes, id)
+		} else {
+			*notes = append(*notes, fmt.Sprintf("ignoring %s: not a checkpoint file", o.Key))
+		}
+	}
+	slices.Sort(snaps)
+	slices.Sort(changes)
+	return snaps, changes, nil
+}
+
 // listIDs returns the batch ids stored under dir, ascending. Keys that are not
 // batch files are left alone and noted.
 func (c *Checkpoint) listIDs(ctx context.Context, dir, suffix string, notes *[]string) ([]int64, error) {
@@ -253,8 +310,10 @@ func (c *Checkpoint) listIDs(ctx context.Context, dir, suffix string, notes *[]s
 
 // Purge deletes the offsets, state and commit files of every batch older than
 // the newest keep committed batches (Spark keeps 100). Later batches, committed
-// or not, are never touched. Commits go first, so that a purge interrupted
-// half-way never leaves an old commit whose state or offsets are gone.
+// or not, are never touched, and neither are the older state files the kept
+// batches' state is built from (the snapshot and changelogs under their
+// changelogs). Commits go first, so that a purge interrupted half-way never
+// leaves an old commit whose state or offsets are gone.
 func (c *Checkpoint) Purge(ctx context.Context, keep int) error {
 	if keep < 1 {
 		return fmt.Errorf("checkpoint: purge: keep must be at least 1, got %d", keep)
@@ -268,21 +327,56 @@ func (c *Checkpoint) Purge(ctx context.Context, keep int) error {
 		return nil
 	}
 	below := commits[len(commits)-1] - int64(keep) + 1
-	for _, d := range []struct{ dir, suffix string }{{CommitsDir, ".json"}, {StateDir, ".bin"}, {OffsetsDir, ".json"}} {
-		ids := commits
-		if d.dir != CommitsDir {
-			if ids, err = c.listIDs(ctx, d.dir, d.suffix, &notes); err != nil {
+	del := func(key string) error {
+		if err := c.st.Delete(ctx, key); err != nil {
+			return fmt.Errorf("checkpoint: purge %s: %w", key, err)
+		}
+		return nil
+	}
+	for _, id := range commits {
+		if id >= below {
+			break
+		}
+		if err := del(CommitKey(id)); err != nil {
+			return err
+		}
+	}
+	// State files: everything before the newest snapshot at or below the
+	// oldest kept batch (none when there is no such snapshot).
+	snaps, changes, err := c.listStates(ctx, &notes)
+	if err != nil {
+		return err
+	}
+	stateBelow := int64(-1)
+	for _, id := range snaps {
+		if id <= below {
+			stateBelow = id
+		}
+	}
+	for _, id := range snaps {
+		if id < stateBelow {
+			if err := del(StateKey(id)); err != nil {
 				return err
 			}
 		}
-		for _, id := range ids {
-			if id >= below {
-				break
+	}
+	for _, id := range changes {
+		if id < stateBelow {
+			if err := del(ChangelogKey(id)); err != nil {
+				return err
 			}
-			key := d.dir + fmt.Sprintf("%020d", id) + d.suffix
-			if err := c.st.Delete(ctx, key); err != nil {
-				return fmt.Errorf("checkpoint: purge %s: %w", key, err)
-			}
+		}
+	}
+	offs, err := c.listIDs(ctx, OffsetsDir, ".json", &notes)
+	if err != nil {
+		return err
+	}
+	for _, id := range offs {
+		if id >= below {
+			break
+		}
+		if err := del(OffsetsKey(id)); err != nil {
+			return err
 		}
 	}
 	return nil
