@@ -9,17 +9,19 @@ import (
 	"github.com/sensorlab/sensorlab/query/types"
 )
 
-// Executor runs one query, one micro-batch at a time. It holds the query's
-// state (the aggregation's), so one Executor serves one running query.
-type Executor struct {
-	q        *Query
+// SourceReader turns a stream source's records into rows of its declared
+// schema: decode, computed columns, CHECK constraints. One reader serves
+// every query over the source, so a record is decoded, and rejected, once.
+type SourceReader struct {
+	src      *Source
 	dec      *decode.Decoder
-	raw      *types.Batch // decoded columns of the batch's records
+	raw      *types.Batch // decoded columns of the records
 	rec      []int        // record index of each raw row
 	computed []expr.Expr
 	checks   []check
-	agg      *agg.Op
 	checkVec *types.Vector
+	failed   []bool
+	now      int64
 }
 
 type check struct {
@@ -27,8 +29,8 @@ type check struct {
 	e      expr.Expr
 }
 
-// Rejected is a record the query did not take: its index in the batch's
-// records and why (a decode reason, or a CHECK constraint's name).
+// Rejected is a record the source did not take: its index in the records
+// given to Read and why (a decode reason, or a CHECK constraint's name).
 type Rejected struct {
 	Index  int
 	Reason string
@@ -36,48 +38,132 @@ type Rejected struct {
 	Detail string
 }
 
-// Output is what one micro-batch produced.
-type Output struct {
-	Rows     *types.Batch // in the query's Output schema
-	Rejected []Rejected
-	Stats    agg.Stats // zero for a stateless query
-	NumInput int       // records taken into the query
-}
-
-// NewExecutor prepares q to run from an empty state.
-func (q *Query) NewExecutor() (*Executor, error) {
-	x := &Executor{q: q}
-	s := q.Source
-	if s.Kind == Stream {
-		d, err := decode.New(s.Format, s.Decoded)
-		if err != nil {
-			return nil, fmt.Errorf("query %s: source %s: %w", q.Name, s.Name, err)
-		}
-		x.dec = d
-		x.raw = types.NewBatch(d.Schema(), 1024)
+// NewSourceReader prepares the reading of a stream source.
+func NewSourceReader(s *Source) (*SourceReader, error) {
+	if s.Kind != Stream {
+		return nil, fmt.Errorf("source %s is a table: it has no records to decode", s.Name)
 	}
+	d, err := decode.New(s.Format, s.Decoded)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.Name, err)
+	}
+	r := &SourceReader{src: s, dec: d, raw: types.NewBatch(d.Schema(), 1024)}
 	internal := make(types.Schema, 0, len(s.Schema))
 	for _, c := range s.Decoded {
 		internal = append(internal, types.Field{Name: c.Name, Type: c.Type, Nullable: !c.NotNull})
 	}
-	now := q.now
-	sc := &expr.Scope{Columns: sourceColumns(s, internal), Now: func() int64 { return *now }}
+	now := func() int64 { return r.now }
+	sc := &expr.Scope{Columns: sourceColumns(s, internal), Now: now}
 	for _, c := range s.Computed {
 		e, err := expr.Compile(c.Computed, sc)
 		if err != nil {
 			return nil, err
 		}
-		x.computed = append(x.computed, e)
+		r.computed = append(r.computed, e)
 		internal = append(internal, types.Field{Name: c.Name.Name, Type: e.Type(), Nullable: true})
 	}
-	full := &expr.Scope{Columns: sourceColumns(s, internal), Now: func() int64 { return *now }}
+	full := &expr.Scope{Columns: sourceColumns(s, internal), Now: now}
 	for _, c := range s.Checks {
 		e, err := expr.Compile(c.Expr, full)
 		if err != nil {
 			return nil, err
 		}
-		x.checks = append(x.checks, check{reason: c.Name.Name, e: e})
+		r.checks = append(r.checks, check{reason: c.Name.Name, e: e})
 	}
+	return r, nil
+}
+
+// Source returns the source the reader reads.
+func (r *SourceReader) Source() *Source { return r.src }
+
+// Read decodes recs (nowMicros is the batch's timestamp, current_timestamp()
+// in computed columns and checks) and returns the rows in the source's
+// declared schema, with each row's partition, and the records rejected.
+// The batch is valid until the next Read.
+func (r *SourceReader) Read(recs []decode.Record, nowMicros int64) (*types.Batch, []Rejected) {
+	r.now = nowMicros
+	var rejected []Rejected
+	r.raw.Reset()
+	r.rec = r.rec[:0]
+	for i := range recs {
+		if rej := r.dec.Decode(&recs[i], r.raw); rej != nil {
+			rejected = append(rejected, Rejected{Index: i, Reason: rej.Reason, Field: rej.Field, Detail: rej.Detail})
+			continue
+		}
+		r.rec = append(r.rec, i)
+	}
+	r.raw.N = len(r.rec)
+	return r.rows(r.raw, rejected)
+}
+
+// rows adds the computed columns, applies the CHECK constraints (rejected
+// rows leave) and orders the columns as declared.
+func (r *SourceReader) rows(b *types.Batch, rejected []Rejected) (*types.Batch, []Rejected) {
+	s := r.src
+	work := &types.Batch{Cols: append([]*types.Vector(nil), b.Cols...), Partition: b.Partition, N: b.N}
+	for _, e := range r.computed {
+		v := types.NewVector(e.Type(), b.N)
+		e.Eval(work, v)
+		work.Cols = append(work.Cols, v)
+	}
+	if len(r.checks) > 0 && b.N > 0 {
+		if r.checkVec == nil {
+			r.checkVec = types.NewVector(types.TBoolean, b.N)
+		}
+		r.failed = append(r.failed[:0], make([]bool, b.N)...)
+		nFailed := 0
+		for _, c := range r.checks {
+			r.checkVec.Reset()
+			c.e.Eval(work, r.checkVec)
+			for i := 0; i < b.N; i++ {
+				// SQL CHECK semantics: NULL passes, only FALSE fails.
+				if !r.failed[i] && !r.checkVec.Bool[i] && !r.checkVec.IsNull(i) {
+					r.failed[i] = true
+					nFailed++
+					rejected = append(rejected, Rejected{Index: r.rec[i], Reason: c.reason,
+						Detail: fmt.Sprintf("CONSTRAINT %s CHECK failed", c.reason)})
+				}
+			}
+		}
+		if nFailed > 0 {
+			sel := make([]int32, 0, b.N-nFailed)
+			for i, f := range r.failed {
+				if !f {
+					sel = append(sel, int32(i))
+				}
+			}
+			work = take(work, sel)
+		}
+	}
+	decl := &types.Batch{Schema: s.Schema, Cols: make([]*types.Vector, len(s.Schema)), Partition: work.Partition, N: work.N}
+	for d, in := range s.order {
+		decl.Cols[d] = work.Cols[in]
+	}
+	return decl, rejected
+}
+
+// Executor runs one query, one micro-batch at a time: Push the batch's
+// source rows (in one or more pieces), then Finish. It holds the query's
+// state (the aggregation's), so one Executor serves one running query.
+type Executor struct {
+	q       *Query
+	reader  *SourceReader // for Process; nil until first used
+	agg     *agg.Op
+	pending []*types.Batch // a stateless query's rows of the batch
+	stats   int            // rows pushed in the batch
+}
+
+// Output is what one micro-batch produced.
+type Output struct {
+	Rows     *types.Batch // in the query's Output schema
+	Rejected []Rejected   // Process only
+	Stats    agg.Stats    // zero for a stateless query
+	NumInput int          // source rows pushed
+}
+
+// NewExecutor prepares q to run from an empty state.
+func (q *Query) NewExecutor() (*Executor, error) {
+	x := &Executor{q: q}
 	if q.agg != nil {
 		op, err := agg.New(q.agg.schema, q.agg.cfg)
 		if err != nil {
@@ -87,6 +173,9 @@ func (q *Query) NewExecutor() (*Executor, error) {
 	}
 	return x, nil
 }
+
+// Query returns the query the executor runs.
+func (x *Executor) Query() *Query { return x.q }
 
 // Agg returns the query's aggregation operator (nil for a stateless
 // query), for checkpointing its state.
@@ -105,91 +194,11 @@ func (q *Query) AggConfig() (types.Schema, agg.Config, bool) {
 	return q.agg.schema, q.agg.cfg, true
 }
 
-// Process runs one micro-batch over recs. nowMicros is the batch's
-// timestamp (current_timestamp()).
-func (x *Executor) Process(recs []decode.Record, nowMicros int64) (*Output, error) {
-	if x.dec == nil {
-		return nil, fmt.Errorf("query %s reads a table: use ProcessRows", x.q.Name)
-	}
+// Push runs the query's operators over rows of its source (in the source's
+// declared schema). nowMicros is the batch's timestamp.
+func (x *Executor) Push(b *types.Batch, nowMicros int64) error {
 	*x.q.now = nowMicros
-	out := &Output{}
-	x.raw.Reset()
-	x.rec = x.rec[:0]
-	for i := range recs {
-		if rej := x.dec.Decode(&recs[i], x.raw); rej != nil {
-			out.Rejected = append(out.Rejected, Rejected{Index: i, Reason: rej.Reason, Field: rej.Field, Detail: rej.Detail})
-			continue
-		}
-		x.rec = append(x.rec, i)
-	}
-	x.raw.N = len(x.rec)
-	b := x.sourceRows(x.raw, out)
-	if err := x.finish(b, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// ProcessRows runs the query over rows of its table source (in the source's
-// declared schema), as one batch: the batcher's path.
-func (x *Executor) ProcessRows(b *types.Batch) (*Output, error) {
-	out := &Output{}
-	if err := x.finish(b, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// sourceRows adds the computed columns, applies the CHECK constraints
-// (rejected rows leave, named in out) and orders the columns as declared.
-func (x *Executor) sourceRows(b *types.Batch, out *Output) *types.Batch {
-	s := x.q.Source
-	cols := append([]*types.Vector(nil), b.Cols...)
-	work := &types.Batch{Cols: cols, Partition: b.Partition, N: b.N}
-	for _, e := range x.computed {
-		v := types.NewVector(e.Type(), b.N)
-		e.Eval(work, v)
-		work.Cols = append(work.Cols, v)
-	}
-	if len(x.checks) > 0 && b.N > 0 {
-		if x.checkVec == nil {
-			x.checkVec = types.NewVector(types.TBoolean, b.N)
-		}
-		failed := make([]bool, b.N)
-		nFailed := 0
-		for _, c := range x.checks {
-			x.checkVec.Reset()
-			c.e.Eval(work, x.checkVec)
-			for i := 0; i < b.N; i++ {
-				// SQL CHECK semantics: NULL passes, only FALSE fails.
-				if !failed[i] && !x.checkVec.Bool[i] && !x.checkVec.IsNull(i) {
-					failed[i] = true
-					nFailed++
-					out.Rejected = append(out.Rejected, Rejected{Index: x.rec[i], Reason: c.reason,
-						Detail: fmt.Sprintf("CONSTRAINT %s CHECK failed", c.reason)})
-				}
-			}
-		}
-		if nFailed > 0 {
-			sel := make([]int32, 0, b.N-nFailed)
-			for i, f := range failed {
-				if !f {
-					sel = append(sel, int32(i))
-				}
-			}
-			work = take(work, sel)
-		}
-	}
-	decl := &types.Batch{Schema: s.Schema, Cols: make([]*types.Vector, len(s.Schema)), Partition: work.Partition, N: work.N}
-	for d, in := range s.order {
-		decl.Cols[d] = work.Cols[in]
-	}
-	out.NumInput = decl.N
-	return decl
-}
-
-// finish runs the operator chain over b and ends the batch.
-func (x *Executor) finish(b *types.Batch, out *Output) error {
+	x.stats += b.N
 	for _, o := range x.q.pre {
 		b = o.run(b)
 	}
@@ -197,15 +206,39 @@ func (x *Executor) finish(b *types.Batch, out *Output) error {
 		if err := x.agg.Add(b); err != nil {
 			return fmt.Errorf("query %s: %w", x.q.Name, err)
 		}
+		return nil
+	}
+	if b.N > 0 {
+		// The rows may alias the reader's vectors, which its next Read
+		// reuses: keep a copy until Finish.
+		all := make([]int32, b.N)
+		for i := range all {
+			all[i] = int32(i)
+		}
+		x.pending = append(x.pending, take(b, all))
+	}
+	return nil
+}
+
+// Finish ends the micro-batch and returns its output rows.
+func (x *Executor) Finish(nowMicros int64) (*Output, error) {
+	*x.q.now = nowMicros
+	out := &Output{NumInput: x.stats}
+	x.stats = 0
+	var b *types.Batch
+	if x.agg != nil {
 		var st agg.Stats
 		b, st = x.agg.Finish()
 		if err := x.agg.Err(); err != nil {
-			return fmt.Errorf("query %s: %w", x.q.Name, err)
+			return nil, fmt.Errorf("query %s: %w", x.q.Name, err)
 		}
 		out.Stats = st
 		for _, o := range x.q.post {
 			b = o.run(b)
 		}
+	} else {
+		b = concat(x.q.Output, x.pending)
+		x.pending = x.pending[:0]
 	}
 	if x.q.order != nil {
 		b = sortBatch(b, x.q.order)
@@ -219,5 +252,89 @@ func (x *Executor) finish(b *types.Batch, out *Output) error {
 	}
 	b.Schema = x.q.Output
 	out.Rows = b
-	return nil
+	return out, nil
+}
+
+// Process runs one micro-batch over recs of the query's stream source:
+// Read, Push and Finish, for a query that reads its source alone.
+func (x *Executor) Process(recs []decode.Record, nowMicros int64) (*Output, error) {
+	if x.reader == nil {
+		r, err := NewSourceReader(x.q.Source)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", x.q.Name, err)
+		}
+		x.reader = r
+	}
+	b, rejected := x.reader.Read(recs, nowMicros)
+	if err := x.Push(b, nowMicros); err != nil {
+		return nil, err
+	}
+	out, err := x.Finish(nowMicros)
+	if err != nil {
+		return nil, err
+	}
+	out.Rejected = rejected
+	return out, nil
+}
+
+// ProcessRows runs the query over rows of its table source (in the source's
+// declared schema), as one batch: the batcher's path.
+func (x *Executor) ProcessRows(b *types.Batch) (*Output, error) {
+	if err := x.Push(b, 0); err != nil {
+		return nil, err
+	}
+	return x.Finish(0)
+}
+
+// concat joins batches of one schema.
+func concat(s types.Schema, bs []*types.Batch) *types.Batch {
+	switch len(bs) {
+	case 0:
+		return types.NewBatch(s, 0)
+	case 1:
+		return bs[0]
+	}
+	n := 0
+	for _, b := range bs {
+		n += b.N
+	}
+	out := &types.Batch{Schema: s, Cols: make([]*types.Vector, len(s)), N: n}
+	for c := range s {
+		v := &types.Vector{Type: bs[0].Cols[c].Type}
+		hasNull := false
+		for _, b := range bs {
+			src := b.Cols[c]
+			v.Str = append(v.Str, src.Str...)
+			v.Bool = append(v.Bool, src.Bool...)
+			v.I64 = append(v.I64, src.I64...)
+			v.F64 = append(v.F64, src.F64...)
+			hasNull = hasNull || src.Null != nil
+		}
+		if hasNull {
+			v.Null = make([]bool, 0, n)
+			for _, b := range bs {
+				if nl := b.Cols[c].Null; nl != nil {
+					v.Null = append(v.Null, nl...)
+				} else {
+					v.Null = append(v.Null, make([]bool, b.N)...)
+				}
+			}
+		}
+		out.Cols[c] = v
+	}
+	hasPart := false
+	for _, b := range bs {
+		hasPart = hasPart || b.Partition != nil
+	}
+	if hasPart {
+		out.Partition = make([]int32, 0, n)
+		for _, b := range bs {
+			if b.Partition != nil {
+				out.Partition = append(out.Partition, b.Partition...)
+			} else {
+				out.Partition = append(out.Partition, make([]int32, b.N)...)
+			}
+		}
+	}
+	return out
 }

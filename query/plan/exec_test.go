@@ -96,3 +96,41 @@ func TestChecksRejectWithTheirName(t *testing.T) {
 		t.Errorf("rows: ids %v counts %v ok_counts %v", ids, counts, oks)
 	}
 }
+
+// A stateless query fed in several pieces per micro-batch emits every
+// piece's rows at Finish, intact although the reader reused its vectors.
+func TestStatelessPiecesSurviveReaderReuse(t *testing.T) {
+	p, err := compile(t, sensorsDDL+"SELECT sensor_id, temp FROM raw WHERE temp > 0", Streaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := p.Queries[0]
+	r, err := NewSourceReader(q.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := q.NewExecutor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, piece := range [][]decode.Record{
+		records(`{"sensor_id":"A","temp":1.5}`, `{"sensor_id":"B","temp":-1}`),
+		records(`{"sensor_id":"C","temp":2.5}`),
+	} {
+		b, rej := r.Read(piece, 0)
+		if len(rej) != 0 {
+			t.Fatalf("rejected %v", rej)
+		}
+		if err := x.Push(b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := x.Finish(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(out.Rows.Cols[0].Str, out.Rows.Cols[1].F64, out.NumInput)
+	if want := "[A C] [1.5 2.5] 3"; got != want {
+		t.Errorf("rows %s, want %s", got, want)
+	}
+}
