@@ -1,0 +1,176 @@
+package lakeio
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/sensorlab/sensorlab/query/types"
+)
+
+// ParquetNode returns the Parquet column of a field as Spark writes it
+// (see the package doc): OPTIONAL when the field is nullable, REQUIRED
+// otherwise.
+func ParquetNode(f types.Field) (parquet.Node, error) {
+	var n parquet.Node
+	switch t := f.Type; t.Kind {
+	case types.String:
+		n = parquet.String()
+	case types.Boolean:
+		n = parquet.Leaf(parquet.BooleanType)
+	case types.Int:
+		n = parquet.Leaf(parquet.Int32Type)
+	case types.Bigint:
+		n = parquet.Leaf(parquet.Int64Type)
+	case types.Double:
+		n = parquet.Leaf(parquet.DoubleType)
+	case types.Decimal:
+		phys := parquet.Type(parquet.Int64Type)
+		if t.Precision <= 9 {
+			phys = parquet.Int32Type
+		}
+		n = parquet.Decimal(int(t.Scale), int(t.Precision), phys)
+	case types.Timestamp:
+		n = parquet.Timestamp(parquet.Microsecond)
+	default:
+		return nil, fmt.Errorf("column %s: type %s cannot be written to Parquet", f.Name, t)
+	}
+	if f.Nullable {
+		return parquet.Optional(n), nil
+	}
+	return parquet.Required(n), nil
+}
+
+// ParquetSchema returns the Parquet schema of s, its columns in s's order
+// (parquet.Group would sort them by name).
+func ParquetSchema(s types.Schema) (*parquet.Schema, error) {
+	g := make(orderedGroup, len(s))
+	for i, f := range s {
+		n, err := ParquetNode(f)
+		if err != nil {
+			return nil, err
+		}
+		g[i] = &namedField{Node: n, name: f.Name}
+	}
+	return parquet.NewSchema("spark_schema", g), nil
+}
+
+// orderedGroup is a Parquet group whose fields keep their order.
+type orderedGroup []parquet.Field
+
+func (g orderedGroup) ID() int                     { return 0 }
+func (g orderedGroup) String() string              { return parquet.NewSchema("", g).String() }
+func (g orderedGroup) Type() parquet.Type          { return parquet.Group{}.Type() }
+func (g orderedGroup) Optional() bool              { return false }
+func (g orderedGroup) Repeated() bool              { return false }
+func (g orderedGroup) Required() bool              { return true }
+func (g orderedGroup) Leaf() bool                  { return false }
+func (g orderedGroup) Fields() []parquet.Field     { return g }
+func (g orderedGroup) Encoding() encoding.Encoding { return nil }
+func (g orderedGroup) Compression() compress.Codec { return nil }
+
+// GoType is a struct of the fields' Go types (parquet-go asks for it; this
+// package never writes Go values through it).
+func (g orderedGroup) GoType() reflect.Type {
+	fields := make([]reflect.StructField, len(g))
+	for i, f := range g {
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: f.GoType()}
+	}
+	return reflect.StructOf(fields)
+}
+
+type namedField struct {
+	parquet.Node
+	name string
+}
+
+func (f *namedField) Name() string { return f.name }
+
+// Value is the field of a struct of orderedGroup.GoType.
+func (f *namedField) Value(base reflect.Value) reflect.Value {
+	return reflect.Value{}
+}
+
+// outputCodec is zstd at its fastest level: an engine's output file is
+// small (a consolidation writes one row per key), compresses as well at
+// that level, and its encoder tables are a quarter of the default level's.
+var outputCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+
+// writeChunk is how many rows are handed to a column writer at once.
+const writeChunk = 4096
+
+// WriteParquet writes b as one Parquet file: its schema's columns in order
+// (see ParquetNode), zstd-compressed, one row group. Equal batches give
+// equal bytes. A null in a NOT NULL column is an error naming it.
+func WriteParquet(w io.Writer, b *types.Batch) error {
+	schema, err := ParquetSchema(b.Schema)
+	if err != nil {
+		return err
+	}
+	if len(b.Cols) != len(b.Schema) {
+		return fmt.Errorf("write parquet: %d columns for a schema of %d", len(b.Cols), len(b.Schema))
+	}
+	pw := parquet.NewWriter(w, schema, parquet.Compression(outputCodec))
+	cws := pw.ColumnWriters()
+	values := make([]parquet.Value, 0, min(b.N, writeChunk))
+	for c, f := range b.Schema {
+		v := b.Cols[c]
+		if v.Len() != b.N {
+			return fmt.Errorf("write parquet: column %s has %d values for %d rows", f.Name, v.Len(), b.N)
+		}
+		if v.Type != f.Type {
+			return fmt.Errorf("write parquet: column %s holds %s, its schema says %s", f.Name, v.Type, f.Type)
+		}
+		def := 0
+		if f.Nullable {
+			def = 1
+		}
+		for lo := 0; lo < b.N; lo += writeChunk {
+			hi := min(lo+writeChunk, b.N)
+			values = values[:0]
+			for i := lo; i < hi; i++ {
+				if v.IsNull(i) {
+					if !f.Nullable {
+						return fmt.Errorf("write parquet: column %s is NOT NULL and row %d is null", f.Name, i)
+					}
+					values = append(values, parquet.NullValue().Level(0, 0, c))
+					continue
+				}
+				values = append(values, value(v, i).Level(0, def, c))
+			}
+			if _, err := cws[c].WriteRowValues(values); err != nil {
+				return fmt.Errorf("write parquet: column %s: %w", f.Name, err)
+			}
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("write parquet: %w", err)
+	}
+	return nil
+}
+
+// value is row i of v as a Parquet value of its physical type.
+func value(v *types.Vector, i int) parquet.Value {
+	switch t := v.Type; t.Kind {
+	case types.String:
+		return parquet.ByteArrayValue([]byte(v.Str[i]))
+	case types.Boolean:
+		return parquet.BooleanValue(v.Bool[i])
+	case types.Int:
+		return parquet.Int32Value(int32(v.I64[i]))
+	case types.Decimal:
+		if t.Precision <= 9 {
+			return parquet.Int32Value(int32(v.I64[i]))
+		}
+		return parquet.Int64Value(v.I64[i])
+	case types.Double:
+		return parquet.DoubleValue(v.F64[i])
+	default: // BIGINT, TIMESTAMP
+		return parquet.Int64Value(v.I64[i])
+	}
+}
