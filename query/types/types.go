@@ -10,6 +10,8 @@
 //     DECIMAL(10,2) is 1234).
 //   - TIMESTAMP: Vector.I64, microseconds since the epoch, UTC (Spark's and
 //     Delta's precision).
+//   - DATE: Vector.I64, days since 1970-01-01 (proleptic Gregorian), within
+//     the int32 range as Spark's DateType.
 //
 // Nulls: Vector.Null is nil when the vector holds no null; otherwise
 // Null[i] says row i is null and the value slot holds the zero value.
@@ -34,6 +36,7 @@ const (
 	Decimal
 	Timestamp
 	Null // the type of a bare NULL literal, before coercion
+	Date // DATE: a calendar day (after Null, so that earlier kinds keep their values)
 )
 
 // MaxDecimalPrecision is the largest DECIMAL precision the engine stores
@@ -54,6 +57,7 @@ var (
 	TBigint    = Type{Kind: Bigint}
 	TDouble    = Type{Kind: Double}
 	TTimestamp = Type{Kind: Timestamp}
+	TDate      = Type{Kind: Date}
 	TNull      = Type{Kind: Null}
 )
 
@@ -94,6 +98,8 @@ func (t Type) String() string {
 		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision, t.Scale)
 	case Timestamp:
 		return "TIMESTAMP"
+	case Date:
+		return "DATE"
 	case Null:
 		return "VOID"
 	}
@@ -115,7 +121,7 @@ func (t Type) IsIntegral() bool { return t.Kind == Int || t.Kind == Bigint }
 // UsesI64 reports whether a vector of t keeps its values in I64.
 func (t Type) UsesI64() bool {
 	switch t.Kind {
-	case Int, Bigint, Decimal, Timestamp:
+	case Int, Bigint, Decimal, Timestamp, Date:
 		return true
 	}
 	return false
@@ -123,7 +129,7 @@ func (t Type) UsesI64() bool {
 
 // ParseTypeName maps a Spark SQL type name (any case) without parameters to
 // its type: STRING, BOOLEAN, INT/INTEGER, BIGINT/LONG, DOUBLE/FLOAT,
-// TIMESTAMP. DECIMAL needs its parameters: see DecimalOf.
+// TIMESTAMP, DATE. DECIMAL needs its parameters: see DecimalOf.
 func ParseTypeName(name string) (Type, bool) {
 	switch strings.ToUpper(name) {
 	case "STRING", "VARCHAR", "TEXT":
@@ -138,6 +144,8 @@ func ParseTypeName(name string) (Type, bool) {
 		return TDouble, true
 	case "TIMESTAMP":
 		return TTimestamp, true
+	case "DATE":
+		return TDate, true
 	}
 	return Type{}, false
 }

@@ -84,7 +84,7 @@ func (v *Vector) AppendString(s string) { v.Str = append(v.Str, s); v.markNotNul
 func (v *Vector) AppendBool(b bool) { v.Bool = append(v.Bool, b); v.markNotNull() }
 
 // AppendInt appends a non-null value kept in I64 (INT, BIGINT, DECIMAL
-// unscaled, TIMESTAMP micros).
+// unscaled, TIMESTAMP micros, DATE days).
 func (v *Vector) AppendInt(x int64) { v.I64 = append(v.I64, x); v.markNotNull() }
 
 // AppendFloat appends a non-null DOUBLE.
