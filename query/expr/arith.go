@@ -37,6 +37,20 @@ type arithExpr struct {
 
 func (c *compiler) arith(e sql.Expr, op string, l, r Expr) (Expr, error) {
 	lt, rt := l.Type(), r.Type()
+	if b, ok := e.(*sql.Binary); ok && (lt.Kind == types.Date || rt.Kind == types.Date) {
+		// Spark's ResolveBinaryArithmetic: DATE + n and n + DATE are
+		// date_add, DATE - n is date_sub.
+		switch {
+		case op == "-" && isDatetime(lt) && isDatetime(rt):
+			return nil, errAt(e, "[DATATYPE_MISMATCH.BINARY_OP_DIFF_TYPES] Cannot resolve %q: subtracting dates gives an INTERVAL, which this engine has no type for; use datediff(a, b)", exprSQL(e))
+		case op == "+" && lt.Kind == types.Date && rt.Kind != types.Date:
+			return c.buildDateAdd(e, exprSQL(e), l, r, b.L, b.R, false)
+		case op == "+" && rt.Kind == types.Date && lt.Kind != types.Date:
+			return c.buildDateAdd(e, exprSQL(e), r, l, b.R, b.L, false)
+		case op == "-" && lt.Kind == types.Date:
+			return c.buildDateAdd(e, exprSQL(e), l, r, b.L, b.R, true)
+		}
+	}
 	okType := func(t types.Type) bool { return t.IsNumeric() || t.Kind == types.String || t.Kind == types.Null }
 	if !okType(lt) || !okType(rt) {
 		if lt.Kind == types.Timestamp && rt.Kind == types.Timestamp && op == "-" {

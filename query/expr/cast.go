@@ -25,12 +25,23 @@ import (
 //     a fraction; BIGINT/INT/DOUBLE/DECIMAL to TIMESTAMP read seconds;
 //   - any type to STRING prints it as Spark does: DOUBLE as Java's
 //     Double.toString (1.0, 1.0E10), DECIMAL with its scale's digits,
-//     TIMESTAMP as yyyy-MM-dd HH:mm:ss[.fraction without trailing zeros].
+//     TIMESTAMP as yyyy-MM-dd HH:mm:ss[.fraction without trailing zeros],
+//     DATE as yyyy-MM-dd;
+//   - TIMESTAMP to DATE is the UTC day (rounded down), DATE to TIMESTAMP
+//     its midnight UTC (NULL beyond the TIMESTAMP range, where Spark
+//     raises an overflow error); STRING to DATE reads yyyy[-[m]m[-[d]d]]
+//     with anything after ' ' or 'T' ignored (parseDate);
+//   - DATE to a number or BOOLEAN is allowed and always NULL (Spark's
+//     non-ANSI Cast, following Hive); a number or BOOLEAN to DATE is
+//     refused.
 
 // castable reports whether CAST(from AS to) is allowed.
 func castable(from, to types.Type) bool {
 	if from.Kind == types.Null || from == to || to.Kind == types.String || from.Kind == types.String {
 		return true
+	}
+	if to.Kind == types.Date {
+		return from.Kind == types.Timestamp
 	}
 	return from.Kind != types.Invalid && to.Kind != types.Null && to.Kind != types.Invalid
 }
@@ -57,6 +68,10 @@ func (e *castExpr) Eval(b *types.Batch, out *types.Vector) {
 	from := e.x.Type()
 	if from.Kind == types.Null {
 		allNull(out, e.to, n)
+		return
+	}
+	if from.Kind == types.Date && e.to.Kind != types.String && e.to.Kind != types.Timestamp && e.to.Kind != types.Date {
+		allNull(out, e.to, n) // Spark: a DATE is no number and no BOOLEAN
 		return
 	}
 	x := arg(e.x, b, &e.s)
@@ -92,6 +107,26 @@ func (e *castExpr) Eval(b *types.Batch, out *types.Vector) {
 		case types.Timestamp:
 			for i, v := range x.I64[:n] {
 				o[i] = formatTimestamp(v)
+			}
+		case types.Date:
+			for i, v := range x.I64[:n] {
+				o[i] = formatDate(v)
+			}
+		}
+	case types.Date:
+		o := out.I64
+		switch from.Kind {
+		case types.String:
+			for i, v := range x.Str[:n] {
+				r, ok := parseDate(v)
+				if !ok {
+					bad(i)
+				}
+				o[i] = r
+			}
+		case types.Timestamp:
+			for i, v := range x.I64[:n] {
+				o[i] = floorDiv(v, microsPerDay)
 			}
 		}
 	case types.Boolean:
@@ -269,6 +304,14 @@ func (e *castExpr) Eval(b *types.Batch, out *types.Vector) {
 				} else {
 					o[i] = v / pow10[s-6]
 				}
+			}
+		case types.Date:
+			for i, v := range x.I64[:n] {
+				r, ok := dateToMicros(v)
+				if !ok {
+					bad(i)
+				}
+				o[i] = r
 			}
 		}
 	}

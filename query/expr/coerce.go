@@ -9,17 +9,18 @@ import "github.com/sensorlab/sensorlab/query/types"
 //     least, nvl): INT < BIGINT < DOUBLE; DECIMAL with an integral type
 //     widens to a DECIMAL holding both (INT counts as DECIMAL(10,0), BIGINT
 //     as DECIMAL(20,0)), capped at 18 digits; DECIMAL with DOUBLE gives
-//     DOUBLE; STRING with any other type but BOOLEAN gives STRING; NULL
-//     takes the other type.
+//     DOUBLE; DATE with TIMESTAMP gives TIMESTAMP; STRING with any other
+//     type but BOOLEAN gives STRING; NULL takes the other type.
 //   - cmpType is findCommonTypeForBinaryComparison: STRING against a
 //     number is read as that number's type (as DOUBLE against a DECIMAL),
-//     STRING against TIMESTAMP as TIMESTAMP, STRING against BOOLEAN as
-//     BOOLEAN. INT, BIGINT and DECIMAL are compared exactly without a
-//     conversion.
+//     STRING against TIMESTAMP as TIMESTAMP, STRING against DATE as DATE
+//     (spark.sql.legacy.castDatetimeToString is off), STRING against
+//     BOOLEAN as BOOLEAN, DATE against TIMESTAMP as TIMESTAMP. INT, BIGINT
+//     and DECIMAL are compared exactly without a conversion.
 //   - implicitTo is ImplicitTypeCasts.implicitCast (function arguments):
-//     any number to the number type a parameter wants, STRING to a number
-//     or TIMESTAMP, any type but BOOLEAN... to STRING (Spark: any atomic
-//     type), NULL to anything.
+//     any number to the number type a parameter wants, STRING to a number,
+//     TIMESTAMP or DATE, DATE to TIMESTAMP and TIMESTAMP to DATE, any type
+//     to STRING (Spark: any atomic type), NULL to anything.
 //
 // Arithmetic reads STRING operands as DOUBLE (Spark's PromoteStrings).
 
@@ -33,6 +34,8 @@ func widerType(a, b types.Type) (types.Type, bool) {
 		return a, true
 	case a.IsNumeric() && b.IsNumeric():
 		return widerNumeric(a, b), true
+	case isDatetime(a) && isDatetime(b):
+		return types.TTimestamp, true // DATE with TIMESTAMP
 	case a.Kind == types.String && b.Kind != types.Boolean,
 		b.Kind == types.String && a.Kind != types.Boolean:
 		return types.TString, true
@@ -80,6 +83,8 @@ func cmpType(a, b types.Type) (ta, tb types.Type, ok bool) {
 		return a, a, true
 	case isExact(a) && isExact(b):
 		return a, b, true // INT, BIGINT, DECIMAL: compared exactly as they are
+	case isDatetime(a) && isDatetime(b):
+		return types.TTimestamp, types.TTimestamp, true // DATE with TIMESTAMP
 	case a.IsNumeric() && b.IsNumeric():
 		return types.TDouble, types.TDouble, true
 	case a.Kind == types.String && b.Kind == types.Decimal,
@@ -95,6 +100,8 @@ func cmpType(a, b types.Type) (ta, tb types.Type, ok bool) {
 
 func isExact(t types.Type) bool { return t.IsIntegral() || t.Kind == types.Decimal }
 
+func isDatetime(t types.Type) bool { return t.Kind == types.Date || t.Kind == types.Timestamp }
+
 // implicitOK reports whether Spark converts a value of type from to type to
 // on its own when a function parameter wants to.
 func implicitOK(from, to types.Type) bool {
@@ -103,7 +110,9 @@ func implicitOK(from, to types.Type) bool {
 		return true
 	case from.IsNumeric() && to.IsNumeric():
 		return true
-	case from.Kind == types.String && (to.IsNumeric() || to.Kind == types.Timestamp):
+	case from.Kind == types.String && (to.IsNumeric() || isDatetime(to)):
+		return true
+	case isDatetime(from) && isDatetime(to):
 		return true
 	case to.Kind == types.String:
 		return true

@@ -58,7 +58,8 @@ func Compile(e sql.Expr, s *Scope) (Expr, error) {
 // Const returns the value of an expression that does not depend on its
 // input, and ok=false for any other. The value is nil for NULL, else by
 // type: STRING string, BOOLEAN bool, DOUBLE float64, and int64 for INT,
-// BIGINT, TIMESTAMP (microseconds) and DECIMAL (the unscaled value).
+// BIGINT, TIMESTAMP (microseconds), DATE (days since 1970-01-01) and
+// DECIMAL (the unscaled value).
 func Const(e Expr) (value any, ok bool) {
 	k, ok := e.(*constant)
 	if !ok {
@@ -123,7 +124,7 @@ func (c *compiler) expr(e sql.Expr) (Expr, error) {
 	case *sql.TypedLiteral:
 		return typedLiteral(e)
 	case *sql.Interval:
-		return nil, errAt(e, "an INTERVAL can only be added to or subtracted from a TIMESTAMP")
+		return nil, errAt(e, "an INTERVAL can only be added to or subtracted from a TIMESTAMP or a DATE")
 	case *sql.Unary:
 		return c.unary(e)
 	case *sql.Binary:
@@ -326,8 +327,15 @@ func literal(e *sql.Literal) (Expr, error) {
 }
 
 func typedLiteral(e *sql.TypedLiteral) (Expr, error) {
+	if strings.EqualFold(e.Type, "DATE") {
+		days, ok := parseDate(e.Text)
+		if !ok {
+			return nil, errAt(e, "[INVALID_TYPED_LITERAL] The value of the typed literal \"DATE\" is invalid: '%s'.", e.Text)
+		}
+		return constInt(types.TDate, days), nil
+	}
 	if !strings.EqualFold(e.Type, "TIMESTAMP") {
-		return nil, errAt(e, "%s literals are not supported: this engine has no %s type (use TIMESTAMP)", strings.ToUpper(e.Type), strings.ToUpper(e.Type))
+		return nil, errAt(e, "%s literals are not supported: this engine has no %s type (use TIMESTAMP or DATE)", strings.ToUpper(e.Type), strings.ToUpper(e.Type))
 	}
 	us, ok := parseTimestamp(e.Text)
 	if !ok {
@@ -438,11 +446,13 @@ func (c *compiler) tsInterval(e *sql.Binary, tsSrc sql.Expr, iv *sql.Interval, s
 		return nil, err
 	}
 	switch ts.Type().Kind {
+	case types.Date:
+		return c.dateInterval(e, ts, iv, sub)
 	case types.Timestamp:
 	case types.String, types.Null:
 		ts = castTo(ts, types.TTimestamp)
 	default:
-		return nil, errAt(e, "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] Cannot resolve %q due to data type mismatch: an INTERVAL can only be added to a TIMESTAMP, however %q has the type %q.", exprSQL(e), exprSQL(tsSrc), ts.Type().String())
+		return nil, errAt(e, "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] Cannot resolve %q due to data type mismatch: an INTERVAL can only be added to a TIMESTAMP or a DATE, however %q has the type %q.", exprSQL(e), exprSQL(tsSrc), ts.Type().String())
 	}
 	d := iv.Micros
 	if sub {
@@ -550,6 +560,9 @@ func (c *compiler) castExpr(e *sql.Cast) (Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if from := x.Type(); from.IsNumeric() && to.Kind == types.Date {
+		return nil, errAt(e, "[DATATYPE_MISMATCH.CAST_WITH_FUNC_SUGGESTION] Cannot resolve %q due to data type mismatch: cannot cast %q to %q. To convert values from %q to %q, you can use the functions `DATE_FROM_UNIX_DATE` instead.", exprSQL(e), from.String(), to.String(), from.String(), to.String())
+	}
 	if !castable(x.Type(), to) {
 		return nil, errAt(e, "[DATATYPE_MISMATCH.CAST_WITHOUT_SUGGESTION] Cannot resolve %q due to data type mismatch: cannot cast %q to %q.", exprSQL(e), x.Type().String(), to.String())
 	}
@@ -579,7 +592,7 @@ func typeOf(tn *sql.TypeName) (types.Type, error) {
 	}
 	t, ok := types.ParseTypeName(name)
 	if !ok {
-		return types.Type{}, sql.Errorf(tn.At, "[UNSUPPORTED_DATATYPE] Unsupported data type %q: this engine has STRING, BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s) and TIMESTAMP", name)
+		return types.Type{}, sql.Errorf(tn.At, "[UNSUPPORTED_DATATYPE] Unsupported data type %q: this engine has STRING, BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s), TIMESTAMP and DATE", name)
 	}
 	if len(tn.Args) > 0 && t.Kind != types.String {
 		return types.Type{}, sql.Errorf(tn.At, "%s takes no parameters", name)

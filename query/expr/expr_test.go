@@ -12,7 +12,7 @@ import (
 // testCols is a one-row batch with a column of each kind, and nulls.
 var testCols = []struct {
 	col Column
-	val any // nil: NULL; strings are parsed for DECIMAL and TIMESTAMP
+	val any // nil: NULL; strings are parsed for DECIMAL, TIMESTAMP and DATE
 }{
 	{Column{"t", "i", types.TInt}, int64(7)},
 	{Column{"t", "b", types.TBigint}, int64(9_000_000_000)},
@@ -33,6 +33,8 @@ var testCols = []struct {
 	{Column{"t", "ms", types.TBigint}, int64(1700000000123)},
 	{Column{"t", "bad", types.TString}, " 12x"},
 	{Column{"t", "num", types.TString}, " 42 "},
+	{Column{"t", "dt", types.TDate}, "2024-03-05"},
+	{Column{"t", "ndt", types.TDate}, nil},
 }
 
 func testScope() (*Scope, *types.Batch) {
@@ -68,6 +70,12 @@ func testScope() (*Scope, *types.Batch) {
 					panic(x)
 				}
 				v.AppendInt(us)
+			case types.Date:
+				days, ok := parseDate(x)
+				if !ok {
+					panic(x)
+				}
+				v.AppendInt(days)
 			default:
 				v.AppendString(x)
 			}
@@ -96,6 +104,8 @@ func render(v *types.Vector, i int) string {
 		return formatDecimal(v.I64[i], int(v.Type.Scale))
 	case types.Timestamp:
 		return formatTimestamp(v.I64[i])
+	case types.Date:
+		return formatDate(v.I64[i])
 	case types.Null:
 		return "NULL"
 	}
@@ -665,7 +675,7 @@ func TestErrors(t *testing.T) {
 		{"count(i) + 1", 1, 1, "aggregate function count is not allowed here"},
 		{"lower(s, s)", 1, 1, "The `lower` requires 1 parameter, but the actual number is 2"},
 		{"CASE WHEN ok THEN 1 ELSE ok END", 1, 1, "DATA_DIFF_TYPES"},
-		{"CAST(s AS DATE)", 1, 11, "Unsupported data type \"DATE\""},
+		{"CAST(s AS BINARY)", 1, 11, "Unsupported data type \"BINARY\""},
 		{"s LIKE 'a\\\\b'", 1, 1, "the escape character is not allowed to precede 'b'"},
 		{"regexp_like(s, '(?<=a)b')", 1, 16, "invalid"},
 		{"date_format(ts, 'yyyy-qq')", 1, 17, "unsupported datetime pattern letter 'q'"},
@@ -719,6 +729,11 @@ func TestNullEverywhere(t *testing.T) {
 		"NULL % 0", "substring(NULL, 1)", "upper(NULL)", "NULL RLIKE 'a'", "unix_millis(NULL)",
 		"timestamp_millis(NULL)", "ni * 2", "nd / 2", "ns || 'x'", "-ni", "CASE ni WHEN 1 THEN 2 END",
 		"CAST(ni AS DECIMAL(5,2))", "m + ni", "if(NULL, 1, NULL)",
+		"CAST(NULL AS DATE)", "to_date(NULL)", "to_date(NULL, 'yyyy')", "to_date(ns)", "date_add(NULL, 1)",
+		"date_add(dt, ni)", "date_sub(ndt, 1)", "datediff(NULL, dt)", "datediff(dt, ndt)", "year(ndt)",
+		"dayofweek(ndt)", "unix_date(NULL)", "date_from_unix_date(NULL)", "ndt + 1", "ndt - INTERVAL 1 DAY",
+		"ndt + INTERVAL 1 HOUR", "CAST(ndt AS STRING)", "CAST(ndt AS TIMESTAMP)", "date_format(ndt, 'yyyy')",
+		"ndt = dt", "coalesce(ndt, NULL)",
 	} {
 		want := "NULL"
 		cases = append(cases, evalCase{src, want, ""})

@@ -73,12 +73,18 @@ type fields struct {
 func split(us int64) fields {
 	days := floorDiv(us, microsPerDay)
 	rest := us - days*microsPerDay
-	var f fields
-	f.year, f.month, f.day = civil(days)
+	f := splitDays(days)
 	f.hour = int(rest / (3600 * microsPerSecond))
 	f.min = int(rest / (60 * microsPerSecond) % 60)
 	f.sec = int(rest / microsPerSecond % 60)
 	f.micros = int(rest % microsPerSecond)
+	return f
+}
+
+// splitDays gives the date fields of a day number (the time fields zero).
+func splitDays(days int64) fields {
+	var f fields
+	f.year, f.month, f.day = civil(days)
 	f.dayOfWeek = int(floorMod(days+3, 7)) + 1 // 1970-01-01 was a Thursday
 	f.dayOfYear = int(days-daysOf(f.year, 1, 1)) + 1
 	return f

@@ -154,7 +154,7 @@ func buildToTimestamp(c *compiler, e *sql.Call, a []Expr) (Expr, error) {
 		switch k := x.Type().Kind; {
 		case k == types.Timestamp:
 			return x, nil
-		case k == types.String || k == types.Null || x.Type().IsNumeric():
+		case k == types.String || k == types.Null || k == types.Date || x.Type().IsNumeric():
 			return castTo(x, types.TTimestamp), nil
 		}
 		return nil, errAt(e.Args[0], "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE] Cannot resolve %q due to data type mismatch: Parameter 1 requires the \"STRING\" or \"TIMESTAMP\" type, however %q has the type %q.", exprSQL(e), exprSQL(e.Args[0]), x.Type().String())
@@ -280,7 +280,10 @@ const (
 	xDayOfYear
 )
 
-// extract is hour(ts), minute(ts), … in UTC, as INT.
+// extract is hour(ts), minute(ts), … in UTC, as INT. As in Spark,
+// hour, minute and second take a TIMESTAMP (a DATE is its midnight) and
+// the calendar fields take a DATE: a TIMESTAMP gives its UTC day, and a
+// STRING is read as CAST(… AS DATE) reads it.
 type extract struct {
 	x Expr
 	f field
@@ -289,7 +292,11 @@ type extract struct {
 
 func buildExtract(f field) func(c *compiler, e *sql.Call, a []Expr) (Expr, error) {
 	return func(c *compiler, e *sql.Call, a []Expr) (Expr, error) {
-		x, err := c.param(e, a, 0, types.TTimestamp)
+		want := types.TTimestamp
+		if f >= xYear && a[0].Type().Kind != types.Timestamp {
+			want = types.TDate // a TIMESTAMP is read in place, as its day
+		}
+		x, err := c.param(e, a, 0, want)
 		if err != nil {
 			return nil, err
 		}
@@ -317,8 +324,14 @@ func (e *extract) Eval(b *types.Batch, out *types.Vector) {
 			o[i] = floorMod(v, 60*microsPerSecond) / microsPerSecond
 		}
 	default:
+		date := e.x.Type().Kind == types.Date
 		for i, v := range in {
-			f := split(v)
+			var f fields
+			if date {
+				f = splitDays(v)
+			} else {
+				f = split(v)
+			}
 			var r int
 			switch e.f {
 			case xYear:

@@ -243,7 +243,7 @@ func bindType(tn *sql.TypeName) (types.Type, error) {
 	}
 	t, ok := types.ParseTypeName(tn.Name)
 	if !ok {
-		return types.Type{}, sql.Errorf(tn.At, "type %s is not supported: use STRING, BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s) or TIMESTAMP", tn.Name)
+		return types.Type{}, sql.Errorf(tn.At, "type %s is not supported: use STRING, BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s), TIMESTAMP or DATE", tn.Name)
 	}
 	if len(tn.Args) > 0 {
 		return types.Type{}, sql.Errorf(tn.At, "type %s takes no parameters", tn.Name)
