@@ -60,7 +60,7 @@ var (
 		"delta": {"connector", "path"},
 	}
 	sinkOptions = map[string][]string{
-		"delta":   {"connector", "path", "mode", "checkpoint"},
+		"delta":   {"connector", "path", "mode", "checkpoint", "partitioned_by"},
 		"kafka":   {"connector", "topic", "mode", "checkpoint", "key"},
 		"console": {"connector", "mode", "checkpoint", "numrows", "truncate"},
 	}

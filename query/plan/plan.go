@@ -222,7 +222,47 @@ func compileSink(cs *sql.CreateSink, sources map[string]*Source, mode ExecMode) 
 	if err := b.checkStreaming(cs.Query); err != nil {
 		return nil, err
 	}
+	if err := checkSinkColumns(q); err != nil {
+		return nil, err
+	}
 	return q, nil
+}
+
+// checkSinkColumns checks the sink options that name output columns: a
+// Kafka sink's key, a Delta sink's partition columns.
+func checkSinkColumns(q *Query) error {
+	names := func(opt string) []string {
+		var out []string
+		for _, n := range strings.Split(q.Sink.Options[opt], ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for _, f := range q.Output {
+		k := strings.ToLower(f.Name)
+		if seen[k] && (q.Sink.Connector == "delta" || q.Sink.Connector == "kafka") {
+			return sql.Errorf(q.At, "sink %s: two output columns are named %s: a table or a JSON row needs distinct names (use AS)", q.Name, f.Name)
+		}
+		seen[k] = true
+	}
+	for _, opt := range []string{"key", "partitioned_by"} {
+		cols := names(opt)
+		if opt == "key" && len(cols) > 1 {
+			return sql.Errorf(q.At, "sink %s: key names one output column", q.Name)
+		}
+		for _, c := range cols {
+			if q.Output.Index(c) < 0 {
+				return sql.Errorf(q.At, "sink %s: %s column %s is not an output column: the query outputs %s", q.Name, opt, c, q.Output)
+			}
+		}
+		if opt == "partitioned_by" && len(cols) == len(q.Output) && len(cols) > 0 {
+			return sql.Errorf(q.At, "sink %s: every column is a partition column: a Delta table needs at least one data column", q.Name)
+		}
+	}
+	return nil
 }
 
 // relation is what a FROM item or a query block yields: its columns, and

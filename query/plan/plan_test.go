@@ -139,3 +139,20 @@ func TestStreamingAccepted(t *testing.T) {
 		}
 	}
 }
+
+// Sink options that name output columns are checked against the output.
+func TestSinkColumnOptions(t *testing.T) {
+	for _, c := range []struct{ query, msg string }{
+		{"CREATE SINK s WITH (connector='kafka', topic='t', key='nope') AS SELECT sensor_id FROM raw", "key column nope is not an output column"},
+		{"CREATE SINK s WITH (connector='delta', path='p', partitioned_by='day') AS SELECT sensor_id, temp FROM raw", "partitioned_by column day is not an output column"},
+		{"CREATE SINK s WITH (connector='delta', path='p') AS SELECT sensor_id, temp AS sensor_id FROM raw", "two output columns are named sensor_id"},
+	} {
+		_, err := compile(t, sensorsDDL+c.query, Streaming)
+		if err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: got %v, want …%s…", c.query, err, c.msg)
+		}
+	}
+	if _, err := compile(t, sensorsDDL+"CREATE SINK s WITH (connector='kafka', topic='t', key='SENSOR_ID') AS SELECT sensor_id FROM raw", Streaming); err != nil {
+		t.Errorf("key matched without regard to case: %v", err)
+	}
+}
