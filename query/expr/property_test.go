@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sensorlab/sensorlab/query/sql"
@@ -27,6 +28,7 @@ var propCols = []Column{
 	{"", "cm", types.DecimalOf(9, 2)},
 	{"", "cs", types.TString},
 	{"", "cz", types.TBoolean},
+	{"", "cdt", types.TDate},
 }
 
 func randomBatch(r *rand.Rand, n int) *types.Batch {
@@ -84,6 +86,8 @@ func randomBatch(r *rand.Rand, n int) *types.Batch {
 				v.AppendString(words[r.IntN(len(words))])
 			case 5:
 				v.AppendBool(r.IntN(2) == 0)
+			case 6:
+				v.AppendInt(r.Int64N(1_400_001) - 700_000) // years 53 to 5803
 			}
 		}
 	}
@@ -99,7 +103,7 @@ func (g *gen) num(d int) string {
 	if d <= 0 || g.r.IntN(4) == 0 {
 		return g.pick("ci", "cb", "cd", "cm", "3", "-7", "0", "2147483647", "5000000000", "1.5", "0.25", "2.5e0", "100.125")
 	}
-	switch g.r.IntN(10) {
+	switch g.r.IntN(11) {
 	case 0, 1, 2, 3:
 		return "(" + g.num(d-1) + " " + g.pick("+", "-", "*", "/", "%") + " " + g.num(d-1) + ")"
 	case 4:
@@ -112,6 +116,11 @@ func (g *gen) num(d int) string {
 		return "coalesce(" + g.num(d-1) + ", " + g.num(d-1) + ")"
 	case 8:
 		return "length(" + g.str(d-1) + ")"
+	case 9:
+		if g.r.IntN(2) == 0 {
+			return "datediff(" + g.date(d-1) + ", " + g.date(d-1) + ")"
+		}
+		return g.pick("year", "quarter", "month", "dayofmonth", "dayofweek", "dayofyear", "unix_date") + "(" + g.date(d-1) + ")"
 	}
 	return "CAST(" + g.num(d-1) + " AS " + g.pick("DOUBLE", "BIGINT", "DECIMAL(12,3)") + ")"
 }
@@ -120,9 +129,18 @@ func (g *gen) boolean(d int) string {
 	if d <= 0 || g.r.IntN(5) == 0 {
 		return g.pick("cz", "true", "false", "(ci > 0)", "(cs = 'a')")
 	}
-	switch g.r.IntN(9) {
+	switch g.r.IntN(10) {
 	case 0, 1:
 		return "(" + g.num(d-1) + " " + g.pick("=", "<>", "<", "<=", ">", ">=") + " " + g.num(d-1) + ")"
+	case 8:
+		rhs := g.date(d - 1)
+		if g.r.IntN(3) == 0 {
+			rhs = g.pick("'2024-02-29'", "'1999-1-2 junk'", "'bad'", "(cdt IN (DATE '2024-02-29', NULL))")
+			if rhs[0] == '(' {
+				return rhs
+			}
+		}
+		return "(" + g.date(d-1) + " " + g.pick("=", "<>", "<", "<=", ">", ">=") + " " + rhs + ")"
 	case 2:
 		return "(" + g.str(d-1) + " " + g.pick("=", "<>", "<", ">=") + " " + g.str(d-1) + ")"
 	case 3:
@@ -143,7 +161,9 @@ func (g *gen) str(d int) string {
 	if d <= 0 || g.r.IntN(4) == 0 {
 		return g.pick("cs", "'a'", "'xé'", "''")
 	}
-	switch g.r.IntN(5) {
+	switch g.r.IntN(6) {
+	case 5:
+		return "CAST(" + g.date(d-1) + " AS STRING)"
 	case 0:
 		return g.pick("lower(", "upper(") + g.str(d-1) + ")"
 	case 1:
@@ -154,6 +174,25 @@ func (g *gen) str(d int) string {
 		return "CAST(" + g.pick("ci", "cb", "cz", "cm") + " AS STRING)"
 	}
 	return "CASE WHEN " + g.boolean(d-1) + " THEN " + g.str(d-1) + " ELSE " + g.str(d-1) + " END"
+}
+
+func (g *gen) date(d int) string {
+	if d <= 0 || g.r.IntN(3) == 0 {
+		return g.pick("cdt", "cdt", "DATE '2024-02-29'", "DATE '1969-12-31'", "CAST('2024-2-3 x' AS DATE)", "CAST('bad' AS DATE)", "to_date('1999')")
+	}
+	switch g.r.IntN(6) {
+	case 0:
+		return g.pick("date_add(", "date_sub(") + g.date(d-1) + ", " + g.pick("ci", "3", "-40", "0") + ")"
+	case 1:
+		return "(" + g.date(d-1) + g.pick(" + ", " - ") + g.pick("ci", "7", "-1") + ")"
+	case 2:
+		return "CASE WHEN " + g.boolean(d-1) + " THEN " + g.date(d-1) + " ELSE " + g.date(d-1) + " END"
+	case 3:
+		return "coalesce(" + g.date(d-1) + ", " + g.date(d-1) + ")"
+	case 4:
+		return "date_from_unix_date(" + g.pick("ci", "0", "-1", "19000") + ")"
+	}
+	return "(" + g.date(d-1) + g.pick(" + ", " - ") + g.pick("INTERVAL 1 DAY", "INTERVAL '2' WEEK") + ")"
 }
 
 func TestPropertyVectorisedMatchesRowByRow(t *testing.T) {
@@ -234,8 +273,45 @@ func (v rv) render() string {
 		return v.s
 	case types.Boolean:
 		return strconv.FormatBool(v.b)
+	case types.Date:
+		tm := refDay(v.i)
+		if tm.Year() < 0 || tm.Year() > 9999 {
+			return fmt.Sprintf("%d-%02d-%02d", tm.Year(), tm.Month(), tm.Day())
+		}
+		return fmt.Sprintf("%04d-%02d-%02d", tm.Year(), tm.Month(), tm.Day())
 	}
 	return "NULL"
+}
+
+// refDay is day n since 1970-01-01 as Go's (proleptic Gregorian) time.
+func refDay(n int64) time.Time { return time.Unix(n*86400, 0).UTC() }
+
+func refDayOf(tm time.Time) int64 { return floorDiv(tm.Unix(), 86400) }
+
+// refStringToDate reads s as Spark's stringToDate does, by a regexp.
+var refDateRE = regexp.MustCompile(`^([+-]?)(\d{4,7})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T].*)?)?)?$`)
+
+func refStringToDate(s string) rv {
+	m := refDateRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return rv{t: types.TDate, null: true}
+	}
+	y, _ := strconv.Atoi(m[2])
+	if m[1] == "-" {
+		y = -y
+	}
+	mo, d := 1, 1
+	if m[3] != "" {
+		mo, _ = strconv.Atoi(m[3])
+	}
+	if m[4] != "" {
+		d, _ = strconv.Atoi(m[4])
+	}
+	tm := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
+	if tm.Year() != y || int(tm.Month()) != mo || tm.Day() != d {
+		return rv{t: types.TDate, null: true}
+	}
+	return rv{t: types.TDate, i: refDayOf(tm)}
 }
 
 func refCol(b *types.Batch, i, row int) rv {
@@ -255,6 +331,8 @@ func refCol(b *types.Batch, i, row int) rv {
 		v.s = c.Str[row]
 	case types.Boolean:
 		v.b = c.Bool[row]
+	case types.Date:
+		v.i = c.I64[row]
 	}
 	return v
 }
@@ -305,6 +383,8 @@ func refEval0(e sql.Expr, b *types.Batch, row int) rv {
 			return rv{t: types.TBoolean, b: e.Text == "true" || e.Text == "TRUE"}
 		}
 		return rv{t: types.TNull, null: true}
+	case *sql.TypedLiteral:
+		return refStringToDate(e.Text)
 	case *sql.Unary:
 		x := refEval(e.X, b, row)
 		if strings.EqualFold(e.Op, "NOT") {
@@ -324,7 +404,21 @@ func refEval0(e sql.Expr, b *types.Batch, row int) rv {
 		}
 		return refArith("-", zero, x, true)
 	case *sql.Binary:
+		if iv, ok := e.R.(*sql.Interval); ok {
+			l := refEval(e.L, b, row)
+			n := iv.Micros / 86400_000_000
+			if e.Op == "-" {
+				n = -n
+			}
+			return rv{t: types.TDate, null: l.null, i: refIf(l.null, 0, int64(int32(l.i+n)))}
+		}
 		l, r := refEval(e.L, b, row), refEval(e.R, b, row)
+		if l.t.Kind == types.Date && (e.Op == "+" || e.Op == "-") {
+			if e.Op == "-" {
+				r.i = -r.i
+			}
+			return rv{t: types.TDate, null: l.null || r.null, i: refIf(l.null || r.null, 0, int64(int32(l.i+r.i)))}
+		}
 		switch e.Op {
 		case "+", "-", "*", "/", "%":
 			return refArith(e.Op, l, r, false)
@@ -395,6 +489,32 @@ func refEval0(e sql.Expr, b *types.Batch, row int) rv {
 		for _, a := range e.Args {
 			args = append(args, refEval(a, b, row))
 		}
+		day := func(v rv) time.Time { return refDay(v.i) }
+		anyNull := args[0].null || (len(args) > 1 && args[1].null)
+		switch name := strings.ToLower(e.Name.Name); name {
+		case "date_add", "date_sub":
+			n := int64(int32(args[1].i))
+			if name == "date_sub" {
+				n = -n
+			}
+			return rv{t: types.TDate, null: anyNull, i: refIf(anyNull, 0, int64(int32(args[0].i+n)))}
+		case "datediff":
+			return rv{t: types.TInt, null: anyNull, i: refIf(anyNull, 0, int64(int32(args[0].i-args[1].i)))}
+		case "unix_date":
+			return rv{t: types.TInt, null: anyNull, i: args[0].i}
+		case "date_from_unix_date":
+			return rv{t: types.TDate, null: anyNull, i: args[0].i}
+		case "to_date":
+			return refStringToDate(args[0].s)
+		case "year", "quarter", "month", "dayofmonth", "dayofweek", "dayofyear":
+			if anyNull {
+				return rv{t: types.TInt, null: true}
+			}
+			tm := day(args[0])
+			f := map[string]int{"year": tm.Year(), "quarter": (int(tm.Month()) + 2) / 3, "month": int(tm.Month()),
+				"dayofmonth": tm.Day(), "dayofweek": int(tm.Weekday()) + 1, "dayofyear": tm.YearDay()}[name]
+			return rv{t: types.TInt, i: int64(f)}
+		}
 		switch strings.ToLower(e.Name.Name) {
 		case "coalesce":
 			t := refWider(args)
@@ -461,6 +581,12 @@ func refEval0(e sql.Expr, b *types.Batch, row int) rv {
 		to, err := typeOf(e.To)
 		if err != nil {
 			panic(err)
+		}
+		if to.Kind == types.Date {
+			if x.null {
+				return rv{t: to, null: true}
+			}
+			return refStringToDate(x.s)
 		}
 		if to.Kind == types.String {
 			if x.null {
@@ -532,8 +658,15 @@ func refCompare(op string, l, r rv) rv {
 	if l.null || r.null {
 		return rv{t: types.TBoolean, null: true}
 	}
+	if l.t.Kind == types.Date && r.t.Kind == types.String {
+		if r = refStringToDate(r.s); r.null {
+			return rv{t: types.TBoolean, null: true}
+		}
+	}
 	var c int
 	switch {
+	case l.t.Kind == types.Date:
+		c = int(l.i - r.i)
 	case l.t.Kind == types.String && r.t.Kind == types.String:
 		c = strings.Compare(l.s, r.s)
 	case l.t.Kind == types.Boolean:
@@ -787,3 +920,10 @@ func refConvert(v rv, t types.Type) rv {
 
 // Raise propIters (and vary propSeed) to search longer.
 var propSeed, propIters uint64 = 1, 4000
+
+func refIf(c bool, a, b int64) int64 {
+	if c {
+		return a
+	}
+	return b
+}
