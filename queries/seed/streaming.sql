@@ -18,9 +18,10 @@ CREATE SOURCE sensors (
   WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE
 ) WITH (connector = 'kafka', topic = 'eventos_sensores', format = 'json');
 
--- 10-second windows per sensor into the Delta table `stream`: each window
--- once, when the watermark closes it (append mode).
-CREATE SINK stream WITH (connector = 'delta', path = 'stream', mode = 'append') AS
+-- 10-second windows per sensor into the Delta table `stream`, partitioned
+-- by the window start's UTC day: each window once, when the watermark
+-- closes it (append mode).
+CREATE SINK stream WITH (connector = 'delta', path = 'stream', mode = 'append', partitioned_by = 'date') AS
 SELECT window.start AS win_start,
        window.end   AS win_end,
        sensor_id,
@@ -29,7 +30,8 @@ SELECT window.start AS win_start,
        avg(hum)     AS avg_hum,
        sum(CASE WHEN ok THEN 1 ELSE 0 END) AS ok_count,
        min(temp)    AS min_temp,
-       max(temp)    AS max_temp
+       max(temp)    AS max_temp,
+       CAST(window.start AS DATE) AS date
 FROM sensors
 GROUP BY window(event_time, '10 seconds'), sensor_id;
 

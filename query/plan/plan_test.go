@@ -71,7 +71,7 @@ func TestSeedQuerySchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := p.Queries[0].Output.String()
-	want := "win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE"
+	want := "win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE, date DATE"
 	if strings.ReplaceAll(got, " NOT NULL", "") != want {
 		t.Errorf("stream query schema\n got %s\nwant %s", got, want)
 	}

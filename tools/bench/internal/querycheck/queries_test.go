@@ -88,10 +88,10 @@ func seedSinks(where string) []sinkCheck {
 	w := seedWindows(where)
 	return []sinkCheck{{
 		sink:   "stream",
-		schema: "win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE",
+		schema: "win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE, date DATE",
 		duck: w + `
 SELECT ws, ws + 10000000, sensor_id, count(*)::BIGINT, avg(temp), avg(hum),
-	sum(CASE WHEN ok THEN 1 ELSE 0 END)::BIGINT, min(temp), max(temp)
+	sum(CASE WHEN ok THEN 1 ELSE 0 END)::BIGINT, min(temp), max(temp), (ws // 86400000000)::BIGINT
 FROM w GROUP BY ws, sensor_id HAVING ws + 10000000 <= $WM`,
 		minRows: 100,
 	}, {
