@@ -129,7 +129,29 @@ type Metadata struct {
 	Slide          time.Duration
 	SessionGap     time.Duration
 	WatermarkDelay time.Duration
-	OutputMode     string
+	// OutputMode is the specialised path's Delta output mode, or
+	// QueryFileMode for the checkpoint of a query file, whose queries
+	// (Queries) each say their own.
+	OutputMode string
+	// Queries lists the queries of a query file's checkpoint, one per
+	// CREATE SINK, with what their state depends on; nil on the
+	// specialised path. InitMetadata does not compare them: the driver
+	// does, query by query, and records a changed list with
+	// UpdateMetadata.
+	Queries []QueryMeta
+}
+
+// QueryFileMode is Metadata.OutputMode of a query file's checkpoint.
+const QueryFileMode = "query-file"
+
+// QueryMeta is one query of a query file's checkpoint.
+type QueryMeta struct {
+	Name string `json:"name"` // the sink's name
+	// ID is the query's own id, a UUID: its Delta sink's txn appId.
+	ID string `json:"id"`
+	// Fingerprint is the plan's Fingerprint(): a restart whose query
+	// fingerprint differs is refused.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // OffsetsEntry is the write-ahead record of one planned batch.

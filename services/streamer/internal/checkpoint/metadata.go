@@ -16,15 +16,16 @@ import (
 // metadataFile is metadata.json. Durations are stored in milliseconds so the
 // file reads the same to a human and to any JSON tool.
 type metadataFile struct {
-	Version          int       `json:"version"`
-	ID               string    `json:"id"`
-	CreatedAt        time.Time `json:"createdAt"`
-	Topic            string    `json:"topic"`
-	WindowMs         int64     `json:"windowMs"`
-	SlideMs          int64     `json:"slideMs"`
-	SessionGapMs     int64     `json:"sessionGapMs"`
-	WatermarkDelayMs int64     `json:"watermarkDelayMs"`
-	OutputMode       string    `json:"outputMode"`
+	Version          int         `json:"version"`
+	ID               string      `json:"id"`
+	CreatedAt        time.Time   `json:"createdAt"`
+	Topic            string      `json:"topic"`
+	WindowMs         int64       `json:"windowMs"`
+	SlideMs          int64       `json:"slideMs"`
+	SessionGapMs     int64       `json:"sessionGapMs"`
+	WatermarkDelayMs int64       `json:"watermarkDelayMs"`
+	OutputMode       string      `json:"outputMode"`
+	Queries          []QueryMeta `json:"queries,omitempty"`
 }
 
 func toFile(m Metadata) metadataFile {
@@ -32,7 +33,7 @@ func toFile(m Metadata) metadataFile {
 		Version: m.Version, ID: m.ID, CreatedAt: m.CreatedAt.UTC(), Topic: m.Topic,
 		WindowMs: m.Window.Milliseconds(), SlideMs: m.Slide.Milliseconds(),
 		SessionGapMs: m.SessionGap.Milliseconds(), WatermarkDelayMs: m.WatermarkDelay.Milliseconds(),
-		OutputMode: m.OutputMode,
+		OutputMode: m.OutputMode, Queries: m.Queries,
 	}
 }
 
@@ -42,6 +43,7 @@ func (f metadataFile) metadata() Metadata {
 		Window: time.Duration(f.WindowMs) * time.Millisecond, Slide: time.Duration(f.SlideMs) * time.Millisecond,
 		SessionGap:     time.Duration(f.SessionGapMs) * time.Millisecond,
 		WatermarkDelay: time.Duration(f.WatermarkDelayMs) * time.Millisecond, OutputMode: f.OutputMode,
+		Queries: f.Queries,
 	}
 }
 
@@ -87,6 +89,21 @@ func (c *Checkpoint) InitMetadata(ctx context.Context, want Metadata) (Metadata,
 			strings.Join(diffs[0], ", "), strings.Join(diffs[1], ", "))
 	}
 	return have, nil
+}
+
+// UpdateMetadata replaces metadata.json's query list with queries,
+// keeping the stored id, creation time and shape: a query file's driver
+// records the queries added to or removed from the script since the
+// checkpoint was created. m is what InitMetadata returned.
+func (c *Checkpoint) UpdateMetadata(ctx context.Context, m Metadata, queries []QueryMeta) (Metadata, error) {
+	if m.ID == "" || m.Version == 0 {
+		return Metadata{}, errors.New("checkpoint: update metadata: pass the metadata InitMetadata returned")
+	}
+	m.Queries = queries
+	if err := c.putJSON(ctx, MetadataKey, toFile(m)); err != nil {
+		return Metadata{}, fmt.Errorf("checkpoint: update %s: %w", MetadataKey, err)
+	}
+	return m, nil
 }
 
 // createMetadata creates metadata.json; an error matching lake.ErrExist

@@ -98,7 +98,11 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 		kind[id] = snapshotSuffix
 	}
 	for _, id := range changes {
-		kind[id] = changelogSuffix
+		// A batch with both kinds of file (its first run wrote one, its
+		// re-run the other) is read from its snapshot, which stands alone.
+		if _, ok := kind[id]; !ok {
+			kind[id] = changelogSuffix
+		}
 	}
 
 	// Newest usable commit first; fall back past a damaged commit or state.
