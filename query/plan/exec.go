@@ -22,6 +22,8 @@ type SourceReader struct {
 	checkVec *types.Vector
 	failed   []bool
 	now      int64
+	work     types.Batch     // the decoded and computed columns of a batch
+	compVecs []*types.Vector // the computed columns' vectors
 }
 
 type check struct {
@@ -100,9 +102,18 @@ func (r *SourceReader) Read(recs []decode.Record, nowMicros int64) (*types.Batch
 // rows leave) and orders the columns as declared.
 func (r *SourceReader) rows(b *types.Batch, rejected []Rejected) (*types.Batch, []Rejected) {
 	s := r.src
-	work := &types.Batch{Cols: append([]*types.Vector(nil), b.Cols...), Partition: b.Partition, N: b.N}
-	for _, e := range r.computed {
-		v := types.NewVector(e.Type(), b.N)
+	// The computed columns' vectors are the reader's, reused batch after
+	// batch (the batch Read returns is valid until the next Read).
+	work := &r.work
+	*work = types.Batch{Cols: append(work.Cols[:0], b.Cols...), Partition: b.Partition, N: b.N}
+	if r.compVecs == nil {
+		for _, e := range r.computed {
+			r.compVecs = append(r.compVecs, types.NewVector(e.Type(), b.N))
+		}
+	}
+	for i, e := range r.computed {
+		v := r.compVecs[i]
+		v.Reset()
 		e.Eval(work, v)
 		work.Cols = append(work.Cols, v)
 	}
