@@ -47,6 +47,12 @@ const (
 type Config struct {
 	Command Command
 
+	// Query is the path of a query file (CREATE SOURCE / CREATE SINK …):
+	// when set, the streamer runs that script's queries instead of the
+	// built-in windowing path, and the settings of SpecialisedOnly are
+	// refused (the query file says them).
+	Query string
+
 	Brokers  []string
 	Topic    string
 	DLQTopic string
@@ -92,6 +98,18 @@ type Config struct {
 
 	// Healthcheck configures `streamer healthcheck`.
 	Healthcheck Healthcheck
+
+	// set holds the flags given on the command line or through their
+	// variable (Parse fills it), by flag name.
+	set map[string]bool
+}
+
+// SpecialisedOnly are the flags that only shape the built-in windowing
+// path; in query mode the query file says what they say.
+var SpecialisedOnly = []string{
+	"topic", "window", "watermark", "slide", "session-gap", "dedup", "silence-timeout",
+	"output-mode", "console", "console-mode", "windows-topic", "windows-topic-mode",
+	"late-topic", "alerts-topic", "alert-max-temp",
 }
 
 // Healthcheck configures the healthcheck command: GET URL, within Timeout.
@@ -127,6 +145,7 @@ func Default() Config {
 // vars binds every setting of the streamer to c, in documentation order.
 func (c *Config) vars() []envflag.Var {
 	return []envflag.Var{
+		{Flag: "query", Env: "QUERY_FILE", Default: "(empty)", Usage: "query file (CREATE SOURCE / CREATE SINK … AS SELECT) to run instead of the built-in windowing; its queries say the topic, windows, watermark and outputs", Value: envflag.String(&c.Query)},
 		{Flag: "brokers", Env: "KAFKA_BROKERS", Default: "localhost:9092", Usage: "Kafka bootstrap brokers, comma-separated", Value: envflag.List(&c.Brokers)},
 		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings are read from", Value: envflag.String(&c.Topic)},
 		{Flag: "dlq-topic", Env: "DLQ_TOPIC", Default: contract.DLQTopic, Usage: "dead-letter topic for records that do not fit the schema", Value: envflag.String(&c.DLQTopic)},
@@ -187,6 +206,12 @@ func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer
 		cfg.Command, args = CommandHealthcheck, args[1:]
 		name, vars = "streamer healthcheck", cfg.healthcheckVars()
 	}
+	cfg.set = map[string]bool{}
+	for i := range vars {
+		if vars[i].Flag != "" {
+			vars[i].Value = tracked(vars[i].Value, vars[i].Flag, cfg.set)
+		}
+	}
 	err := envflag.Parse(name, vars, args, lookupEnv, usage)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, err
@@ -244,6 +269,33 @@ func readyzURL(addr string) string {
 	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
 }
 
+// trackedValue records in set that its flag was given (by flag or by
+// variable) before setting it.
+type trackedValue struct {
+	flag.Value
+	name string
+	set  map[string]bool
+}
+
+func (v trackedValue) Set(s string) error { v.set[v.name] = true; return v.Value.Set(s) }
+
+// trackedBool is a trackedValue of a boolean flag (-console without a value).
+type trackedBool struct{ trackedValue }
+
+func (trackedBool) IsBoolFlag() bool { return true }
+
+func tracked(v flag.Value, name string, set map[string]bool) flag.Value {
+	t := trackedValue{Value: v, name: name, set: set}
+	if b, ok := v.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return trackedBool{t}
+	}
+	return t
+}
+
+// Given reports whether flag name was set by its flag or its variable
+// (after Parse; a Config built otherwise has none given).
+func (c Config) Given(name string) bool { return c.set[name] }
+
 // Complete reports whether an output asks for complete mode, which keeps
 // every window in state.
 func (c Config) Complete() bool {
@@ -256,6 +308,18 @@ func (c Config) Validate() error {
 		return c.Healthcheck.validate()
 	}
 	var errs []error
+	if c.Query != "" {
+		var given []string
+		for _, f := range SpecialisedOnly {
+			if c.set[f] {
+				given = append(given, "--"+f)
+			}
+		}
+		if len(given) > 0 {
+			errs = append(errs, fmt.Errorf("%s with --query %s: they are said by the query file in query mode (its CREATE SOURCE and CREATE SINK statements); remove them",
+				strings.Join(given, ", "), c.Query))
+		}
+	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers: at least one broker is required"))
 	}
@@ -373,6 +437,7 @@ func (c Config) LogValue() slog.Value {
 		secret = "****"
 	}
 	return slog.GroupValue(
+		slog.String("query", c.Query),
 		slog.Any("brokers", c.Brokers),
 		slog.String("topic", c.Topic),
 		slog.String("dlq_topic", c.DLQTopic),

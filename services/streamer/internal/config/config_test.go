@@ -72,6 +72,7 @@ func TestEmptyVariables(t *testing.T) {
 		}
 	}
 	cases := map[string]func(Config, error) string{
+		"QUERY_FILE":         is("the built-in windowing", func(c Config) bool { return c.Query == "" }),
 		"ALERTS_TOPIC":       is("alerts off", func(c Config) bool { return c.AlertsTopic == "" }),
 		"LATE_TOPIC":         is("no late topic", func(c Config) bool { return c.LateTopic == "" }),
 		"WINDOWS_TOPIC":      is("no windows topic", func(c Config) bool { return c.WindowsTopic == "" }),
@@ -217,5 +218,41 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: documented default %q is not the default", v.Env, v.Default)
 		}
+	}
+}
+
+// With --query, the flags the query file says are refused, all in one
+// message; those it does not say keep working, and defaults are not
+// "given".
+func TestQueryModeRefusesSpecialisedFlags(t *testing.T) {
+	env := map[string]string{"LAKE": "file:///lake", "WINDOW": "5s"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, err := Parse([]string{"--query", "q.sql", "--console", "--alerts-topic=", "--trigger", "5s", "--dlq-topic", "dead"}, lookup, io.Discard)
+	if err == nil {
+		t.Fatal("--query with --console, --alerts-topic and WINDOW: accepted")
+	}
+	msg := err.Error()
+	for _, s := range []string{"--window", "--console", "--alerts-topic", "they are said by the query file in query mode"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q does not name %q", msg, s)
+		}
+	}
+	for _, s := range []string{"--trigger", "--dlq-topic", "--watermark"} {
+		if strings.Contains(msg, s) {
+			t.Errorf("error %q names %s, which query mode keeps (or which was not given)", msg, s)
+		}
+	}
+	cfg, err := Parse([]string{"--query", "q.sql", "--trigger", "available-now", "--max-offsets-per-trigger", "100"},
+		func(k string) (string, bool) { return map[string]string{"LAKE": "file:///lake"}[k], k == "LAKE" }, io.Discard)
+	if err != nil {
+		t.Fatalf("--query with the flags it keeps: %v", err)
+	}
+	if cfg.Query != "q.sql" || cfg.Trigger != TriggerAvailableNow || cfg.MaxOffsetsPerTrigger != 100 {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	if _, err := Parse([]string{"--window", "5s", "--console"}, func(k string) (string, bool) {
+		return map[string]string{"LAKE": "file:///lake"}[k], k == "LAKE"
+	}, io.Discard); err != nil {
+		t.Fatalf("the specialised flags without --query: %v", err)
 	}
 }
