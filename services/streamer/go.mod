@@ -11,6 +11,7 @@ require (
 	github.com/sensorlab/sensorlab/contract v0.0.0
 	github.com/sensorlab/sensorlab/envflag v0.0.0
 	github.com/sensorlab/sensorlab/lake v0.0.0
+	github.com/sensorlab/sensorlab/query v0.0.0
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
@@ -54,4 +55,5 @@ replace (
 	github.com/sensorlab/sensorlab/contract => ../../contract
 	github.com/sensorlab/sensorlab/envflag => ../../envflag
 	github.com/sensorlab/sensorlab/lake => ../../lake
+	github.com/sensorlab/sensorlab/query => ../../query
 )
