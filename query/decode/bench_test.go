@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sensorlab/sensorlab/query/types"
@@ -44,6 +45,28 @@ func BenchmarkDecodeSeed(b *testing.B) {
 		d.ordered = false
 		benchDecode(b, d, seedMix(1024))
 	})
+	b.Run("shuffled", func(b *testing.B) { // keys out of declared order: the general path
+		benchDecode(b, newSeedDecoder(b), seedShuffled(1024))
+	})
+}
+
+// seedShuffled returns seedMix's records with their keys in a random order
+// (the same for a given n), keeping each record's spacing.
+func seedShuffled(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(8, 8))
+	out := seedMix(n)
+	for i, rec := range out {
+		sep := ","
+		if strings.Contains(string(rec), ", ") {
+			sep = ", "
+		}
+		pairs := strings.Split(string(rec[1:len(rec)-1]), sep)
+		for pairs[0] == "" || strings.HasPrefix(pairs[0], `"sensor_id"`) {
+			rng.Shuffle(len(pairs), func(a, b int) { pairs[a], pairs[b] = pairs[b], pairs[a] })
+		}
+		out[i] = []byte("{" + strings.Join(pairs, sep) + "}")
+	}
+	return out
 }
 
 // wideColumns is a 12-field schema of device telemetry.

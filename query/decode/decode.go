@@ -95,6 +95,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -223,8 +224,18 @@ type field struct {
 	kind        types.Kind
 	prec, scale int
 	notNull     bool
-	col         int        // index in the batch
-	head        [2]literal // the text before its value in schema order: compact, spaced
+	col         int // index in the batch
+}
+
+// step is one payload column on the schema-order path, for one spacing:
+// the literal before its value (the text from the end of the previous
+// value, or from the start for the first) and what to do with the value.
+type step struct {
+	lit     literal
+	kind    types.Kind
+	notNull bool
+	col     int
+	field   *field
 }
 
 type metaCol struct {
@@ -238,9 +249,16 @@ type Decoder struct {
 	schema   types.Schema
 	fields   []field // payload columns, in declared order
 	metas    []metaCol
-	keyReq   bool // a NOT NULL key column
-	ordered  bool // the schema-order fast path applies (see decodeOrdered)
+	keyReq   bool      // a NOT NULL key column
+	ordered  bool      // the schema-order fast path applies (see decodeOrdered)
+	steps    [2][]step // the fast path's program: compact, spaced
 	maxBytes int
+
+	// byHash maps keyHash of a declared payload column's name to its index
+	// plus one (0: no column); collide says two names share a hash, and
+	// lookup then scans the names.
+	byHash  [256]uint8
+	collide bool
 
 	// Per-record scratch of the general path.
 	slots   []slot
@@ -292,8 +310,10 @@ func New(f Format, cols []Column, opts ...Option) (*Decoder, error) {
 		fl := field{name: c.Name, kind: c.Type.Kind, prec: int(c.Type.Precision), scale: int(c.Type.Scale),
 			notNull: c.NotNull, col: i}
 		first := len(d.fields) == 0
-		fl.head[0] = newLiteral(sep(first, `{"`, `,"`) + c.Name + `":`)
-		fl.head[1] = newLiteral(sep(first, `{"`, `, "`) + c.Name + `": `)
+		d.steps[0] = append(d.steps[0], step{lit: newLiteral(sep(first, `{"`, `,"`) + c.Name + `":`),
+			kind: c.Type.Kind, notNull: c.NotNull, col: i})
+		d.steps[1] = append(d.steps[1], step{lit: newLiteral(sep(first, `{"`, `, "`) + c.Name + `": `),
+			kind: c.Type.Kind, notNull: c.NotNull, col: i})
 		// A name JSON must escape never matches its literal in valid JSON,
 		// and the literal must not match invalid JSON either.
 		if strings.ContainsFunc(c.Name, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
@@ -305,6 +325,17 @@ func New(f Format, cols []Column, opts ...Option) (*Decoder, error) {
 		return nil, errors.New("decode: the text format needs exactly one column read from the value, of type STRING")
 	}
 	d.ordered = d.ordered && len(d.fields) > 0
+	d.collide = len(d.fields) > 255
+	for k := 0; k < len(d.fields) && !d.collide; k++ {
+		h := keyHash(d.fields[k].name)
+		d.collide = d.byHash[h] != 0
+		d.byHash[h] = uint8(k + 1)
+	}
+	for sp := range d.steps {
+		for k := range d.steps[sp] {
+			d.steps[sp][k].field = &d.fields[k]
+		}
+	}
 	d.slots = make([]slot, len(d.fields))
 	return d, nil
 }
@@ -405,6 +436,15 @@ func (d *Decoder) str(b []byte) string {
 	return d.arena.str(b)
 }
 
+// strWord is str for a string b of at most seven bytes whose bytes begin
+// the little-endian word w (the string's bytes and what follows them).
+func (d *Decoder) strWord(b []byte, w uint64) string {
+	if d.alias {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return d.arena.word(w, len(b))
+}
+
 // arenaChunk is the size of the arena's chunks. Strings longer than a
 // quarter of it get their own allocation.
 const arenaChunk = 16 << 10
@@ -429,6 +469,22 @@ func (a *arena) str(b []byte) string {
 	return unsafe.String(&a.buf[start], n)
 }
 
+// word is str for the n < 8 low-order bytes of w (little-endian): it
+// stores the whole word, whose bytes past the n-th lie beyond every string
+// returned so far and are overwritten by the next.
+func (a *arena) word(w uint64, n int) string {
+	if n == 0 {
+		return ""
+	}
+	if cap(a.buf)-len(a.buf) < 8 {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.buf)
+	binary.LittleEndian.PutUint64(a.buf[start:start+8], w)
+	a.buf = a.buf[:start+n]
+	return unsafe.String(&a.buf[start], n)
+}
+
 // decodeOrdered is the fast path: it reads a value whose keys are exactly
 // the payload columns in declared order, spaced either as compact encoders
 // write ({"a":1,"b":2}) or as Python's json.dumps does ({"a": 1, "b": 2}),
@@ -438,41 +494,206 @@ func (a *arena) str(b []byte) string {
 // When it returns true, the general path would have accepted the record
 // with the same values: the literals between values are the exact JSON
 // grammar of that shape, and each value is parsed by the same parser.
+//
+// It runs the program New derived from the declared columns (d.steps, one
+// per spacing): one loop, a switch on each column's kind, and the common
+// shape of each value read in line from a word or two (a string of up to
+// seven ASCII bytes, shortInt's integers, shortFloat's floats), so that a
+// record of that shape makes no call but to copy its strings. The byte that
+// ends a number in line is the next literal's first (',' or '}'), which
+// the literal compare checks; other shapes go to the full parsers.
 func (d *Decoder) decodeOrdered(b []byte, out *types.Batch) bool {
-	// The compact head of the first field is a prefix of the spaced one:
+	// The compact literal of the first field is a prefix of the spaced one:
 	// the byte after it tells the spacing.
-	first := &d.fields[0].head[0]
-	if !first.at(b, 0) {
+	steps := d.steps[0]
+	if !steps[0].lit.at(b, 0) {
 		return false
 	}
-	sp := 0
-	if len(b) > first.n && b[first.n] == ' ' {
-		sp = 1
+	i := steps[0].lit.n
+	if i < len(b) && b[i] == ' ' {
+		steps = d.steps[1]
+		i++
 	}
-	i := 0
-	for k := range d.fields {
-		f := &d.fields[k]
-		lit := &f.head[sp]
-		if k > 0 && !lit.at(b, i) {
-			d.rollback(out, k)
-			return false
+	cols := out.Cols
+	k := 0
+	for {
+		s := &steps[k]
+		if i >= len(b) {
+			goto fail
 		}
-		if i = d.fastValue(f, b, i+lit.n, out.Cols[f.col]); i < 0 {
-			d.rollback(out, k)
-			return false
+		v := cols[s.col]
+		c := b[i]
+		if c == 'n' {
+			if s.notNull || !hasLiteral(b, i, "null") {
+				goto fail
+			}
+			v.AppendNull()
+			i += 4
+		} else {
+			switch s.kind {
+			case types.String:
+				if c != '"' {
+					goto fail
+				}
+				i++
+				if len(b)-i >= 8 {
+					// A string of up to seven bytes of printable ASCII, read
+					// and copied as one word.
+					w := binary.LittleEndian.Uint64(b[i:])
+					if stops := strStops(w); stops != 0 {
+						n := bits.TrailingZeros64(stops) >> 3
+						if b[i+n] == '"' {
+							v.Str = append(v.Str, d.strWord(b[i:i+n], w))
+							i += n + 1
+							break
+						}
+					}
+				}
+				end, esc := scanString(b, i)
+				if end < 0 || esc {
+					goto fail
+				}
+				v.Str = append(v.Str, d.str(b[i:end]))
+				i = end + 1
+			case types.Bigint, types.Int:
+				// shortInt's shape, in line; the byte after the digits is
+				// the next literal's first, ',' or '}', checked below.
+				if len(b)-i >= 16 {
+					w := (*[16]byte)(b[i : i+16])
+					x1 := binary.LittleEndian.Uint64(w[:8]) ^ asciiZeros
+					x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
+					if n := digitRun(x2); nonDigits(x1) == 0 && w[0] != '0' && n < 8 && s.kind == types.Bigint {
+						v.I64 = append(v.I64, int64(eightDigits(x1)*pow10u[n&7]+digitsValue(x2, n)))
+						i += 8 + n
+						break
+					}
+				}
+				x, end, ok := parseInt(b, i)
+				if !ok || (s.kind == types.Int && x != int64(int32(x))) {
+					goto fail
+				}
+				v.I64 = append(v.I64, x)
+				i = end
+			case types.Double:
+				// shortFloat's shape, in line; as for integers, the next
+				// literal checks the byte after the fraction.
+				if len(b)-i >= 9 {
+					// floatSpan, in line.
+					x, neg := floatWord((*[9]byte)(b[i : i+9]))
+					stops := nonDigits(x)
+					dot := bits.TrailingZeros64(stops) >> 3
+					end := bits.TrailingZeros64(stops&(stops-1)) >> 3
+					if uint(dot-1) < 6 && uint(end-dot-2) < uint(6-dot) && byte(x>>(8*dot)) == '.'^'0' && (dot == 1 || byte(x) != 0) {
+						f := float64(digitsValue(withoutDot(x, dot), end-1)) / pow10[(end-dot-1)&7]
+						if neg {
+							f, i = -f, i+1
+						}
+						v.F64 = append(v.F64, f)
+						i += end
+						break
+					}
+				}
+				if !isNumberStart(c) {
+					goto fail
+				}
+				x, end := parseFloat(b, i)
+				if end < 0 {
+					goto fail
+				}
+				v.F64 = append(v.F64, x)
+				i = end
+			case types.Boolean:
+				switch {
+				case hasLiteral(b, i, "true"):
+					v.Bool = append(v.Bool, true)
+					i += 4
+				case hasLiteral(b, i, "false"):
+					v.Bool = append(v.Bool, false)
+					i += 5
+				default:
+					goto fail
+				}
+			default:
+				x, end := d.fastOther(s.field, b, i)
+				if end < 0 {
+					goto fail
+				}
+				v.I64 = append(v.I64, x)
+				i = end
+			}
+			if v.Null != nil {
+				v.Null = append(v.Null, false)
+			}
 		}
+		if k++; k == len(steps) {
+			break
+		}
+		// literal.at, with the common cases in line.
+		l := &steps[k].lit
+		switch {
+		case len(b)-i >= 16 && l.n <= 16:
+			if !l.at16((*[16]byte)(b[i : i+16])) {
+				goto fail
+			}
+		case len(b)-i >= 8 && l.n <= 8:
+			if binary.LittleEndian.Uint64(b[i:])&l.mask[0] != l.word[0] {
+				goto fail
+			}
+		default:
+			if !l.atSlow(b, i) {
+				goto fail
+			}
+		}
+		i += l.n
 	}
-	if i >= len(b) || b[i] != '}' || (i+1 != len(b) && skipWS(b, i+1) != len(b)) {
-		d.rollback(out, len(d.fields))
-		return false
+	if i < len(b) && b[i] == '}' && (i+1 == len(b) || skipWS(b, i+1) == len(b)) {
+		return true
 	}
-	return true
+fail:
+	d.rollback(out, k)
+	return false
 }
 
-// rollback takes the row being appended out of the first k payload columns.
+// fastOther reads a DECIMAL or TIMESTAMP value for the fast path, in the
+// shapes it takes (a JSON number, a string without escapes), and returns
+// its I64 value and end, or end -1.
+func (d *Decoder) fastOther(f *field, b []byte, i int) (int64, int) {
+	switch f.kind {
+	case types.Decimal:
+		if !isNumberStart(b[i]) {
+			return 0, -1
+		}
+		_, end := scanNumber(b, i)
+		if end < 0 {
+			return 0, -1
+		}
+		x, ok := parseDecimal(b[i:end], f.prec, f.scale, false)
+		if !ok {
+			return 0, -1
+		}
+		return x, end
+	case types.Timestamp:
+		if b[i] != '"' {
+			return 0, -1
+		}
+		end, esc := scanString(b, i+1)
+		if end < 0 || esc {
+			return 0, -1
+		}
+		x, ok := parseTimestamp(b[i+1 : end])
+		if !ok {
+			return 0, -1
+		}
+		return x, end + 1
+	}
+	return 0, -1
+}
+
+// rollback takes the row being appended out of the first k payload columns
+// (and out of column k, which may hold it without its null flag).
 func (d *Decoder) rollback(out *types.Batch, k int) {
 	n := out.N
-	for _, f := range d.fields[:k] {
+	for _, f := range d.fields[:min(k+1, len(d.fields))] {
 		v := out.Cols[f.col]
 		switch {
 		case f.kind == types.String:
@@ -490,91 +711,10 @@ func (d *Decoder) rollback(out *types.Batch, k int) {
 	}
 }
 
-// fastValue appends the value at i to v when it is of the column's type
-// and of a shape the fast path takes, and returns its end; -1 otherwise.
-func (d *Decoder) fastValue(f *field, b []byte, i int, v *types.Vector) int {
-	if i >= len(b) {
-		return -1
-	}
-	c := b[i]
-	if c == 'n' {
-		if f.notNull || !hasLiteral(b, i, "null") {
-			return -1
-		}
-		v.AppendNull()
-		return i + 4
-	}
-	switch f.kind {
-	case types.String:
-		if c != '"' {
-			return -1
-		}
-		end, esc := scanString(b, i+1)
-		if end < 0 || esc {
-			return -1
-		}
-		v.AppendString(d.str(b[i+1 : end]))
-		return end + 1
-	case types.Bigint, types.Int:
-		x, end, ok := parseInt(b, i)
-		if !ok || (f.kind == types.Int && x != int64(int32(x))) {
-			return -1
-		}
-		v.AppendInt(x)
-		return end
-	case types.Double:
-		if !isNumberStart(c) {
-			return -1
-		}
-		x, end := parseFloat(b, i)
-		if end >= 0 {
-			v.AppendFloat(x)
-		}
-		return end
-	case types.Boolean:
-		switch {
-		case hasLiteral(b, i, "true"):
-			v.AppendBool(true)
-			return i + 4
-		case hasLiteral(b, i, "false"):
-			v.AppendBool(false)
-			return i + 5
-		}
-	case types.Decimal:
-		if !isNumberStart(c) {
-			return -1
-		}
-		_, end := scanNumber(b, i)
-		if end < 0 {
-			return -1
-		}
-		x, ok := parseDecimal(b[i:end], f.prec, f.scale, false)
-		if !ok {
-			return -1
-		}
-		v.AppendInt(x)
-		return end
-	case types.Timestamp:
-		if c != '"' {
-			return -1
-		}
-		end, esc := scanString(b, i+1)
-		if end < 0 || esc {
-			return -1
-		}
-		x, ok := parseTimestamp(b[i+1 : end])
-		if !ok {
-			return -1
-		}
-		v.AppendInt(x)
-		return end + 1
-	}
-	return -1
-}
-
 // literal is the constant text before a value on the fast path. One of up
-// to 16 bytes compares with two masked word loads when 16 bytes are left to
-// read; otherwise, and for longer ones, it compares as a string.
+// to 8 bytes compares with one masked word load when 8 bytes are left to
+// read, one of up to 16 with two when 16 are; otherwise, and for longer
+// ones, it compares as a string.
 type literal struct {
 	s    string
 	word [2]uint64 // the bytes of s, little-endian, zero past its end
@@ -600,11 +740,22 @@ func newLiteral(s string) literal {
 
 // at reports whether b holds the literal at i, which must be in [0, len(b)].
 func (l *literal) at(b []byte, i int) bool {
-	if l.n <= 16 && len(b)-i >= 16 {
-		w := (*[16]byte)(b[i : i+16])
-		return binary.LittleEndian.Uint64(w[:8])&l.mask[0] == l.word[0] &&
-			binary.LittleEndian.Uint64(w[8:])&l.mask[1] == l.word[1]
+	switch {
+	case len(b)-i >= 16 && l.n <= 16:
+		return l.at16((*[16]byte)(b[i : i+16]))
+	case len(b)-i >= 8 && l.n <= 8:
+		return binary.LittleEndian.Uint64(b[i:])&l.mask[0] == l.word[0]
 	}
+	return l.atSlow(b, i)
+}
+
+// at16 is at with 16 bytes to read.
+func (l *literal) at16(w *[16]byte) bool {
+	return binary.LittleEndian.Uint64(w[:8])&l.mask[0] == l.word[0] &&
+		binary.LittleEndian.Uint64(w[8:])&l.mask[1] == l.word[1]
+}
+
+func (l *literal) atSlow(b []byte, i int) bool {
 	return len(b)-i >= l.n && string(b[i:i+l.n]) == l.s
 }
 
@@ -713,10 +864,26 @@ func (d *Decoder) scanObject(b []byte, i int) int {
 	}
 }
 
+// keyHash hashes a key by its length and its first and last bytes, so
+// that lookup compares a key with at most one declared name.
+func keyHash[S string | []byte](key S) uint8 {
+	n := len(key)
+	if n == 0 {
+		return 0
+	}
+	return uint8(n*7 + int(key[0])*3 + int(key[n-1]))
+}
+
 // lookup returns the payload column named key, or -1; next is tried first.
 func (d *Decoder) lookup(key []byte, next int) int {
 	if next < len(d.fields) && string(key) == d.fields[next].name {
 		return next
+	}
+	if !d.collide {
+		if k := int(d.byHash[keyHash(key)]) - 1; k >= 0 && string(key) == d.fields[k].name {
+			return k
+		}
+		return -1
 	}
 	for k := range d.fields {
 		if string(key) == d.fields[k].name {

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -378,4 +379,98 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value []byte) {
 		assertMatchesReference(t, d, JSON, allColumns, record(string(value)))
 	})
+}
+
+// TestSeedShuffledAgreesWithContract keeps the shuffled benchmark honest:
+// its records hold the seed's keys out of declared order, and decode as the
+// contract reads them.
+func TestSeedShuffledAgreesWithContract(t *testing.T) {
+	d := newSeedDecoder(t)
+	for _, rec := range seedShuffled(256) {
+		if strings.HasPrefix(string(rec), `{"sensor_id"`) {
+			t.Fatalf("record in declared order: %s", rec)
+		}
+		assertAgreesWithContract(t, d, rec, now)
+	}
+}
+
+// TestKeyLookup: out-of-order keys find their columns whether or not the
+// declared names share a keyHash (the lookup then scans the names), and
+// keys that share a column's hash but not its name are skipped.
+func TestKeyLookup(t *testing.T) {
+	// Two names of the same length, first and last bytes: the same hash.
+	collide := []Column{{Name: "axb", Type: types.TBigint}, {Name: "ayb", Type: types.TBigint}, {Name: "q", Type: types.TString}}
+	// Names unlike each other, and a stranger sharing a's hash.
+	distinct := []Column{{Name: "a", Type: types.TBigint}, {Name: "bb", Type: types.TBigint}, {Name: "q", Type: types.TString}}
+	for _, tc := range []struct {
+		cols     []Column
+		collides bool
+		value    string
+		want     []any
+	}{
+		{collide, true, `{"q":"x","ayb":2,"azb":9,"axb":1}`, []any{int64(1), int64(2), "x"}},
+		{collide, true, `{"ayb":2,"q":"y"}`, []any{nil, int64(2), "y"}},
+		{distinct, false, `{"q":"x","bb":2,"a":1,"c":7}`, []any{int64(1), int64(2), "x"}},
+		{distinct, false, `{"q":"z","a":3}`, []any{int64(3), nil, "z"}},
+	} {
+		d, err := New(JSON, tc.cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.collide != tc.collides {
+			t.Fatalf("%v: collide = %v, want %v", tc.cols, d.collide, tc.collides)
+		}
+		assertMatchesReference(t, d, JSON, tc.cols, record(tc.value))
+		out := d.NewBatch(1)
+		if rej := d.Decode(record(tc.value), out); rej != nil || !sameRow(rowOf(out, 0), tc.want) {
+			t.Fatalf("Decode(%s) = %v, %#v; want %#v", tc.value, rej, rowOf(out, 0), tc.want)
+		}
+	}
+	// A key with a declared name's hash but another name is no column.
+	d, err := New(JSON, distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := range 4096 {
+		key := []byte{byte('a' + h%26), byte('a' + h/26%26), byte('a' + h/676%6)}
+		if keyHash(key) == keyHash("a") && d.lookup(key, 3) >= 0 {
+			t.Fatalf("lookup(%q) found a column", key)
+		}
+	}
+}
+
+// TestStringsOutliveTheBatch: strings decoded into a batch keep their
+// bytes after the batch is reset and refilled, over many arena chunks, on
+// both paths and for both lengths of string (one word, longer).
+func TestStringsOutliveTheBatch(t *testing.T) {
+	d := newSeedDecoder(t)
+	out := d.NewBatch(64)
+	var kept, want, ids []string
+	for i := range 20000 {
+		if out.N == 64 {
+			kept = append(kept, out.Cols[0].Str[0], out.Cols[0].Str[62], out.Cols[0].Str[63])
+			want = append(want, ids[0], ids[62], ids[63])
+			out.Reset()
+			ids = ids[:0]
+		}
+		id := fmt.Sprintf("S%d", i)
+		if i%3 == 0 {
+			id = fmt.Sprintf("sensor-%012d", i)
+		}
+		ids = append(ids, id)
+		var v string
+		if i%2 == 0 {
+			v = fmt.Sprintf(`{"sensor_id":"%s","ts":1732200000000,"temp":20.5,"hum":50,"ok":true}`, id)
+		} else {
+			v = fmt.Sprintf(`{"ok":true,"sensor_id":"%s","ts":1732200000000,"temp":20.5,"hum":50}`, id)
+		}
+		if rej := d.Decode(&Record{Value: []byte(v)}, out); rej != nil {
+			t.Fatal(rej)
+		}
+	}
+	for i := range kept {
+		if kept[i] != want[i] {
+			t.Fatalf("string %d = %q after later batches, want %q", i, kept[i], want[i])
+		}
+	}
 }

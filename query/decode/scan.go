@@ -401,23 +401,31 @@ func eightDigits(x uint64) uint64 {
 	return (x*10000 + x>>32) & 0xFFFFFFFF
 }
 
+// shortInt reads the common shape of a JSON integer, a positive one of 8
+// to 15 digits (epoch milliseconds have 13), in two words, as parseInt
+// reads it; end is -1 when the bytes at i are of another shape.
+func shortInt(b []byte, i int) (x int64, end int) {
+	if len(b)-i < 16 {
+		return 0, -1
+	}
+	w := (*[16]byte)(b[i : i+16])
+	x1 := binary.LittleEndian.Uint64(w[:8]) ^ asciiZeros
+	x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
+	k := digitRun(x2)
+	if nonDigits(x1) != 0 || w[0] == '0' || k == 8 || (w[8+k&7]|0x20 == 'e' || w[8+k&7] == '.') {
+		return 0, -1
+	}
+	return int64(eightDigits(x1)*pow10u[k] + digitsValue(x2, k)), i + 8 + k
+}
+
 // parseInt parses the JSON number at i as an integer, as
 // strconv.ParseInt(lit, 10, 64) does, and returns its end. end is -1 when
 // the bytes are not a JSON number; ok is false when the number is one but
 // not an int64: a fraction or an exponent part (Spark's JSON reader sees a
 // float token), or a value beyond the int64 range.
 func parseInt(b []byte, i int) (x int64, end int, ok bool) {
-	// The common shape, without a call: a positive integer of 8 to 15 digits
-	// (epoch milliseconds have 13), read in two words.
-	if len(b)-i >= 16 {
-		w := (*[16]byte)(b[i : i+16])
-		x1 := binary.LittleEndian.Uint64(w[:8]) ^ asciiZeros
-		x2 := binary.LittleEndian.Uint64(w[8:]) ^ asciiZeros
-		if k := digitRun(x2); nonDigits(x1) == 0 && w[0] != '0' && k < 8 {
-			if c := w[8+k]; c != '.' && c|0x20 != 'e' {
-				return int64(digitsValue(x1, 8)*pow10u[k] + digitsValue(x2, k)), i + 8 + k, true
-			}
-		}
+	if x, end := shortInt(b, i); end >= 0 {
+		return x, end, true
 	}
 	num, end := scanNumber(b, i)
 	// With no leading zeros, 20 digits overflow an int64; 19 fit a uint64.
@@ -456,29 +464,47 @@ func withoutDot(x uint64, dot int) uint64 {
 	return x&low | (x>>8)&^low
 }
 
+// shortFloat reads the common shape of a JSON float, -?d{1,6}\.d{1,6}
+// ending inside one word after the sign (a sensor's 27.41), as parseFloat
+// reads it; end is -1 when the bytes at i are of another shape. The digits
+// read as one integer below 10^6 < 2^53, so one division converts exactly
+// (see exactFloat). It needs nine bytes to read.
+func shortFloat(b []byte, i int) (float64, int) {
+	if len(b)-i < 9 {
+		return 0, -1
+	}
+	x, neg := floatWord((*[9]byte)(b[i : i+9]))
+	dot, end, ok := floatSpan(x)
+	if !ok || byte(x>>(8*(end&7)))^'0'|0x20 == 'e' {
+		return 0, -1
+	}
+	f := float64(digitsValue(withoutDot(x, dot), end-1)) / pow10[(end-dot-1)&7]
+	if neg {
+		return -f, i + 1 + end
+	}
+	return f, i + end
+}
+
+// floatSpan finds the shape of shortFloat in x from floatWord: the index
+// of the dot and of the byte after the fraction, which must not begin an
+// exponent.
+func floatSpan(x uint64) (dot, end int, ok bool) {
+	stops := nonDigits(x)
+	dot = bits.TrailingZeros64(stops) >> 3           // integer digits: up to the dot
+	end = bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
+	term := byte(x>>(8*(end&7))) ^ '0'               // that byte, when end < 8
+	ok = uint(dot-1) < 6 && end-dot >= 2 && end < 8 &&
+		byte(x>>(8*dot)) == '.'^'0' && (dot == 1 || byte(x) != 0) && term|0x20 != 'e'
+	return dot, end, ok
+}
+
 // parseFloat parses the JSON number at i and returns the float64 that
 // strconv.ParseFloat(lit, 64) returns, and its end; end is -1 when the bytes
 // are not a JSON number. A literal beyond the float64 range gives ±Inf, as
 // ParseFloat's value with its range error (and as Spark's JSON reader).
 func parseFloat(b []byte, i int) (float64, int) {
-	// The common shape, without a call: -?d{1,6}\.d{1,6} ending inside one
-	// word after the sign, as a sensor's 27.41. The digits read as one
-	// integer below 10^6 < 2^53, so one division converts exactly (see
-	// exactFloat). It needs nine bytes to read.
-	if len(b)-i >= 9 {
-		x, neg := floatWord((*[9]byte)(b[i : i+9]))
-		stops := nonDigits(x)
-		r1 := bits.TrailingZeros64(stops) >> 3            // integer digits: up to the dot
-		end := bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
-		term := byte(x>>(8*(end&7))) ^ '0'                // that byte, when end < 8
-		if uint(r1-1) < 6 && end-r1 >= 2 && end < 8 &&
-			byte(x>>(8*r1)) == '.'^'0' && (r1 == 1 || byte(x) != 0) && term|0x20 != 'e' {
-			f := float64(digitsValue(withoutDot(x, r1), end-1)) / pow10[end-r1-1]
-			if neg {
-				return -f, i + 1 + end
-			}
-			return f, i + end
-		}
+	if f, end := shortFloat(b, i); end >= 0 {
+		return f, end
 	}
 	num, end := scanNumber(b, i)
 	if end < 0 {
