@@ -57,7 +57,7 @@ const maxConflictRetries = 3
 //     partition columns are not in the files: their values are in the
 //     directory and the adds' partitionValues, CAST(value AS STRING) as
 //     Spark writes them (DATE yyyy-MM-dd, TIMESTAMP yyyy-MM-dd HH:mm:ss[.f]
-//     in UTC, numbers in decimal), NULL (and for a STRING, '') as null.
+//     in UTC, numbers in decimal), NULL (and for a STRING, the empty string) as null.
 //   - An existing table keeps its schema: the files' columns are NOT NULL
 //     where the table's are (a null there fails the batch, naming the
 //     column, as Delta's NOT NULL constraint does), nullable otherwise.

@@ -418,7 +418,7 @@ func eventBatch(q *plan.Query, evs []event) *types.Batch {
 }
 
 // Partitioned tables: one file per partition value under Hive-style
-// directories (values as Spark writes them, escaped; NULL and '' as
+// directories (values as Spark writes them, escaped; NULL and the empty string as
 // __HIVE_DEFAULT_PARTITION__), the values in the adds' partitionValues
 // (null as null), and the partition columns in the schema but not in the
 // data files.

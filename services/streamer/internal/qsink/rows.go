@@ -17,7 +17,7 @@ import (
 // total on the values' bits (-0.0 before 0.0, NaNs by payload), so rows
 // that tie are identical in every written column and the files' bytes do
 // not depend on the order the engine emitted the rows in. A STRING
-// partition value '' ties with NULL: Delta makes both the null partition.
+// partition value "" (empty) ties with NULL: Delta makes both the null partition.
 func (o *deltaOutput) sorted(b *types.Batch) []int {
 	cmps := make([]func(a, c int) int, len(o.order))
 	for k, i := range o.order {
