@@ -83,7 +83,8 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) *App {
 	return &App{cfg: cfg, log: log, stdout: stdout, runID: uuid.NewString(), progress: progress.NewLog(100)}
 }
 
-// Main runs the command cfg names and returns the process exit code: 0
+// Main runs the command cfg names (with cfg.Query set, the query file's
+// queries: RunQueryFile) and returns the process exit code: 0
 // when the query stopped cleanly (or, with the available-now trigger,
 // finished), 1 when it failed or could not start (an HTTP address that
 // cannot be bound included).
@@ -91,6 +92,13 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 	if cfg.Command == config.CommandHealthcheck {
 		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
 			log.Error("unhealthy", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if cfg.Query != "" {
+		if err := RunQueryFile(ctx, cfg, log, stdout); err != nil {
+			log.Error("streamer stopped", "err", err)
 			return 1
 		}
 		return 0

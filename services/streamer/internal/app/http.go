@@ -7,41 +7,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 )
 
 // listen binds the HTTP address. Run calls it before anything else, so that
 // an address in use stops the streamer at start with the address named,
 // rather than leaving it running without the health endpoints its
 // orchestrator probes. It returns nil when the server is disabled.
-func (a *App) listen() (net.Listener, error) {
-	if a.cfg.HTTPAddr == "" {
+func (a *App) listen() (net.Listener, error) { return listen(a.cfg.HTTPAddr) }
+
+func listen(addr string) (net.Listener, error) {
+	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http server: cannot listen on %q (--http, HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+		return nil, fmt.Errorf("http server: cannot listen on %q (--http, HTTP_ADDR): %w", addr, err)
 	}
 	return ln, nil
 }
 
 // serveHTTP serves the handler on ln until the returned stop is called,
 // which drains the server for at most 2 seconds.
-func (a *App) serveHTTP(ln net.Listener) (stop func()) {
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
-	a.log.Info("http server listening", "addr", ln.Addr().String())
+func (a *App) serveHTTP(ln net.Listener) (stop func()) { return serveHTTP(ln, a.handler(), a.log) }
+
+func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("http server listening", "addr", ln.Addr().String())
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("http server failed", "err", err)
+			log.Error("http server failed", "err", err)
 		}
 	}()
 	return func() {
@@ -52,21 +59,43 @@ func (a *App) serveHTTP(ln net.Listener) (stop func()) {
 	}
 }
 
-// handler serves:
+// handler serves the built-in path's query (see newHandler).
+func (a *App) handler() http.Handler {
+	return newHandler(a.log, appStatus{a})
+}
+
+// status is what the HTTP server shows of the running queries: the
+// built-in path's App or a query file's driver.
+type status interface {
+	Ready() error
+	Progress(n int) []progress.Query
+	Windows() any
+	Registry() *prometheus.Registry
+}
+
+// appStatus is the App's status.
+type appStatus struct{ a *App }
+
+func (s appStatus) Ready() error                    { return s.a.Ready() }
+func (s appStatus) Progress(n int) []progress.Query { return s.a.progress.Recent(n) }
+func (s appStatus) Windows() any                    { return s.a.observer().windows.Latest() }
+func (s appStatus) Registry() *prometheus.Registry  { return s.a.observer().reg }
+
+// newHandler serves:
 //
 //	/          the live page (assets under /assets/, embedded)
 //	/healthz   200 while the process is alive
-//	/readyz    200 when the query runs and its broker answers; 503 with the reason otherwise
-//	/progress  the last batches' progress, oldest first (?n= limits them)
-//	/windows   the latest window of every sensor
+//	/readyz    200 when the queries run and their broker answers; 503 with the reason otherwise
+//	/progress  the last batches' progress, oldest first (?n= limits them); one report per query per batch
+//	/windows   the latest window of every sensor (the built-in path; empty in query mode)
 //	/metrics   Prometheus series
-func (a *App) handler() http.Handler {
+func newHandler(log *slog.Logger, st status) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.Ready(); err != nil {
+		if err := st.Ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -74,13 +103,13 @@ func (a *App) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /progress", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		writeJSON(w, a.progress.Recent(n))
+		writeJSON(w, st.Progress(n))
 	})
 	mux.HandleFunc("GET /windows", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, a.observer().windows.Latest())
+		writeJSON(w, st.Windows())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.observer().reg, promhttp.HandlerOpts{}))
-	a.pageRoutes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(st.Registry(), promhttp.HandlerOpts{}))
+	pageRoutes(mux, log)
 	return mux
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"embed"
 	"io/fs"
+	"log/slog"
 	"net/http"
 )
 
@@ -14,10 +15,10 @@ import (
 var web embed.FS
 
 // pageRoutes serves the live page at / and its assets under /assets/.
-func (a *App) pageRoutes(mux *http.ServeMux) {
+func pageRoutes(mux *http.ServeMux, log *slog.Logger) {
 	assets, err := fs.Sub(web, "web")
 	if err != nil { // only if the embed directive and the directory disagree
-		a.log.Error("live page assets", "err", err)
+		log.Error("live page assets", "err", err)
 		return
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

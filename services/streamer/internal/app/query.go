@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
+)
+
+// driverStatus is a query file's driver as the HTTP server shows it.
+type driverStatus struct{ *driver.Driver }
+
+// Windows is empty in query mode: the live page's per-sensor table is the
+// built-in path's; a query file's rows are in its sinks.
+func (driverStatus) Windows() any { return []struct{}{} }
+
+// RunQueryFile runs the query file cfg.Query names (query mode): it
+// compiles the script, serves the HTTP endpoints and runs the driver until
+// ctx ends or, with the available-now trigger, the input at start is done.
+func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	text, err := os.ReadFile(cfg.Query)
+	if err != nil {
+		return fmt.Errorf("--query: %w", err)
+	}
+	prog, err := driver.Compile(cfg.Query, string(text))
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	d := driver.New(cfg, prog, log, stdout)
+	log.Info("streamer starting", "config", cfg, "mode", "query file")
+	if ln != nil {
+		defer serveHTTP(ln, newHandler(log, driverStatus{d}), log)()
+	}
+	return d.Run(ctx)
+}

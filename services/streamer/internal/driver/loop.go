@@ -1,0 +1,64 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// loop runs batches until ctx ends (nil), the available-now work is done
+// (nil) or something fails: plan a batch, run it to its commit, report it.
+func (d *Driver) loop(ctx, work context.Context, s *session) (committed bool, err error) {
+	for {
+		if ctx.Err() != nil {
+			d.log.Info("stop requested: queries stopped cleanly", "next_batch", s.position.nextBatch)
+			return committed, nil
+		}
+		pl, outcome, err := d.planBatch(ctx, work, s)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				continue
+			}
+			return committed, err
+		}
+		switch outcome {
+		case planDone:
+			d.log.Info("available-now: everything available at start is processed", "next_batch", s.position.nextBatch)
+			return committed, nil
+		case planNothing:
+			continue
+		}
+		res, err := d.runBatch(work, s, pl)
+		if err != nil {
+			return committed, fmt.Errorf("batch %d: %w", pl.entry.BatchID, err)
+		}
+		committed = true
+		d.advance(work, s, pl, res)
+	}
+}
+
+// advance moves the loop past a committed batch and reports it.
+func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batchResult) {
+	e := pl.entry
+	p := &s.position
+	reports := d.reports(s, pl, res, p.lastStart)
+	p.lastStart = res.timing.start
+	p.watermarkMs = res.nextWatermarkMs
+	p.needsNoData = res.needsNoData
+	p.nextStart = e.End
+	p.nextBatch = e.BatchID + 1
+	if e.BatchID%retainBatches == 0 && e.BatchID > 0 {
+		d.purgeInBackground(ctx, s)
+	}
+	for _, r := range reports {
+		d.progress.Add(r)
+	}
+	d.obs.record(reports, e.WatermarkMs, floorDiv(res.event.max, 1000), res.event.n > 0)
+	outRows := make(map[string]int64, len(res.queries))
+	for i, rq := range s.queries {
+		outRows[rq.q.Name] = res.queries[i].result.Rows
+	}
+	d.log.Info("batch committed", "batch_id", e.BatchID, "input_rows", res.numInput, "invalid_rows", res.numInvalid,
+		"output_rows", outRows, "watermark", e.WatermarkMs, "next_watermark", res.nextWatermarkMs,
+		"state", res.stateKind, "duration_ms", res.timing.committed.Sub(res.timing.start).Milliseconds())
+}
