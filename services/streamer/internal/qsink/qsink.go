@@ -21,10 +21,10 @@
 //     writer (it knows the source's partition count, which the topics
 //     take); Topics lists them.
 //
-// Invariants: Write never retains rows after it returns; a Write that
-// returns an error has committed nothing of the batch to a Delta table (a
-// re-run writes the same files again and commits once); Describe is fixed
-// for the Output's life.
+// Invariants: Write never retains rows after it returns; after a Write
+// that returns an error the batch may be run again: a Delta sink rewrites
+// the same files and commits the batch once (or skips it, when its txn
+// landed after all); Describe is fixed for the Output's life.
 package qsink
 
 import (
