@@ -145,7 +145,11 @@ func (f *Formatter) Show(b *types.Batch, numRows, truncate int) string {
 	}
 	out.WriteString(sep.String())
 	if b.N > numRows {
-		fmt.Fprintf(&out, "only showing top %d rows\n", numRows)
+		rows := "rows"
+		if numRows == 1 {
+			rows = "row" // Spark's showString says "row" for one
+		}
+		fmt.Fprintf(&out, "only showing top %d %s\n", numRows, rows)
 	}
 	out.WriteByte('\n')
 	return out.String()

@@ -70,6 +70,9 @@ only showing top 2 rows
 	if !strings.Contains(all, "|NULL   |0.30000000000000004|0.00  |NULL |") {
 		t.Errorf("untruncated, left-aligned third row with NULLs missing:\n%s", all)
 	}
+	if one := f.Show(sample(), 1, DefaultTruncate); !strings.HasSuffix(one, "only showing top 1 row\n\n") {
+		t.Errorf("one row shown: the note must say \"row\":\n%s", one)
+	}
 	if strings.Contains(all, "only showing") {
 		t.Errorf("all rows shown, yet the note is printed:\n%s", all)
 	}
