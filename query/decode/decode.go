@@ -578,7 +578,7 @@ func (d *Decoder) decodeOrdered(b []byte, out *types.Batch) bool {
 				// shortFloat's shape, in line; as for integers, the next
 				// literal checks the byte after the fraction.
 				if len(b)-i >= 9 {
-					// floatSpan, in line.
+					// shortFloat's test, in line.
 					x, neg := floatWord((*[9]byte)(b[i : i+9]))
 					stops := nonDigits(x)
 					dot := bits.TrailingZeros64(stops) >> 3
@@ -879,6 +879,11 @@ func (d *Decoder) lookup(key []byte, next int) int {
 	if next < len(d.fields) && string(key) == d.fields[next].name {
 		return next
 	}
+	return d.lookupHash(key)
+}
+
+// lookupHash is lookup without the hint.
+func (d *Decoder) lookupHash(key []byte) int {
 	if !d.collide {
 		if k := int(d.byHash[keyHash(key)]) - 1; k >= 0 && string(key) == d.fields[k].name {
 			return k

@@ -474,8 +474,14 @@ func shortFloat(b []byte, i int) (float64, int) {
 		return 0, -1
 	}
 	x, neg := floatWord((*[9]byte)(b[i : i+9]))
-	dot, end, ok := floatSpan(x)
-	if !ok || byte(x>>(8*(end&7)))^'0'|0x20 == 'e' {
+	// The dot at byte 1..6, with digits before it and no leading zero, and
+	// 1..6 digits after it ending inside the word, before no exponent.
+	// decodeOrdered has this test in line.
+	stops := nonDigits(x)
+	dot := bits.TrailingZeros64(stops) >> 3
+	end := bits.TrailingZeros64(stops&(stops-1)) >> 3
+	if uint(dot-1) >= 6 || uint(end-dot-2) >= uint(6-dot) || byte(x>>(8*dot)) != '.'^'0' || (dot != 1 && byte(x) == 0) ||
+		byte(x>>(8*(end&7)))^'0'|0x20 == 'e' {
 		return 0, -1
 	}
 	f := float64(digitsValue(withoutDot(x, dot), end-1)) / pow10[(end-dot-1)&7]
@@ -483,19 +489,6 @@ func shortFloat(b []byte, i int) (float64, int) {
 		return -f, i + 1 + end
 	}
 	return f, i + end
-}
-
-// floatSpan finds the shape of shortFloat in x from floatWord: the index
-// of the dot and of the byte after the fraction, which must not begin an
-// exponent.
-func floatSpan(x uint64) (dot, end int, ok bool) {
-	stops := nonDigits(x)
-	dot = bits.TrailingZeros64(stops) >> 3           // integer digits: up to the dot
-	end = bits.TrailingZeros64(stops&(stops-1)) >> 3 // the byte after the fraction; 8 if past the word
-	term := byte(x>>(8*(end&7))) ^ '0'               // that byte, when end < 8
-	ok = uint(dot-1) < 6 && end-dot >= 2 && end < 8 &&
-		byte(x>>(8*dot)) == '.'^'0' && (dot == 1 || byte(x) != 0) && term|0x20 != 'e'
-	return dot, end, ok
 }
 
 // parseFloat parses the JSON number at i and returns the float64 that
