@@ -162,9 +162,22 @@ func (d *Driver) queryMetas(have map[string]checkpoint.QueryMeta) []checkpoint.Q
 		if h, ok := have[strings.ToLower(q.Name)]; ok {
 			id = h.ID
 		}
-		out[i] = checkpoint.QueryMeta{Name: q.Name, ID: id, Fingerprint: q.Fingerprint()}
+		out[i] = checkpoint.QueryMeta{Name: q.Name, ID: id, Fingerprint: fingerprint(q)}
 	}
 	return out
+}
+
+// fingerprint is what a query's checkpointed state depends on: the plan's
+// Fingerprint, and for a stateful query its aggregation's configuration
+// (window size, slide and gap, keys, aggregates, mode, watermark delay),
+// which restoring the state requires unchanged.
+func fingerprint(q *plan.Query) string {
+	fp := q.Fingerprint()
+	if in, c, ok := q.AggConfig(); ok {
+		fp += fmt.Sprintf(" state{in=%v keys=%v window=%+v aggs=%v mode=%v watermark=%v/%d}",
+			in, c.Keys, c.Window, c.Aggs, c.Mode, c.HasWatermark, c.Delay)
+	}
+	return fp
 }
 
 // matchQueries compares the script's queries with the checkpoint's: a

@@ -1,0 +1,46 @@
+package driver
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// A state file reads back its parts; a flipped bit, a cut, another kind
+// or another file's bytes are refused rather than restored.
+func TestStateFileIsFramedAndChecked(t *testing.T) {
+	parts := []statePart{{"stream", []byte("snapshot of stream")}, {"Alerts", []byte{}}, {"console", []byte{0, 1, 2}}}
+	b := encodeState(kindSnapshot, parts)
+	got, err := decodeState(b, kindSnapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got["stream"]) != "snapshot of stream" || got["alerts"] == nil || len(got["console"]) != 3 {
+		t.Fatalf("decoded %q", got)
+	}
+	flipped := append([]byte(nil), b...)
+	flipped[10] ^= 1
+	for name, bad := range map[string][]byte{
+		"flipped bit": flipped, "cut": b[:len(b)-3], "empty": nil, "built-in state file": []byte("SLST\x00\x01rest of it"),
+	} {
+		if _, err := decodeState(bad, kindSnapshot); !errors.Is(err, errStateFile) {
+			t.Errorf("%s: err = %v, want errStateFile", name, err)
+		}
+	}
+	if _, err := decodeState(b, kindChangelog); err == nil || !strings.Contains(err.Error(), "kind") {
+		t.Errorf("a snapshot read as a changelog: err = %v", err)
+	}
+}
+
+// One streamer reads one source: a script whose queries read two is
+// refused at start, naming them.
+func TestAScriptOverTwoSourcesIsRefused(t *testing.T) {
+	_, err := Compile("two.sql", `
+CREATE SOURCE a (v STRING) WITH (connector = 'kafka', topic = 'ta', format = 'text');
+CREATE SOURCE b (v STRING) WITH (connector = 'kafka', topic = 'tb', format = 'text');
+CREATE SINK x WITH (connector = 'console') AS SELECT v FROM a;
+CREATE SINK y WITH (connector = 'console') AS SELECT v FROM b;`)
+	if err == nil || !strings.Contains(err.Error(), "a streamer reads one source; the script's queries read a and b: run one streamer per source") {
+		t.Fatalf("err = %v", err)
+	}
+}
