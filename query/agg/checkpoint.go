@@ -392,6 +392,7 @@ func (r *reader) bytes() []byte { return r.raw(r.count(1)) }
 
 // load reads one checkpoint of the given magic into the state.
 func (o *Op) load(in io.Reader, magic string) error {
+	o.hot.invalidate()
 	data, err := io.ReadAll(in)
 	if err != nil {
 		return err
@@ -520,7 +521,7 @@ func (o *Op) loadGroup(r *reader, st *store) {
 		r.fail("a group without partials")
 		return
 	}
-	h := hashKey(o, key)
+	h := o.hs.hash(key)
 	m := st.find(h, key, S)
 	var have []int32
 	for x := m; x >= 0; x = st.next(x, S) {
@@ -545,7 +546,7 @@ func (o *Op) loadGroup(r *reader, st *store) {
 			st.rec[int(x)*S+wMeta1] = st.rec[int(x)*S+wMeta1]&^0xFFFFFFFF | uint64(uint32(int32(p)))
 			st.release(x, S, o.meta, o.slots)
 		case i == 0:
-			m = st.insert(h, key, int32(p), o.tmpl, o.seed)
+			m = st.insert(h, key, int32(p), o.tmpl, &o.hs)
 			x = m
 		default:
 			x = o.partial(st, m, int32(p))
@@ -553,10 +554,6 @@ func (o *Op) loadGroup(r *reader, st *store) {
 		st.setStamp(x, S, 0)
 		o.loadRecord(r, st, x)
 	}
-}
-
-func hashKey(o *Op, k []byte) uint64 {
-	return mapHash(o, k)
 }
 
 // loadSessionKey reads one key's sessions, replacing those in state.

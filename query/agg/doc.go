@@ -58,9 +58,17 @@
 // main row; rows are fixed-size records of 64-bit words (meta, counters,
 // then one slot per aggregate) appended in one slice, so that folding a
 // row touches one cache line; partials of other partitions are chained
-// records, created only when a second partition touches a group. A batch
-// is folded column by column over a list of (input row, record) pairs.
-// Closing a window drops its store whole, and the store is recycled.
+// records, created only when a second partition touches a group. Keys of
+// at most 16 bytes are hashed from two words with one multiplication,
+// longer ones with maphash (hot.go); a single NOT NULL STRING key is its
+// own encoding and is read in place, not copied. A group cache (hot.go)
+// maps such keys to their record in the current (window, partition) once
+// the batch has changed it, so that at low cardinality most rows skip the
+// table probe, the key comparison in the arena and the partial chain. A
+// batch is folded over a list of (input row, record) pairs: the row count
+// and every sum, min and max of a DOUBLE or integer column in one loop
+// (fusedFold), the other aggregates one loop each. Closing a window drops
+// its store whole, and the store is recycled.
 //
 // An Op is not safe for concurrent use.
 package agg

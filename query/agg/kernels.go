@@ -412,3 +412,141 @@ func avgDecimal(sum, n int64, up int, lim int64) (int64, error) {
 	}
 	return int64(q), nil
 }
+
+// fusedFold folds, in one loop over the fold list, the row count and
+// every sum, min and max of a DOUBLE or integer (INT, BIGINT, DECIMAL,
+// TIMESTAMP) column with their non-null counts: each entry's record is
+// addressed once and each value loaded once, where a loop per aggregate
+// walks the list again for each. Each slot sees the same values in the
+// same order (the rows of its record in input order) as in its own loop:
+// the result is bit-identical.
+type fusedFold struct {
+	rowCnt int // the row count's slot
+	cols   []fusedCol
+	bound  []boundCol // cols bound to the current batch's vectors
+}
+
+// fusedCol is one argument column's aggregates in a fusedFold.
+type fusedCol struct {
+	col                int
+	f64                bool
+	sum, min, max, cnt int // slots; -1 when absent
+}
+
+type boundCol struct {
+	f64                []float64
+	i64                []int64
+	null               []bool
+	sum, min, max, cnt int
+}
+
+// fuse builds the fused fold of aggs (nil when none of them fits) and
+// returns what is left to fold one by one: the indices of the aggregates
+// of other kinds (and of a second sum, min or max of one column), and the
+// counters of the columns it does not fold. Without a fused fold, that
+// is every counter, the row count included.
+func fuse(aggs []aggImpl, counters []counter) (f *fusedFold, plain []int, rest []counter) {
+	f = &fusedFold{rowCnt: -1}
+	byCol := map[int]int{} // column -> index in f.cols
+	for i := range aggs {
+		a := &aggs[i]
+		var f64 bool
+		switch a.fold {
+		case fSumF, fMinF, fMaxF:
+			f64 = true
+		case fSumI, fMinI, fMaxI:
+		default:
+			plain = append(plain, i)
+			continue
+		}
+		j, ok := byCol[a.Arg]
+		if !ok {
+			j = len(f.cols)
+			byCol[a.Arg] = j
+			f.cols = append(f.cols, fusedCol{col: a.Arg, f64: f64, sum: -1, min: -1, max: -1, cnt: -1})
+		}
+		c := &f.cols[j]
+		var p *int
+		switch a.fold {
+		case fSumF, fSumI:
+			p = &c.sum
+		case fMinF, fMinI:
+			p = &c.min
+		default:
+			p = &c.max
+		}
+		if *p >= 0 {
+			plain = append(plain, i)
+			continue
+		}
+		*p = a.slot
+	}
+	if len(f.cols) == 0 {
+		return nil, plain, counters
+	}
+	for _, c := range counters {
+		if j, ok := byCol[c.col]; ok {
+			f.cols[j].cnt = c.slot
+		} else if c.col < 0 {
+			f.rowCnt = c.slot
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	f.bound = make([]boundCol, len(f.cols))
+	return f, plain, rest
+}
+
+// foldSeg folds entries of the fold list: input row src[e] into record
+// dst[e] of st.
+func (f *fusedFold) foldSeg(b *types.Batch, st *store, src, dst []int32, stride int) {
+	bc := f.bound
+	for k, c := range f.cols {
+		v := b.Cols[c.col]
+		bc[k] = boundCol{null: v.Null, sum: c.sum, min: c.min, max: c.max, cnt: c.cnt}
+		if c.f64 {
+			bc[k].f64 = v.F64
+		} else {
+			bc[k].i64 = v.I64
+		}
+	}
+	rec := st.rec
+	rc := f.rowCnt
+	for e, i := range src {
+		w := rec[int(dst[e])*stride : (int(dst[e])+1)*stride]
+		w[rc]++
+		for k := range bc {
+			c := &bc[k]
+			if c.null != nil && c.null[i] {
+				continue
+			}
+			if c.cnt >= 0 {
+				w[c.cnt]++
+			}
+			sum, mn, mx := c.sum, c.min, c.max
+			if c.f64 != nil {
+				x := c.f64[i]
+				if sum >= 0 {
+					w[sum] = math.Float64bits(math.Float64frombits(w[sum]) + x)
+				}
+				if mn >= 0 && lessF(x, math.Float64frombits(w[mn])) {
+					w[mn] = math.Float64bits(x)
+				}
+				if mx >= 0 && lessF(math.Float64frombits(w[mx]), x) {
+					w[mx] = math.Float64bits(x)
+				}
+				continue
+			}
+			x := c.i64[i]
+			if sum >= 0 {
+				w[sum] += uint64(x)
+			}
+			if mn >= 0 && x < int64(w[mn]) {
+				w[mn] = uint64(x)
+			}
+			if mx >= 0 && x > int64(w[mx]) {
+				w[mx] = uint64(x)
+			}
+		}
+	}
+}

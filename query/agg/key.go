@@ -96,6 +96,21 @@ func (c *keyCodec) encodeBatch(b *types.Batch, buf []byte, ends []uint32) ([]byt
 	return buf, nil
 }
 
+// checkNulls refuses a null in a key column declared NOT NULL.
+func (c *keyCodec) checkNulls(b *types.Batch) error {
+	for k := range c.cols {
+		kc := &c.cols[k]
+		if null := b.Cols[kc.in].Null; null != nil && !kc.nullable {
+			for _, isNull := range null[:b.N] {
+				if isNull {
+					return fmt.Errorf("group key %s: %w", b.Schema[kc.in].Name, errNullKey)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // appendValue appends the encoding of v[i], which is not null.
 func (kc *keyCol) appendValue(buf []byte, v *types.Vector, i int) []byte {
 	switch kc.t.Kind {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"slices"
 	"unsafe"
@@ -45,13 +44,18 @@ type Op struct {
 	keys keyCodec
 
 	aggs     []aggImpl
+	fused    *fusedFold // the aggregates folded in one loop (nil: none)
+	plain    []int      // the others (indices in aggs), folded one by one
+	listCnt  []counter  // the counters fused does not fold
 	counters []counter
 	slots    []slot
 	meta     int // words before the first slot
 	stride   int // words per record
 	rowCnt   int // the row-count slot
 	tmpl     []uint64
-	seed     maphash.Seed
+	hs       hasher
+	hot      hotCache
+	rawKey   bool // one STRING key, NOT NULL: its encoding is its bytes
 
 	timed        bool  // rows carry an event time (a window or a watermark)
 	size, slide  int64 // Tumbling (slide = size), Sliding; 0 without a window
@@ -104,9 +108,10 @@ func New(in types.Schema, cfg Config) (*Op, error) {
 	if err := validate(in, cfg); err != nil {
 		return nil, err
 	}
-	o := &Op{in: in, cfg: cfg, keys: newKeyCodec(in, cfg.Keys), seed: maphash.MakeSeed(),
+	o := &Op{in: in, cfg: cfg, keys: newKeyCodec(in, cfg.Keys), hs: newHasher(),
 		maxSeen: noEventTime, seq: 1}
 	o.cfg.Keys = slices.Clone(cfg.Keys)
+	o.rawKey = len(cfg.Keys) == 1 && in[cfg.Keys[0]].Type.Kind == types.String && !in[cfg.Keys[0]].Nullable
 	o.cfg.Aggs = slices.Clone(cfg.Aggs)
 	w := cfg.Window
 	o.timed = w.Kind != None || cfg.HasWatermark
@@ -208,6 +213,7 @@ func New(in types.Schema, cfg Config) (*Op, error) {
 		}
 		o.aggs = append(o.aggs, im)
 	}
+	o.fused, o.plain, o.listCnt = fuse(o.aggs, o.counters)
 	o.stride = o.meta + len(o.slots)
 	o.tmpl = make([]uint64, o.stride)
 	for i, s := range o.slots {
@@ -284,18 +290,37 @@ func (o *Op) add(b *types.Batch) error {
 	var ts []int64
 	if o.timed {
 		tv := b.Cols[o.cfg.Window.TimeCol]
-		ts = tv.I64
-		for i := 0; i < n; i++ {
-			if tv.Null != nil && tv.Null[i] {
-				continue
+		ts = tv.I64[:n]
+		if tv.Null != nil {
+			for i, t := range ts {
+				if tv.Null[i] {
+					continue
+				}
+				o.observe(t)
+				if o.cfg.HasWatermark && t <= o.wm {
+					o.stats.NumRowsDroppedByWatermark++
+					continue
+				}
+				rows = append(rows, int32(i))
 			}
-			t := ts[i]
-			o.observe(t)
-			if o.cfg.HasWatermark && t <= o.wm {
-				o.stats.NumRowsDroppedByWatermark++
-				continue
+		} else {
+			// No null event time: the statistics in one pass, then the
+			// late filter.
+			o.observeAll(ts)
+			lim := int64(math.MinInt64)
+			if o.cfg.HasWatermark {
+				lim = o.wm
 			}
-			rows = append(rows, int32(i))
+			rows = rows[:n]
+			k := 0
+			for i, t := range ts {
+				rows[k] = int32(i)
+				if t > lim || lim == math.MinInt64 {
+					k++
+				}
+			}
+			rows = rows[:k]
+			o.stats.NumRowsDroppedByWatermark += int64(n - k)
 		}
 	} else {
 		for i := 0; i < n; i++ {
@@ -305,28 +330,35 @@ func (o *Op) add(b *types.Batch) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if cap(o.keyEnds) < n {
-		o.keyEnds = make([]uint32, n)
-	}
-	var err error
-	o.keyBuf, err = o.keys.encodeBatch(b, o.keyBuf[:0], o.keyEnds[:n])
-	if err != nil {
-		return err
+	if o.sess != nil || !o.rawKey {
+		if cap(o.keyEnds) < n {
+			o.keyEnds = make([]uint32, n)
+		}
+		var err error
+		o.keyBuf, err = o.keys.encodeBatch(b, o.keyBuf[:0], o.keyEnds[:n])
+		if err != nil {
+			return err
+		}
+	} else if err := o.keys.checkNulls(b); err != nil {
+		return err // foldList reads the key strings themselves
 	}
 	if o.sess != nil {
 		return o.addSessions(b, rows, ts)
 	}
-	// Look every row's group up, pass by pass (see foldList), then fold
-	// column by column.
+	// Look every row's group up, pass by pass (see foldList), then fold:
+	// the fused aggregates in one loop, the others column by column.
 	src, dst, segs := o.foldList(b, rows, ts)
 	o.src, o.dst, o.segs = src, dst, segs
 	for _, s := range segs {
-		for i := range o.aggs {
+		if o.fused != nil {
+			o.fused.foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride)
+		}
+		for _, i := range o.plain {
 			if err := o.aggs[i].foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride); err != nil {
 				return err
 			}
 		}
-		o.foldCounters(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi])
+		o.foldCounters(b, o.listCnt, s.st, src[s.lo:s.hi], dst[s.lo:s.hi])
 	}
 	return nil
 }
@@ -339,64 +371,121 @@ func (o *Op) add(b *types.Batch) error {
 // one pass only, and its rows come in input order: each partial folds its
 // rows in arrival order, whatever the window kind.
 func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
-	src, dst, segs = o.src[:0], o.dst[:0], o.segs[:0]
-	part := b.Partition
-	S := o.stride
-	var cur *store
 	k := int64(o.passes)
+	src = slices.Grow(o.src[:0], len(rows)*int(k))[:len(rows)*int(k)]
+	dst = slices.Grow(o.dst[:0], len(src))[:len(src)]
+	segs = o.segs[:0]
+	ne := 0 // entries
+	part := b.Partition
+	var raw []string
+	if o.rawKey {
+		raw = b.Cols[o.cfg.Keys[0]].Str
+	}
+	hot := &o.hot
+	size := o.size
+	var cur, w *store
+	var wStart int64
+	if size == 0 {
+		w = o.window(0, 0)
+	}
 	for j := int64(0); j < k; j++ {
 		for _, i := range rows {
-			var w *store
-			if o.size == 0 {
-				w = o.window(0, 0)
-			} else if lw := o.lastW[0]; k == 1 && lw != nil && uint64(ts[i]-lw.start) < uint64(o.size) {
-				w = lw // tumbling, the previous row's window: no division
-			} else {
+			switch {
+			case size == 0:
+			case k == 1:
+				// Tumbling: the previous row's window unless t leaves it.
+				if t := ts[i]; w == nil || uint64(t-wStart) >= uint64(size) {
+					w = o.window(0, floorDiv(t, size)*size)
+					wStart = w.start
+				}
+			default:
 				t := ts[i]
 				last := floorDiv(t, o.slide)      // index of the newest window holding t
 				idx := last - floorMod(last-j, k) // the one of this pass
 				start := idx * o.slide
-				if start <= t-o.size {
+				if start <= t-size {
 					continue // t is in fewer than passes windows
 				}
 				w = o.window(int(j), start)
 			}
-			var lo uint32
-			if i > 0 {
-				lo = o.keyEnds[i-1]
+			var key []byte
+			if raw != nil {
+				key = unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i])) // read only
+			} else {
+				var lo uint32
+				if i > 0 {
+					lo = o.keyEnds[i-1]
+				}
+				key = o.keyBuf[lo:o.keyEnds[i]]
 			}
-			key := o.keyBuf[lo:o.keyEnds[i]]
-			h := maphash.Bytes(o.seed, key)
-			m := w.find(h, key, S)
 			var p int32
 			if part != nil {
 				p = part[i]
 			}
-			if m < 0 {
-				m = w.insert(h, key, p, o.tmpl, o.seed)
-			}
-			r := m
-			if w.part(m, S) != p {
-				r = o.partial(w, m, p)
-			}
-			if w.stamp(r, S) != o.seq {
-				o.touch(w, m, r)
+			var r int32
+			if n := len(key); n <= hotKeyMax {
+				w0, w1 := keyWords(key)
+				h := o.hs.mix(w0, w1, n)
+				if w != hot.w || p != hot.part {
+					hot.enter(w, p)
+				}
+				// The key's home entry inline; probing on and the full
+				// lookup in hotMiss.
+				e := &hot.tab[h&(hotSize-1)]
+				if e.tag == uint64(hot.gen)<<32|uint64(n+1) && e.w0 == w0 && e.w1 == w1 {
+					r = e.r
+				} else {
+					r = o.hotMiss(w, h, key, p, w0, w1)
+				}
+			} else {
+				r = o.lookup(w, o.hs.hash(key), key, p)
 			}
 			if w != cur {
 				if cur != nil {
-					segs[len(segs)-1].hi = len(src)
+					segs[len(segs)-1].hi = ne
 				}
-				segs = append(segs, seg{st: w, lo: len(src)})
+				segs = append(segs, seg{st: w, lo: ne})
 				cur = w
 			}
-			src = append(src, i)
-			dst = append(dst, r)
+			src[ne] = i
+			dst[ne] = r
+			ne++
 		}
 	}
 	if cur != nil {
-		segs[len(segs)-1].hi = len(src)
+		segs[len(segs)-1].hi = ne
 	}
-	return src, dst, segs
+	return src[:ne], dst[:ne], segs
+}
+
+// hotMiss is the group cache's slow path: the entries after the key's
+// home, then the full lookup, whose record it caches.
+func (o *Op) hotMiss(w *store, h uint64, key []byte, p int32, w0, w1 uint64) int32 {
+	r, e := o.hot.find(h, w0, w1, len(key))
+	if r < 0 {
+		r = o.lookup(w, h, key, p)
+		o.hot.put(e, w0, w1, len(key), r)
+	}
+	return r
+}
+
+// lookup returns the record of partition p in the group of window w with
+// key k and hash h, creating the group or the partial, and marks it
+// changed by the batch.
+func (o *Op) lookup(w *store, h uint64, k []byte, p int32) int32 {
+	S := o.stride
+	m := w.find(h, k, S)
+	if m < 0 {
+		m = w.insert(h, k, p, o.tmpl, &o.hs)
+	}
+	r := m
+	if w.part(m, S) != p {
+		r = o.partial(w, m, p)
+	}
+	if w.stamp(r, S) != o.seq {
+		o.touch(w, m, r)
+	}
+	return r
 }
 
 // partial returns the record of partition p in the group of main row m
@@ -436,10 +525,11 @@ func (o *Op) touch(w *store, m, r int32) {
 	w.setStamp(r, S, o.seq)
 }
 
-func (o *Op) foldCounters(b *types.Batch, st *store, src, dst []int32) {
+// foldCounters counts the entries of the fold list into counters cs.
+func (o *Op) foldCounters(b *types.Batch, cs []counter, st *store, src, dst []int32) {
 	S := o.stride
 	rec := st.rec
-	for _, c := range o.counters {
+	for _, c := range cs {
 		if c.col < 0 {
 			for _, d := range dst {
 				rec[int(d)*S+c.slot]++
@@ -470,6 +560,28 @@ func (o *Op) observe(t int64) {
 	o.tsSum += t - o.tsBase
 	o.nTs++
 	o.maxSeen = max(o.maxSeen, t)
+}
+
+// observeAll is observe of every time of ts, which are not null.
+func (o *Op) observeAll(ts []int64) {
+	if len(ts) == 0 {
+		return
+	}
+	if !o.haveEventTim {
+		o.observe(ts[0])
+		ts = ts[1:]
+	}
+	st := &o.stats
+	lo, hi, sum, base := st.EventTimeMin, st.EventTimeMax, int64(0), o.tsBase
+	for _, t := range ts {
+		lo = min(lo, t)
+		hi = max(hi, t)
+		sum += t - base
+	}
+	st.EventTimeMin, st.EventTimeMax = lo, hi
+	o.tsSum += sum
+	o.nTs += int64(len(ts))
+	o.maxSeen = max(o.maxSeen, hi)
 }
 
 // window returns the store of the window starting at start, creating it.
@@ -518,6 +630,7 @@ func floorMod(a, b int64) int64 {
 // watermark, which it applies to the next batch. After an error (see Err)
 // it returns an empty batch.
 func (o *Op) Finish() (*types.Batch, Stats) {
+	o.hot.invalidate()
 	out := types.NewBatch(o.out, 0)
 	if o.err == nil {
 		if err := o.finish(out); err != nil {

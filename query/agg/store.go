@@ -2,7 +2,6 @@ package agg
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 )
 
 // A store holds the state rows of one window (or, for session windows, all
@@ -152,14 +151,14 @@ func (s *store) find(h uint64, k []byte, stride int) int32 {
 
 // insert adds a group with key k and hash h, which must be absent, and
 // returns its main row.
-func (s *store) insert(h uint64, k []byte, part int32, tmpl []uint64, seed maphash.Seed) int32 {
+func (s *store) insert(h uint64, k []byte, part int32, tmpl []uint64, hs *hasher) int32 {
 	off := uint32(len(s.arena))
 	s.arena = binary.AppendUvarint(s.arena, uint64(len(k)))
 	s.arena = append(s.arena, k...)
 	r := s.newRow(tmpl, part, off)
 	s.nGrp++
 	if int(s.nGrp)*4 > len(s.tab)*3 {
-		s.grow(len(tmpl), seed)
+		s.grow(len(tmpl), hs)
 	}
 	s.put(h, r)
 	return r
@@ -175,7 +174,7 @@ func (s *store) put(h uint64, r int32) {
 }
 
 // grow doubles the table and re-inserts every group, rehashing its key.
-func (s *store) grow(stride int, seed maphash.Seed) {
+func (s *store) grow(stride int, hs *hasher) {
 	n := max(16, 2*len(s.tab))
 	if cap(s.tab) >= n {
 		s.tab = s.tab[:n]
@@ -185,12 +184,10 @@ func (s *store) grow(stride int, seed maphash.Seed) {
 	}
 	for r := int32(0); r < s.n; r++ {
 		if s.isMain(r, stride) {
-			s.put(maphash.Bytes(seed, s.key(r, stride)), r)
+			s.put(hs.hash(s.key(r, stride)), r)
 		}
 	}
 }
 
 // isMain reports whether r is a group's main row.
 func (s *store) isMain(r int32, stride int) bool { return s.rec[int(r)*stride]&partialFlag == 0 }
-
-func mapHash(o *Op, k []byte) uint64 { return maphash.Bytes(o.seed, k) }
