@@ -87,7 +87,7 @@ func init() {
 			if err != nil {
 				return nil, errAt(e.Args[1], "[INVALID_PARAMETER_VALUE.PATTERN] The value of parameter(s) `regexp` in `%s` is invalid: %v (patterns are RE2 syntax: no backreferences or lookaround)", strings.ToLower(e.Name.Name), err)
 			}
-			r.re = re
+			r.re, r.fast = re, fastMatcher(v.(string))
 		}
 		return fold(r, x, p), nil
 	}}

@@ -538,6 +538,7 @@ func matchSegAt(seg []likeRune, s string) (int, bool) {
 type regexpExpr struct {
 	x, p Expr
 	re   *regexp.Regexp
+	fast func(string) bool // re's search without an automaton, when one exists
 	last string
 	lre  *regexp.Regexp
 	s    [2]types.Vector
@@ -549,8 +550,12 @@ func (e *regexpExpr) Eval(b *types.Batch, out *types.Vector) {
 	x := arg(e.x, b, &e.s[0])
 	prepare(out, types.TBoolean, n)
 	if e.re != nil {
+		match := e.fast
+		if match == nil {
+			match = e.re.MatchString
+		}
 		for i, v := range x.Str[:n] {
-			out.Bool[i] = e.re.MatchString(v)
+			out.Bool[i] = match(v)
 		}
 		unionNulls(out, n, x.Null)
 		fixNulls(out)
