@@ -195,6 +195,23 @@ function renderSummary(reports) {
   document.getElementById("updated").textContent = new Date().toISOString().slice(11, 19) + " UTC";
 }
 
+// ofSelectedQuery keeps the reports of the query chosen in #query-name
+// (a streamer running a query file reports each of its queries every
+// batch); the list offers every query the reports name.
+function ofSelectedQuery(reports) {
+  const select = document.getElementById("query-name");
+  const names = [...new Set(reports.map(p => p.name))];
+  const have = [...select.options].map(o => o.value);
+  if (names.join("\n") !== have.join("\n")) {
+    const keep = select.value;
+    select.replaceChildren(...names.map(n => new Option(n, n)));
+    select.value = names.includes(keep) ? keep : names[0];
+  }
+  return reports.filter(p => p.name === select.value);
+}
+
+document.getElementById("query-name").addEventListener("change", refresh);
+
 async function fetchJSON(path) {
   const r = await fetch(path, { cache: "no-store" });
   if (!r.ok) throw new Error(path + ": " + r.status);
@@ -205,7 +222,7 @@ async function refresh() {
   try {
     const [reports, windows] = await Promise.all([fetchJSON("/progress?n=100"), fetchJSON("/windows")]);
     if (reports.length === 0) return;
-    const rs = withWatermarkDelay(reports);
+    const rs = withWatermarkDelay(ofSelectedQuery(reports));
     for (const c of document.querySelectorAll("canvas[data-series]")) {
       c.dataset.points = drawChart(c, rs);
     }
