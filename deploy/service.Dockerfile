@@ -47,6 +47,8 @@ WORKDIR /src
 COPY contract/go.* contract/
 COPY envflag/go.* envflag/
 COPY lake/go.* lake/
+COPY query/go.* query/
+COPY queries/go.* queries/
 COPY services/producer/go.* services/producer/
 COPY services/streamer/go.* services/streamer/
 COPY services/batcher/go.* services/batcher/

@@ -32,6 +32,8 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rs/xid v1.6.0 // indirect
+	github.com/sensorlab/sensorlab/queries v0.0.0
+	github.com/sensorlab/sensorlab/query v0.0.0
 	github.com/tinylib/msgp v1.6.4 // indirect
 	github.com/twpayne/go-geom v1.6.1 // indirect
 	github.com/zeebo/xxh3 v1.1.0 // indirect
@@ -49,3 +51,7 @@ replace (
 	github.com/sensorlab/sensorlab/envflag => ../../envflag
 	github.com/sensorlab/sensorlab/lake => ../../lake
 )
+
+replace github.com/sensorlab/sensorlab/query => ../../query
+
+replace github.com/sensorlab/sensorlab/queries => ../../queries

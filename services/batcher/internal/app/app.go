@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -72,7 +73,19 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 		log.Error("open lake", "err", err)
 		return ExitFailed
 	}
-	b := &Batcher{Store: store, Options: consolidateOptions(cfg.Run), Log: log, Out: out}
+	opts := consolidateOptions(cfg.Run)
+	if cfg.Run.Query != "" {
+		text, err := os.ReadFile(cfg.Run.Query)
+		if err != nil {
+			log.Error("read the query file", "err", err)
+			return ExitFailed
+		}
+		if opts.Job, err = consolidate.CompileJob(cfg.Run.Query, string(text)); err != nil {
+			log.Error("compile the query file", "err", err)
+			return ExitFailed
+		}
+	}
+	b := &Batcher{Store: store, Options: opts, Log: log, Out: out}
 	if cfg.Run.Interval <= 0 {
 		if _, err := b.RunOnce(ctx); err != nil {
 			return ExitFailed
@@ -166,7 +179,7 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 		if res.Skipped {
 			b.status.Skipped++
 		} else {
-			b.status.LastRows = len(res.Rows)
+			b.status.LastRows = res.Output.N
 		}
 	}
 	failures := b.status.Failures
@@ -188,14 +201,14 @@ func (b *Batcher) RunOnce(ctx context.Context) (consolidate.Result, error) {
 	if res.PostCommitErr != nil {
 		b.Log.Warn("batch table: checkpoint or log cleanup after the commit failed; the commit stands", "err", res.PostCommitErr)
 	}
-	if err := WriteSummary(b.Out, res.Rows); err != nil {
+	if err := writeOutput(b.Out, res); err != nil {
 		b.Log.Warn("print summary", "err", err)
 	}
 	attrs := []any{
 		"stream_version", res.Source.Version,
 		"batch_version", res.BatchVersion,
 		"object", res.Object,
-		"rows", len(res.Rows),
+		"rows", res.Output.N,
 		"files", res.Files,
 		"window_rows", res.WindowRows,
 		"bytes", res.Bytes,

@@ -297,7 +297,7 @@ func checkRowsEqual(t *testing.T, s lake.Store, rows []contract.WindowRow) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := consolidate.Consolidate(rows)
+	want := streamtest.Consolidate(rows)
 	if len(res.Rows) != len(want) || res.WindowRows != int64(len(rows)) {
 		t.Fatalf("consolidated %d sensors from %d window rows, want %d from %d", len(res.Rows), res.WindowRows, len(want), len(rows))
 	}

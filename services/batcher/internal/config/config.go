@@ -107,6 +107,9 @@ type Run struct {
 	// SkipUnchanged, in interval mode, skips a run when the stream table's
 	// version is the one the batch table's latest commit consolidated.
 	SkipUnchanged bool
+	// Query is the batch query file run; empty runs the seed's
+	// consolidation (queries/seed/batch.sql, embedded).
+	Query string
 }
 
 // Optimize is the configuration of `batcher optimize`.
@@ -206,6 +209,7 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "read-concurrency", Env: "READ_CONCURRENCY", Default: "8", Usage: "window files read at once", Value: envflag.Int(&c.Run.ReadConcurrency)},
 		{Flag: "skip-unchanged", Env: "SKIP_UNCHANGED", Default: "true", Usage: "in interval mode, write nothing when the stream table has not changed since the batch table's last commit", Value: envflag.Bool(&c.Run.SkipUnchanged)},
 		{Flag: "as-of-version", Env: "AS_OF_VERSION", Default: "(latest)", Usage: "read the stream table as of this version (time travel); one-shot runs only", Value: asOfVersion(&c.Run.AsOfVersion)},
+		{Flag: "query", Env: "QUERY", Default: "(the seed's)", Usage: "batch query file to run (CREATE TABLE … CREATE SINK … AS SELECT); default: the seed's consolidation, queries/seed/batch.sql", Value: envflag.String(&c.Run.Query)},
 		{Flag: "as-of-timestamp", Env: "AS_OF_TIMESTAMP", Default: "(latest)", Usage: "read the stream table as of this time, RFC 3339 or a date (UTC midnight); one-shot runs only", Value: asOfTimestamp(&c.Run.AsOfTimestamp)},
 		logLevel,
 	}, s3...)

@@ -147,6 +147,7 @@ func TestEmptyVariables(t *testing.T) {
 		"S3_SECRET_KEY": is("no secret key", func(c Config) bool { return c.S3.SecretKey == "" }),
 		"S3_REGION":     is("no region", func(c Config) bool { return c.S3.Region == "" }),
 		"LAKE":          wantError("lake: required"),
+		"QUERY":         is("the seed's query", func(c Config) bool { return c.Run.Query == "" }),
 	}
 	for _, name := range []string{"INTERVAL", "READ_CONCURRENCY", "SKIP_UNCHANGED", "AS_OF_VERSION", "AS_OF_TIMESTAMP", "LOG_LEVEL", "S3_USE_SSL",
 		"OPTIMIZE_TARGET_FILE_SIZE", "OPTIMIZE_MIN_FILES", "VACUUM_RETAIN"} {

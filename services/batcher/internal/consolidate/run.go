@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
+	"github.com/sensorlab/sensorlab/query/lakeio"
+	"github.com/sensorlab/sensorlab/query/types"
 )
 
 // The lake's two Delta tables, as roots in the lake.
@@ -44,14 +47,21 @@ type Options struct {
 	Now func() time.Time
 	// TableOptions are passed to both tables (tests set clocks and ids).
 	TableOptions []delta.Option
+	// Job is the batch query run (nil: SeedJob, the seed lab's
+	// consolidation of StreamTable into BatchTable).
+	Job *Job
 }
 
 // Result is what one consolidation run read and wrote.
 type Result struct {
-	Rows       []contract.BatchRow // the rows written, sorted by sensor_id
-	Files      int                 // live data files of the stream snapshot read
-	WindowRows int64               // window rows folded in
-	Bytes      int64               // size of the data file written
+	// Output is the rows written, in the query's output schema and order.
+	Output *types.Batch
+	// Rows are Output as batch table rows, when its columns are
+	// contract.BatchRow's (the seed's query); nil otherwise.
+	Rows       []contract.BatchRow
+	Files      int   // live data files of the source snapshot read
+	WindowRows int64 // source rows read
+	Bytes      int64 // size of the data file written
 	Duration   time.Duration
 	// Source is the stream table version read; Source.Version is -1 when
 	// there is no stream table yet.
@@ -125,6 +135,8 @@ func CheckNotLegacy(ctx context.Context, store lake.Store, root string) error {
 type Consolidator struct {
 	store       lake.Store
 	opts        Options
+	job         *Job
+	jobErr      error // compiling the seed's query failed
 	stream      *delta.Table
 	batch       *delta.Table
 	streamCache snapshotCache
@@ -177,13 +189,21 @@ func (c *Consolidator) remember(ctx context.Context, root string, cache *snapsho
 }
 
 // New returns a Consolidator of store's stream table into its batch table.
+// The tables are the job's (Options.Job, the seed's by default).
 func New(store lake.Store, opts Options) *Consolidator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Consolidator{store: store, opts: opts,
-		stream: delta.NewTable(store, StreamTable, opts.TableOptions...),
-		batch:  delta.NewTable(store, BatchTable, opts.TableOptions...)}
+	c := &Consolidator{store: store, opts: opts, job: opts.Job}
+	if c.job == nil {
+		c.job, c.jobErr = SeedJob()
+		if c.jobErr != nil {
+			return c
+		}
+	}
+	c.stream = delta.NewTable(store, c.job.Source, opts.TableOptions...)
+	c.batch = delta.NewTable(store, c.job.Sink, opts.TableOptions...)
+	return c
 }
 
 // Run consolidates once with opts (see Consolidator.Run).
@@ -191,9 +211,13 @@ func Run(ctx context.Context, store lake.Store, opts Options) (Result, error) {
 	return New(store, opts).Run(ctx)
 }
 
-// Run reads a snapshot of the stream table (the latest, or the one
-// Options.AsOfVersion / AsOfTimestamp name), consolidates its live files
-// per sensor and overwrites the batch table with the result in one commit.
+// Run reads a snapshot of the job's source table, the stream table by
+// default (the latest, or the one Options.AsOfVersion / AsOfTimestamp
+// name), runs the job's query over the rows of its live files (read in
+// the log's order, each file an input partition of the engine, whose
+// partial aggregates merge in that order) and writes the result to the
+// sink table, the batch table by default, in one commit: an overwrite, or
+// with mode = 'append' an append.
 //
 // A stream table that does not exist yet (the streamer has committed
 // nothing) consolidates to no rows: the batch table is overwritten with an
@@ -202,14 +226,17 @@ func Run(ctx context.Context, store lake.Store, opts Options) (Result, error) {
 // an earlier sensorlab wrote is refused (ErrLegacyLake).
 func (c *Consolidator) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
-	if err := CheckNotLegacy(ctx, c.store, StreamTable); err != nil {
+	if c.jobErr != nil {
+		return Result{}, c.jobErr
+	}
+	if err := CheckNotLegacy(ctx, c.store, c.job.Source); err != nil {
 		return Result{}, err
 	}
 	snap, src, err := c.readStream(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	bsnap, err := c.latest(ctx, c.batch, BatchTable, &c.batchCache)
+	bsnap, err := c.latest(ctx, c.batch, c.job.Sink, &c.batchCache)
 	if errors.Is(err, delta.ErrNotATable) {
 		bsnap = nil
 	} else if err != nil {
@@ -226,22 +253,29 @@ func (c *Consolidator) Run(ctx context.Context) (Result, error) {
 		}
 	}
 
-	agg := &Aggregator{}
+	var files []File
 	if snap != nil {
-		files, err := c.dataFiles(snap)
-		if err != nil {
+		if files, err = c.dataFiles(snap); err != nil {
 			return Result{}, err
 		}
-		if agg, err = Read(ctx, c.store, files, c.opts.Concurrency); err != nil {
-			if errors.Is(err, lake.ErrNotExist) {
-				return Result{}, fmt.Errorf("stream table %s version %d lists a data file the lake lacks (vacuumed, or lost): %w", c.stream, snap.Version(), err)
-			}
-			return Result{}, fmt.Errorf("stream table %s version %d: %w", c.stream, snap.Version(), err)
-		}
-		res.Files = len(files)
 	}
-	res.Rows = agg.Rows()
-	res.WindowRows = agg.WindowRows()
+	in, err := ReadTable(ctx, c.store, c.job, files, c.opts.Concurrency)
+	if err != nil {
+		if errors.Is(err, lake.ErrNotExist) {
+			return Result{}, fmt.Errorf("stream table %s version %d lists a data file the lake lacks (vacuumed, or lost): %w", c.stream, snap.Version(), err)
+		}
+		return Result{}, fmt.Errorf("stream table %s version %d: %w", c.stream, snap.Version(), err)
+	}
+	res.Files, res.WindowRows = len(files), int64(in.N)
+	x, err := c.job.Query.NewExecutor()
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", c.job.File, err)
+	}
+	out, err := x.ProcessRows(in)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", c.job.File, err)
+	}
+	res.Output, res.Rows = out.Rows, batchRows(out.Rows)
 	if err := c.write(ctx, bsnap, &res); err != nil {
 		return Result{}, err
 	}
@@ -253,7 +287,7 @@ func (c *Consolidator) Run(ctx context.Context) (Result, error) {
 // what a batch commit records of it. The snapshot is nil when the table
 // does not exist and the latest version was asked for.
 func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source, error) {
-	src := Source{Table: StreamTable, Version: -1}
+	src := Source{Table: c.job.Source, Version: -1}
 	var snap *delta.Snapshot
 	var err error
 	switch {
@@ -270,7 +304,7 @@ func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source,
 			return nil, src, fmt.Errorf("read the stream table %s as of %s: %w", c.stream, src.AsOfTimestamp, err)
 		}
 	default:
-		snap, err = c.latest(ctx, c.stream, StreamTable, &c.streamCache)
+		snap, err = c.latest(ctx, c.stream, c.job.Source, &c.streamCache)
 		if errors.Is(err, delta.ErrNotATable) {
 			return nil, src, nil
 		}
@@ -279,27 +313,31 @@ func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source,
 		}
 	}
 	src.TableID, src.Version = snap.Metadata().ID, snap.Version()
-	if err := checkStreamSchema(snap.Schema()); err != nil {
+	if err := checkSourceSchema(snap.Schema(), c.job.Read); err != nil {
 		return nil, src, fmt.Errorf("stream table %s version %d: %w", c.stream, snap.Version(), err)
 	}
 	return snap, src, nil
 }
 
-// readTypes are the Delta types of readColumns, in order.
-var readTypes = [len(readColumns)]delta.PrimitiveType{delta.String, delta.Long, delta.Double, delta.Double, delta.Long}
-
-// checkStreamSchema checks that the table's schema has the columns the
-// formulas read, with the window row's types (each data file is checked
-// again when read).
-func checkStreamSchema(s delta.StructType) error {
+// checkSourceSchema checks that the table's schema has the columns the
+// query reads (matched without regard to case), of the declared types
+// (each data file is checked again when read).
+func checkSourceSchema(s delta.StructType, read types.Schema) error {
 	var errs []error
-	for i, name := range readColumns {
-		f, ok := s.Field(name)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("the schema has no column %q", name))
-		case f.Type != readTypes[i]:
-			errs = append(errs, fmt.Errorf("column %q is %s in the schema, want %s", name, f.Type.TypeName(), readTypes[i]))
+	for _, want := range read {
+		i := slices.IndexFunc(s.Fields, func(f delta.StructField) bool { return strings.EqualFold(f.Name, want.Name) })
+		wantName, err := lakeio.DeltaType(want.Type)
+		if err != nil {
+			return err
+		}
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("the schema has no column %q", want.Name))
+			continue
+		}
+		f := s.Fields[i]
+		got, err := lakeio.FromDelta(delta.StructType{Fields: []delta.StructField{f}})
+		if err != nil || got[0].Type != want.Type {
+			errs = append(errs, fmt.Errorf("column %q is %s in the schema, want %s", want.Name, f.Type.TypeName(), wantName))
 		}
 	}
 	return errors.Join(errs...)
@@ -340,7 +378,7 @@ func numRecords(stats string) int64 {
 func (c *Consolidator) lastSource(ctx context.Context, bsnap *delta.Snapshot) (Source, bool) {
 	// The latest commit file is always in the log (metadata cleanup keeps
 	// everything after the newest checkpoint it may delete before).
-	data, err := c.store.Get(ctx, fmt.Sprintf("%s/_delta_log/%020d.json", BatchTable, bsnap.Version()))
+	data, err := c.store.Get(ctx, fmt.Sprintf("%s/_delta_log/%020d.json", c.job.Sink, bsnap.Version()))
 	if err != nil {
 		return Source{}, false
 	}
@@ -422,9 +460,10 @@ func DataFileName() string {
 // failed to answer), and `batcher vacuum` deletes it once older than the
 // retention.
 func (c *Consolidator) write(ctx context.Context, read *delta.Snapshot, res *Result) error {
-	schema, err := BatchSchema()
+	out := *res.Output
+	schema, err := lakeio.DeltaSchema(out.Schema)
 	if err != nil {
-		return fmt.Errorf("batch table schema: %w", err)
+		return fmt.Errorf("%s: sink %s: %w", c.job.File, c.job.Query.Sink.Name, err)
 	}
 	var actions []delta.Action
 	var md delta.Metadata
@@ -438,14 +477,21 @@ func (c *Consolidator) write(ctx context.Context, read *delta.Snapshot, res *Res
 		if err := checkBatchSchema(md, schema); err != nil {
 			return fmt.Errorf("batch table %s: %w", c.batch, err)
 		}
+		// The table keeps its schema: its columns' nullability is the
+		// data file's (a null in a NOT NULL column is an error).
+		ts, _ := md.Schema()
+		out.Schema = slices.Clone(out.Schema)
+		for i := range out.Schema {
+			out.Schema[i].Nullable = ts.Fields[i].Nullable
+		}
 	}
-
-	data, err := Encode(res.Rows)
-	if err != nil {
-		return err
+	var buf bytes.Buffer
+	if err := lakeio.WriteParquet(&buf, &out); err != nil {
+		return fmt.Errorf("%s: sink %s: %w", c.job.File, c.job.Query.Sink.Name, err)
 	}
+	data := buf.Bytes()
 	name := DataFileName()
-	key := BatchTable + "/" + name
+	key := c.job.Sink + "/" + name
 	now := c.opts.Now()
 	add, err := delta.NewAdd(md, name, delta.PartitionValues{}, data, now, true)
 	if err != nil {
@@ -455,7 +501,8 @@ func (c *Consolidator) write(ctx context.Context, read *delta.Snapshot, res *Res
 		return fmt.Errorf("write %s: %w", key, err)
 	}
 	actions = append(actions, delta.Action{Add: &add})
-	if read != nil {
+	appending := c.job.Query.Sink.Mode == "append"
+	if read != nil && !appending {
 		for _, f := range read.Files() {
 			rm := delta.RemoveOf(f, now, true)
 			actions = append(actions, delta.Action{Remove: &rm})
@@ -465,12 +512,16 @@ func (c *Consolidator) write(ctx context.Context, read *delta.Snapshot, res *Res
 	if err != nil {
 		return fmt.Errorf("record the source: %w", err)
 	}
-	cr, err := c.batch.Commit(ctx, read, delta.Commit{
+	commit := delta.Commit{
 		Operation:      delta.Write("Overwrite", nil),
 		Actions:        actions,
 		ReadWholeTable: true,
 		UserMetadata:   string(meta),
-	})
+	}
+	if appending {
+		commit.Operation, commit.ReadWholeTable = delta.Write("Append", nil), false
+	}
+	cr, err := c.batch.Commit(ctx, read, commit)
 	if err != nil {
 		return fmt.Errorf("commit to the batch table %s: %w", c.batch, err)
 	}

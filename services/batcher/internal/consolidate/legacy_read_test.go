@@ -15,23 +15,6 @@ import (
 	"github.com/sensorlab/sensorlab/lake"
 )
 
-// DefaultConcurrency is how many window files Read opens at once by default.
-const DefaultConcurrency = 8
-
-// File is one data file of the stream table to read: where it is and what
-// the Delta log says of it.
-type File struct {
-	// Path is the file's path as the log records it (relative to the
-	// table, URL-encoded): what errors name.
-	Path string
-	// Key is the object's key in the store.
-	Key string
-	// Size is the size the log records; 0 when unknown.
-	Size int64
-	// Rows is the row count the add's stats record; -1 when unknown.
-	Rows int64
-}
-
 // Read folds the window rows of files into an Aggregator. Files are read
 // concurrently (at most concurrency at once) and their partial aggregates
 // merged in the order of files, so the result is deterministic.
@@ -49,7 +32,7 @@ func Read(ctx context.Context, store lake.Store, files []File, concurrency int) 
 	g.SetLimit(concurrency)
 	for i, f := range files {
 		g.Go(func() error {
-			a, err := readFile(gctx, store, f)
+			a, err := legacyReadFile(gctx, store, f)
 			if err != nil {
 				return fmt.Errorf("data file %s (%s): %w", f.Path, f.Key, err)
 			}
@@ -67,17 +50,9 @@ func Read(ctx context.Context, store lake.Store, files []File, concurrency int) 
 	return total, nil
 }
 
-// ErrBadWindowFile marks a data file that is not what the Delta log or the
-// contract says it is.
-var ErrBadWindowFile = errors.New("bad window file")
-
 // readBufferSize is parquet-go's read size: the tail read on open, and the
 // buffer of each column chunk reader (pooled by parquet-go).
 const readBufferSize = 256 << 10
-
-// smallObjectMax is the largest object read whole in one ReadAt (a variable
-// so that tests cover both paths).
-var smallObjectMax int64 = readBufferSize
 
 // readColumns are the window-row columns the formulas need, nothing else is
 // read. Their order is that of the col* constants.
@@ -91,7 +66,7 @@ const parallelRows = 8192
 // pageCounts counts the pages of a column decoded by each path.
 type pageCounts struct{ typed, generic int }
 
-func readFile(ctx context.Context, store lake.Store, f File) (agg *Aggregator, err error) {
+func legacyReadFile(ctx context.Context, store lake.Store, f File) (agg *Aggregator, err error) {
 	obj, info, err := store.Open(ctx, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
