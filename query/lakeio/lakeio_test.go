@@ -328,7 +328,7 @@ func TestReadErrors(t *testing.T) {
 		want types.Schema
 		msg  []string
 	}{
-		{types.Schema{{Name: "nope", Type: types.TString}}, []string{"nope", "not in the file"}},
+		{types.Schema{{Name: "nope", Type: types.TString}}, []string{`column "nope" is missing`}},
 		{types.Schema{{Name: "c0_null", Type: types.TBigint, Nullable: true}}, []string{"c0_null", "STRING", "BIGINT"}},
 		{types.Schema{{Name: "c4_null", Type: types.TInt, Nullable: true}}, []string{"c4_null", "DOUBLE", "INT"}},
 		{types.Schema{{Name: "c5_null", Type: types.DecimalOf(9, 3), Nullable: true}}, []string{"c5_null", "DECIMAL(9,3)"}},

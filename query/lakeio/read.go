@@ -116,7 +116,7 @@ func bindColumns(s *parquet.Schema, want types.Schema) ([]column, error) {
 			}
 		}
 		if j < 0 {
-			errs = append(errs, fmt.Errorf("column %s is not in the file", f.Name))
+			errs = append(errs, fmt.Errorf("column %q is missing from the file", f.Name))
 			continue
 		}
 		ff := fields[j]
