@@ -290,7 +290,7 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 		out.cols = append(out.cols, expr.Column{Name: itemName(it), Type: e.Type()})
 	}
 	b.add(p)
-	ap.desc = fmt.Sprintf("window=%s keys=%v aggs=%v in=%v", ap.window, len(keys), ap.cfg.Aggs, ap.schema)
+	ap.desc = fmt.Sprintf("window=%s%+v keys=%v aggs=%v in=%v", ap.window, ap.cfg.Window, ap.cfg.Keys, ap.cfg.Aggs, ap.schema)
 	return out, nil
 }
 

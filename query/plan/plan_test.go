@@ -156,3 +156,30 @@ func TestSinkColumnOptions(t *testing.T) {
 		t.Errorf("key matched without regard to case: %v", err)
 	}
 }
+
+// A restart is refused when the state's shape changed: the fingerprint
+// changes with the window's length, the keys, the aggregates and the
+// output, and stays for a change that keeps them.
+func TestFingerprint(t *testing.T) {
+	fp := func(q string) string {
+		p, err := compile(t, sensorsDDL+q, Streaming)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Queries[0].Fingerprint()
+	}
+	base := fp("SELECT sensor_id, count(*) AS n FROM sensors GROUP BY window(event_time, '10 seconds'), sensor_id")
+	for _, q := range []string{
+		"SELECT sensor_id, count(*) AS n FROM sensors GROUP BY window(event_time, '20 seconds'), sensor_id",
+		"SELECT sensor_id, count(*) AS n FROM sensors GROUP BY window(event_time, '10 seconds', '5 seconds'), sensor_id",
+		"SELECT sensor_id, sum(temp) AS n FROM sensors GROUP BY window(event_time, '10 seconds'), sensor_id",
+		"SELECT sensor_id, count(*) AS m FROM sensors GROUP BY window(event_time, '10 seconds'), sensor_id",
+	} {
+		if fp(q) == base {
+			t.Errorf("same fingerprint as the base query: %s", q)
+		}
+	}
+	if fp("SELECT  sensor_id , COUNT(*) AS n FROM sensors GROUP BY window(event_time, INTERVAL '10' SECONDS), sensor_id") != base {
+		t.Errorf("spacing, case and the way the duration is written changed the fingerprint")
+	}
+}
