@@ -512,6 +512,10 @@ func (f *fusedFold) foldSeg(b *types.Batch, st *store, src, dst []int32, stride 
 	}
 	rec := st.rec
 	rc := f.rowCnt
+	if f.noNulls(bc) {
+		f.foldFlat(bc, rec, src, dst, stride)
+		return
+	}
 	for e, i := range src {
 		w := rec[int(dst[e])*stride : (int(dst[e])+1)*stride]
 		w[rc]++
@@ -546,6 +550,86 @@ func (f *fusedFold) foldSeg(b *types.Batch, st *store, src, dst []int32, stride 
 			}
 			if mx >= 0 && x > int64(w[mx]) {
 				w[mx] = uint64(x)
+			}
+		}
+	}
+}
+
+func (f *fusedFold) noNulls(bc []boundCol) bool {
+	for k := range bc {
+		if bc[k].null != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// foldFlat is foldSeg when no bound column has a null: one tight loop per
+// slot over the entries.
+func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stride int) {
+	dst = dst[:len(src)]
+	slot := func(off int) {
+		for _, d := range dst {
+			rec[int(d)*stride+off]++
+		}
+	}
+	slot(f.rowCnt)
+	for k := range bc {
+		c := &bc[k]
+		if c.cnt >= 0 {
+			slot(c.cnt)
+		}
+		if xs := c.f64; xs != nil {
+			if c.sum >= 0 {
+				off := c.sum
+				for e, i := range src {
+					p := &rec[int(dst[e])*stride+off]
+					*p = math.Float64bits(math.Float64frombits(*p) + xs[i])
+				}
+			}
+			if c.min >= 0 {
+				off := c.min
+				for e, i := range src {
+					p := &rec[int(dst[e])*stride+off]
+					if x := xs[i]; lessF(x, math.Float64frombits(*p)) {
+						*p = math.Float64bits(x)
+					}
+				}
+			}
+			if c.max >= 0 {
+				off := c.max
+				for e, i := range src {
+					p := &rec[int(dst[e])*stride+off]
+					if x := xs[i]; lessF(math.Float64frombits(*p), x) {
+						*p = math.Float64bits(x)
+					}
+				}
+			}
+			continue
+		}
+		xs := c.i64
+		if c.sum >= 0 {
+			off := c.sum
+			for e, i := range src {
+				rec[int(dst[e])*stride+off] += uint64(xs[i])
+			}
+		}
+		if c.min >= 0 {
+			off := c.min
+			for e, i := range src {
+				p := &rec[int(dst[e])*stride+off]
+				if x := xs[i]; x < int64(*p) {
+					*p = uint64(x)
+				}
+			}
+		}
+		if c.max >= 0 {
+			off := c.max
+			for e, i := range src {
+				p := &rec[int(dst[e])*stride+off]
+				if x := xs[i]; x > int64(*p) {
+					*p = uint64(x)
+				}
 			}
 		}
 	}

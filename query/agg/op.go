@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -80,6 +81,7 @@ type Op struct {
 	keyEnds      []uint32
 	src, dst     []int32
 	segs         []seg
+	runs         []run
 	sortScratch  []keyRef
 	emitRows     []int32
 	partScratch  []int32
@@ -98,6 +100,10 @@ type keyRef struct {
 	k []byte
 	r int32
 }
+
+// foldChunk is the number of input rows whose fold list is built and
+// folded at a time (per pass: 8 bytes an entry).
+const foldChunk = 1024
 
 // maxFree bounds the evicted windows kept for reuse.
 const maxFree = 4
@@ -345,20 +351,23 @@ func (o *Op) add(b *types.Batch) error {
 	if o.sess != nil {
 		return o.addSessions(b, rows, ts)
 	}
-	// Look every row's group up, pass by pass (see foldList), then fold:
-	// the fused aggregates in one loop, the others column by column.
-	src, dst, segs := o.foldList(b, rows, ts)
-	o.src, o.dst, o.segs = src, dst, segs
-	for _, s := range segs {
-		if o.fused != nil {
-			o.fused.foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride)
-		}
-		for _, i := range o.plain {
-			if err := o.aggs[i].foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride); err != nil {
-				return err
+	// Chunk by chunk, so that the fold list stays in the L1 cache: look
+	// every row's group up, pass by pass (see foldList), then fold the
+	// fused aggregates in one loop, the others column by column. Each
+	// window's rows still reach it in input order.
+	for lo := 0; lo < len(rows); lo += foldChunk {
+		src, dst, segs := o.foldList(b, rows[lo:min(lo+foldChunk, len(rows))], ts)
+		for _, s := range segs {
+			if o.fused != nil {
+				o.fused.foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride)
 			}
+			for _, i := range o.plain {
+				if err := o.aggs[i].foldSeg(b, s.st, src[s.lo:s.hi], dst[s.lo:s.hi], o.stride); err != nil {
+					return err
+				}
+			}
+			o.foldCounters(b, o.listCnt, s.st, src[s.lo:s.hi], dst[s.lo:s.hi])
 		}
-		o.foldCounters(b, o.listCnt, s.st, src[s.lo:s.hi], dst[s.lo:s.hi])
 	}
 	return nil
 }
@@ -372,6 +381,9 @@ func (o *Op) add(b *types.Batch) error {
 // rows in arrival order, whatever the window kind.
 func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
 	k := int64(o.passes)
+	if k == 1 {
+		return o.foldList1(b, rows, ts)
+	}
 	src = slices.Grow(o.src[:0], len(rows)*int(k))[:len(rows)*int(k)]
 	dst = slices.Grow(o.dst[:0], len(src))[:len(src)]
 	segs = o.segs[:0]
@@ -382,6 +394,13 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 		raw = b.Cols[o.cfg.Keys[0]].Str
 	}
 	hot := &o.hot
+	if hot.tab == nil {
+		hot.enter(nil, 0)
+	}
+	// The cache's fields and the hash secrets in locals: the loop's stores
+	// would make the compiler load them again for every row.
+	tab, gen, hw, hp := hot.tab, hot.gen, hot.w, hot.part
+	hs0, hs1 := o.hs.s[0], o.hs.s[1]
 	size := o.size
 	var cur, w *store
 	var wStart int64
@@ -425,14 +444,16 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 			var r int32
 			if n := len(key); n <= hotKeyMax {
 				w0, w1 := keyWords(key)
-				h := o.hs.mix(w0, w1, n)
-				if w != hot.w || p != hot.part {
+				hi, lo := bits.Mul64(w0^hs0, w1^hs1^uint64(n)<<56) // hasher.mix
+				h := hi ^ lo
+				if w != hw || p != hp {
 					hot.enter(w, p)
+					gen, hw, hp = hot.gen, w, p
 				}
 				// The key's home entry inline; probing on and the full
 				// lookup in hotMiss.
-				e := &hot.tab[h&(hotSize-1)]
-				if e.tag == uint64(hot.gen)<<32|uint64(n+1) && e.w0 == w0 && e.w1 == w1 {
+				e := &tab[h&(hotSize-1)]
+				if e.tag == uint64(gen)<<32|uint64(n+1) && e.w0 == w0 && e.w1 == w1 {
 					r = e.r
 				} else {
 					r = o.hotMiss(w, h, key, p, w0, w1)
@@ -455,7 +476,133 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	if cur != nil {
 		segs[len(segs)-1].hi = ne
 	}
+	o.src, o.dst, o.segs = src, dst, segs
 	return src[:ne], dst[:ne], segs
+}
+
+// run is a run of the fold list in one cache context: rows of one window
+// and one partition.
+type run struct {
+	w      *store
+	part   int32
+	lo, hi int
+}
+
+// foldList1 is foldList when a row falls in one window at most (tumbling
+// windows, or none), batch at a time: it cuts the rows into runs of one
+// window and partition, then looks the keys of each run up in a loop that
+// keeps nothing else in flight. The fold list's src is rows itself.
+func (o *Op) foldList1(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
+	dst = slices.Grow(o.dst[:0], len(rows))[:len(rows)]
+	runs := o.runs[:0]
+	part := b.Partition
+	size := o.size
+	var w *store
+	var wStart int64
+	if size == 0 {
+		w = o.window(0, 0)
+	}
+	// A run ends where the partition changes or the time leaves the
+	// run's window.
+	extent := uint64(size)
+	for e := 0; e < len(rows); {
+		i := rows[e]
+		var p int32
+		if part != nil {
+			p = part[i]
+		}
+		if size != 0 {
+			if t := ts[i]; w == nil || uint64(t-wStart) >= extent {
+				w = o.window(0, floorDiv(t, size)*size)
+				wStart = w.start
+			}
+		}
+		lo := e
+		e++
+		switch {
+		case size == 0 && part == nil:
+			e = len(rows)
+		case size == 0:
+			for ; e < len(rows) && part[rows[e]] == p; e++ {
+			}
+		case part == nil:
+			for ; e < len(rows) && uint64(ts[rows[e]]-wStart) < extent; e++ {
+			}
+		default:
+			for ; e < len(rows); e++ {
+				if j := rows[e]; part[j] != p || uint64(ts[j]-wStart) >= extent {
+					break
+				}
+			}
+		}
+		runs = append(runs, run{w: w, part: p, lo: lo, hi: e})
+	}
+	segs = o.segs[:0]
+	for k := range runs {
+		r := &runs[k]
+		o.lookupRun(b, r, rows, dst)
+		if len(segs) > 0 && segs[len(segs)-1].st == r.w {
+			segs[len(segs)-1].hi = r.hi
+		} else {
+			segs = append(segs, seg{st: r.w, lo: r.lo, hi: r.hi})
+		}
+	}
+	o.dst, o.segs, o.runs = dst, segs, runs
+	return rows, dst, segs
+}
+
+// lookupRun sets dst[e] to the record of row rows[e] for the entries of
+// run r.
+func (o *Op) lookupRun(b *types.Batch, r *run, rows, dst []int32) {
+	w, p := r.w, r.part
+	hot := &o.hot
+	if hot.tab == nil || hot.w != w || hot.part != p {
+		hot.enter(w, p)
+	}
+	tab, gen := hot.tab, uint64(hot.gen)<<32
+	hs0, hs1 := o.hs.s[0], o.hs.s[1]
+	rs, ds := rows[r.lo:r.hi], dst[r.lo:r.hi]
+	ds = ds[:len(rs)]
+	if o.rawKey {
+		raw := b.Cols[o.cfg.Keys[0]].Str
+		for e, i := range rs {
+			s := raw[i]
+			key := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+			n := len(key)
+			if n > hotKeyMax {
+				ds[e] = o.lookup(w, o.hs.hash(key), key, p)
+				continue
+			}
+			w0, w1 := keyWords(key)
+			hi, lo := bits.Mul64(w0^hs0, w1^hs1^uint64(n)<<56) // hasher.mix
+			h := hi ^ lo
+			if en := &tab[h&(hotSize-1)]; en.tag == gen|uint64(n+1) && en.w0 == w0 && en.w1 == w1 {
+				ds[e] = en.r
+			} else {
+				ds[e] = o.hotMiss(w, h, key, p, w0, w1)
+			}
+		}
+		return
+	}
+	for e, i := range rs {
+		var lo uint32
+		if i > 0 {
+			lo = o.keyEnds[i-1]
+		}
+		key := o.keyBuf[lo:o.keyEnds[i]]
+		n := len(key)
+		if n > hotKeyMax {
+			ds[e] = o.lookup(w, o.hs.hash(key), key, p)
+			continue
+		}
+		w0, w1 := keyWords(key)
+		h := o.hs.mix(w0, w1, n)
+		if en := &tab[h&(hotSize-1)]; en.tag == gen|uint64(n+1) && en.w0 == w0 && en.w1 == w1 {
+			ds[e] = en.r
+		} else {
+			ds[e] = o.hotMiss(w, h, key, p, w0, w1)
+		}
+	}
 }
 
 // hotMiss is the group cache's slow path: the entries after the key's
