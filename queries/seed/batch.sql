@@ -4,8 +4,9 @@
 -- avg_hum_global are unweighted means of the window means, as the seed's
 -- avg(avg_temp) is.
 CREATE TABLE stream (
-  win_start TIMESTAMP, win_end TIMESTAMP, sensor_id STRING, eventos BIGINT,
-  avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT, min_temp DOUBLE, max_temp DOUBLE
+  win_start TIMESTAMP NOT NULL, win_end TIMESTAMP NOT NULL, sensor_id STRING NOT NULL,
+  eventos BIGINT NOT NULL, avg_temp DOUBLE NOT NULL, avg_hum DOUBLE NOT NULL,
+  ok_count BIGINT NOT NULL, min_temp DOUBLE NOT NULL, max_temp DOUBLE NOT NULL
 ) WITH (connector = 'delta', path = 'stream');
 
 CREATE SINK agg_desde_stream WITH (connector = 'delta', path = 'batch/agg_desde_stream', mode = 'overwrite') AS

@@ -145,11 +145,8 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 	}
 
 	// The aggregates, from the select list and HAVING.
-	type aggRef struct {
-		call *sql.Call
-		pos  int // position in cfg.Aggs
-	}
 	aggIndex := map[string]int{} // canon -> position in cfg.Aggs
+	var aggCalls []*sql.Call     // by position in cfg.Aggs
 	var walkErr error
 	collect := func(e sql.Expr) {
 		walk(e, func(n sql.Expr) bool {
@@ -171,6 +168,7 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 			}
 			aggIndex[k] = len(ap.cfg.Aggs)
 			ap.cfg.Aggs = append(ap.cfg.Aggs, a)
+			aggCalls = append(aggCalls, c)
 			return false
 		})
 	}
@@ -205,17 +203,16 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 	post := &relation{}
 	i := 0
 	if ap.window != "" {
-		post.cols = append(post.cols,
-			expr.Column{Qualifier: ap.window, Name: "start", Type: types.TTimestamp},
-			expr.Column{Qualifier: ap.window, Name: "end", Type: types.TTimestamp})
+		post.add(expr.Column{Qualifier: ap.window, Name: "start", Type: types.TTimestamp}, true)
+		post.add(expr.Column{Qualifier: ap.window, Name: "end", Type: types.TTimestamp}, true)
 		i = 2
 	}
 	for _, k := range keys {
-		post.cols = append(post.cols, expr.Column{Qualifier: k.qual, Name: k.name, Type: outSchema[i].Type})
+		post.add(expr.Column{Qualifier: k.qual, Name: k.name, Type: outSchema[i].Type}, notNull(k.e, r, nil))
 		i++
 	}
 	for j := range ap.cfg.Aggs {
-		post.cols = append(post.cols, expr.Column{Name: fmt.Sprintf("#agg%d", j), Type: outSchema[i].Type})
+		post.add(expr.Column{Name: fmt.Sprintf("#agg%d", j), Type: outSchema[i].Type}, notNull(aggCalls[j], r, nil))
 		i++
 	}
 	nKeys0 := len(post.cols) - len(ap.cfg.Aggs) - len(keys)
@@ -287,7 +284,7 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 			return nil, err
 		}
 		p.exprs = append(p.exprs, e)
-		out.cols = append(out.cols, expr.Column{Name: itemName(it), Type: e.Type()})
+		out.add(expr.Column{Name: itemName(it), Type: e.Type()}, notNull(it.Expr, post, replace))
 	}
 	b.add(p)
 	ap.desc = fmt.Sprintf("window=%s%+v keys=%v aggs=%v in=%v", ap.window, ap.cfg.Window, ap.cfg.Keys, ap.cfg.Aggs, ap.schema)

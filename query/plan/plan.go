@@ -148,12 +148,16 @@ func compileSource(s *Source) error {
 	for _, c := range s.Decoded {
 		internal = append(internal, types.Field{Name: c.Name, Type: c.Type, Nullable: !c.NotNull})
 	}
+	decoded := &relation{cols: scope.Columns}
+	for _, f := range internal {
+		decoded.notNull = append(decoded.notNull, !f.Nullable)
+	}
 	for _, c := range s.Computed {
 		e, err := expr.Compile(c.Computed, scope)
 		if err != nil {
 			return fmt.Errorf("computed column %s: %w", c.Name.Name, err)
 		}
-		internal = append(internal, types.Field{Name: c.Name.Name, Type: e.Type(), Nullable: true})
+		internal = append(internal, types.Field{Name: c.Name.Name, Type: e.Type(), Nullable: !notNull(c.Computed, decoded, nil)})
 	}
 	s.Schema = make(types.Schema, len(internal))
 	for decl, in := range s.order {
@@ -269,13 +273,20 @@ func checkSinkColumns(q *Query) error {
 // whether an aggregation was already planned below it (later operators then
 // run after the aggregation).
 type relation struct {
-	cols []expr.Column
+	cols    []expr.Column
+	notNull []bool // per column: never NULL (see notNull)
+}
+
+// add appends a column.
+func (r *relation) add(c expr.Column, notNull bool) {
+	r.cols = append(r.cols, c)
+	r.notNull = append(r.notNull, notNull)
 }
 
 func (r *relation) schema() types.Schema {
 	s := make(types.Schema, len(r.cols))
 	for i, c := range r.cols {
-		s[i] = types.Field{Name: c.Name, Type: c.Type, Nullable: true}
+		s[i] = types.Field{Name: c.Name, Type: c.Type, Nullable: !r.notNull[i]}
 	}
 	return s
 }
@@ -336,7 +347,7 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		}
 		r := &relation{}
 		for _, f := range src.Schema {
-			r.cols = append(r.cols, expr.Column{Qualifier: qual, Name: f.Name, Type: f.Type})
+			r.add(expr.Column{Qualifier: qual, Name: f.Name, Type: f.Type}, !f.Nullable)
 		}
 		if src.Watermark != nil {
 			b.watermarked = strings.ToLower(src.Watermark.Column)
@@ -374,7 +385,9 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		if n.Alias != nil {
 			qual = n.Alias.Name
 		}
-		r.cols = append(slices.Clone(r.cols), expr.Column{Qualifier: qual, Name: name, Type: types.TString})
+		strNotNull := notNull(n.Gen.Args[0].(*sql.Call).Args[0], r, nil) && !n.Outer
+		r = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
+		r.add(expr.Column{Qualifier: qual, Name: name, Type: types.TString}, strNotNull)
 		return r, nil
 	case *sql.Join:
 		return nil, sql.Errorf(n.At, "joins are not supported by sensorlab's engine: a query reads one source")
@@ -533,7 +546,9 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 			return nil, err
 		}
 		b.add(g)
-		in = &relation{cols: append(slices.Clone(r.cols), expr.Column{Name: "#gen", Type: types.TString})}
+		sp, _ := isCall(gen.Args[0], "split")
+		in = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
+		in.add(expr.Column{Name: "#gen", Type: types.TString}, sp != nil && notNull(sp.Args[0], r, nil) && callName(gen) == "explode")
 		genCol := len(r.cols)
 		replace = func(e sql.Expr) (int, bool) {
 			if c, ok := e.(*sql.Call); ok && c == gen {
@@ -553,7 +568,7 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 					continue
 				}
 				p.exprs = append(p.exprs, columnExpr(ci, c.Type))
-				out.cols = append(out.cols, expr.Column{Name: c.Name, Type: c.Type})
+				out.add(expr.Column{Name: c.Name, Type: c.Type}, r.notNull[ci])
 			}
 			continue
 		}
@@ -566,7 +581,7 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 			name = "col"
 		}
 		p.exprs = append(p.exprs, e)
-		out.cols = append(out.cols, expr.Column{Name: name, Type: e.Type()})
+		out.add(expr.Column{Name: name, Type: e.Type()}, notNull(it.Expr, in, replace))
 	}
 	if s.Distinct {
 		return nil, sql.Errorf(s.At, "SELECT DISTINCT is planned as an aggregation") // unreachable: DISTINCT is aggregated

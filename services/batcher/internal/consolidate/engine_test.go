@@ -110,8 +110,14 @@ func TestSeedJobReadsFiveColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := j.Read.String(); got != "sensor_id STRING, eventos BIGINT, avg_temp DOUBLE, avg_hum DOUBLE, ok_count BIGINT" {
+	if got := j.Read.String(); got != "sensor_id STRING NOT NULL, eventos BIGINT NOT NULL, avg_temp DOUBLE NOT NULL, avg_hum DOUBLE NOT NULL, ok_count BIGINT NOT NULL" {
 		t.Fatalf("the seed job reads %s", got)
+	}
+	// The batch table it creates declares the seed's six columns NOT NULL,
+	// as the table always has.
+	want := "sensor_id STRING NOT NULL, total_eventos BIGINT NOT NULL, avg_temp_global DOUBLE NOT NULL, avg_hum_global DOUBLE NOT NULL, ok_total BIGINT NOT NULL, ventanas BIGINT NOT NULL"
+	if got := j.Query.Output.String(); got != want {
+		t.Fatalf("the seed job writes %s, want %s", got, want)
 	}
 	if j.Source != StreamTable || j.Sink != BatchTable {
 		t.Fatalf("the seed job reads %s into %s, want %s into %s", j.Source, j.Sink, StreamTable, BatchTable)
@@ -150,7 +156,7 @@ FROM w WHERE sensor_id <> 'S002' GROUP BY sensor_id ORDER BY sensor_id DESC`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := schema.String(); got != "sensor_id STRING, last_window TIMESTAMP, n BIGINT, hot_events BIGINT" {
+	if got := schema.String(); got != "sensor_id STRING, last_window TIMESTAMP, n BIGINT NOT NULL, hot_events BIGINT" {
 		t.Fatalf("schema %s", got)
 	}
 	key, err := delta.NewTable(s, "reports/hot").DataKey(snap.Files()[0].Path)
