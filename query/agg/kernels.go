@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"unsafe"
 
 	"github.com/sensorlab/sensorlab/query/types"
 )
@@ -580,28 +581,31 @@ func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stri
 			slot(c.cnt)
 		}
 		if xs := c.f64; xs != nil {
+			// The records' words as doubles (a DOUBLE slot holds the
+			// value's bits), so that each value is added or compared in
+			// place.
+			recF := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(rec))), len(rec))
 			if c.sum >= 0 {
 				off := c.sum
 				for e, i := range src {
-					p := &rec[int(dst[e])*stride+off]
-					*p = math.Float64bits(math.Float64frombits(*p) + xs[i])
+					recF[int(dst[e])*stride+off] += xs[i]
 				}
 			}
 			if c.min >= 0 {
 				off := c.min
 				for e, i := range src {
-					p := &rec[int(dst[e])*stride+off]
-					if x := xs[i]; lessF(x, math.Float64frombits(*p)) {
-						*p = math.Float64bits(x)
+					p := &recF[int(dst[e])*stride+off]
+					if x := xs[i]; lessF(x, *p) {
+						*p = x
 					}
 				}
 			}
 			if c.max >= 0 {
 				off := c.max
 				for e, i := range src {
-					p := &rec[int(dst[e])*stride+off]
-					if x := xs[i]; lessF(math.Float64frombits(*p), x) {
-						*p = math.Float64bits(x)
+					p := &recF[int(dst[e])*stride+off]
+					if x := xs[i]; lessF(*p, x) {
+						*p = x
 					}
 				}
 			}
