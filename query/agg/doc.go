@@ -64,11 +64,14 @@
 // own encoding and is read in place, not copied. A group cache (hot.go)
 // maps such keys to their record in the current (window, partition) once
 // the batch has changed it, so that at low cardinality most rows skip the
-// table probe, the key comparison in the arena and the partial chain. A
-// batch is folded over a list of (input row, record) pairs: the row count
-// and every sum, min and max of a DOUBLE or integer column in one loop
-// (fusedFold), the other aggregates one loop each. Closing a window drops
-// its store whole, and the store is recycled.
+// table probe, the key comparison in the arena and the partial chain.
+// When a row falls in one window at most (tumbling, or no window), the
+// rows are cut into runs of one window and partition and each run's keys
+// are looked up in one tight loop. A batch is folded, 1,024 rows at a
+// time, over a list of (input row, record) pairs: the row count and every
+// sum, min and max of a DOUBLE or integer column together (fusedFold), the
+// other aggregates one loop each. Closing a window drops its store whole,
+// and the store is recycled.
 //
 // An Op is not safe for concurrent use.
 package agg

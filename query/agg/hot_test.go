@@ -1,11 +1,14 @@
 package agg
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sensorlab/sensorlab/query/types"
 )
 
 // TestKeyWordsSeeEveryByte checks that keys of one length differing in
@@ -130,5 +133,31 @@ func TestManyKeysOfEveryLength(t *testing.T) {
 				t.Fatalf("%d rows emitted", total)
 			}
 		})
+	}
+}
+
+// TestNullInNotNullKeyIsRefused checks that a null in a key column
+// declared NOT NULL stops the operator, whether the key is read in place
+// (one STRING key) or encoded (a BIGINT key).
+func TestNullInNotNullKeyIsRefused(t *testing.T) {
+	for _, kt := range []types.Type{types.TString, types.TBigint} {
+		in := types.Schema{{Name: "k", Type: kt}, {Name: "x", Type: types.TBigint}}
+		op, err := New(in, Config{Keys: []int{0}, Aggs: []Agg{{Sum, 1}}, Mode: Complete})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := types.NewBatch(in, 2)
+		if kt == types.TString {
+			b.Cols[0].AppendString("a")
+		} else {
+			b.Cols[0].AppendInt(1)
+		}
+		b.Cols[0].AppendNull()
+		b.Cols[1].AppendInt(1)
+		b.Cols[1].AppendInt(2)
+		b.N = 2
+		if err := op.Add(b); !errors.Is(err, errNullKey) {
+			t.Fatalf("%s key: error %v, want a null key error", kt, err)
+		}
 	}
 }
