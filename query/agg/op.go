@@ -378,7 +378,8 @@ func (o *Op) add(b *types.Batch) error {
 // (sliding windows); pass j takes, of each row's windows, the one whose
 // index (start/slide) is j modulo passes. Every window is thus reached in
 // one pass only, and its rows come in input order: each partial folds its
-// rows in arrival order, whatever the window kind.
+// rows in arrival order, whatever the window kind. With one pass
+// (tumbling windows, or none) foldList1 does the work.
 func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
 	k := int64(o.passes)
 	if k == 1 {
@@ -402,31 +403,17 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	tab, gen, hw, hp := hot.tab, hot.gen, hot.w, hot.part
 	hs0, hs1 := o.hs.s[0], o.hs.s[1]
 	size := o.size
-	var cur, w *store
-	var wStart int64
-	if size == 0 {
-		w = o.window(0, 0)
-	}
+	var cur *store
 	for j := int64(0); j < k; j++ {
 		for _, i := range rows {
-			switch {
-			case size == 0:
-			case k == 1:
-				// Tumbling: the previous row's window unless t leaves it.
-				if t := ts[i]; w == nil || uint64(t-wStart) >= uint64(size) {
-					w = o.window(0, floorDiv(t, size)*size)
-					wStart = w.start
-				}
-			default:
-				t := ts[i]
-				last := floorDiv(t, o.slide)      // index of the newest window holding t
-				idx := last - floorMod(last-j, k) // the one of this pass
-				start := idx * o.slide
-				if start <= t-size {
-					continue // t is in fewer than passes windows
-				}
-				w = o.window(int(j), start)
+			t := ts[i]
+			last := floorDiv(t, o.slide)      // index of the newest window holding t
+			idx := last - floorMod(last-j, k) // the one of this pass
+			start := idx * o.slide
+			if start <= t-size {
+				continue // t is in fewer than passes windows
 			}
+			w := o.window(int(j), start)
 			var key []byte
 			if raw != nil {
 				key = unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i])) // read only
