@@ -574,7 +574,7 @@ func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stri
 			rec[int(d)*stride+off]++
 		}
 	}
-	slot(f.rowCnt)
+	rc := f.rowCnt // the row count, folded by the first sum's loop if any
 	for k := range bc {
 		c := &bc[k]
 		if c.cnt >= 0 {
@@ -585,8 +585,14 @@ func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stri
 			// value's bits), so that each value is added or compared in
 			// place.
 			recF := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(rec))), len(rec))
-			if c.sum >= 0 {
-				off := c.sum
+			if off := c.sum; off >= 0 && rc >= 0 {
+				for e, i := range src {
+					b := int(dst[e]) * stride
+					recF[b+off] += xs[i]
+					rec[b+rc]++
+				}
+				rc = -1
+			} else if off >= 0 {
 				for e, i := range src {
 					recF[int(dst[e])*stride+off] += xs[i]
 				}
@@ -612,8 +618,14 @@ func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stri
 			continue
 		}
 		xs := c.i64
-		if c.sum >= 0 {
-			off := c.sum
+		if off := c.sum; off >= 0 && rc >= 0 {
+			for e, i := range src {
+				b := int(dst[e]) * stride
+				rec[b+off] += uint64(xs[i])
+				rec[b+rc]++
+			}
+			rc = -1
+		} else if off >= 0 {
 			for e, i := range src {
 				rec[int(dst[e])*stride+off] += uint64(xs[i])
 			}
@@ -636,5 +648,8 @@ func (f *fusedFold) foldFlat(bc []boundCol, rec []uint64, src, dst []int32, stri
 				}
 			}
 		}
+	}
+	if rc >= 0 {
+		slot(rc)
 	}
 }
