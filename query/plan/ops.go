@@ -56,6 +56,8 @@ func (p *projectOp) run(b *types.Batch) *types.Batch {
 	for i, e := range p.exprs {
 		if c, ok := e.(*colRef); ok {
 			out.Cols[i] = b.Cols[c.i]
+		} else if col, ok := expr.ColumnIndex(e); ok {
+			out.Cols[i] = b.Cols[col] // a bare column passes through uncopied
 		} else {
 			v := types.NewVector(e.Type(), b.N)
 			e.Eval(b, v)
