@@ -87,6 +87,7 @@ func TestRecoverChangelogChain(t *testing.T) {
 		// Batches 5..7 all need snapshot 5: resume from 4, whose chain is 0..4.
 		wantChain(t, rec, 0, 4)
 		wantReplay(t, rec, 5, 6, 7)
+		wantNote(t, rec, "cannot resume from batch 7: the state of batch 7 is a changelog over batch 5's, and "+StateKey(5)+" is missing: falling back to an older batch")
 	})
 	t.Run("changelog written but not committed", func(t *testing.T) {
 		st := fileStore(t)
@@ -140,4 +141,15 @@ func TestPurgeKeepsTheChangelogChain(t *testing.T) {
 	if _, err := st.Get(ctx, StateKey(0)); err == nil {
 		t.Errorf("snapshot 0 survived, but no kept batch needs it")
 	}
+}
+
+// The note for a batch whose own state file is gone names the file, in the
+// words operators (and the fault harness) look for.
+func TestRecoverNotesAMissingStateFile(t *testing.T) {
+	st := fileStore(t)
+	run(t, open(t, st), 0, 4)
+	del(t, st, StateKey(3))
+	rec := recoverOK(t, open(t, st))
+	wantResume(t, rec, 2, 3)
+	wantNote(t, rec, "cannot resume from batch 3: "+StateKey(3)+" is missing: falling back to an older batch")
 }

@@ -119,10 +119,15 @@ func (c *Checkpoint) Recover(ctx context.Context) (Recovery, error) {
 		}
 		snap, chain, err := c.stateChain(ctx, id, kind)
 		if err != nil {
-			if !errors.Is(err, ErrDamaged) && !errors.Is(err, lake.ErrNotExist) {
+			var missing missingState
+			switch {
+			case errors.As(err, &missing):
+				rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d: %v: falling back to an older batch", id, err))
+			case errors.Is(err, ErrDamaged) || errors.Is(err, lake.ErrNotExist):
+				rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
+			default:
 				return Recovery{}, err
 			}
-			rec.Notes = append(rec.Notes, fmt.Sprintf("cannot resume from batch %d (%v): falling back to an older batch", id, err))
 			continue
 		}
 		rec.LastCommit, rec.State, rec.Changelogs, rec.CommitRunID, base = &ce, snap, chain, runID, id
@@ -262,14 +267,21 @@ func (c *Checkpoint) stateChain(ctx context.Context, id int64, kind map[int64]st
 			chain = append(chain, b)
 		default:
 			if j == id {
-				return nil, nil, fmt.Errorf("%w: %s is missing", lake.ErrNotExist, StateKey(id))
+				return nil, nil, missingState(StateKey(id) + " is missing")
 			}
-			return nil, nil, fmt.Errorf("%w: the state of batch %d is a changelog over batch %d's, and %s is missing",
-				lake.ErrNotExist, id, j, StateKey(j))
+			return nil, nil, missingState(fmt.Sprintf("the state of batch %d is a changelog over batch %d's, and %s is missing", id, j, StateKey(j)))
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: the state of batch %d is a chain of changelogs with no snapshot under it", ErrDamaged, id)
 }
+
+// missingState says a state file a batch needs is not in the checkpoint.
+type missingState string
+
+func (m missingState) Error() string { return string(m) }
+
+// Is makes a missing state file a lake.ErrNotExist.
+func (m missingState) Is(target error) bool { return target == lake.ErrNotExist }
 
 // listStates returns the batch ids of the snapshots and of the changelogs
 // under StateDir, each ascending.
