@@ -59,18 +59,19 @@ func keyWords(k []byte) (w0, w1 uint64) {
 }
 
 // The group cache maps a key of at most hotKeyMax bytes to its record in
-// the current context: one window store and one input partition, in the
-// current batch. A hit skips the table probe, the walk of the group's
+// a context: one window store and one input partition, in the current
+// batch; the last hotContexts contexts keep their entries. A hit skips the table probe, the walk of the group's
 // partial chain and the bookkeeping of the record's first change in the
 // batch: an entry is written only after that lookup found (or created)
 // the record and stamped it with the batch, so a hit is exactly a record
 // the batch already changed, which the full path would return unchanged.
 //
-// An entry is valid while its generation is the cache's. The generation
-// moves on whenever the context changes (another store or partition) and
-// at anything that changes what records mean: Finish (the batch ends,
-// windows are evicted and their stores recycled) and loading a
-// checkpoint. Records are never moved within a store while it lives, so
+// An entry is valid while its generation is its context's. A context's
+// table gets a new generation when it is reused for another store or
+// partition, and every context is dropped at anything that changes what
+// records mean: Finish (the batch ends, windows are evicted and their
+// stores recycled, so a store's address may come back for another window)
+// and loading a checkpoint. Records are never moved within a store while it lives, so
 // nothing else invalidates an entry. It is open-addressed by hash, probing
 // at most hotProbe entries from the key's home: a key is looked for until
 // an entry of an older generation (free); when all hotProbe are taken by
@@ -89,26 +90,62 @@ const (
 )
 
 type hotCache struct {
+	// The current context's table and generation, and the context.
 	tab  *[hotSize]hotEntry
 	gen  uint32
-	w    *store // the context; nil: none (the next row starts one)
+	w    *store // nil: none (the next row starts one)
 	part int32
+	// ctxs keeps the tables of the last hotContexts contexts, so that rows
+	// alternating between a few windows (out-of-order event times) or
+	// partitions find their entries again instead of starting over.
+	ctxs [hotContexts]hotCtx
+	next int // the context to reuse next
 }
 
-// invalidate drops every entry: the next row starts a new context.
-func (c *hotCache) invalidate() { c.w = nil }
+// hotCtx is one context's table.
+type hotCtx struct {
+	w    *store // nil: free (or invalidated)
+	part int32
+	tab  *[hotSize]hotEntry
+	gen  uint32
+}
 
-// enter makes (w, part) the context, invalidating the entries of another.
+// hotContexts is how many contexts keep their entries at once.
+const hotContexts = 8
+
+// invalidate drops every entry of every context: the next row starts a
+// new context.
+func (c *hotCache) invalidate() {
+	c.w = nil
+	for i := range c.ctxs {
+		c.ctxs[i].w = nil
+	}
+}
+
+// enter makes (w, part) the context: its table as it was if the context
+// is one of the last hotContexts, else a reused table whose entries are
+// invalidated by a new generation.
 func (c *hotCache) enter(w *store, part int32) {
-	if c.tab == nil {
-		c.tab = new([hotSize]hotEntry)
+	if w != nil {
+		for i := range c.ctxs {
+			if x := &c.ctxs[i]; x.w == w && x.part == part {
+				c.tab, c.gen, c.w, c.part = x.tab, x.gen, w, part
+				return
+			}
+		}
 	}
-	c.w, c.part = w, part
-	c.gen++
-	if c.gen == 0 { // wrapped: entries of old generations could match
-		clear(c.tab[:])
-		c.gen = 1
+	x := &c.ctxs[c.next]
+	c.next = (c.next + 1) % hotContexts
+	if x.tab == nil {
+		x.tab = new([hotSize]hotEntry)
 	}
+	x.gen++
+	if x.gen == 0 { // wrapped: entries of old generations could match
+		clear(x.tab[:])
+		x.gen = 1
+	}
+	x.w, x.part = w, part
+	c.tab, c.gen, c.w, c.part = x.tab, x.gen, w, part
 }
 
 // find returns the record of the key of length n and words w0, w1 with

@@ -435,7 +435,7 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 				h := hi ^ lo
 				if w != hw || p != hp {
 					hot.enter(w, p)
-					gen, hw, hp = hot.gen, w, p
+					tab, gen, hw, hp = hot.tab, hot.gen, w, p
 				}
 				// The key's home entry inline; probing on and the full
 				// lookup in hotMiss.
