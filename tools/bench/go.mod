@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/sensorlab/sensorlab/contract => ../../contract
 	github.com/sensorlab/sensorlab/lake => ../../lake
+	github.com/sensorlab/sensorlab/queries => ../../queries
 	github.com/sensorlab/sensorlab/query => ../../query
 )
 
@@ -14,6 +15,7 @@ require (
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/sensorlab/sensorlab/contract v0.0.0
 	github.com/sensorlab/sensorlab/lake v0.0.0
+	github.com/sensorlab/sensorlab/queries v0.0.0
 	github.com/sensorlab/sensorlab/query v0.0.0
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c

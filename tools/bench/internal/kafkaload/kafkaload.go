@@ -6,9 +6,12 @@
 package kafkaload
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -32,16 +35,51 @@ func StartBroker(topic string, partitions int32) (*kfake.Cluster, error) {
 // producer does, and waits until all are acknowledged. It returns the bytes
 // of values produced.
 func Fill(ctx context.Context, brokers []string, topic string, g *readings.Generator, n int64) (int64, error) {
+	var i int64
+	_, size, err := fill(ctx, brokers, topic, func(slab []byte) ([]byte, []byte, bool, error) {
+		if i == n {
+			return slab, nil, false, nil
+		}
+		i++
+		slab, id := g.AppendNext(slab)
+		return slab, []byte(id), true, nil
+	})
+	return size, err
+}
+
+// FillLines produces every line of r (without its newline) to topic as one
+// record's value, without a key, and waits until all are acknowledged: how
+// a query file's generated input (package querygen) reaches the broker. It
+// returns the records and the bytes of values produced.
+func FillLines(ctx context.Context, brokers []string, topic string, r io.Reader) (records, size int64, err error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	return fill(ctx, brokers, topic, func(slab []byte) ([]byte, []byte, bool, error) {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return slab, nil, false, fmt.Errorf("a line longer than %d bytes", br.Size())
+		case err != nil && !errors.Is(err, io.EOF):
+			return slab, nil, false, err
+		case len(line) == 0:
+			return slab, nil, false, nil
+		}
+		return append(slab, bytes.TrimSuffix(line, []byte("\n"))...), nil, true, nil
+	})
+}
+
+// fill produces the records next appends to a slab (its value at the
+// slab's end, and its key) until next says there are no more, and waits
+// until all are acknowledged.
+func fill(ctx context.Context, brokers []string, topic string, next func(slab []byte) (_ []byte, key []byte, ok bool, _ error)) (records, size int64, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
 		kgo.MaxBufferedRecords(1<<16), kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
-		return 0, fmt.Errorf("fill: %w", err)
+		return 0, 0, fmt.Errorf("fill: %w", err)
 	}
 	defer cl.Close()
 	var (
 		mu    sync.Mutex
 		first error
-		bytes int64
 	)
 	done := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -54,32 +92,40 @@ func Fill(ctx context.Context, brokers []string, topic string, g *readings.Gener
 	}
 	// Values are carved from large slabs: one allocation per 64k records.
 	var slab []byte
-	for i := range n {
-		if len(slab) > cap(slab)-128 {
+	for {
+		if len(slab) > cap(slab)-(64<<10) {
 			slab = make([]byte, 0, 8<<20)
 		}
 		start := len(slab)
-		var id string
-		slab, id = g.AppendNext(slab)
+		var key []byte
+		var ok bool
+		slab, key, ok, err = next(slab)
+		if err != nil {
+			return records, size, fmt.Errorf("fill: record %d: %w", records+1, err)
+		}
+		if !ok {
+			break
+		}
 		v := slab[start:len(slab):len(slab)]
-		bytes += int64(len(v))
-		cl.Produce(ctx, &kgo.Record{Key: []byte(id), Value: v}, done)
-		if i%100_000 == 0 {
+		size += int64(len(v))
+		cl.Produce(ctx, &kgo.Record{Key: key, Value: v}, done)
+		records++
+		if records%100_000 == 0 {
 			mu.Lock()
 			err := first
 			mu.Unlock()
 			if err != nil {
-				return bytes, fmt.Errorf("fill: produce: %w", err)
+				return records, size, fmt.Errorf("fill: produce: %w", err)
 			}
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return bytes, fmt.Errorf("fill: flush: %w", err)
+		return records, size, fmt.Errorf("fill: flush: %w", err)
 	}
 	if first != nil {
-		return bytes, fmt.Errorf("fill: produce: %w", first)
+		return records, size, fmt.Errorf("fill: produce: %w", first)
 	}
-	return bytes, nil
+	return records, size, nil
 }
 
 // Consumed is what a bare consumer read.
