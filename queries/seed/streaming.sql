@@ -4,7 +4,9 @@
 --   {"sensor_id": "S007", "ts": 1732200000123, "temp": 27.41, "hum": 63.05, "ok": true}
 -- A record that is not such an object goes to the dead-letter topic with
 -- the decoder's reason (malformed_json, missing_field, wrong_type, …) or
--- with the name of the constraint it breaks.
+-- with the name of the constraint it breaks. A reading whose event time is
+-- at or before the watermark (too late for its window) goes to
+-- eventos_sensores.late instead of vanishing, as Spark would drop it.
 CREATE SOURCE sensors (
   sensor_id STRING NOT NULL,
   ts        BIGINT NOT NULL,
@@ -16,7 +18,7 @@ CREATE SOURCE sensors (
   CONSTRAINT ts_out_of_range CHECK (ts >= 946684800000 AND ts <= unix_millis(current_timestamp()) + 86400000),
   CONSTRAINT out_of_range CHECK (temp BETWEEN -100 AND 150 AND hum BETWEEN 0 AND 100),
   WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE
-) WITH (connector = 'kafka', topic = 'eventos_sensores', format = 'json');
+) WITH (connector = 'kafka', topic = 'eventos_sensores', format = 'json', late_topic = 'eventos_sensores.late');
 
 -- 10-second windows per sensor into the Delta table `stream`, partitioned
 -- by the window start's UTC day: each window once, when the watermark

@@ -38,6 +38,10 @@ type Source struct {
 	Checks []*sql.CheckDef
 	// Watermark is nil when none is declared.
 	Watermark *Watermark
+	// LateTopic (WITH late_topic = '…') receives every record whose event
+	// time is at or before the batch's watermark, the rows the stateful
+	// queries drop as late (Spark only counts them); "" drops them.
+	LateTopic string
 	// Options are the WITH options, keys in lower case.
 	Options map[string]string
 	// Schema is every column in declaration order: decoded and computed.
@@ -56,7 +60,7 @@ type Watermark struct {
 // The WITH options each connector accepts, for sources and for sinks.
 var (
 	sourceOptions = map[string][]string{
-		"kafka": {"connector", "topic", "format", "scan.startup.mode", "startingoffsets"},
+		"kafka": {"connector", "topic", "format", "scan.startup.mode", "startingoffsets", "late_topic"},
 		"delta": {"connector", "path"},
 	}
 	sinkOptions = map[string][]string{
@@ -187,6 +191,15 @@ func bindSource(cs *sql.CreateSource) (*Source, error) {
 	}
 	if s.Kind == Table && s.Watermark != nil {
 		return nil, sql.Errorf(cs.Watermark.At, "CREATE TABLE %s: a table is read in batch mode and takes no watermark", s.Name)
+	}
+	if t, ok := opts["late_topic"]; ok {
+		switch {
+		case s.Watermark == nil:
+			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: late_topic receives the records dropped as late: it needs a WATERMARK FOR … clause", s.Name)
+		case t == "" || t == opts["topic"]:
+			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: late_topic %q: name a topic other than the source's", s.Name, t)
+		}
+		s.LateTopic = t
 	}
 	return s, nil
 }

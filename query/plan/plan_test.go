@@ -108,6 +108,8 @@ func TestStreamingRefusals(t *testing.T) {
 			1, 41, "Multiple streaming aggregations"},
 		{"table in a stream", "CREATE TABLE t WITH (path='x');\nSELECT * FROM t", 2, 15, "is a table"},
 		{"bad option", "CREATE SINK s WITH (connector='delta', path='p', colour='red') AS SELECT * FROM sensors", 1, 50, `option "colour" is not known`},
+		{"late topic without a watermark", "CREATE SOURCE l (v STRING) WITH (topic='in', late_topic='in.late');\nSELECT v FROM l", 1, 1, "late_topic receives the records dropped as late: it needs a WATERMARK"},
+		{"late topic is the source's", "CREATE SOURCE l (ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) WITH (topic='in', late_topic='in');\nSELECT ts FROM l", 1, 1, "name a topic other than the source's"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

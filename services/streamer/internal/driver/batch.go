@@ -33,6 +33,7 @@ type batchResult struct {
 	queries         []queryResult // in s.queries order
 	numInput        int64         // records read, dead-lettered ones included
 	numInvalid      int64
+	numLate         int64 // records forwarded to the source's late topic
 	invalidBy       map[string]int64
 	event           eventStats
 	nextWatermarkMs int64
@@ -86,7 +87,7 @@ func (d *Driver) runBatch(ctx context.Context, s *session, pl planned) (*batchRe
 		}
 	}
 	s.out.Begin(e.BatchID)
-	rd := &batchReader{d: d, s: s, res: res, now: nowMicros, wmCol: -1}
+	rd := &batchReader{d: d, s: s, res: res, now: nowMicros, wmCol: -1, wmMs: e.WatermarkMs}
 	if wm := d.src.Watermark; wm != nil {
 		rd.wmCol = d.src.Schema.Index(wm.Column)
 	}
@@ -210,6 +211,7 @@ type batchReader struct {
 	res   *batchResult
 	now   int64 // the batch timestamp, micros
 	wmCol int   // the watermark column in the source's schema; -1: none
+	wmMs  int64 // the batch's watermark
 	recs  []decode.Record
 	raw   []*kgo.Record
 	err   error
@@ -243,8 +245,10 @@ func (r *batchReader) flush() error {
 		r.res.invalidBy[rej.Reason]++
 	}
 	if r.wmCol >= 0 {
-		col := r.wmCol
-		r.res.event.addColumn(rows, col)
+		r.res.event.addColumn(rows, r.wmCol)
+		if r.d.src.LateTopic != "" {
+			r.forwardLate(rows, rejected)
+		}
 	}
 	for _, rq := range r.s.queries {
 		if err := rq.exec.Push(rows, r.now); err != nil {
@@ -254,6 +258,31 @@ func (r *batchReader) flush() error {
 	clear(r.raw)
 	r.recs, r.raw = r.recs[:0], r.raw[:0]
 	return nil
+}
+
+// forwardLate copies to the source's late topic the records of rows whose
+// event time is at or before the batch's watermark: the rows every stateful
+// query drops as late. rows are the records not rejected, in record order.
+func (r *batchReader) forwardLate(rows *types.Batch, rejected []plan.Rejected) {
+	var skip []bool
+	if len(rejected) > 0 {
+		skip = make([]bool, len(r.recs))
+		for _, rej := range rejected {
+			skip[rej.Index] = true
+		}
+	}
+	v, limit := rows.Cols[r.wmCol], r.wmMs*1000
+	row := 0
+	for i := range r.recs {
+		if skip != nil && skip[i] {
+			continue
+		}
+		if !v.IsNull(row) && v.I64[row] <= limit {
+			r.s.out.Send(kafkaout.Late(r.d.src.LateTopic, r.raw[i], r.wmMs))
+			r.res.numLate++
+		}
+		row++
+	}
 }
 
 func (st *eventStats) addColumn(b *types.Batch, col int) {

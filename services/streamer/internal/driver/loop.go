@@ -54,11 +54,20 @@ func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batch
 		d.progress.Add(r)
 	}
 	d.obs.record(reports, e.WatermarkMs, floorDiv(res.event.max, 1000), res.event.n > 0)
-	outRows := make(map[string]int64, len(res.queries))
+	byQuery := make(map[string]int64, len(res.queries))
+	var outRows, stateRows int64
 	for i, rq := range s.queries {
-		outRows[rq.q.Name] = res.queries[i].result.Rows
+		r := res.queries[i]
+		byQuery[rq.q.Name] = r.result.Rows
+		outRows += r.result.Rows
+		stateRows += r.out.Stats.NumRowsTotal
+	}
+	var durations map[string]int64
+	if len(reports) > 0 {
+		durations = reports[0].DurationMs // the batch's phases, shared by its queries
 	}
 	d.log.Info("batch committed", "batch_id", e.BatchID, "input_rows", res.numInput, "invalid_rows", res.numInvalid,
-		"output_rows", outRows, "watermark", e.WatermarkMs, "next_watermark", res.nextWatermarkMs,
-		"state", res.stateKind, "duration_ms", res.timing.committed.Sub(res.timing.start).Milliseconds())
+		"late_rows", res.numLate, "output_rows", outRows, "output_rows_by_query", byQuery, "state_rows", stateRows,
+		"watermark", e.WatermarkMs, "next_watermark", res.nextWatermarkMs, "state", res.stateKind,
+		"duration_ms", res.timing.committed.Sub(res.timing.start).Milliseconds(), "durations_ms", durations)
 }

@@ -25,6 +25,9 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	if d.cfg.DLQTopic == s.topic {
 		return fmt.Errorf("%w: --dlq-topic %q is the topic the source %s reads", errSetup, d.cfg.DLQTopic, d.src.Name)
 	}
+	if err := qsink.CheckNotLegacy(work, s.lake, d.prog.Queries); err != nil {
+		return err
+	}
 	var err error
 	s.meta, err = s.ck.InitMetadata(work, checkpoint.Metadata{
 		ID: uuid.NewString(), CreatedAt: time.Now().UTC(), Topic: s.topic,
@@ -56,6 +59,9 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 		return err
 	}
 	topics := append([]string{d.cfg.DLQTopic, kafkaout.MarkerTopic}, qsink.Topics(d.prog.Queries)...)
+	if d.src.LateTopic != "" {
+		topics = append(topics, d.src.LateTopic)
+	}
 	if err := s.out.EnsureTopics(work, int32(len(s.src.Partitions())), topics...); err != nil {
 		return err
 	}
