@@ -16,5 +16,9 @@ var files embed.FS
 // "seed/batch.sql", "seed/streaming.sql", "examples/wordcount.sql", …
 var FS fs.FS = files
 
-// SeedBatch is the path in FS of the seed lab's batch consolidation.
-const SeedBatch = "seed/batch.sql"
+// The seed lab's query files, by their paths in FS: the streaming job (the
+// streamer's default) and the batch consolidation (the batcher's).
+const (
+	SeedStreaming = "seed/streaming.sql"
+	SeedBatch     = "seed/batch.sql"
+)

@@ -11,6 +11,7 @@ require (
 	github.com/sensorlab/sensorlab/contract v0.0.0
 	github.com/sensorlab/sensorlab/envflag v0.0.0
 	github.com/sensorlab/sensorlab/lake v0.0.0
+	github.com/sensorlab/sensorlab/queries v0.0.0
 	github.com/sensorlab/sensorlab/query v0.0.0
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
@@ -55,5 +56,6 @@ replace (
 	github.com/sensorlab/sensorlab/contract => ../../contract
 	github.com/sensorlab/sensorlab/envflag => ../../envflag
 	github.com/sensorlab/sensorlab/lake => ../../lake
+	github.com/sensorlab/sensorlab/queries => ../../queries
 	github.com/sensorlab/sensorlab/query => ../../query
 )

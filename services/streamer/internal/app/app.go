@@ -83,8 +83,9 @@ func New(cfg config.Config, log *slog.Logger, stdout io.Writer) *App {
 	return &App{cfg: cfg, log: log, stdout: stdout, runID: uuid.NewString(), progress: progress.NewLog(100)}
 }
 
-// Main runs the command cfg names (with cfg.Query set, the query file's
-// queries: RunQueryFile) and returns the process exit code: 0
+// Main runs the command cfg names (a query file's queries, by default the
+// seed lab's: RunQueryFile; the built-in windowing path when a setting of
+// config.SpecialisedOnly is given) and returns the process exit code: 0
 // when the query stopped cleanly (or, with the available-now trigger,
 // finished), 1 when it failed or could not start (an HTTP address that
 // cannot be bound included).
@@ -96,7 +97,7 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 		}
 		return 0
 	}
-	if cfg.Query != "" {
+	if cfg.Query != "" || len(cfg.SpecialisedGiven()) == 0 {
 		if err := RunQueryFile(ctx, cfg, log, stdout); err != nil {
 			log.Error("streamer stopped", "err", err)
 			return 1

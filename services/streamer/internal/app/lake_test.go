@@ -49,8 +49,19 @@ func TestALakeFromAnEarlierSensorlabIsRefused(t *testing.T) {
 	if len(objs) != 1 {
 		t.Fatalf("the refused start wrote to the lake: %d objects", len(objs))
 	}
-	if code := Main(ctx, w.config(), quietLog(), io.Discard); code != 1 {
+	// The default path, the seed's query file, refuses it too, before
+	// writing anything (its checkpoint included), and says why.
+	var logs strings.Builder
+	if code := Main(ctx, w.config(), slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
+	}
+	for _, s := range []string{"stream/_sink_log/", "earlier sensorlab", "Move the old lake aside"} {
+		if !strings.Contains(logs.String(), s) {
+			t.Errorf("the query file's run logged %q, which does not say %q", logs.String(), s)
+		}
+	}
+	if objs, _ := w.store.List(ctx, ""); len(objs) != 1 {
+		t.Fatalf("the refused start of the query file wrote to the lake: %d objects", len(objs))
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+
+	"github.com/sensorlab/sensorlab/queries"
 
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
@@ -22,11 +25,11 @@ func (driverStatus) Windows() any { return []struct{}{} }
 // compiles the script, serves the HTTP endpoints and runs the driver until
 // ctx ends or, with the available-now trigger, the input at start is done.
 func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	text, err := os.ReadFile(cfg.Query)
+	name, text, err := queryText(cfg.Query)
 	if err != nil {
-		return fmt.Errorf("--query: %w", err)
+		return err
 	}
-	prog, err := driver.Compile(cfg.Query, string(text))
+	prog, err := driver.Compile(name, text)
 	if err != nil {
 		return err
 	}
@@ -40,4 +43,21 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 		defer serveHTTP(ln, newHandler(log, driverStatus{d}), log)()
 	}
 	return d.Run(ctx)
+}
+
+// queryText reads the query file path names; an empty path is the seed
+// lab's streaming queries, embedded in the binary.
+func queryText(path string) (name, text string, err error) {
+	if path == "" {
+		b, err := fs.ReadFile(queries.FS, queries.SeedStreaming)
+		if err != nil {
+			return "", "", fmt.Errorf("the built-in seed queries: %w", err)
+		}
+		return "queries/" + queries.SeedStreaming + " (built in)", string(b), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("--query: %w", err)
+	}
+	return path, string(b), nil
 }

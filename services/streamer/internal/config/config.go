@@ -47,10 +47,11 @@ const (
 type Config struct {
 	Command Command
 
-	// Query is the path of a query file (CREATE SOURCE / CREATE SINK …):
-	// when set, the streamer runs that script's queries instead of the
-	// built-in windowing path, and the settings of SpecialisedOnly are
-	// refused (the query file says them).
+	// Query is the path of a query file (CREATE SOURCE / CREATE SINK …)
+	// whose queries the streamer runs; the settings of SpecialisedOnly are
+	// then refused (the query file says them). Empty runs the seed lab's
+	// query file (queries/seed/streaming.sql, built in), unless a setting
+	// of SpecialisedOnly selects the built-in windowing path.
 	Query string
 
 	Brokers  []string
@@ -145,7 +146,7 @@ func Default() Config {
 // vars binds every setting of the streamer to c, in documentation order.
 func (c *Config) vars() []envflag.Var {
 	return []envflag.Var{
-		{Flag: "query", Env: "QUERY_FILE", Default: "(empty)", Usage: "query file (CREATE SOURCE / CREATE SINK … AS SELECT) to run instead of the built-in windowing; its queries say the topic, windows, watermark and outputs", Value: envflag.String(&c.Query)},
+		{Flag: "query", Env: "QUERY_FILE", Default: "(the seed lab's queries/seed/streaming.sql, built in)", Usage: "query file (CREATE SOURCE / CREATE SINK … AS SELECT) to run; its queries say the topic, windows, watermark and outputs", Value: envflag.String(&c.Query)},
 		{Flag: "brokers", Env: "KAFKA_BROKERS", Default: "localhost:9092", Usage: "Kafka bootstrap brokers, comma-separated", Value: envflag.List(&c.Brokers)},
 		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings are read from", Value: envflag.String(&c.Topic)},
 		{Flag: "dlq-topic", Env: "DLQ_TOPIC", Default: contract.DLQTopic, Usage: "dead-letter topic for records that do not fit the schema", Value: envflag.String(&c.DLQTopic)},
@@ -296,6 +297,19 @@ func tracked(v flag.Value, name string, set map[string]bool) flag.Value {
 // (after Parse; a Config built otherwise has none given).
 func (c Config) Given(name string) bool { return c.set[name] }
 
+// SpecialisedGiven returns the flags of SpecialisedOnly that were given, as
+// --name: any of them selects the built-in windowing path instead of the
+// seed lab's query file.
+func (c Config) SpecialisedGiven() []string {
+	var given []string
+	for _, f := range SpecialisedOnly {
+		if c.set[f] {
+			given = append(given, "--"+f)
+		}
+	}
+	return given
+}
+
 // Complete reports whether an output asks for complete mode, which keeps
 // every window in state.
 func (c Config) Complete() bool {
@@ -309,13 +323,7 @@ func (c Config) Validate() error {
 	}
 	var errs []error
 	if c.Query != "" {
-		var given []string
-		for _, f := range SpecialisedOnly {
-			if c.set[f] {
-				given = append(given, "--"+f)
-			}
-		}
-		if len(given) > 0 {
+		if given := c.SpecialisedGiven(); len(given) > 0 {
 			errs = append(errs, fmt.Errorf("%s with --query %s: they are said by the query file in query mode (its CREATE SOURCE and CREATE SINK statements); remove them",
 				strings.Join(given, ", "), c.Query))
 		}

@@ -202,7 +202,7 @@ func permanent(err error) bool {
 		errors.Is(err, checkpoint.ErrInUse) || errors.Is(err, source.ErrDataLoss) ||
 		errors.Is(err, errIncompatibleQuery) || errors.Is(err, errCrash) || errors.Is(err, errSetup) ||
 		errors.Is(err, agg.ErrCorrupt) || errors.Is(err, agg.ErrConfig) || errors.Is(err, agg.ErrVersion) ||
-		errors.Is(err, agg.ErrSequence) || errors.Is(err, qsink.ErrIncompatibleTable) ||
+		errors.Is(err, agg.ErrSequence) || errors.Is(err, qsink.ErrIncompatibleTable) || errors.Is(err, qsink.ErrLegacyTable) ||
 		errors.Is(err, delta.ErrUnsupportedFeature)
 }
 

@@ -148,6 +148,40 @@ func openDelta(ctx context.Context, q *plan.Query, env Env) (*deltaOutput, error
 	return o, nil
 }
 
+// ErrLegacyTable marks a Delta sink's path holding the commit log of the
+// plain-Parquet table an earlier sensorlab wrote there.
+var ErrLegacyTable = errors.New("lake written by an earlier sensorlab")
+
+// CheckNotLegacy refuses, before anything is written, a Delta sink of qs
+// whose table path holds <path>/_sink_log/: the plain-Parquet stream
+// table's log of an earlier sensorlab, which this sink neither reads nor
+// converts.
+func CheckNotLegacy(ctx context.Context, st lake.Store, qs []*plan.Query) error {
+	for _, q := range qs {
+		if q.Sink == nil || q.Sink.Connector != "delta" {
+			continue
+		}
+		root, err := tablePath(q.Sink.Options["path"])
+		if err != nil {
+			continue // Open says why
+		}
+		log := root + "/_sink_log/"
+		objs, err := st.List(ctx, log)
+		if err != nil {
+			return fmt.Errorf("lake: list %s: %w", log, err)
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		return fmt.Errorf("%w: lake %s holds %s (%d objects), the commit log of the plain-Parquet stream table an earlier "+
+			"sensorlab wrote; sink %s writes %s as a Delta table and does not read or convert that log. "+
+			"Move the old lake aside (rename its directory or bucket prefix, or delete it) and start on an empty lake "+
+			"path, with an empty --checkpoint too (the default one lives in the lake)",
+			ErrLegacyTable, st, log, len(objs), q.Sink.Name, root)
+	}
+	return nil
+}
+
 // tablePath checks a sink's path option: a table root relative to the
 // lake, without "." or ".." segments.
 func tablePath(p string) (string, error) {
