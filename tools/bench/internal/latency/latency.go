@@ -1,7 +1,10 @@
 // Package latency is the update-mode latency harness (cmd/latency). It runs
-// the streamer binary (continuous trigger, console in update mode, alerts
-// on) against an in-process broker, produces readings at a steady rate with
-// event time = wall-clock time, and measures two delays:
+// the streamer binary on the seed query file (queries/seed/streaming.sql:
+// the Delta table stream, the console in update mode and the alerts topic),
+// written into its work dir with the harness's topic, window, watermark and
+// an alert threshold of 0 (every closed window alerts), with the continuous
+// trigger, against an in-process broker; it produces readings at a steady
+// rate with event time = wall-clock time, and measures two delays:
 //
 //   - produce → committed: from the Produce call of a reading to the commit
 //     of the micro-batch that folded it in (its update row printed, its
@@ -20,6 +23,8 @@
 // it. The harness also reports the batches' addBatch durations, split by
 // whether the batch committed to the Delta table stream (closed windows to
 // append) or not, and the commits and checkpoints the table's log holds.
+// With -sensors 1000000 the readings go round a million sensors; a window
+// then holds as many sensors as readings it receives (rate x window).
 //
 // The targets: p99 of the first < 500 ms at 10,000 readings/s.
 package latency
@@ -53,8 +58,15 @@ import (
 )
 
 const (
-	topic       = "eventos_sensores"
+	// topic is the input topic: the seed's source topic is edited to it.
+	topic = "latency.eventos_sensores"
+	// alertsTopic is where the seed's alerts sink writes.
 	alertsTopic = "alertas_sensores"
+	// deltaSink is the seed's Delta sink, whose commits the report counts.
+	deltaSink = "stream"
+	// alertMaxTemp replaces the seed's alert threshold (39.5): every closed
+	// window alerts, so alerts come as often as windows close.
+	alertMaxTemp = 0.0
 )
 
 // Config is the harness's configuration (flags only: it is a dev tool).
@@ -77,8 +89,8 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measured time")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "time produced before measuring")
 	fs.IntVar(&c.Sensors, "sensors", 20, "distinct sensors")
-	fs.DurationVar(&c.Window, "window", 2*time.Second, "the streamer's --window (short, so alerts come often)")
-	fs.DurationVar(&c.Watermark, "watermark", time.Second, "the streamer's --watermark")
+	fs.DurationVar(&c.Window, "window", 2*time.Second, "the seed query's window length (short, so alerts come often)")
+	fs.DurationVar(&c.Watermark, "watermark", time.Second, "the seed query's watermark delay")
 	fs.StringVar(&c.Streamer, "streamer", "", "streamer binary (default: go build it from the checkout)")
 	fs.StringVar(&c.Lake, "lake", benchlake.File, "the streamer's lake and checkpoint: file (a local directory) or minio (a bucket of the lab's MinIO in a container)")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +101,9 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	}
 	if c.Rate <= 0 || c.Duration <= 0 || c.Sensors <= 0 || c.Window <= 0 || c.Watermark < 0 || c.Warmup < 0 {
 		return c, errors.New("-rate, -duration, -sensors and -window must be > 0; -watermark and -warmup >= 0")
+	}
+	if c.Window%time.Millisecond != 0 || c.Watermark%time.Millisecond != 0 {
+		return c, errors.New("-window and -watermark must be whole milliseconds")
 	}
 	return c, nil
 }
@@ -154,6 +169,10 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			return err
 		}
 	}
+	qf, err := seedQuery(work, cfg)
+	if err != nil {
+		return err
+	}
 	cluster, err := kafkaload.StartBroker(topic, 3)
 	if err != nil {
 		return err
@@ -181,10 +200,8 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	sctx, stopStreamer := context.WithCancel(ctx)
 	defer stopStreamer()
-	cmd := exec.CommandContext(sctx, streamer, "--brokers", brokers[0], "--topic", topic, "--lake", lk.URL,
-		"--trigger", "0", "--starting-offsets", "earliest", "--http", httpAddr, "--console", "--console-mode", "update",
-		"--alerts-topic", alertsTopic, "--alert-max-temp", "0", "--window", cfg.Window.String(), "--watermark", cfg.Watermark.String(),
-		"--log-level", "warn")
+	cmd := exec.CommandContext(sctx, streamer, "--brokers", brokers[0], "--query", qf.Path, "--lake", lk.URL,
+		"--trigger", "0", "--starting-offsets", "earliest", "--http", httpAddr, "--log-level", "warn")
 	if len(lk.Env) > 0 {
 		cmd.Env = append(os.Environ(), lk.Env...)
 	}
@@ -237,7 +254,9 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 	}()
 
-	// Progress, polled: the last 100 batches are kept, far more than a second's.
+	// Progress, polled: the streamer keeps the last 100 reports, one per
+	// query per batch: the seed's three queries make that 33 batches, more
+	// than come in a poll interval.
 	var (
 		pmu     sync.Mutex
 		batches = map[int64]batch{}
@@ -247,7 +266,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	pollDone := make(chan struct{})
 	go func() {
 		defer close(pollDone)
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			pollProgress("http://"+httpAddr+"/progress", &pmu, batches)
@@ -390,13 +409,14 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 	}
 	sort.Slice(pauses, func(i, j int) bool { return pauses[i].d > pauses[j].d })
-	lg, err := benchlake.TableLog(ctx, lk.Store, strings.TrimSuffix(contract.StreamPrefix, "/"))
+	lg, err := benchlake.TableLog(ctx, lk.Store, qf.Sink(deltaSink).Sink.Options["path"])
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "produced %d readings in %v (%.0f/s); measured %d over %v after %v of warm-up; %d batches seen; %d readings not matched to a batch\n",
 		produced, elapsed.Round(time.Millisecond), harness.PerSec(produced, elapsed), len(sent), cfg.Duration, cfg.Warmup, len(bs), missing)
-	fmt.Fprintf(stdout, "streamer: --trigger 0 --console --console-mode update --window %v --watermark %v --alert-max-temp 0\n\n", cfg.Window, cfg.Watermark)
+	fmt.Fprintf(stdout, "streamer: --query %s --trigger 0 (queries/seed/streaming.sql with topic %s, window %v, watermark %v, alert threshold %v; %d sensors)\n\n",
+		qf.Path, topic, cfg.Window, cfg.Watermark, alertMaxTemp, cfg.Sensors)
 	fmt.Fprintln(stdout, "| delay or duration (ms) | samples | p50 | p99 | max |")
 	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: |")
 	row := func(name string, xs []float64) {
@@ -443,7 +463,44 @@ func waitReady(ctx context.Context, url string, exited <-chan error) error {
 	return errors.New("streamer not ready after a minute")
 }
 
-// pollProgress adds the batches /progress reports to batches.
+// seedQuery writes the seed query file into dir with the harness's topic,
+// window, watermark and alert threshold, and checks what the edited file
+// says.
+func seedQuery(dir string, cfg Config) (harness.QueryFile, error) {
+	window := fmt.Sprintf("window(event_time, '%d milliseconds')", cfg.Window.Milliseconds())
+	threshold := strconv.FormatFloat(alertMaxTemp, 'f', -1, 64)
+	if !strings.ContainsAny(threshold, ".e") {
+		threshold += ".0"
+	}
+	qf, err := harness.WriteQuery(dir, "seed/streaming.sql",
+		harness.Edit{Old: "topic = '" + contract.EventsTopic + "'", New: "topic = '" + topic + "'", N: 1},
+		harness.Edit{Old: "event_time - INTERVAL '1' MINUTE", New: fmt.Sprintf("event_time - INTERVAL '%d milliseconds'", cfg.Watermark.Milliseconds()), N: 1},
+		harness.Edit{Old: "window(event_time, '10 seconds')", New: window, N: 3},
+		harness.Edit{Old: "39.5D", New: threshold + "D", N: 2})
+	if err != nil {
+		return qf, err
+	}
+	if t, err := qf.SourceTopic(); err != nil || t != topic {
+		return qf, fmt.Errorf("the edited seed query reads %q (%v), want %s", t, err, topic)
+	}
+	src := qf.Program.Sources[0]
+	if src.Watermark == nil || src.Watermark.Delay != cfg.Watermark.Microseconds() {
+		return qf, fmt.Errorf("the edited seed query's watermark is %+v, want a delay of %v", src.Watermark, cfg.Watermark)
+	}
+	for _, name := range []string{deltaSink, "console", "alerts"} {
+		if qf.Sink(name) == nil {
+			return qf, fmt.Errorf("the seed query has no sink %s", name)
+		}
+	}
+	if s := qf.Sink("alerts").Sink; s.Options["topic"] != alertsTopic {
+		return qf, fmt.Errorf("the seed's alerts go to %s, the harness reads %s", s.Options["topic"], alertsTopic)
+	}
+	return qf, nil
+}
+
+// pollProgress adds the batches /progress reports to batches. Its reports
+// come one per query per batch: they share the batch's offsets and
+// durations; the rows appended are those of the Delta sink's query.
 func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -451,6 +508,7 @@ func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 	}
 	defer resp.Body.Close()
 	var ps []struct {
+		Name       string           `json:"name"`
 		BatchID    int64            `json:"batchId"`
 		Timestamp  string           `json:"timestamp"`
 		DurationMs map[string]int64 `json:"durationMs"`
@@ -483,7 +541,14 @@ func pollProgress(url string, mu *sync.Mutex, batches map[int64]batch) {
 			}
 		}
 		started := t0.Add(-time.Duration(d["latestOffset"]+d["walCommit"]) * time.Millisecond)
-		batches[p.BatchID] = batch{id: p.BatchID, end: end, started: started, committed: committed,
-			addBatch: time.Duration(d["addBatch"]) * time.Millisecond, output: p.Sink.NumOutputRows}
+		b, seen := batches[p.BatchID]
+		if !seen {
+			b = batch{id: p.BatchID, end: end, started: started, committed: committed,
+				addBatch: time.Duration(d["addBatch"]) * time.Millisecond}
+		}
+		if p.Name == deltaSink {
+			b.output = p.Sink.NumOutputRows
+		}
+		batches[p.BatchID] = b
 	}
 }
