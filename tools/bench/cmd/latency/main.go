@@ -1,6 +1,6 @@
-// Command latency measures the streamer's update-mode latency at a steady
-// rate: produce → committed micro-batch, and the alert delay after a window
-// could close.
+// Command latency measures the streamer's update-mode latency on the seed
+// query file at a steady rate: produce → committed micro-batch, and the
+// alert delay after a window could close.
 //
 //	go run ./tools/bench/cmd/latency -rate 10000 -duration 30s
 //
