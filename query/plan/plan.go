@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sensorlab/sensorlab/query/expr"
 	"github.com/sensorlab/sensorlab/query/sql"
@@ -59,6 +60,9 @@ type Query struct {
 	At     sql.Pos
 	Sink   *Sink
 	Source *Source
+	// AsOf is the snapshot of Source the query's FROM names with VERSION
+	// AS OF or TIMESTAMP AS OF (a Delta table only); nil: the latest.
+	AsOf *AsOf
 	// Output is the schema of the rows the query emits.
 	Output types.Schema
 	// Stateful is true when the query aggregates.
@@ -71,6 +75,28 @@ type Query struct {
 	limit int64 // -1: none
 
 	now *int64 // current_timestamp() of the running batch
+}
+
+// AsOf is a table reference's time travel: Spark's VERSION AS OF n or
+// TIMESTAMP AS OF 'ts'. Exactly one of Version and Timestamp is set; the
+// reader resolves it by Delta's rules (the version must exist; a timestamp
+// reads the latest commit at or before it).
+type AsOf struct {
+	// At is the table reference's position.
+	At sql.Pos
+	// Version is n of VERSION AS OF n; nil for TIMESTAMP AS OF.
+	Version *int64
+	// Timestamp is TIMESTAMP AS OF's text as CAST(… AS TIMESTAMP) reads
+	// it (session time zone UTC); zero for VERSION AS OF.
+	Timestamp time.Time
+}
+
+// String is the clause as a query writes it.
+func (a *AsOf) String() string {
+	if a.Version != nil {
+		return "VERSION AS OF " + strconv.FormatInt(*a.Version, 10)
+	}
+	return "TIMESTAMP AS OF '" + a.Timestamp.UTC().Format(time.RFC3339Nano) + "'"
 }
 
 // Compile binds a parsed script.
@@ -340,7 +366,11 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		if (n.VersionAsOf != nil || n.TimestampAs != "") && src.Kind != Table {
 			return nil, sql.Errorf(n.At, "VERSION AS OF and TIMESTAMP AS OF apply to Delta tables only")
 		}
-		b.q.Source = src
+		asOf, err := timeTravel(n)
+		if err != nil {
+			return nil, err
+		}
+		b.q.Source, b.q.AsOf = src, asOf
 		qual := src.Name
 		if n.Alias != nil {
 			qual = n.Alias.Name
@@ -393,6 +423,29 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		return nil, sql.Errorf(n.At, "joins are not supported by sensorlab's engine: a query reads one source")
 	}
 	return nil, sql.Errorf(t.Start(), "unsupported FROM item")
+}
+
+// timeTravel binds a table reference's VERSION AS OF or TIMESTAMP AS OF;
+// nil when it has neither. The timestamp is read as Spark casts a string
+// to TIMESTAMP.
+func timeTravel(n *sql.TableRef) (*AsOf, error) {
+	switch {
+	case n.VersionAsOf != nil:
+		v := *n.VersionAsOf // the parser takes only a digit string
+		return &AsOf{At: n.At, Version: &v}, nil
+	case n.TimestampAs != "":
+		bad := sql.Errorf(n.At, "[INVALID_TIME_TRAVEL_TIMESTAMP_EXPR.INPUT] The time travel timestamp expression '%s' is invalid: cannot be cast to TIMESTAMP (write '2024-11-21 10:00:00', '2024-11-21T10:00:00Z' or '2024-11-21')", n.TimestampAs)
+		e, err := expr.Compile(&sql.TypedLiteral{At: n.At, Type: "TIMESTAMP", Text: n.TimestampAs}, &expr.Scope{})
+		if err != nil {
+			return nil, bad
+		}
+		us, ok := expr.Const(e)
+		if !ok {
+			return nil, bad
+		}
+		return &AsOf{At: n.At, Timestamp: time.UnixMicro(us.(int64)).UTC()}, nil
+	}
+	return nil, nil
 }
 
 // generator plans explode(split(str, regex)).
