@@ -207,7 +207,8 @@ func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // SnapshotAt reads the table as of version v (time travel). The version
 // must be reconstructible: a checkpoint at or before it, or commit 0, and
-// every commit up to it still in the log (ErrVersionNotFound otherwise).
+// every commit up to it still in the log (ErrVersionNotFound otherwise,
+// naming the versions that are, as Delta's "Available versions: [a, b]").
 func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 	if v < 0 {
 		return nil, fmt.Errorf("%w: version %d is negative", ErrVersionNotFound, v)
@@ -218,6 +219,11 @@ func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 	}
 	seg, err := buildSegment(files, v)
 	if err != nil {
+		if times := fileTimestamps(files); errors.Is(err, ErrVersionNotFound) && len(times) > 0 {
+			if earliest, ok := earliestRecreatable(files, times); ok {
+				err = fmt.Errorf("%w; available versions: [%d, %d]", err, earliest, times[len(times)-1].version)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
 	return t.load(ctx, seg, files)

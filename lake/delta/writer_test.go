@@ -250,8 +250,8 @@ func TestCleanupKeepsTableReadable(t *testing.T) {
 				if !slices.Equal(names, want) {
 					t.Fatalf("log after cleanup %q, want %q: the cut-off checkpoint (4: the newest at or before the last commit older than the retention) and all after it", names, want)
 				}
-				if _, err := tbl.SnapshotAt(t.Context(), 3); !errors.Is(err, delta.ErrVersionNotFound) {
-					t.Fatalf("SnapshotAt(3) after cleanup = %v, want ErrVersionNotFound", err)
+				if _, err := tbl.SnapshotAt(t.Context(), 3); !errors.Is(err, delta.ErrVersionNotFound) || !strings.Contains(err.Error(), "available versions: [4, 6]") {
+					t.Fatalf("SnapshotAt(3) after cleanup = %v, want ErrVersionNotFound naming the available versions [4, 6]", err)
 				}
 			}
 			after := mustSnapshot(t, tbl)
