@@ -119,17 +119,18 @@ func (e *cmpExpr) Eval(b *types.Batch, out *types.Vector) {
 	}
 	prepare(out, types.TBoolean, n)
 	o := out.Bool
-	// A constant side is read once rather than as a vector.
-	if k, ok := e.r.(*constant); ok && !k.isNull() && e.class != cDec {
+	// A side that is the same for every row is read once rather than as a
+	// vector.
+	if k := scalarOf(e.r); k != nil && !k.IsNull(0) && e.class != cDec {
 		l := arg(e.l, b, &e.lv)
-		e.scalar(e.op, l, &k.one, o, n)
+		e.scalar(e.op, l, k, o, n)
 		unionNulls(out, n, l.Null)
 		fixNulls(out)
 		return
 	}
-	if k, ok := e.l.(*constant); ok && !k.isNull() && e.class != cDec {
+	if k := scalarOf(e.l); k != nil && !k.IsNull(0) && e.class != cDec {
 		r := arg(e.r, b, &e.rv)
-		e.scalar(e.op.flip(), r, &k.one, o, n)
+		e.scalar(e.op.flip(), r, k, o, n)
 		unionNulls(out, n, r.Null)
 		fixNulls(out)
 		return

@@ -694,18 +694,28 @@ func (c *compiler) like(e *sql.Like) (Expr, error) {
 }
 
 // fold replaces e by its value when all of kids are constants (e is then
-// a deterministic function of constants).
+// a deterministic function of constants), and wraps it in a batchConst
+// when they are constants and values fixed for a batch (current_timestamp()).
 func fold(e Expr, kids ...Expr) Expr {
 	if !foldConstants {
 		return e
 	}
+	perBatch := false
 	for _, k := range kids {
-		if _, ok := k.(*constant); !ok {
+		switch k.(type) {
+		case *constant:
+		case *batchConst, *nowExpr:
+			perBatch = true
+		default:
 			return e
 		}
 	}
-	if _, ok := e.(*constant); ok {
+	switch e.(type) {
+	case *constant, *batchConst:
 		return e
+	}
+	if perBatch {
+		return &batchConst{x: e}
 	}
 	var v types.Vector
 	e.Eval(&types.Batch{N: 1}, &v)

@@ -140,6 +140,65 @@ func (e *nowExpr) Eval(b *types.Batch, out *types.Vector) {
 	}
 }
 
+// batchConst is an expression that reads no column but is no constant
+// either, because it reads current_timestamp(), fixed for a batch
+// (unix_millis(current_timestamp()) + 86400000): fold wraps it so that it
+// is computed once per batch, on one row, rather than once per row.
+type batchConst struct {
+	x   Expr
+	one types.Vector // the value, as evaluated by the last Eval or row
+}
+
+func (e *batchConst) Type() types.Type { return e.x.Type() }
+
+// row evaluates the expression on one row and returns it as a one-row
+// vector, valid until the next call.
+func (e *batchConst) row() *types.Vector {
+	e.x.Eval(&types.Batch{N: 1}, &e.one)
+	return &e.one
+}
+
+func (e *batchConst) Eval(b *types.Batch, out *types.Vector) {
+	one := e.row()
+	t := e.x.Type()
+	if one.IsNull(0) {
+		allNull(out, t, b.N)
+		return
+	}
+	prepare(out, t, b.N)
+	switch physOf(t) {
+	case pStr:
+		for i := range out.Str {
+			out.Str[i] = one.Str[0]
+		}
+	case pBool:
+		for i := range out.Bool {
+			out.Bool[i] = one.Bool[0]
+		}
+	case pI64:
+		for i := range out.I64 {
+			out.I64[i] = one.I64[0]
+		}
+	case pF64:
+		for i := range out.F64 {
+			out.F64[i] = one.F64[0]
+		}
+	}
+}
+
+// scalarOf returns the one-row value of an operand that is the same for
+// every row of the batch (a constant, or a batchConst evaluated now), or
+// nil for an operand that varies by row.
+func scalarOf(e Expr) *types.Vector {
+	switch k := e.(type) {
+	case *constant:
+		return &k.one
+	case *batchConst:
+		return k.row()
+	}
+	return nil
+}
+
 // isNull is x IS [NOT] NULL.
 type isNull struct {
 	x   Expr
