@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sensorlab/sensorlab/query/agg"
 	"github.com/sensorlab/sensorlab/query/decode"
@@ -19,16 +20,17 @@ type SourceReader struct {
 	rec      []int        // record index of each raw row
 	computed []expr.Expr
 	checks   []check
-	checkVec *types.Vector
-	failed   []bool
+	sel      [2][]int32 // the rows that passed the checks so far, and the next check's
 	now      int64
 	work     types.Batch     // the decoded and computed columns of a batch
 	compVecs []*types.Vector // the computed columns' vectors
 }
 
+// check is a CHECK constraint, as a filter that keeps the rows where it is
+// TRUE or NULL.
 type check struct {
-	reason string
-	e      expr.Expr
+	reason, detail string
+	f              *expr.Filter
 }
 
 // Rejected is a record the source did not take: its index in the records
@@ -70,7 +72,12 @@ func NewSourceReader(s *Source) (*SourceReader, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.checks = append(r.checks, check{reason: c.Name.Name, e: e})
+		f, err := expr.NewFilter(e, true)
+		if err != nil {
+			return nil, fmt.Errorf("CONSTRAINT %s: %w", c.Name.Name, err)
+		}
+		r.checks = append(r.checks, check{reason: c.Name.Name, f: f,
+			detail: fmt.Sprintf("CONSTRAINT %s CHECK failed", c.Name.Name)})
 	}
 	return r, nil
 }
@@ -118,32 +125,37 @@ func (r *SourceReader) rows(b *types.Batch, rejected []Rejected) (*types.Batch, 
 		work.Cols = append(work.Cols, v)
 	}
 	if len(r.checks) > 0 && b.N > 0 {
-		if r.checkVec == nil {
-			r.checkVec = types.NewVector(types.TBoolean, b.N)
-		}
-		r.failed = append(r.failed[:0], make([]bool, b.N)...)
-		nFailed := 0
-		for _, c := range r.checks {
-			r.checkVec.Reset()
-			c.e.Eval(work, r.checkVec)
-			for i := 0; i < b.N; i++ {
-				// SQL CHECK semantics: NULL passes, only FALSE fails.
-				if !r.failed[i] && !r.checkVec.Bool[i] && !r.checkVec.IsNull(i) {
-					r.failed[i] = true
-					nFailed++
-					rejected = append(rejected, Rejected{Index: r.rec[i], Reason: c.reason,
-						Detail: fmt.Sprintf("CONSTRAINT %s CHECK failed", c.reason)})
+		// Each check narrows the rows the previous ones passed; the rows
+		// it drops are rejected with its name, in row order.
+		var sel []int32 // nil: every row
+		for k := range r.checks {
+			c := &r.checks[k]
+			kept := c.f.Select(work, sel, r.sel[k%2])
+			r.sel[k%2] = kept[:0]
+			n := len(sel)
+			if sel == nil {
+				n = work.N
+			}
+			if len(kept) < n {
+				for j, x := 0, 0; x < n; x++ {
+					i := int32(x)
+					if sel != nil {
+						i = sel[x]
+					}
+					if j < len(kept) && kept[j] == i {
+						j++
+						continue
+					}
+					rejected = append(rejected, Rejected{Index: r.rec[i], Reason: c.reason, Detail: c.detail})
 				}
 			}
-		}
-		if nFailed > 0 {
-			sel := make([]int32, 0, b.N-nFailed)
-			for i, f := range r.failed {
-				if !f {
-					sel = append(sel, int32(i))
-				}
+			sel = kept
+			if len(sel) == 0 {
+				break
 			}
-			work = take(work, sel)
+		}
+		if len(sel) < work.N {
+			compact(work, sel)
 		}
 	}
 	decl := &types.Batch{Schema: s.Schema, Cols: make([]*types.Vector, len(s.Schema)), Partition: work.Partition, N: work.N}
@@ -151,6 +163,42 @@ func (r *SourceReader) rows(b *types.Batch, rejected []Rejected) (*types.Batch, 
 		decl.Cols[d] = work.Cols[in]
 	}
 	return decl, rejected
+}
+
+// compact keeps the rows sel (ascending) of b, moving them down in place:
+// the reader's own vectors, reused by the next Read.
+func compact(b *types.Batch, sel []int32) {
+	n := len(sel)
+	for _, v := range b.Cols {
+		switch {
+		case v.Type.Kind == types.String:
+			v.Str = compactSlice(v.Str, sel)
+		case v.Type.Kind == types.Boolean:
+			v.Bool = compactSlice(v.Bool, sel)
+		case v.Type.Kind == types.Double:
+			v.F64 = compactSlice(v.F64, sel)
+		case v.Type.UsesI64():
+			v.I64 = compactSlice(v.I64, sel)
+		}
+		if v.Null != nil {
+			v.Null = compactSlice(v.Null, sel)
+			if !slices.Contains(v.Null, true) {
+				v.Null = nil
+			}
+		}
+	}
+	if b.Partition != nil {
+		b.Partition = compactSlice(b.Partition, sel)
+	}
+	b.N = n
+}
+
+func compactSlice[T any](s []T, sel []int32) []T {
+	for j, i := range sel {
+		s[j] = s[i]
+	}
+	clear(s[len(sel):]) // no string kept alive past the rows
+	return s[:len(sel)]
 }
 
 // Executor runs one query, one micro-batch at a time: Push the batch's
