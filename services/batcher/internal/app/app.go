@@ -84,6 +84,11 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Write
 			log.Error("compile the query file", "err", err)
 			return ExitFailed
 		}
+		if a := opts.Job.Query.AsOf; a != nil && cfg.Run.Interval > 0 {
+			log.Error("compile the query file", "err", fmt.Errorf("%s:%s: %s reads one fixed snapshot: run it once (interval 0), not every %s",
+				cfg.Run.Query, a.At, a, cfg.Run.Interval))
+			return ExitFailed
+		}
 	}
 	b := &Batcher{Store: store, Options: opts, Log: log, Out: out}
 	if cfg.Run.Interval <= 0 {

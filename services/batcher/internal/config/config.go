@@ -98,11 +98,13 @@ type Run struct {
 	HTTPAddr string
 	// ReadConcurrency is how many window files are read at once.
 	ReadConcurrency int
-	// AsOfVersion reads the stream table as of this version (time travel);
-	// -1 reads the latest.
+	// AsOfVersion reads the query's table as of this version (time
+	// travel); -1 reads the latest, or the query's VERSION AS OF /
+	// TIMESTAMP AS OF, which must otherwise name the same snapshot.
 	AsOfVersion int64
-	// AsOfTimestamp reads the stream table as of this time, by Delta's
-	// rules (the latest commit not after it); zero reads the latest.
+	// AsOfTimestamp reads the query's table as of this time, by Delta's
+	// rules (the latest commit not after it); zero reads the latest (or
+	// the query's own snapshot, as for AsOfVersion).
 	AsOfTimestamp time.Time
 	// SkipUnchanged, in interval mode, skips a run when the stream table's
 	// version is the one the batch table's latest commit consolidated.
@@ -208,9 +210,9 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of /healthz, /readyz and /metrics, served in interval mode; empty disables", Value: envflag.String(&c.Run.HTTPAddr)},
 		{Flag: "read-concurrency", Env: "READ_CONCURRENCY", Default: "8", Usage: "window files read at once", Value: envflag.Int(&c.Run.ReadConcurrency)},
 		{Flag: "skip-unchanged", Env: "SKIP_UNCHANGED", Default: "true", Usage: "in interval mode, write nothing when the stream table has not changed since the batch table's last commit", Value: envflag.Bool(&c.Run.SkipUnchanged)},
-		{Flag: "as-of-version", Env: "AS_OF_VERSION", Default: "(latest)", Usage: "read the stream table as of this version (time travel); one-shot runs only", Value: asOfVersion(&c.Run.AsOfVersion)},
-		{Flag: "query", Env: "QUERY", Default: "(the seed's)", Usage: "batch query file to run (CREATE TABLE … CREATE SINK … AS SELECT); default: the seed's consolidation, queries/seed/batch.sql", Value: envflag.String(&c.Run.Query)},
-		{Flag: "as-of-timestamp", Env: "AS_OF_TIMESTAMP", Default: "(latest)", Usage: "read the stream table as of this time, RFC 3339 or a date (UTC midnight); one-shot runs only", Value: asOfTimestamp(&c.Run.AsOfTimestamp)},
+		{Flag: "as-of-version", Env: "AS_OF_VERSION", Default: "(latest)", Usage: "read the table the query reads as of this version (time travel, as the query's VERSION AS OF n; if the query names a snapshot too, the same one); one-shot runs only", Value: asOfVersion(&c.Run.AsOfVersion)},
+		{Flag: "query", Env: "QUERY", Default: "(the seed's)", Usage: "batch query file to run (CREATE TABLE … CREATE SINK … AS SELECT, FROM t [VERSION AS OF n | TIMESTAMP AS OF '…']); default: the seed's consolidation, queries/seed/batch.sql", Value: envflag.String(&c.Run.Query)},
+		{Flag: "as-of-timestamp", Env: "AS_OF_TIMESTAMP", Default: "(latest)", Usage: "read the table the query reads as of this time (as the query's TIMESTAMP AS OF; if the query names a snapshot too, the same one), RFC 3339 or a date (UTC midnight); one-shot runs only", Value: asOfTimestamp(&c.Run.AsOfTimestamp)},
 		logLevel,
 	}, s3...)
 }
@@ -495,6 +497,9 @@ func (c Config) LogValue() slog.Value {
 			slog.String("http", c.Run.HTTPAddr),
 			slog.Int("read_concurrency", c.Run.ReadConcurrency),
 			slog.Bool("skip_unchanged", c.Run.SkipUnchanged))
+		if c.Run.Query != "" {
+			attrs = append(attrs, slog.String("query", c.Run.Query))
+		}
 		if c.Run.AsOfVersion >= 0 {
 			attrs = append(attrs, slog.Int64("as_of_version", c.Run.AsOfVersion))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/query/lakeio"
+	"github.com/sensorlab/sensorlab/query/plan"
 	"github.com/sensorlab/sensorlab/query/types"
 )
 
@@ -36,7 +37,9 @@ type Options struct {
 	AsOfVersion *int64
 	// AsOfTimestamp, when not zero (and AsOfVersion is nil), reads the
 	// stream table as of this time, by Delta's rules. Neither set: the
-	// latest version.
+	// latest version, or the one the query's VERSION AS OF / TIMESTAMP AS
+	// OF names. When the query names one too, both must name the same
+	// (ErrAsOfConflict otherwise).
 	AsOfTimestamp time.Time
 	// SkipUnchanged skips a run whose stream table version is the one the
 	// batch table's latest commit was consolidated from (interval mode):
@@ -212,8 +215,8 @@ func Run(ctx context.Context, store lake.Store, opts Options) (Result, error) {
 }
 
 // Run reads a snapshot of the job's source table, the stream table by
-// default (the latest, or the one Options.AsOfVersion / AsOfTimestamp
-// name), runs the job's query over the rows of its live files (read in
+// default (the latest, or the one the query's VERSION AS OF / TIMESTAMP AS
+// OF or Options.AsOfVersion / AsOfTimestamp name), runs the job's query over the rows of its live files (read in
 // the log's order, each file an input partition of the engine, whose
 // partial aggregates merge in that order) and writes the result to the
 // sink table, the batch table by default, in one commit: an overwrite, or
@@ -288,17 +291,20 @@ func (c *Consolidator) Run(ctx context.Context) (Result, error) {
 // does not exist and the latest version was asked for.
 func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source, error) {
 	src := Source{Table: c.job.Source, Version: -1}
+	asOfVersion, asOfTime, err := c.asOf()
+	if err != nil {
+		return nil, src, err
+	}
 	var snap *delta.Snapshot
-	var err error
 	switch {
-	case c.opts.AsOfVersion != nil:
-		v := *c.opts.AsOfVersion
+	case asOfVersion != nil:
+		v := *asOfVersion
 		src.AsOfVersion = &v
 		if snap, err = c.stream.SnapshotAt(ctx, v); err != nil {
 			return nil, src, fmt.Errorf("read the stream table %s as of version %d: %w", c.stream, v, err)
 		}
-	case !c.opts.AsOfTimestamp.IsZero():
-		ts := c.opts.AsOfTimestamp
+	case !asOfTime.IsZero():
+		ts := asOfTime
 		src.AsOfTimestamp = ts.UTC().Format(time.RFC3339Nano)
 		if snap, err = c.stream.SnapshotAsOf(ctx, ts); err != nil {
 			return nil, src, fmt.Errorf("read the stream table %s as of %s: %w", c.stream, src.AsOfTimestamp, err)
@@ -317,6 +323,45 @@ func (c *Consolidator) readStream(ctx context.Context) (*delta.Snapshot, Source,
 		return nil, src, fmt.Errorf("stream table %s version %d: %w", c.stream, snap.Version(), err)
 	}
 	return snap, src, nil
+}
+
+// ErrAsOfConflict refuses a run whose query text and options (the
+// --as-of-version / --as-of-timestamp flags) name two different snapshots
+// of the source table.
+var ErrAsOfConflict = errors.New("two snapshots asked for")
+
+// asOf is the snapshot the run reads: the query's VERSION AS OF or
+// TIMESTAMP AS OF (Spark's way, the only one Spark has), else the options'
+// AsOfVersion or AsOfTimestamp; neither: nil and zero, the latest. The
+// query and the options may both name it only if they name the same one.
+func (c *Consolidator) asOf() (*int64, time.Time, error) {
+	q := c.job.Query.AsOf
+	flagged := c.opts.AsOfVersion != nil || !c.opts.AsOfTimestamp.IsZero()
+	if q == nil {
+		if c.opts.AsOfVersion != nil {
+			return c.opts.AsOfVersion, time.Time{}, nil
+		}
+		return nil, c.opts.AsOfTimestamp, nil
+	}
+	if flagged && !sameAsOf(q, c.opts.AsOfVersion, c.opts.AsOfTimestamp) {
+		flag := "--as-of-timestamp " + c.opts.AsOfTimestamp.UTC().Format(time.RFC3339Nano)
+		if c.opts.AsOfVersion != nil {
+			flag = fmt.Sprintf("--as-of-version %d", *c.opts.AsOfVersion)
+		}
+		return nil, time.Time{}, fmt.Errorf("%w: %s:%s: the query reads %s %s, and %s asks for another snapshot: name it once, in the query or by the flag",
+			ErrAsOfConflict, c.job.File, q.At, c.job.Query.Source.Name, q, flag)
+	}
+	return q.Version, q.Timestamp, nil
+}
+
+// sameAsOf reports whether the query's clause names the snapshot version
+// or ts does (a version and a time never match: which version a time
+// reads depends on the log).
+func sameAsOf(q *plan.AsOf, version *int64, ts time.Time) bool {
+	if q.Version != nil {
+		return version != nil && *version == *q.Version
+	}
+	return version == nil && q.Timestamp.Equal(ts)
 }
 
 // checkSourceSchema checks that the table's schema has the columns the
