@@ -265,8 +265,20 @@ type Decoder struct {
 	keyBuf  []byte // an escaped key, decoded
 	scratch []byte // escaped string values, decoded
 
-	arena arena
-	alias bool // strings alias the input: only for the benchmark that measures the copy
+	arena  arena
+	intern *[internSize]interned // the short strings returned lately
+	alias  bool                  // strings alias the input: only for the benchmark that measures the copy
+}
+
+// internSize is the number of short strings the decoder remembers (a
+// power of two): a column of few distinct values (a sensor id) then reuses
+// the same strings instead of copying each record's.
+const internSize = 256
+
+// interned is a string of up to seven bytes and its bytes as a word.
+type interned struct {
+	w uint64
+	s string
 }
 
 // New returns a decoder for cols read in format f. It refuses what it
@@ -437,12 +449,35 @@ func (d *Decoder) str(b []byte) string {
 }
 
 // strWord is str for a string b of at most seven bytes whose bytes begin
-// the little-endian word w (the string's bytes and what follows them).
+// the little-endian word w (the string's bytes and what follows them), with
+// no byte below 0x20 (strStops stops there). Such a string is its bytes as
+// a word, zero past its end: the key of the intern table, where it is
+// found again when the column has few distinct values.
 func (d *Decoder) strWord(b []byte, w uint64) string {
 	if d.alias {
 		return unsafe.String(unsafe.SliceData(b), len(b))
 	}
-	return d.arena.word(w, len(b))
+	n := len(b)
+	key := w & (1<<(8*n) - 1)
+	if d.intern == nil {
+		d.intern = new([internSize]interned)
+	}
+	e := &d.intern[(key*0x9e3779b97f4a7c15)>>(64-8)&(internSize-1)]
+	if e.w == key { // the same bytes and, none being 0, the same length
+		return e.s
+	}
+	s := d.arena.word(w, n)
+	e.w, e.s = key, s
+	return s
+}
+
+// strWords is str for a string b of eight to fifteen bytes whose bytes
+// begin the little-endian words w1, w2.
+func (d *Decoder) strWords(b []byte, w1, w2 uint64) string {
+	if d.alias {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return d.arena.words(w1, w2, len(b))
 }
 
 // arenaChunk is the size of the arena's chunks. Strings longer than a
@@ -481,6 +516,19 @@ func (a *arena) word(w uint64, n int) string {
 	}
 	start := len(a.buf)
 	binary.LittleEndian.PutUint64(a.buf[start:start+8], w)
+	a.buf = a.buf[:start+n]
+	return unsafe.String(&a.buf[start], n)
+}
+
+// words is word for the 8 <= n < 16 low-order bytes of w1, w2.
+func (a *arena) words(w1, w2 uint64, n int) string {
+	if cap(a.buf)-len(a.buf) < 16 {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.buf)
+	dst := (*[16]byte)(a.buf[start : start+16])
+	binary.LittleEndian.PutUint64(dst[:8], w1)
+	binary.LittleEndian.PutUint64(dst[8:], w2)
 	a.buf = a.buf[:start+n]
 	return unsafe.String(&a.buf[start], n)
 }
@@ -537,15 +585,26 @@ func (d *Decoder) decodeOrdered(b []byte, out *types.Batch) bool {
 				}
 				i++
 				if len(b)-i >= 8 {
-					// A string of up to seven bytes of printable ASCII, read
-					// and copied as one word.
-					w := binary.LittleEndian.Uint64(b[i:])
-					if stops := strStops(w); stops != 0 {
+					// A string of up to fifteen bytes of printable ASCII,
+					// read and copied as one word or two.
+					w1 := binary.LittleEndian.Uint64(b[i:])
+					if stops := strStops(w1); stops != 0 {
 						n := bits.TrailingZeros64(stops) >> 3
 						if b[i+n] == '"' {
-							v.Str = append(v.Str, d.strWord(b[i:i+n], w))
+							v.Str = append(v.Str, d.strWord(b[i:i+n], w1))
 							i += n + 1
 							break
+						}
+					} else if len(b)-i >= 16 {
+						w := (*[16]byte)(b[i : i+16])
+						w2 := binary.LittleEndian.Uint64(w[8:])
+						if stops := strStops(w2); stops != 0 {
+							n := bits.TrailingZeros64(stops) >> 3
+							if w[8+n&7] == '"' {
+								v.Str = append(v.Str, d.strWords(b[i:i+8+n], w1, w2))
+								i += 8 + n + 1
+								break
+							}
 						}
 					}
 				}

@@ -3,6 +3,8 @@ package decode
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -471,6 +473,45 @@ func TestStringsOutliveTheBatch(t *testing.T) {
 	for i := range kept {
 		if kept[i] != want[i] {
 			t.Fatalf("string %d = %q after later batches, want %q", i, kept[i], want[i])
+		}
+	}
+}
+
+// Strings of a column with few distinct values come back from the intern
+// table: each record still reads as its own value, for every length the
+// one-word and two-word paths take and beyond, with more distinct values
+// than the table holds, and spaced or compact.
+func TestInternedStringsKeepTheirValues(t *testing.T) {
+	d := newSeedDecoder(t)
+	out := d.NewBatch(1024)
+	rng := rand.New(rand.NewPCG(9, 9))
+	var ids []string
+	for n := range 300 {
+		ids = append(ids, strings.Repeat("x", n%17)+strconv.Itoa(n)) // 1 to 19 bytes
+	}
+	ids = append(ids, "", "a", "ab")
+	var want []string
+	for i := range 20000 {
+		if out.N == 1024 {
+			for k, s := range out.Cols[0].Str {
+				if s != want[k] {
+					t.Fatalf("row %d: sensor_id %q, want %q", k, s, want[k])
+				}
+			}
+			out.Reset()
+			want = want[:0]
+		}
+		id := ids[rng.IntN(len(ids))]
+		if i%5 == 0 {
+			id = ids[len(ids)-1-rng.IntN(3)] // the short ones, often
+		}
+		want = append(want, id)
+		v := fmt.Sprintf(`{"sensor_id":"%s","ts":1732200000000,"temp":20.5,"hum":50,"ok":true}`, id)
+		if i%2 == 0 {
+			v = strings.NewReplacer(`":`, `": `, `,"`, `, "`).Replace(v)
+		}
+		if rej := d.Decode(&Record{Value: []byte(v)}, out); rej != nil {
+			t.Fatal(rej)
 		}
 	}
 }
