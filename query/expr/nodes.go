@@ -147,6 +147,7 @@ func (e *nowExpr) Eval(b *types.Batch, out *types.Vector) {
 type batchConst struct {
 	x   Expr
 	one types.Vector // the value, as evaluated by the last Eval or row
+	b   types.Batch  // a batch of one row and no column
 }
 
 func (e *batchConst) Type() types.Type { return e.x.Type() }
@@ -154,7 +155,8 @@ func (e *batchConst) Type() types.Type { return e.x.Type() }
 // row evaluates the expression on one row and returns it as a one-row
 // vector, valid until the next call.
 func (e *batchConst) row() *types.Vector {
-	e.x.Eval(&types.Batch{N: 1}, &e.one)
+	e.b.N = 1
+	e.x.Eval(&e.b, &e.one)
 	return &e.one
 }
 
