@@ -546,7 +546,7 @@ func (o *Op) loadGroup(r *reader, st *store) {
 			st.rec[int(x)*S+wMeta1] = st.rec[int(x)*S+wMeta1]&^0xFFFFFFFF | uint64(uint32(int32(p)))
 			st.release(x, S, o.meta, o.slots)
 		case i == 0:
-			m = st.insert(h, key, int32(p), o.tmpl, &o.hs)
+			m = st.insert(h, key, int32(p), o.tmpl)
 			x = m
 		default:
 			x = o.partial(st, m, int32(p))

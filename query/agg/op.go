@@ -83,9 +83,10 @@ type Op struct {
 	segs         []seg
 	runs         []run
 	sortScratch  []keyRef
-	emitRows     []int32
 	partScratch  []int32
 	changedWins  []*store
+	hashes       []uint64 // prefetch's scratch
+	sink         uint64   // what prefetch loaded, so that the loads stay
 	haveEventTim bool
 }
 
@@ -550,6 +551,9 @@ func (o *Op) lookupRun(b *types.Batch, r *run, rows, dst []int32) {
 	hs0, hs1 := o.hs.s[0], o.hs.s[1]
 	rs, ds := rows[r.lo:r.hi], dst[r.lo:r.hi]
 	ds = ds[:len(rs)]
+	if len(w.tab) >= prefetchTab && len(rs) >= 16 {
+		o.prefetch(b, w, rs)
+	}
 	if o.rawKey {
 		raw := b.Cols[o.cfg.Keys[0]].Str
 		for e, i := range rs {
@@ -592,6 +596,52 @@ func (o *Op) lookupRun(b *types.Batch, r *run, rows, dst []int32) {
 	}
 }
 
+// prefetchTab is the table length (entries) from which lookupRun first
+// touches the home entries of a run's keys: a table of 2 MiB and more
+// misses the L2 cache, and loads that do not depend on one another wait
+// for memory together instead of one after the other.
+const prefetchTab = 1 << 18
+
+// prefetch loads the table entry where each key of rows starts its probe
+// in w, and the record it holds, into the cache, all before the lookups
+// use them. It changes nothing.
+func (o *Op) prefetch(b *types.Batch, w *store, rows []int32) {
+	mask := uint64(len(w.tab) - 1)
+	shift := bits.LeadingZeros64(mask) & 63
+	hs := slices.Grow(o.hashes[:0], len(rows))[:len(rows)]
+	var raw []string
+	if o.rawKey {
+		raw = b.Cols[o.cfg.Keys[0]].Str
+	}
+	var x uint64
+	for e, i := range rows {
+		var key []byte
+		if raw != nil {
+			key = unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i])) // read only
+		} else {
+			var lo uint32
+			if i > 0 {
+				lo = o.keyEnds[i-1]
+			}
+			key = o.keyBuf[lo:o.keyEnds[i]]
+		}
+		h := o.hs.hash(key)
+		hs[e] = h
+		x += w.tab[h>>shift]
+	}
+	// The records the home entries point at (one whose tag is another
+	// key's costs a useless load, never a wrong result).
+	rec, S := w.rec, uint64(o.stride)
+	for _, h := range hs {
+		if en := w.tab[h>>shift]; en != 0 && en>>32 == h>>32 {
+			if j := (uint64(uint32(en)) - 1) * S; j < uint64(len(rec)) {
+				x += rec[j]
+			}
+		}
+	}
+	o.hashes, o.sink = hs, x
+}
+
 // hotMiss is the group cache's slow path: the entries after the key's
 // home, then the full lookup, whose record it caches.
 func (o *Op) hotMiss(w *store, h uint64, key []byte, p int32, w0, w1 uint64) int32 {
@@ -610,7 +660,7 @@ func (o *Op) lookup(w *store, h uint64, k []byte, p int32) int32 {
 	S := o.stride
 	m := w.find(h, k, S)
 	if m < 0 {
-		m = w.insert(h, k, p, o.tmpl, &o.hs)
+		m = w.insert(h, k, p, o.tmpl)
 	}
 	r := m
 	if w.part(m, S) != p {
@@ -734,11 +784,36 @@ func (o *Op) window(pass int, start int64) *store {
 		} else {
 			w = &store{}
 		}
+		o.presize(w)
 		w.start = start
 		o.wins = slices.Insert(o.wins, i, w)
 	}
 	o.lastW[pass] = w
 	return w
+}
+
+// presize gives the empty store w room for as many groups, records and
+// key bytes as the largest window in state holds: windows of a steady
+// stream are alike, and a store that starts at its final size neither
+// copies its records nor rehashes its table while it fills.
+func (o *Op) presize(w *store) {
+	var n, grp, keys int
+	for _, x := range o.wins {
+		n, grp, keys = max(n, int(x.n)), max(grp, int(x.nGrp)), max(keys, len(x.arena))
+	}
+	if n == 0 {
+		return
+	}
+	w.rec = slices.Grow(w.rec[:0], n*o.stride)
+	w.arena = slices.Grow(w.arena[:0], keys)
+	if t := tableSize(grp); len(w.tab) < t {
+		if cap(w.tab) >= t {
+			w.tab = w.tab[:t]
+			clear(w.tab)
+		} else {
+			w.tab = make([]uint64, t)
+		}
+	}
 }
 
 func floorDiv(a, b int64) int64 {
@@ -801,16 +876,25 @@ func (o *Op) finish(out *types.Batch) error {
 		return o.finishSessions(out)
 	}
 	closes := o.cfg.HasWatermark && o.size > 0
-	nClosed := 0
+	nClosed, nOut := 0, 0
 	for _, w := range o.wins {
 		closed := closes && w.start <= o.wm-o.size
 		if closed {
 			nClosed++
 		}
+		switch {
+		case o.cfg.Mode == Update:
+			nOut += len(w.touched)
+		case closed || o.cfg.Mode == Complete:
+			nOut += int(w.nGrp)
+		}
+	}
+	reserve(out, nOut)
+	for i, w := range o.wins {
 		var err error
 		switch o.cfg.Mode {
 		case Append:
-			if closed {
+			if i < nClosed {
 				err = o.emitStore(out, w, true, nil)
 			}
 		case Update:
@@ -838,12 +922,24 @@ func (o *Op) finish(out *types.Batch) error {
 	return nil
 }
 
+// reserve gives every column of the empty batch out room for n rows, so
+// that the rows are appended without growing the vectors.
+func reserve(out *types.Batch, n int) {
+	if n <= 0 || out.N != 0 {
+		return
+	}
+	for i, f := range out.Schema {
+		out.Cols[i] = types.NewVector(f.Type, n)
+	}
+}
+
 // emitStore appends to out the groups of w, sorted by key: all of them, or
 // those in rows (main row indices).
 func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error {
 	S := o.stride
 	refs := o.sortScratch[:0]
 	if all {
+		refs = slices.Grow(refs, int(w.nGrp))
 		for r := int32(0); r < w.n; r++ {
 			if w.isMain(r, S) {
 				refs = append(refs, keyRef{k: w.key(r, S), r: r})
@@ -855,10 +951,17 @@ func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error
 		}
 	}
 	sortRefs(refs)
-	var err error
-	for _, kr := range refs {
-		if err = o.emitGroup(out, w, kr.r, w.start, w.start+o.size); err != nil {
-			break
+	err := o.mergeGroups(w, refs)
+	if err == nil {
+		c := 0
+		if o.size > 0 {
+			appendConst(out.Cols[0], w.start, len(refs))
+			appendConst(out.Cols[1], w.start+o.size, len(refs))
+			c = 2
+		}
+		err = o.emitRows(out, c, w, refs)
+		if err != nil {
+			err = fmt.Errorf("window %d: %w", w.start, err)
 		}
 	}
 	clear(refs)
@@ -866,62 +969,84 @@ func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error
 	return err
 }
 
+// appendConst appends n copies of x to the integer vector v.
+func appendConst(v *types.Vector, x int64, n int) {
+	for range n {
+		v.AppendInt(x)
+	}
+}
+
 // sortRefs sorts groups by key bytes: the SQL order of the keys.
 func sortRefs(refs []keyRef) {
 	slices.SortFunc(refs, func(a, b keyRef) int { return bytes.Compare(a.k, b.k) })
 }
 
-// emitGroup appends the row of the group of main row m of w to out: its
-// partials merged in ascending partition order.
-func (o *Op) emitGroup(out *types.Batch, w *store, m int32, start, end int64) error {
-	c := 0
-	if o.size > 0 || o.sess != nil {
-		out.Cols[0].AppendInt(start)
-		out.Cols[1].AppendInt(end)
-		c = 2
-	}
-	if err := o.keys.decode(w.key(m, o.stride), out.Cols[c:c+len(o.cfg.Keys)]); err != nil {
-		return fmt.Errorf("window %d: %w", w.start, err)
-	}
-	c += len(o.cfg.Keys)
-	st, r := w, int(m)
-	if w.next(m, o.stride) >= 0 {
+// mergeGroups merges, for each group of refs (main rows of w) that has
+// partials of several partitions, its partials in ascending partition
+// order into a record of o.acc, and points the group's ref at it (^index).
+func (o *Op) mergeGroups(w *store, refs []keyRef) error {
+	S := o.stride
+	acc := o.acc
+	acc.reset()
+	for k := range refs {
+		m := refs[k].r
+		if w.next(m, S) < 0 {
+			continue
+		}
 		parts := o.partScratch[:0]
-		for x := m; x >= 0; x = w.next(x, o.stride) {
+		for x := m; x >= 0; x = w.next(x, S) {
 			parts = append(parts, x)
 		}
 		o.partScratch = parts
-		var err error
-		st, err = o.mergeParts(w, parts)
-		if err != nil {
-			return err
+		slices.SortFunc(parts, func(a, b int32) int { return cmp.Compare(w.part(a, S), w.part(b, S)) })
+		j := acc.newRow(o.tmpl, 0, 0)
+		for _, x := range parts {
+			if err := o.mergeRec(acc, int(j), w, int(x)); err != nil {
+				return err
+			}
 		}
-		r = 0
+		refs[k].r = ^j
 	}
-	for i := range o.aggs {
-		if err := o.aggs[i].emit(st, r, o.stride, out.Cols[c+i]); err != nil {
-			return err
-		}
-	}
-	out.N++
 	return nil
 }
 
-// mergeParts merges records parts of w, in ascending partition order, into
-// o.acc's record 0 and returns o.acc.
-func (o *Op) mergeParts(w *store, parts []int32) (*store, error) {
-	S := o.stride
-	slices.SortFunc(parts, func(a, b int32) int { return cmp.Compare(w.part(a, S), w.part(b, S)) })
-	acc := o.acc
-	acc.reset()
-	acc.rec = append(acc.rec, o.tmpl...)
-	acc.n = 1
-	for _, x := range parts {
-		if err := o.mergeRec(acc, 0, w, int(x)); err != nil {
-			return nil, err
+// emitRows appends to out, from column c on, the keys and aggregates of
+// the groups refs: each a record of src, or (^r) of o.acc.
+func (o *Op) emitRows(out *types.Batch, c int, src *store, refs []keyRef) error {
+	nk := len(o.cfg.Keys)
+	if nk == 1 && o.keys.cols[0].t.Kind == types.String && !o.keys.cols[0].nullable {
+		// The encoding is the string: every key of the batch in one
+		// allocation.
+		n := 0
+		for _, kr := range refs {
+			n += len(kr.k)
+		}
+		buf := make([]byte, 0, n)
+		for _, kr := range refs {
+			buf = append(buf, kr.k...)
+		}
+		all := unsafe.String(unsafe.SliceData(buf), len(buf))
+		v := out.Cols[c]
+		off := 0
+		for _, kr := range refs {
+			v.AppendString(all[off : off+len(kr.k)])
+			off += len(kr.k)
+		}
+	} else if nk > 0 {
+		for _, kr := range refs {
+			if err := o.keys.decode(kr.k, out.Cols[c:c+nk]); err != nil {
+				return err
+			}
 		}
 	}
-	return acc, nil
+	c += nk
+	for i := range o.aggs {
+		if err := o.aggs[i].emitCol(src, o.acc, refs, o.stride, out.Cols[c+i]); err != nil {
+			return err
+		}
+	}
+	out.N += len(refs)
+	return nil
 }
 
 // mergeRec merges record sr of src into record dr of dst.

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/sensorlab/sensorlab/query/types"
 )
@@ -297,10 +298,8 @@ func (o *Op) finishSessions(out *types.Batch) error {
 		}
 		return bytes.Compare([]byte(s.keys[a.kid]), []byte(s.keys[b.kid]))
 	})
-	for _, g := range groups {
-		if err := o.emitSession(out, g, refs[g.lo:g.hi]); err != nil {
-			return err
-		}
+	if err := o.emitSessions(out, groups, refs); err != nil {
+		return err
 	}
 	s.groups, s.refs = groups[:0], refs[:0]
 	// Evict: free the records, drop them from their keys' lists, forget
@@ -322,35 +321,34 @@ func (o *Op) finishSessions(out *types.Batch) error {
 	return nil
 }
 
-// emitSession appends the row of one session group.
-func (o *Op) emitSession(out *types.Batch, g sessGroup, refs []int32) error {
+// emitSessions appends the rows of the session groups, in order: each
+// merges its records refs[g.lo:g.hi] in that order.
+func (o *Op) emitSessions(out *types.Batch, groups []sessGroup, refs []int32) error {
 	s := o.sess
-	st, r := &s.st, int(refs[0])
-	if len(refs) > 1 {
-		acc := o.acc
-		acc.reset()
-		acc.rec = append(acc.rec, o.tmpl...)
-		acc.n = 1
-		for _, x := range refs {
-			if err := o.mergeRec(acc, 0, &s.st, int(x)); err != nil {
-				return err
+	reserve(out, len(groups))
+	acc := o.acc
+	acc.reset()
+	krs := o.sortScratch[:0]
+	for _, g := range groups {
+		r := refs[g.lo]
+		if g.hi-g.lo > 1 {
+			j := acc.newRow(o.tmpl, 0, 0)
+			for _, x := range refs[g.lo:g.hi] {
+				if err := o.mergeRec(acc, int(j), &s.st, int(x)); err != nil {
+					return err
+				}
 			}
+			r = ^j
 		}
-		st, r = acc, 0
+		k := s.keys[g.kid]
+		krs = append(krs, keyRef{k: unsafe.Slice(unsafe.StringData(k), len(k)), r: r}) // read only
+		out.Cols[0].AppendInt(g.start)
+		out.Cols[1].AppendInt(g.end)
 	}
-	out.Cols[0].AppendInt(g.start)
-	out.Cols[1].AppendInt(g.end)
-	if err := o.keys.decode([]byte(s.keys[g.kid]), out.Cols[2:2+len(o.cfg.Keys)]); err != nil {
-		return err
-	}
-	c := 2 + len(o.cfg.Keys)
-	for i := range o.aggs {
-		if err := o.aggs[i].emit(st, r, o.stride, out.Cols[c+i]); err != nil {
-			return err
-		}
-	}
-	out.N++
-	return nil
+	err := o.emitRows(out, 2, &s.st, krs)
+	clear(krs)
+	o.sortScratch = krs[:0]
+	return err
 }
 
 // minEnd is the least session end in state (math.MaxInt64 if none), or

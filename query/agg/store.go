@@ -2,6 +2,7 @@ package agg
 
 import (
 	"encoding/binary"
+	"math/bits"
 )
 
 // A store holds the state rows of one window (or, for session windows, all
@@ -135,7 +136,7 @@ func (s *store) find(h uint64, k []byte, stride int) int32 {
 	}
 	mask := uint64(len(s.tab) - 1)
 	tag := h >> 32
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := home(h, mask); ; i = (i + 1) & mask {
 		e := s.tab[i]
 		if e == 0 {
 			return -1
@@ -151,14 +152,14 @@ func (s *store) find(h uint64, k []byte, stride int) int32 {
 
 // insert adds a group with key k and hash h, which must be absent, and
 // returns its main row.
-func (s *store) insert(h uint64, k []byte, part int32, tmpl []uint64, hs *hasher) int32 {
+func (s *store) insert(h uint64, k []byte, part int32, tmpl []uint64) int32 {
 	off := uint32(len(s.arena))
 	s.arena = binary.AppendUvarint(s.arena, uint64(len(k)))
 	s.arena = append(s.arena, k...)
 	r := s.newRow(tmpl, part, off)
 	s.nGrp++
 	if int(s.nGrp)*4 > len(s.tab)*3 {
-		s.grow(len(tmpl), hs)
+		s.grow()
 	}
 	s.put(h, r)
 	return r
@@ -166,25 +167,40 @@ func (s *store) insert(h uint64, k []byte, part int32, tmpl []uint64, hs *hasher
 
 func (s *store) put(h uint64, r int32) {
 	mask := uint64(len(s.tab) - 1)
-	i := h & mask
+	i := home(h, mask)
 	for s.tab[i] != 0 {
 		i = (i + 1) & mask
 	}
 	s.tab[i] = h>>32<<32 | uint64(uint32(r+1))
 }
 
-// grow doubles the table and re-inserts every group, rehashing its key.
-func (s *store) grow(stride int, hs *hasher) {
-	n := max(16, 2*len(s.tab))
-	if cap(s.tab) >= n {
-		s.tab = s.tab[:n]
-		clear(s.tab)
-	} else {
-		s.tab = make([]uint64, n)
+// home is the table entry where the probe for hash h starts, in a table
+// of mask+1 entries (a power of two, at most 2^32): the hash's top bits,
+// which an entry keeps (its high word), so that growing the table places
+// the entries again without reading a key or hashing it.
+func home(h, mask uint64) uint64 {
+	return h >> (bits.LeadingZeros64(mask) & 63)
+}
+
+// tableSize is the table length that holds n groups without growing: a
+// power of two, at most 3/4 full.
+func tableSize(n int) int {
+	t := 16
+	for n*4 > t*3 {
+		t *= 2
 	}
-	for r := int32(0); r < s.n; r++ {
-		if s.isMain(r, stride) {
-			s.put(hs.hash(s.key(r, stride)), r)
+	return t
+}
+
+// grow doubles the table and places every entry again from the hash
+// bits it keeps.
+func (s *store) grow() {
+	old := s.tab
+	n := max(16, 2*len(old))
+	s.tab = make([]uint64, n)
+	for _, e := range old {
+		if e != 0 {
+			s.put(e, int32(uint32(e))-1)
 		}
 	}
 }
