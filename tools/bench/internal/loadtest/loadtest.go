@@ -7,8 +7,9 @@
 // into its work dir) with --trigger available-now against a fresh lake and
 // checkpoint of each kind asked for (-lake file, minio or both: a file://
 // directory, a bucket of a MinIO container), several times. It reports
-// records/s, batch durations (addBatch: decode, run the queries, write
-// their outputs), the Delta commits and checkpoints each run left in the
+// records/s, batch durations and their phases (getBatch: waiting for
+// records; addBatch: decode, run the queries, write their outputs;
+// commitOffsets: the checkpoint's state and commit entries), the Delta commits and checkpoints each run left in the
 // benchmarked sink's table, peak RSS and the streamer's ratio to the
 // ceiling (the targets: >= 80 % at 20 keys, >= 50 % at 1,000,000).
 package loadtest
@@ -120,13 +121,13 @@ type Result struct {
 type StreamerRun struct {
 	harness.Run
 	Batches []time.Duration // "batch committed" duration_ms of each batch
-	// AddBatch is each batch's durations_ms.addBatch (decode, run the
-	// queries, write their outputs); nil when the log has no durations_ms.
-	AddBatch []time.Duration
-	Input    int64          // records the streamer's batches counted
-	Invalid  int64          // of those, dead-lettered
-	Output   int64          // rows the measured sink wrote
-	Log      *benchlake.Log // the measured sink's Delta table after the run; nil for another sink
+	// Phases are each batch's durations_ms by phase (getBatch, addBatch,
+	// commitOffsets, …); nil when the log has no durations_ms.
+	Phases  map[string][]time.Duration
+	Input   int64          // records the streamer's batches counted
+	Invalid int64          // of those, dead-lettered
+	Output  int64          // rows the measured sink wrote
+	Log     *benchlake.Log // the measured sink's Delta table after the run; nil for another sink
 	// Server is what the MinIO server did during the run (nil on a file lake).
 	Server *benchlake.Server
 }
@@ -289,10 +290,14 @@ func runStreamer(ctx context.Context, cfg Config, streamer, broker string, qf ha
 			return
 		}
 		sr.Batches = append(sr.Batches, b.duration)
-		if b.addBatch < 0 {
+		if b.phases == nil {
 			noPhase = true
-		} else {
-			sr.AddBatch = append(sr.AddBatch, b.addBatch)
+		}
+		for k, d := range b.phases {
+			if sr.Phases == nil {
+				sr.Phases = map[string][]time.Duration{}
+			}
+			sr.Phases[k] = append(sr.Phases[k], d)
 		}
 		sr.Input += b.input
 		sr.Invalid += b.invalid
@@ -305,7 +310,7 @@ func runStreamer(ctx context.Context, cfg Config, streamer, broker string, qf ha
 		return sr, fmt.Errorf("its \"batch committed\" lines do not say what the harness reads: %s", strings.Join(bad, "; "))
 	}
 	if noPhase {
-		sr.AddBatch = nil
+		sr.Phases = nil
 	}
 	if onMinIO {
 		srv1, _, err := lakes.Server(ctx)
@@ -344,7 +349,7 @@ func runStreamer(ctx context.Context, cfg Config, streamer, broker string, qf ha
 type committed struct {
 	input, invalid, output int64 // output: the measured sink's rows
 	duration               time.Duration
-	addBatch               time.Duration // -1: the line has no durations_ms
+	phases                 map[string]time.Duration // durations_ms; nil when the line has none
 }
 
 // parseBatch reads a "batch committed" log line (ok is false for any other
@@ -376,9 +381,12 @@ func parseBatch(line []byte, sink string) (b committed, ok bool, err error) {
 		return b, true, fmt.Errorf("a line without input_rows, duration_ms or the rows of sink %s in output_rows_by_query or output_rows: %s", sink, line)
 	}
 	b = committed{input: *l.InputRows, invalid: l.Invalid, output: out,
-		duration: time.Duration(*l.DurationMs) * time.Millisecond, addBatch: -1}
-	if d, ok := l.DurationsMs["addBatch"]; ok {
-		b.addBatch = time.Duration(d * float64(time.Millisecond))
+		duration: time.Duration(*l.DurationMs) * time.Millisecond}
+	for k, d := range l.DurationsMs {
+		if b.phases == nil {
+			b.phases = map[string]time.Duration{}
+		}
+		b.phases[k] = time.Duration(d * float64(time.Millisecond))
 	}
 	return b, true, nil
 }
@@ -386,12 +394,15 @@ func parseBatch(line []byte, sink string) (b committed, ok bool, err error) {
 func report(w io.Writer, cfg Config, sink *plan.Query, rs []Result) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	type col struct {
-		wall, cpu, batches, ratio, rss, p50, pmax, add50, addMax, commits, checkpoints, requests, serverCPU []float64
+		wall, cpu, batches, ratio, rss, p50, pmax, commits, checkpoints, requests, serverCPU []float64
+		// phase50 and phaseMax are, per phase of durations_ms, each run's
+		// p50 and max.
+		phase50, phaseMax map[string][]float64
 	}
 	var bare, bareCPU, rssB []float64
 	cols := map[string]*col{}
 	for _, kind := range cfg.Lakes {
-		cols[kind] = &col{}
+		cols[kind] = &col{phase50: map[string][]float64{}, phaseMax: map[string][]float64{}}
 	}
 	for _, r := range rs {
 		b := harness.PerSec(cfg.Readings, r.BareRun.Wall)
@@ -403,21 +414,22 @@ func report(w io.Writer, cfg Config, sink *plan.Query, rs []Result) {
 			s := harness.PerSec(cfg.Readings, sr.Wall)
 			c.wall, c.ratio = append(c.wall, s), append(c.ratio, s/b)
 			var sum time.Duration
-			var ds, adds []float64
+			var ds []float64
 			for _, d := range sr.Batches {
 				sum += d
 				ds = append(ds, ms(d))
 			}
-			for _, d := range sr.AddBatch {
-				adds = append(adds, ms(d))
+			for k, p := range sr.Phases {
+				var xs []float64
+				for _, d := range p {
+					xs = append(xs, ms(d))
+				}
+				c.phase50[k], c.phaseMax[k] = append(c.phase50[k], harness.Median(xs)), append(c.phaseMax[k], harness.Quantile(xs, 1))
 			}
 			c.batches = append(c.batches, harness.PerSec(cfg.Readings, sum))
 			c.cpu = append(c.cpu, harness.PerSec(cfg.Readings, sr.CPU))
 			c.rss = append(c.rss, float64(sr.PeakRSS)/(1<<20))
 			c.p50, c.pmax = append(c.p50, harness.Median(ds)), append(c.pmax, harness.Quantile(ds, 1))
-			if len(adds) > 0 {
-				c.add50, c.addMax = append(c.add50, harness.Median(adds)), append(c.addMax, harness.Quantile(adds, 1))
-			}
 			if sr.Log != nil {
 				c.commits, c.checkpoints = append(c.commits, float64(sr.Log.Commits)), append(c.checkpoints, float64(sr.Log.Checkpoints))
 			}
@@ -453,12 +465,18 @@ func report(w io.Writer, cfg Config, sink *plan.Query, rs []Result) {
 	row("batch duration p50 / max (ms)", "", func(c *col) string {
 		return f0(harness.Median(c.p50)) + " / " + f0(harness.Median(c.pmax))
 	})
-	row("addBatch p50 / max (ms): decode, run the queries, write the outputs", "", func(c *col) string {
-		if len(c.add50) == 0 {
-			return "n/a (no durations_ms in the log)"
-		}
-		return f0(harness.Median(c.add50)) + " / " + f0(harness.Median(c.addMax))
-	})
+	for _, ph := range []struct{ name, what string }{
+		{"getBatch", "waiting for records"},
+		{"addBatch", "decode, run the queries, write the outputs"},
+		{"commitOffsets", "the checkpoint's state and commit entries"},
+	} {
+		row(ph.name+" p50 / max (ms): "+ph.what, "", func(c *col) string {
+			if len(c.phase50[ph.name]) == 0 {
+				return "n/a (no durations_ms in the log)"
+			}
+			return f0(harness.Median(c.phase50[ph.name])) + " / " + f0(harness.Median(c.phaseMax[ph.name]))
+		})
+	}
 	row("Delta commits / checkpoints of the "+sink.Name+" table", "", func(c *col) string {
 		if len(c.commits) == 0 {
 			return "n/a (" + sink.Sink.Connector + " sink)"
