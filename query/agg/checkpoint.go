@@ -142,7 +142,7 @@ func (o *Op) record(w *writer, st *store, r int32) {
 				w.uv(0)
 			} else {
 				w.uv(1)
-				w.buf = append(w.buf, st.hll[(x-1)*hllM:x*hllM]...)
+				w.buf = append(w.buf, st.sketchAt(x)...)
 			}
 		case slotSet:
 			if x == 0 {

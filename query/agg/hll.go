@@ -25,6 +25,27 @@ const (
 
 type hll []uint8
 
+// hllInv[r] is 2^-r, exactly: a register's term of the estimate without a
+// division. Registers are at most 64-hllP+1.
+var hllInv = func() (t [64]float64) {
+	for r := range t {
+		t[r] = 1 / float64(uint64(1)<<r)
+	}
+	return t
+}()
+
+// hllPage is the number of sketches a page of store.hll holds: sketches
+// are added a page at a time, never moved.
+const hllPage = 64
+
+// sketchAt returns sketch i+1 (a slot's value) of st.
+func (st *store) sketchAt(x uint64) hll {
+	i := x - 1
+	p := st.hll[i/hllPage]
+	o := i % hllPage * hllM
+	return hll(p[o : o+hllM : o+hllM])
+}
+
 func (h hll) add(x uint64) {
 	idx := x >> (64 - hllP)
 	w := x<<hllP | 1<<(hllP-1)
@@ -47,7 +68,7 @@ func (h hll) estimate() int64 {
 	alphaM2 := 0.7213 / (1 + 1.079/m) * m * m
 	var zInv, v float64
 	for _, r := range h {
-		zInv += 1 / float64(uint64(1)<<r)
+		zInv += hllInv[r&63]
 		if r == 0 {
 			v++
 		}

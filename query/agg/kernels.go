@@ -17,7 +17,7 @@ type slotKind uint8
 const (
 	slotWord slotKind = iota // the value itself (integer, or float bits)
 	slotStr                  // index+1 in store.strs; 0: no value
-	slotHLL                  // index+1 of a sketch in store.hll; 0: empty
+	slotHLL                  // index+1 of a sketch in store.hll (sketchAt); 0: empty
 	slotSet                  // index+1 in store.sets; 0: empty
 )
 
@@ -242,12 +242,15 @@ func (st *store) sketch(w int) hll {
 			i = st.freeHLL[n-1]
 			st.freeHLL = st.freeHLL[:n-1]
 		} else {
-			st.hll = append(st.hll, make([]uint8, hllM)...)
-			i = uint64(len(st.hll) / hllM)
+			if st.nHLL/hllPage == len(st.hll) {
+				st.hll = append(st.hll, make([]uint8, hllPage*hllM))
+			}
+			st.nHLL++
+			i = uint64(st.nHLL)
 		}
 		st.rec[w] = i
 	}
-	return hll(st.hll[(i-1)*hllM : i*hllM])
+	return st.sketchAt(i)
 }
 
 // set returns the distinct-value set of the slot at word w, creating it.
@@ -316,7 +319,7 @@ func (a *aggImpl) merge(dst *store, dr int, src *store, sr int, stride int) erro
 		}
 	case fHLL:
 		if s != 0 {
-			dst.sketch(dr*stride + a.slot).merge(hll(src.hll[(s-1)*hllM : s*hllM]))
+			dst.sketch(dr*stride + a.slot).merge(src.sketchAt(s))
 		}
 	case fSet:
 		if s != 0 {
@@ -345,7 +348,7 @@ func (a *aggImpl) emit(st *store, r int, stride int, v *types.Vector) error {
 		if x == 0 {
 			v.AppendInt(0)
 		} else {
-			v.AppendInt(hll(st.hll[(x-1)*hllM : x*hllM]).estimate())
+			v.AppendInt(st.sketchAt(x).estimate())
 		}
 		return nil
 	case CountDistinct:

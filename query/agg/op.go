@@ -85,8 +85,10 @@ type Op struct {
 	sortScratch  []keyRef
 	partScratch  []int32
 	changedWins  []*store
-	hashes       []uint64 // prefetch's scratch
-	sink         uint64   // what prefetch loaded, so that the loads stay
+	hashes       []uint64     // prefetch's scratch
+	emitRefs     []keyRef     // emitComplete's scratch
+	scratch      *types.Batch // emitComplete's rows to insert or replace
+	sink         uint64       // what prefetch loaded, so that the loads stay
 	haveEventTim bool
 }
 
@@ -900,7 +902,7 @@ func (o *Op) finish(out *types.Batch) error {
 		case Update:
 			err = o.emitStore(out, w, false, w.touched)
 		case Complete:
-			err = o.emitStore(out, w, true, nil)
+			err = o.emitComplete(out, w)
 		}
 		if err != nil {
 			return err
@@ -1106,8 +1108,8 @@ func (o *Op) resetStamps() {
 func (o *Op) memoryBytes() int64 {
 	n := int64(cap(o.wins)+cap(o.free)) * 8
 	size := func(w *store) int64 {
-		b := int64(unsafe.Sizeof(*w)) + int64(cap(w.rec))*8 + int64(cap(w.arena)) + int64(cap(w.tab))*8 +
-			int64(cap(w.strs))*16 + int64(cap(w.hll)) + int64(cap(w.sets))*8 +
+		b := int64(unsafe.Sizeof(*w)) + w.shown.bytes() + int64(cap(w.rec))*8 + int64(cap(w.arena)) + int64(cap(w.tab))*8 +
+			int64(cap(w.strs))*16 + int64(len(w.hll))*(hllPage*hllM+24) + int64(cap(w.sets))*8 +
 			int64(cap(w.touched)+cap(w.dirty))*4
 		for _, s := range w.strs {
 			b += int64(len(s))

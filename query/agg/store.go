@@ -26,16 +26,18 @@ type store struct {
 	n     int32 // records
 	nGrp  int32 // groups (main rows)
 	rec   []uint64
-	arena []byte   // keys: uvarint length, bytes; one per group
-	tab   []uint64 // open addressing: 0 empty, else hash>>32 << 32 | row+1
-	strs  []string // string min/max values; their slot holds index+1
-	hll   []uint8  // HyperLogLog registers, hllM per sketch; slot holds index+1
+	arena []byte    // keys: uvarint length, bytes; one per group
+	tab   []uint64  // open addressing: 0 empty, else hash>>32 << 32 | row+1
+	strs  []string  // string min/max values; their slot holds index+1
+	hll   [][]uint8 // HyperLogLog registers in pages of hllPage sketches; slot holds index+1
+	nHLL  int       // sketches in hll
 	sets  []map[string]struct{}
 	// Side entries of freed records (session stores), for reuse.
 	freeStr, freeHLL, freeSet []uint64
 
 	touched []int32 // groups the current batch changed
 	dirty   []int32 // groups changed since the last changelog
+	shown   *shown  // Complete mode: the last output (complete.go)
 }
 
 const (
@@ -88,11 +90,15 @@ func (s *store) reset() {
 	clear(s.tab)
 	clear(s.strs)
 	s.strs = s.strs[:0]
-	s.hll = s.hll[:0]
+	for _, p := range s.hll {
+		clear(p)
+	}
+	s.nHLL = 0
 	clear(s.sets)
 	s.sets = s.sets[:0]
 	s.touched = s.touched[:0]
 	s.dirty = s.dirty[:0]
+	s.shown = nil
 	s.freeStr, s.freeHLL, s.freeSet = s.freeStr[:0], s.freeHLL[:0], s.freeSet[:0]
 }
 
@@ -110,7 +116,7 @@ func (s *store) release(r int32, stride, meta int, slots []slot) {
 			s.strs[x-1] = ""
 			s.freeStr = append(s.freeStr, x)
 		case slotHLL:
-			clear(s.hll[(x-1)*hllM : x*hllM])
+			clear(s.sketchAt(x))
 			s.freeHLL = append(s.freeHLL, x)
 		case slotSet:
 			clear(s.sets[x-1])
