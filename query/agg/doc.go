@@ -55,23 +55,32 @@
 //
 // Layout (see store.go): one store per window, with an open-addressing hash
 // table from the key's order-preserving encoding (keyCodec) to the group's
-// main row; rows are fixed-size records of 64-bit words (meta, counters,
-// then one slot per aggregate) appended in one slice, so that folding a
-// row touches one cache line; partials of other partitions are chained
-// records, created only when a second partition touches a group. Keys of
-// at most 16 bytes are hashed from two words with one multiplication,
-// longer ones with maphash (hot.go); a single NOT NULL STRING key is its
-// own encoding and is read in place, not copied. A group cache (hot.go)
-// maps such keys to their record in the current (window, partition) once
-// the batch has changed it, so that at low cardinality most rows skip the
-// table probe, the key comparison in the arena and the partial chain.
-// When a row falls in one window at most (tumbling, or no window), the
-// rows are cut into runs of one window and partition and each run's keys
-// are looked up in one tight loop. A batch is folded, 1,024 rows at a
-// time, over a list of (input row, record) pairs: the row count and every
-// sum, min and max of a DOUBLE or integer column together (fusedFold), the
-// other aggregates one loop each. Closing a window drops its store whole,
-// and the store is recycled.
+// main row; an entry keeps the hash's high word, whose top bits are the
+// entry's home, so that a growing table places its entries again without
+// reading a key. Rows are fixed-size records of 64-bit words (meta,
+// counters, then one slot per aggregate) appended in one slice, so that
+// folding a row touches one cache line; partials of other partitions are
+// chained records, created only when a second partition touches a group.
+// A new window's store starts with the room of the largest window in
+// state. Keys of at most 16 bytes are hashed from two words with one
+// multiplication, longer ones with maphash (hot.go); a single NOT NULL
+// STRING key is its own encoding and is read in place, not copied. A group
+// cache (hot.go) maps such keys to their record in the current (window,
+// partition) once the batch has changed it, so that at low cardinality
+// most rows skip the table probe, the key comparison in the arena and the
+// partial chain. When a row falls in one window at most (tumbling, or no
+// window), the rows are cut into runs of one window and partition and each
+// run's keys are looked up in one tight loop; in a table larger than the
+// L2 cache, the run's home entries and the records they point at are
+// loaded first, all at once, then probed. A batch is folded, 1,024 rows at
+// a time, over a list of (input row, record) pairs: the row count and
+// every sum, min and max of a DOUBLE or integer column together
+// (fusedFold), the other aggregates one loop each. Output is built column
+// by column into vectors sized for the batch, the keys of a single STRING
+// key in one allocation. In Complete mode each window keeps its last
+// output in key order (complete.go): a batch sorts and inserts only its
+// new groups and recomputes only the groups it changed. Closing a window
+// drops its store whole, and the store is recycled.
 //
 // An Op is not safe for concurrent use.
 package agg
