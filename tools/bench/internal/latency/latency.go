@@ -79,6 +79,7 @@ type Config struct {
 	Watermark time.Duration
 	Streamer  string
 	Lake      string // benchlake.File or benchlake.MinIO
+	Keep      bool   // keep the work dir: the query file, the streamer's log, a file lake
 }
 
 func parse(args []string, stderr io.Writer) (Config, error) {
@@ -92,6 +93,7 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Window, "window", 2*time.Second, "the seed query's window length (short, so alerts come often)")
 	fs.DurationVar(&c.Watermark, "watermark", time.Second, "the seed query's watermark delay")
 	fs.StringVar(&c.Streamer, "streamer", "", "streamer binary (default: go build it from the checkout)")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the work dir (the query file, the streamer's log, a file lake)")
 	fs.StringVar(&c.Lake, "lake", benchlake.File, "the streamer's lake and checkpoint: file (a local directory) or minio (a bucket of the lab's MinIO in a container)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -158,7 +160,11 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if cfg.Keep {
+		fmt.Fprintf(stdout, "work dir (kept): %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	streamer := cfg.Streamer
 	if streamer == "" {
 		root, err := harness.RepoRoot()
