@@ -87,8 +87,11 @@
 // source may reuse: they are copied into arena chunks the Decoder owns and
 // never overwrites, so they stay valid after the record's buffer is reused
 // and after the batch is reset. A string kept for long (a state key) should
-// be cloned, so as not to keep its whole chunk alive. A Decoder is not safe
-// for concurrent use.
+// be cloned, so as not to keep its whole chunk alive. Strings of up to seven
+// bytes are interned: the decoder remembers the last 256 it copied and
+// returns the same string for the same bytes, so a column of few distinct
+// values (a sensor id) costs no copy per record; the table keeps at most
+// 256 chunks alive. A Decoder is not safe for concurrent use.
 package decode
 
 import (
