@@ -8,7 +8,8 @@ import (
 // Every branch is evaluated for every row (no branch can fail in non-ANSI
 // mode, so the result is the same as Spark's lazy evaluation), then the
 // arms are applied from last to first, so that the first true condition
-// wins; a NULL condition counts as false.
+// wins; a NULL condition counts as false. The last arm and ELSE are
+// applied together, each row taking one or the other.
 type caseExpr struct {
 	t     types.Type
 	conds []Expr
@@ -46,11 +47,33 @@ func (e *caseExpr) Type() types.Type { return e.t }
 
 func (e *caseExpr) Eval(b *types.Batch, out *types.Vector) {
 	n := b.N
+	last := len(e.conds) - 1
 	els := arg(e.els, b, &e.es)
-	copyVector(out, els, n)
-	out.Type = e.t
-	for k := len(e.conds) - 1; k >= 0; k-- {
-		cond := arg(e.conds[k], b, &e.cs[k]).Bool[:n] // NULL rows hold false
+	cond := arg(e.conds[last], b, &e.cs[last]).Bool[:n] // NULL rows hold false
+	v := arg(e.vals[last], b, &e.vs[last])
+	prepare(out, e.t, n)
+	switch physOf(e.t) {
+	case pStr:
+		selectWhere(out.Str, v.Str, els.Str, cond)
+	case pBool:
+		selectWhere(out.Bool, v.Bool, els.Bool, cond)
+	case pI64:
+		selectWhere(out.I64, v.I64, els.I64, cond)
+	case pF64:
+		selectWhere(out.F64, v.F64, els.F64, cond)
+	}
+	if v.Null != nil || els.Null != nil {
+		nulls := newNulls(out, n)
+		for i, c := range cond {
+			if c {
+				nulls[i] = v.IsNull(i)
+			} else {
+				nulls[i] = els.IsNull(i)
+			}
+		}
+	}
+	for k := last - 1; k >= 0; k-- {
+		cond := arg(e.conds[k], b, &e.cs[k]).Bool[:n]
 		v := arg(e.vals[k], b, &e.vs[k])
 		switch physOf(e.t) {
 		case pStr:
@@ -78,6 +101,18 @@ func (e *caseExpr) Eval(b *types.Batch, out *types.Vector) {
 		}
 	}
 	fixNulls(out)
+}
+
+// selectWhere sets dst[i] to a[i] where cond[i], to b[i] elsewhere.
+func selectWhere[T any](dst, a, b []T, cond []bool) {
+	dst, a, b = dst[:len(cond)], a[:len(cond)], b[:len(cond)]
+	for i, c := range cond {
+		x := b[i]
+		if c {
+			x = a[i] // a conditional move, not a branch, for scalar T
+		}
+		dst[i] = x
+	}
 }
 
 func assignWhere[T any](dst, src []T, cond []bool) {
