@@ -271,7 +271,11 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 		if h.Type().Kind != types.Boolean {
 			return nil, sql.Errorf(s.Having.Start(), "HAVING needs a BOOLEAN condition, not %s", h.Type())
 		}
-		b.add(&filterOp{pred: h})
+		f, err := newFilterOp(h)
+		if err != nil {
+			return nil, err
+		}
+		b.add(f)
 	}
 	out := &relation{}
 	p := &projectOp{}

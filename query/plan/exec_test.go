@@ -98,9 +98,10 @@ func TestChecksRejectWithTheirName(t *testing.T) {
 }
 
 // A stateless query fed in several pieces per micro-batch emits every
-// piece's rows at Finish, intact although the reader reused its vectors.
+// piece's rows at Finish, intact although the reader, the filter and the
+// projection reuse their vectors from one piece to the next.
 func TestStatelessPiecesSurviveReaderReuse(t *testing.T) {
-	p, err := compile(t, sensorsDDL+"SELECT sensor_id, temp FROM raw WHERE temp > 0", Streaming)
+	p, err := compile(t, sensorsDDL+"SELECT sensor_id, temp, temp * 2, CASE WHEN temp > 2 THEN 'hi' ELSE 'lo' END FROM raw WHERE temp > 0", Streaming)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestStatelessPiecesSurviveReaderReuse(t *testing.T) {
 	}
 	for _, piece := range [][]decode.Record{
 		records(`{"sensor_id":"A","temp":1.5}`, `{"sensor_id":"B","temp":-1}`),
-		records(`{"sensor_id":"C","temp":2.5}`),
+		records(`{"sensor_id":"C","temp":2.5}`, `{"sensor_id":"D","temp":-2}`),
 	} {
 		b, rej := r.Read(piece, 0)
 		if len(rej) != 0 {
@@ -129,8 +130,9 @@ func TestStatelessPiecesSurviveReaderReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := fmt.Sprint(out.Rows.Cols[0].Str, out.Rows.Cols[1].F64, out.NumInput)
-	if want := "[A C] [1.5 2.5] 3"; got != want {
+	c := out.Rows.Cols
+	got := fmt.Sprint(c[0].Str, c[1].F64, c[2].F64, c[3].Str, out.NumInput)
+	if want := "[A C] [1.5 2.5] [3 5] [lo hi] 4"; got != want {
 		t.Errorf("rows %s, want %s", got, want)
 	}
 }

@@ -17,53 +17,70 @@ type op interface {
 	run(b *types.Batch) *types.Batch
 }
 
-// filterOp keeps the rows whose predicate is TRUE (not FALSE, not NULL).
+// filterOp keeps the rows whose predicate is TRUE (not FALSE, not NULL),
+// selecting them with the predicate's selection-vector kernels.
 type filterOp struct {
-	pred expr.Expr
-	vec  *types.Vector
-	sel  []int32
+	f     *expr.Filter
+	sel   []int32
+	reuse bool // see projectOp.reuse
+	out   types.Batch
+}
+
+func newFilterOp(pred expr.Expr) (*filterOp, error) {
+	f, err := expr.NewFilter(pred, false)
+	if err != nil {
+		return nil, err
+	}
+	return &filterOp{f: f}, nil
 }
 
 func (f *filterOp) run(b *types.Batch) *types.Batch {
-	if f.vec == nil {
-		f.vec = types.NewVector(types.TBoolean, b.N)
-	}
-	f.vec.Reset()
-	f.pred.Eval(b, f.vec)
-	f.sel = f.sel[:0]
-	all := true
-	for i := 0; i < b.N; i++ {
-		if f.vec.Bool[i] && !f.vec.IsNull(i) {
-			f.sel = append(f.sel, int32(i))
-		} else {
-			all = false
-		}
-	}
-	if all {
+	f.sel = f.f.Select(b, nil, f.sel)
+	if len(f.sel) == b.N {
 		return b
 	}
-	return take(b, f.sel)
+	if !f.reuse {
+		return take(b, f.sel)
+	}
+	takeInto(&f.out, b, f.sel)
+	return &f.out
 }
 
 // projectOp computes one column per expression.
 type projectOp struct {
 	exprs []expr.Expr
+	// reuse says the batch run returns is read before the next run and
+	// not kept: the operator then computes into the same vectors every
+	// batch. It holds for the operators before an aggregation or the copy
+	// Executor.Push keeps of a stateless query's rows (as for the source
+	// reader's vectors), not for those whose output Finish returns.
+	reuse  bool
+	schema types.Schema
+	vecs   []types.Vector
 }
 
 func (p *projectOp) run(b *types.Batch) *types.Batch {
-	out := &types.Batch{Cols: make([]*types.Vector, len(p.exprs)), Partition: b.Partition, N: b.N}
-	out.Schema = make(types.Schema, len(p.exprs))
+	if p.schema == nil {
+		p.schema = make(types.Schema, len(p.exprs))
+		for i, e := range p.exprs {
+			p.schema[i] = types.Field{Name: fmt.Sprintf("c%d", i), Type: e.Type(), Nullable: true}
+		}
+		p.vecs = make([]types.Vector, len(p.exprs))
+	}
+	out := &types.Batch{Cols: make([]*types.Vector, len(p.exprs)), Partition: b.Partition, N: b.N, Schema: p.schema}
 	for i, e := range p.exprs {
 		if c, ok := e.(*colRef); ok {
 			out.Cols[i] = b.Cols[c.i]
 		} else if col, ok := expr.ColumnIndex(e); ok {
 			out.Cols[i] = b.Cols[col] // a bare column passes through uncopied
 		} else {
-			v := types.NewVector(e.Type(), b.N)
+			v := &p.vecs[i]
+			if !p.reuse {
+				v = &types.Vector{}
+			}
 			e.Eval(b, v)
 			out.Cols[i] = v
 		}
-		out.Schema[i] = types.Field{Name: fmt.Sprintf("c%d", i), Type: e.Type(), Nullable: true}
 	}
 	return out
 }
@@ -105,37 +122,62 @@ func take(b *types.Batch, sel []int32) *types.Batch {
 	return out
 }
 
+// takeInto is take into dst's vectors, reusing their storage.
+func takeInto(dst, b *types.Batch, sel []int32) {
+	dst.Schema, dst.N = b.Schema, len(sel)
+	for len(dst.Cols) < len(b.Cols) {
+		dst.Cols = append(dst.Cols, &types.Vector{})
+	}
+	dst.Cols = dst.Cols[:len(b.Cols)]
+	for i, v := range b.Cols {
+		takeVecInto(dst.Cols[i], v, sel)
+	}
+	dst.Partition = dst.Partition[:0]
+	if b.Partition != nil {
+		for _, s := range sel {
+			dst.Partition = append(dst.Partition, b.Partition[s])
+		}
+	} else {
+		dst.Partition = nil
+	}
+}
+
 func takeVec(v *types.Vector, sel []int32) *types.Vector {
-	o := &types.Vector{Type: v.Type}
+	o := &types.Vector{}
+	takeVecInto(o, v, sel)
+	return o
+}
+
+// takeVecInto makes o the rows sel of v, in o's storage.
+func takeVecInto(o, v *types.Vector, sel []int32) {
+	o.Type = v.Type
+	o.Str, o.Bool, o.I64, o.F64 = o.Str[:0], o.Bool[:0], o.I64[:0], o.F64[:0]
 	switch {
 	case v.Str != nil || v.Type.Kind == types.String:
-		o.Str = make([]string, len(sel))
-		for j, s := range sel {
-			o.Str[j] = v.Str[s]
-		}
+		o.Str = gather(o.Str, v.Str, sel)
 	case v.Type.Kind == types.Boolean:
-		o.Bool = make([]bool, len(sel))
-		for j, s := range sel {
-			o.Bool[j] = v.Bool[s]
-		}
+		o.Bool = gather(o.Bool, v.Bool, sel)
 	case v.Type.Kind == types.Double:
-		o.F64 = make([]float64, len(sel))
-		for j, s := range sel {
-			o.F64[j] = v.F64[s]
-		}
+		o.F64 = gather(o.F64, v.F64, sel)
 	case v.Type.UsesI64():
-		o.I64 = make([]int64, len(sel))
-		for j, s := range sel {
-			o.I64[j] = v.I64[s]
-		}
+		o.I64 = gather(o.I64, v.I64, sel)
 	}
+	o.Null = nil
 	if v.Null != nil {
-		o.Null = make([]bool, len(sel))
-		for j, s := range sel {
-			o.Null[j] = v.Null[s]
-		}
+		o.Null = gather(nil, v.Null, sel)
 	}
-	return o
+}
+
+// gather returns dst (grown) holding src's rows sel.
+func gather[T any](dst, src []T, sel []int32) []T {
+	if dst == nil || cap(dst) < len(sel) {
+		dst = make([]T, len(sel))
+	}
+	dst = dst[:len(sel)]
+	for j, s := range sel {
+		dst[j] = src[s]
+	}
+	return dst
 }
 
 // generateOp is explode(split(str, pattern[, limit])): one output row per

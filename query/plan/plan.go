@@ -331,9 +331,17 @@ type builder struct {
 func (b *builder) add(o op) {
 	if b.q.agg != nil {
 		b.q.post = append(b.q.post, o)
-	} else {
-		b.q.pre = append(b.q.pre, o)
+		return
 	}
+	// Before the aggregation, or before Push's copy of a stateless query's
+	// rows, an operator's output is read and let go before its next batch.
+	switch o := o.(type) {
+	case *projectOp:
+		o.reuse = true
+	case *filterOp:
+		o.reuse = true
+	}
+	b.q.pre = append(b.q.pre, o)
 }
 
 func (b *builder) scope(r *relation) *expr.Scope {
@@ -562,7 +570,7 @@ func (b *builder) filter(cond sql.Expr, r *relation, clause string) (op, error) 
 	if err := noAggregates(cond, clause); err != nil {
 		return nil, err
 	}
-	return &filterOp{pred: e}, nil
+	return newFilterOp(e)
 }
 
 // noAggregates refuses aggregate calls in a clause that cannot hold them.
