@@ -17,8 +17,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -55,9 +55,16 @@ func Build(ctx context.Context, root, pkg, dir string) (string, error) {
 
 // Run is one finished process.
 type Run struct {
-	Wall    time.Duration
-	CPU     time.Duration // user + system
-	PeakRSS int64         // bytes: the kernel's maxrss, i.e. VmHWM at exit
+	Wall time.Duration
+	CPU  time.Duration // user + system
+	// PeakRSS is the process's peak resident set, bytes: the greatest
+	// VmHWM of /proc/<pid>/status sampled every rssEvery while it runs
+	// (growth in its last rssEvery is missed). The kernel's rusage maxrss
+	// is no substitute: Go starts a child with vfork, and at exec the
+	// kernel folds the parent's mm into the child's maxrss, so a child of
+	// a big harness would report at least the harness's peak. Zero where
+	// there is no /proc.
+	PeakRSS int64
 	Stdout  []byte
 	Stderr  []byte
 }
@@ -96,21 +103,60 @@ func ExecEnv(ctx context.Context, bin string, args, env []string, onStderrLine f
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	start := time.Now()
-	err := cmd.Run()
+	var peak int64
+	err := cmd.Start()
+	if err == nil {
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(sampled)
+			status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+			t := time.NewTicker(rssEvery)
+			defer t.Stop()
+			for {
+				if hwm, ok := vmHWM(status); ok {
+					peak = max(peak, hwm)
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(stop)
+		<-sampled
+	}
 	wall := time.Since(start)
 	pw.Close()
 	<-done
-	r := Run{Wall: wall, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	r := Run{Wall: wall, PeakRSS: peak, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if ps := cmd.ProcessState; ps != nil {
 		r.CPU = ps.UserTime() + ps.SystemTime()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
 	}
 	if err != nil {
 		return r, fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, tail(stderr.Bytes(), 2000))
 	}
 	return r, nil
+}
+
+// rssEvery is how often ExecEnv samples a process's VmHWM.
+const rssEvery = 20 * time.Millisecond
+
+// vmHWM reads VmHWM (bytes) from a /proc/<pid>/status file; false when
+// the file or the line is missing (no /proc, or the process has exited).
+func vmHWM(status string) (int64, bool) {
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 func tail(b []byte, n int) []byte {

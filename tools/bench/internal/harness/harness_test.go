@@ -2,8 +2,12 @@ package harness
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedianAndQuantile(t *testing.T) {
@@ -41,7 +45,7 @@ func TestMedianAndQuantile(t *testing.T) {
 
 func TestExecReportsOutputsAndPeakRSS(t *testing.T) {
 	var lines []string
-	r, err := Exec(context.Background(), "/bin/sh", []string{"-c", "echo out; echo one >&2; echo two >&2"}, func(l []byte) {
+	r, err := Exec(context.Background(), "/bin/sh", []string{"-c", "echo out; echo one >&2; echo two >&2; sleep 0.1"}, func(l []byte) {
 		lines = append(lines, string(l))
 	})
 	if err != nil {
@@ -68,4 +72,39 @@ func TestExecEnvAddsToTheEnvironment(t *testing.T) {
 	if got := strings.TrimSpace(string(r.Stdout)); got != "kept added" {
 		t.Fatalf("the process saw %q, want the inherited and the added variable (\"kept added\")", got)
 	}
+}
+
+// The peak RSS is the child's own: neither the harness's (which a vfork'd
+// child's rusage maxrss inherits) nor short of what the child held.
+func TestExecPeakRSSIsTheChilds(t *testing.T) {
+	if os.Getenv("HARNESS_HOLD_MIB") != "" {
+		return // the child's side: TestMain holds the memory
+	}
+	ballast := make([]byte, 200<<20)
+	for i := 0; i < len(ballast); i += 4096 {
+		ballast[i] = 1 // resident, page by page
+	}
+	r, err := ExecEnv(context.Background(), os.Args[0], []string{"-test.run=^TestExecPeakRSSIsTheChilds$"}, []string{"HARNESS_HOLD_MIB=32"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeakRSS < 32<<20 || r.PeakRSS > 150<<20 {
+		t.Fatalf("peak RSS %d MiB: want the child's 32 MiB and more, not the harness's %d MiB", r.PeakRSS>>20, len(ballast)>>20)
+	}
+	runtime.KeepAlive(ballast)
+}
+
+// TestMain is also the child of TestExecPeakRSSIsTheChilds: with
+// HARNESS_HOLD_MIB set it holds that many MiB resident for 200 ms.
+func TestMain(m *testing.M) {
+	if mib, err := strconv.Atoi(os.Getenv("HARNESS_HOLD_MIB")); err == nil {
+		b := make([]byte, mib<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		time.Sleep(200 * time.Millisecond)
+		runtime.KeepAlive(b)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }

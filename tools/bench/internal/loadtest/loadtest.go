@@ -483,7 +483,7 @@ func report(w io.Writer, cfg Config, sink *plan.Query, rs []Result) {
 		}
 		return f0(harness.Median(c.commits)) + " / " + f0(harness.Median(c.checkpoints))
 	})
-	row("peak RSS (MiB, VmHWM at exit)", f0(harness.Median(rssB)), func(c *col) string { return f0(harness.Median(c.rss)) })
+	row("peak RSS (MiB, VmHWM sampled every 20 ms)", f0(harness.Median(rssB)), func(c *col) string { return f0(harness.Median(c.rss)) })
 	row("S3 requests / MinIO's CPU time (ms) during the run", "", func(c *col) string {
 		if len(c.requests) == 0 {
 			return ""
