@@ -14,10 +14,10 @@
 //     over 50,000 readings followed by the table maintenance a user runs
 //     (batcher optimize, vacuum, time travel, log cleanup); crash safety
 //     under SIGKILL, at random and at each step of a commit; two streamers
-//     on one checkpoint; a streamer and batcher optimize at once; query mode
-//     (streamer --query with the seed's script, killed and restarted once,
-//     equal to the reference and bit for bit to the built-in path, and the
-//     word count example on the console);
+//     on one checkpoint; a streamer and batcher optimize at once; query
+//     files (streamer --query with the seed's script, killed and restarted
+//     once, equal to the reference and bit for bit to an uninterrupted run
+//     cut into other batches, and the word count example on the console);
 //   - stack tests bring up compose.yaml with testcontainers' compose module
 //     (online images, or the offline override on machines with no registry);
 //   - the fault harness (TestFaults, faults_*.go; docs/faults.md) injects

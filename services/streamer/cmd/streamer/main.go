@@ -1,7 +1,8 @@
-// Command streamer is sensorlab's Structured Streaming job: it reads sensor
-// readings from Kafka, aggregates them over event-time windows with a
-// watermark, and writes each closed window exactly once to the Parquet lake.
-// `streamer healthcheck` probes /readyz (compose's healthcheck).
+// Command streamer is sensorlab's Structured Streaming job: it runs the
+// streaming queries of a query file (--query; by default the seed lab's,
+// which aggregates sensor readings from Kafka over event-time windows with
+// a watermark and writes each closed window exactly once to the Delta
+// lake). `streamer healthcheck` probes /readyz (compose's healthcheck).
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
-	"github.com/sensorlab/sensorlab/services/streamer/internal/sink"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 )
 
 // origin is a fixed event-time origin: 2024-11-21T14:40:00Z.
@@ -80,6 +81,8 @@ func (w *world) produce(ctx context.Context, rng *rand.Rand, ts0 int64, n int, i
 	}
 }
 
+// config is the streamer's configuration for the world: the seed lab's
+// query file (the default), available-now from the earliest offsets.
 func (w *world) config(extra ...func(*config.Config)) config.Config {
 	cfg := config.Default()
 	cfg.Brokers = w.brokers
@@ -97,15 +100,29 @@ func (w *world) config(extra ...func(*config.Config)) config.Config {
 	return cfg
 }
 
+// run runs the streamer as the command does (Main) and fails unless it
+// exits 0.
 func (w *world) run(ctx context.Context, cfg config.Config) {
 	w.t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logs strings.Builder
+	if code := Main(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard); code != 0 {
+		w.t.Fatalf("streamer exited %d:\n%s", code, logs.String())
 	}
-	if err := New(cfg, log, io.Discard).Run(ctx); err != nil {
-		w.t.Fatalf("streamer: %v", err)
+}
+
+// newDriver is the driver RunQueryFile runs for cfg, for tests that look
+// inside it (its stores wrapped, its status served) or start two.
+func newDriver(t *testing.T, cfg config.Config, log *slog.Logger) *driver.Driver {
+	t.Helper()
+	name, text, err := queryText(cfg.Query)
+	if err != nil {
+		t.Fatal(err)
 	}
+	prog, err := driver.Compile(name, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return driver.New(cfg, prog, log, io.Discard)
 }
 
 // committedRows reads the stream table's rows as a Delta reader does: the
@@ -117,7 +134,7 @@ func (w *world) committedRows(ctx context.Context) []contract.WindowRow {
 
 func tableRows(t *testing.T, ctx context.Context, st lake.Store) []contract.WindowRow {
 	t.Helper()
-	snap, err := delta.NewTable(st, sink.TableRoot).Snapshot(ctx)
+	snap, err := delta.NewTable(st, "stream").Snapshot(ctx) // the seed's stream sink's path
 	if errors.Is(err, delta.ErrNotATable) {
 		return nil
 	}
@@ -148,8 +165,9 @@ type wkey struct {
 	sensor string
 }
 
-// expected computes the window rows of the readings independently: a plain
-// map over every reading, keeping the windows the final watermark closed.
+// expected computes the seed's stream rows independently: a plain map over
+// every reading into 10 s windows per sensor, keeping the windows the final
+// watermark (max event time - 1 min) closed.
 func expected(evs []contract.Event, windowMs, delayMs int64) map[wkey]contract.WindowRow {
 	type acc struct {
 		n, ok              int64
@@ -322,7 +340,7 @@ func TestOutputDoesNotDependOnTriggers(t *testing.T) {
 			runCtx, stop := context.WithCancel(ctx)
 			defer stop()
 			done := make(chan error, 1)
-			go func() { done <- New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard).Run(runCtx) }()
+			go func() { done <- RunQueryFile(runCtx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard) }()
 			var got []contract.WindowRow
 			for {
 				got = sorted(w.committedRows(ctx))
@@ -345,6 +363,10 @@ func TestOutputDoesNotDependOnTriggers(t *testing.T) {
 		})
 	}
 }
+
+// retainBatches is how many batches of checkpoint history the streamer
+// keeps (Spark's spark.sql.streaming.minBatchesToRetain).
+const retainBatches = 100
 
 // TestCheckpointHistoryIsPurgedOffTheBatchLoop runs more than two purge
 // intervals of batches: the checkpoint keeps about retainBatches batches of

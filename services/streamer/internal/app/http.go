@@ -20,12 +20,11 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 )
 
-// listen binds the HTTP address. Run calls it before anything else, so that
-// an address in use stops the streamer at start with the address named,
-// rather than leaving it running without the health endpoints its
-// orchestrator probes. It returns nil when the server is disabled.
-func (a *App) listen() (net.Listener, error) { return listen(a.cfg.HTTPAddr) }
-
+// listen binds the HTTP address. RunQueryFile calls it before connecting
+// anything, so that an address in use stops the streamer at start with the
+// address named, rather than leaving it running without the health
+// endpoints its orchestrator probes. It returns nil when the server is
+// disabled.
 func listen(addr string) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
@@ -39,8 +38,6 @@ func listen(addr string) (net.Listener, error) {
 
 // serveHTTP serves the handler on ln until the returned stop is called,
 // which drains the server for at most 2 seconds.
-func (a *App) serveHTTP(ln net.Listener) (stop func()) { return serveHTTP(ln, a.handler(), a.log) }
-
 func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	log.Info("http server listening", "addr", ln.Addr().String())
@@ -59,27 +56,14 @@ func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) 
 	}
 }
 
-// handler serves the built-in path's query (see newHandler).
-func (a *App) handler() http.Handler {
-	return newHandler(a.log, appStatus{a})
-}
-
-// status is what the HTTP server shows of the running queries: the
-// built-in path's App or a query file's driver.
+// status is what the HTTP server shows of the running queries (a query
+// file's driver: driverStatus).
 type status interface {
 	Ready() error
 	Progress(n int) []progress.Query
-	Windows() any
+	Rows() any
 	Registry() *prometheus.Registry
 }
-
-// appStatus is the App's status.
-type appStatus struct{ a *App }
-
-func (s appStatus) Ready() error                    { return s.a.Ready() }
-func (s appStatus) Progress(n int) []progress.Query { return s.a.progress.Recent(n) }
-func (s appStatus) Windows() any                    { return s.a.observer().windows.Latest() }
-func (s appStatus) Registry() *prometheus.Registry  { return s.a.observer().reg }
 
 // newHandler serves:
 //
@@ -87,7 +71,7 @@ func (s appStatus) Registry() *prometheus.Registry  { return s.a.observer().reg 
 //	/healthz   200 while the process is alive
 //	/readyz    200 when the queries run and their broker answers; 503 with the reason otherwise
 //	/progress  the last batches' progress, oldest first (?n= limits them); one report per query per batch
-//	/windows   the latest window of every sensor (the built-in path; empty in query mode)
+//	/rows      each query's latest output rows: the first 100 of its last batch with output
 //	/metrics   Prometheus series
 func newHandler(log *slog.Logger, st status) http.Handler {
 	mux := http.NewServeMux()
@@ -105,8 +89,8 @@ func newHandler(log *slog.Logger, st status) http.Handler {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		writeJSON(w, st.Progress(n))
 	})
-	mux.HandleFunc("GET /windows", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, st.Windows())
+	mux.HandleFunc("GET /rows", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, st.Rows())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(st.Registry(), promhttp.HandlerOpts{}))
 	pageRoutes(mux, log)

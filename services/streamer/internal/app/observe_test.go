@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -23,18 +22,31 @@ import (
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 )
 
-// runApp runs one available-now query to its end and returns the App, whose
-// HTTP handler still serves what the run recorded.
-func (w *world) runApp(ctx context.Context, cfg config.Config) *App {
+// runDriver runs the query file of cfg, available-now, to its end, and
+// returns the driver and the streamer's HTTP handler over it, which still
+// serves what the run recorded.
+func (w *world) runDriver(ctx context.Context, cfg config.Config) (*driver.Driver, http.Handler) {
 	w.t.Helper()
-	a := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard)
-	if err := a.Run(ctx); err != nil {
+	d := newDriver(w.t, cfg, quietLog())
+	if err := d.Run(ctx); err != nil {
 		w.t.Fatalf("streamer: %v", err)
 	}
-	return a
+	return d, newHandler(quietLog(), driverStatus{d})
+}
+
+// ofQuery is the reports of the query named name, in order.
+func ofQuery(reports []progress.Query, name string) []progress.Query {
+	var out []progress.Query
+	for _, p := range reports {
+		if p.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // get fetches path from h and returns the body.
@@ -252,31 +264,43 @@ func scrape(t *testing.T, h http.Handler) map[string]float64 {
 	return out
 }
 
-func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
+// The seed's queries run from the default query file: /progress holds one
+// report per query and batch with every Spark field, the stream query's
+// reports add up (input, dead letters, output rows against the table's
+// commits, watermark, state), /metrics says the same, /rows holds each
+// query's latest output, and a second run goes on where the first stopped.
+func TestProgressMetricsAndRowsAddUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	w := newWorld(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	const n1 = 3000
 	w.produce(ctx, rng, origin, n1, `{"sensor_id":"S001"`, ``, `{"sensor_id":"S001","ts":"x","temp":1,"hum":1,"ok":true}`)
-	a := w.runApp(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 700 }))
+	d, h := w.runDriver(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 700 }))
 
 	// Every Spark field is served under its Spark name.
 	var raw []any
-	if err := json.Unmarshal(get(t, a.handler(), "/progress"), &raw); err != nil {
+	if err := json.Unmarshal(get(t, h, "/progress"), &raw); err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) < 5 {
-		t.Fatalf("%d reports for %d records capped at 700 per batch", len(raw), n1+3)
+	if len(raw) < 3*5 {
+		t.Fatalf("%d reports for %d records capped at 700 per batch, 3 queries", len(raw), n1+3)
 	}
 	for _, r := range raw {
 		for _, f := range sparkFields {
+			if strings.HasPrefix(f, "stateOperators.") && r.(map[string]any)["name"] != "stream" {
+				continue
+			}
 			if _, ok := lookup(r, f); !ok && !(strings.HasPrefix(f, "eventTime.") && f != "eventTime.watermark") {
 				t.Errorf("batch %v: no field %s", r.(map[string]any)["batchId"], f)
 			}
 		}
 	}
-	reports := a.progress.Recent(0)
+	all := d.Progress(0)
+	reports := ofQuery(all, "stream")
+	if len(all) != 3*len(reports) {
+		t.Fatalf("%d reports, %d of them the stream query's: want one per query (3) and batch", len(all), len(reports))
+	}
 	sinkRows := rowsByBatch(t, ctx, w.store)
 	maxSeen := checkReports(t, reports, sinkRows, 0, 60_000)
 	if got := sum(reports, func(p progress.Query) int64 { return p.NumInputRows }); got != n1+3 {
@@ -291,6 +315,10 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	committed := int64(len(w.committedRows(ctx)))
 	if got := sum(reports, func(p progress.Query) int64 { return p.Sink.NumOutputRows }); got != committed || got == 0 {
 		t.Fatalf("sink numOutputRows add up to %d, the lake holds %d rows", got, committed)
+	}
+	alerts := int64(len(committedRecords(t, ctx, w.brokers, contract.AlertsTopic)))
+	if got := sum(ofQuery(all, "alerts"), func(p progress.Query) int64 { return p.Sink.NumOutputRows }); got != alerts || got == 0 {
+		t.Fatalf("the alerts query's numOutputRows add up to %d, its topic holds %d alerts", got, alerts)
 	}
 	last := reports[len(reports)-1]
 	finalWM := ms(t, last.EventTime["watermark"])
@@ -309,18 +337,19 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	}
 
 	// /metrics says the same as /progress.
-	m := scrape(t, a.handler())
+	m := scrape(t, h)
 	for series, want := range map[string]float64{
 		"sensorlab_streamer_batches_total":                                                             float64(len(reports)),
 		"sensorlab_streamer_input_rows_total":                                                          n1 + 3,
-		"sensorlab_streamer_output_rows_total":                                                         float64(committed),
+		`sensorlab_streamer_output_rows_total{query="stream"}`:                                         float64(committed),
+		`sensorlab_streamer_output_rows_total{query="alerts"}`:                                         float64(alerts),
 		`sensorlab_streamer_invalid_rows_total{reason="empty_value"}`:                                  1,
 		`sensorlab_streamer_invalid_rows_total{reason="wrong_type"}`:                                   1,
 		`sensorlab_streamer_invalid_rows_total{reason="malformed_json"}`:                               1,
-		"sensorlab_streamer_late_rows_total":                                                           0,
+		`sensorlab_streamer_late_rows_total{query="stream"}`:                                           0,
 		"sensorlab_streamer_batch_duration_seconds_count":                                              float64(len(reports)),
 		"sensorlab_streamer_last_batch_id":                                                             float64(last.BatchID),
-		"sensorlab_streamer_state_rows":                                                                float64(len(open)),
+		`sensorlab_streamer_state_rows{query="stream"}`:                                                float64(len(open)),
 		"sensorlab_streamer_watermark_seconds":                                                         float64(finalWM) / 1e3,
 		"sensorlab_streamer_event_time_max_seconds":                                                    float64(maxSeen) / 1e3,
 		"sensorlab_streamer_event_time_lag_seconds":                                                    60,
@@ -330,45 +359,66 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
-	if m["sensorlab_streamer_state_memory_bytes"] <= 0 {
-		t.Errorf("state_memory_bytes = %v with %d state rows", m["sensorlab_streamer_state_memory_bytes"], len(open))
+	if m[`sensorlab_streamer_state_memory_bytes{query="stream"}`] <= 0 {
+		t.Errorf("state_memory_bytes = %v with %d state rows", m[`sensorlab_streamer_state_memory_bytes{query="stream"}`], len(open))
 	}
 
-	// /windows: each sensor's latest window, with the counts of its readings.
-	type agg struct {
-		start, n, ok int64
-		sumT         float64
-	}
-	want := map[string]*agg{}
-	for _, e := range w.sent {
-		s := e.TS - e.TS%10_000
-		g := want[e.SensorID]
-		if g == nil || s > g.start {
-			g = &agg{start: s}
-			want[e.SensorID] = g
-		}
-		if s == g.start {
-			g.n++
-			g.sumT += e.Temp
-			if e.OK {
-				g.ok++
-			}
-		}
-	}
-	var windows []progress.SensorWindow
-	if err := json.Unmarshal(get(t, a.handler(), "/windows"), &windows); err != nil {
+	// /rows: each query's latest output, in the file's order. The stream
+	// query's is the rows its last batch with output committed to the
+	// table; the console's (update mode) is the windows that batch changed,
+	// with their aggregates so far.
+	var latest []driver.QueryRows
+	if err := json.Unmarshal(get(t, h, "/rows"), &latest); err != nil {
 		t.Fatal(err)
 	}
-	if len(windows) != len(want) {
-		t.Fatalf("/windows lists %d sensors, want %d", len(windows), len(want))
+	var names []string
+	for _, q := range latest {
+		names = append(names, q.Query)
 	}
-	for _, sw := range windows {
-		g := want[sw.SensorID]
-		if sw.WinStart.UnixMilli() != g.start || sw.Eventos != g.n || sw.OKCount != g.ok || !near(sw.AvgTemp, g.sumT/float64(g.n)) {
-			t.Fatalf("%s: latest window %+v, want start %d, %d events, %d ok", sw.SensorID, sw, g.start, g.n, g.ok)
+	if !slices.Equal(names, []string{"stream", "console", "alerts"}) {
+		t.Fatalf("/rows lists %v, want stream, console, alerts", names)
+	}
+	lastOut := int64(-1)
+	for b, n := range sinkRows {
+		if n > 0 {
+			lastOut = max(lastOut, b)
 		}
-		if sw.Closed != (g.start+10_000 <= finalWM) {
-			t.Fatalf("%s: closed=%v with window end %d and watermark %d", sw.SensorID, sw.Closed, g.start+10_000, finalWM)
+	}
+	st := latest[0]
+	if st.BatchID != lastOut || int64(st.NumRows) != sinkRows[lastOut] || st.Sink != "delta" || st.Mode != "append" ||
+		!slices.Equal(st.Columns, []string{"win_start", "win_end", "sensor_id", "eventos", "avg_temp", "avg_hum", "ok_count", "min_temp", "max_temp", "date"}) {
+		t.Fatalf("/rows stream: batch %d, %d rows, %s %s, columns %v; want batch %d with its %d rows committed, delta append, the seed's columns",
+			st.BatchID, st.NumRows, st.Sink, st.Mode, st.Columns, lastOut, sinkRows[lastOut])
+	}
+	want := expected(w.sent, 10_000, 60_000)
+	if len(st.Rows) != min(st.NumRows, 100) || st.Truncated != (st.NumRows > 100) {
+		t.Fatalf("/rows stream: %d rows shown of %d (truncated %v)", len(st.Rows), st.NumRows, st.Truncated)
+	}
+	for _, r := range st.Rows {
+		var row contract.WindowRow
+		if err := json.Unmarshal(r, &row); err != nil {
+			t.Fatalf("/rows stream row %s: %v", r, err)
+		}
+		k := wkey{row.WinStart.UnixMilli(), row.SensorID}
+		if wr, ok := want[k]; !ok || row.Eventos != wr.Eventos || row.OKCount != wr.OKCount || !near(row.AvgTemp, wr.AvgTemp) || row.MaxTemp != wr.MaxTemp {
+			t.Fatalf("/rows stream row %s, want the closed window %+v", r, wr)
+		}
+	}
+	con := latest[1]
+	lastBatch := reports[len(reports)-1].BatchID
+	if con.Sink != "console" || con.Mode != "update" || con.NumRows == 0 || con.BatchID > lastBatch {
+		t.Fatalf("/rows console: %+v", con)
+	}
+	for _, r := range con.Rows {
+		var row contract.WindowRow
+		if err := json.Unmarshal(r, &row); err != nil {
+			t.Fatal(err)
+		}
+		// In update mode a window's row is its aggregate so far; the
+		// windows that batch changed include open ones, so count the
+		// readings of batches up to it.
+		if row.Eventos <= 0 || row.Eventos > all10s(w.sent, row.WinStart.UnixMilli(), row.SensorID) {
+			t.Fatalf("/rows console row %s: more readings than its window holds", r)
 		}
 	}
 
@@ -377,8 +427,8 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	const late, n2 = 50, 1000
 	w.produce(ctx, rng, origin, late)
 	w.produce(ctx, rng, origin+300_000, n2)
-	b := w.runApp(ctx, w.config())
-	reports2 := b.progress.Recent(0)
+	d2, h2 := w.runDriver(ctx, w.config())
+	reports2 := ofQuery(d2.Progress(0), "stream")
 	for part, start := range reports2[0].Sources[0].StartOffset[contract.EventsTopic] {
 		if end := last.Sources[0].EndOffset[contract.EventsTopic][part]; start != end {
 			t.Fatalf("restart: partition %s starts at %d, the first run ended at %d", part, start, end)
@@ -398,42 +448,18 @@ func TestProgressMetricsAndWindowsAddUp(t *testing.T) {
 	if got := sum(reports2, func(p progress.Query) int64 { return p.NumInputRows }); got != late+n2 {
 		t.Fatalf("second run: numInputRows add up to %d, want %d", got, late+n2)
 	}
-	if got := scrape(t, b.handler())["sensorlab_streamer_late_rows_total"]; got != late {
+	if got := scrape(t, h2)[`sensorlab_streamer_late_rows_total{query="stream"}`]; got != late {
 		t.Fatalf("late_rows_total = %v, want %d", got, late)
 	}
 }
 
-// Consumer lag is the latest offset minus the last batch's end offset, per
-// partition, and event-time lag is the max event time minus the watermark.
-func TestLagMetrics(t *testing.T) {
-	a := New(config.Default(), slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard)
-	if _, ok := scrape(t, a.handler())[`sensorlab_streamer_consumer_lag_records{partition="0", topic="eventos_sensores"}`]; ok {
-		t.Fatal("consumer lag reported before any batch")
-	}
-	offs := func(p0, p1 int64) map[string]map[string]int64 {
-		return map[string]map[string]int64{"eventos_sensores": {"0": p0, "1": p1}}
-	}
-	a.observer().record(progress.Query{
-		BatchID:    7,
-		DurationMs: map[string]int64{"triggerExecution": 1500},
-		EventTime: map[string]string{
-			"max": "2024-11-21T14:41:30.000Z", "watermark": "2024-11-21T14:40:00.000Z",
-		},
-		StateOperators: []progress.StateOperator{{NumRowsTotal: 4}},
-		Sources:        []progress.Source{{EndOffset: offs(100, 250), LatestOffset: offs(130, 250)}},
-	})
-	m := scrape(t, a.handler())
-	for series, want := range map[string]float64{
-		`sensorlab_streamer_consumer_lag_records{partition="0", topic="eventos_sensores"}`: 30,
-		`sensorlab_streamer_consumer_lag_records{partition="1", topic="eventos_sensores"}`: 0,
-		`sensorlab_streamer_latest_offset{partition="0", topic="eventos_sensores"}`:        130,
-		"sensorlab_streamer_event_time_lag_seconds":                                        90,
-		`sensorlab_streamer_batch_duration_seconds_bucket{le="1.28"}`:                      0,
-		`sensorlab_streamer_batch_duration_seconds_bucket{le="2.56"}`:                      1,
-		`sensorlab_streamer_batch_phase_seconds{phase="triggerExecution"}`:                 1.5,
-	} {
-		if got, ok := m[series]; !ok || got != want {
-			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+// all10s counts the readings of sensor in the 10 s window starting at start.
+func all10s(evs []contract.Event, start int64, sensor string) int64 {
+	var n int64
+	for _, e := range evs {
+		if e.SensorID == sensor && e.TS-e.TS%10_000 == start {
+			n++
 		}
 	}
+	return n
 }

@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/qsink"
 )
 
 // committedRecords reads a topic as a read_committed consumer, up to its
@@ -59,19 +63,16 @@ func committedRecords(t *testing.T, ctx context.Context, brokers []string, topic
 	return out
 }
 
-// High-temperature alerts are raised once per closed window above the
-// threshold, and a reading dropped as late goes to the late topic.
+// The seed's alerts sink raises a high_temp alert once per closed window
+// whose max_temp is above 39.5, and its source sends a reading that came
+// too late for its window to the late topic.
 func TestAlertsAndLateTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	w := newWorld(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	w.produce(ctx, rng, origin, 3000)
-	withOutputs := func(c *config.Config) {
-		c.LateTopic = contract.LateTopic
-		c.AlertMaxTemp = 39
-	}
-	w.run(ctx, w.config(withOutputs))
+	w.run(ctx, w.config())
 
 	// A reading stamped at the origin is now far behind the watermark.
 	late := contract.Event{SensorID: "S003", TS: origin + 1, Temp: 20, Hum: 50, OK: true}
@@ -80,12 +81,12 @@ func TestAlertsAndLateTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.produce(ctx, rng, origin+300_000, 1000)
-	w.run(ctx, w.config(withOutputs))
+	w.run(ctx, w.config())
 
 	// Expected alerts, from the independent window computation.
 	var want []string
 	for k, r := range expected(w.sent, 10_000, 60_000) {
-		if r.MaxTemp > 39 {
+		if r.MaxTemp > 39.5 {
 			want = append(want, k.sensor+"@"+r.WinStart.UTC().Format(time.RFC3339))
 		}
 	}
@@ -95,7 +96,8 @@ func TestAlertsAndLateTopic(t *testing.T) {
 		if err := json.Unmarshal(r.Value, &a); err != nil {
 			t.Fatalf("alert %s: %v", r.Value, err)
 		}
-		if a.Type != contract.AlertHighTemp || a.MaxTemp <= 39 || a.Threshold != 39 || string(r.Key) != a.SensorID {
+		if a.Type != contract.AlertHighTemp || a.MaxTemp <= 39.5 || a.Threshold != 39.5 || string(r.Key) != a.SensorID ||
+			a.TS != a.WinEnd || a.WinEnd-a.WinStart != 10_000 {
 			t.Fatalf("unexpected alert %s", r.Value)
 		}
 		got = append(got, a.SensorID+"@"+time.UnixMilli(a.WinStart).UTC().Format(time.RFC3339))
@@ -115,73 +117,43 @@ func TestAlertsAndLateTopic(t *testing.T) {
 	}
 }
 
-// A sensor that falls silent for longer than --silence-timeout of event time
-// raises sensor_silent once, and sensor_recovered at its next reading.
-func TestSilenceAlerts(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	w := newWorld(t)
-	var recs []*kgo.Record
-	send := func(sensor string, ts int64) {
-		ev := contract.Event{SensorID: sensor, TS: ts, Temp: 20, Hum: 50, OK: true}
-		recs = append(recs, &kgo.Record{Topic: contract.EventsTopic, Partition: 0, Key: []byte(sensor),
-			Value: contract.AppendJSON(nil, ev)})
-	}
-	// S001 reads every second for 5 minutes; S002 stops after 50 s and comes
-	// back at 200 s. Both go to one partition, in event-time order, so that
-	// the batches' watermark passes 79.5 s before S002 comes back (readings
-	// spread over partitions advance unevenly, and a sensor's readings can
-	// then arrive behind the watermark: late, not recovered).
-	for s := int64(0); s < 300; s++ {
-		send("S001", origin+s*1000)
-		if s < 50 || s >= 200 {
-			send("S002", origin+s*1000+500)
-		}
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(w.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	w.run(ctx, w.config(func(c *config.Config) {
-		c.SilenceTimeout = 30 * time.Second
-		c.AlertMaxTemp = 100 // no high_temp alerts in this test
-		c.MaxOffsetsPerTrigger = 50
-	}))
-	var got []string
-	for _, r := range committedRecords(t, ctx, w.brokers, contract.AlertsTopic) {
-		var a contract.Alert
-		if err := json.Unmarshal(r.Value, &a); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, a.Type+" "+a.SensorID+" "+strconv.FormatInt(a.TS-origin, 10)+" last="+strconv.FormatInt(a.LastSeen-origin, 10))
-	}
-	want := []string{
-		"sensor_silent S002 79500 last=49500",     // last reading at 49.5 s + 30 s timeout
-		"sensor_recovered S002 200500 last=49500", // its next reading
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("alerts %q, want %q", got, want)
-	}
-}
+// windowsSource and windowsSink (one per output mode) make a query file
+// that writes the seed's windows to a Kafka topic per mode, ventanas_<mode>.
+const windowsSource = `
+CREATE SOURCE sensors (
+  sensor_id STRING NOT NULL, ts BIGINT NOT NULL, temp DOUBLE NOT NULL, hum DOUBLE NOT NULL, ok BOOLEAN NOT NULL,
+  event_time AS timestamp_millis(ts),
+  WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE
+) WITH (connector = 'kafka', topic = 'eventos_sensores', format = 'json');
+`
 
-// The windows topic honours its output mode (Spark's Kafka sink takes all
+const windowsSink = `
+CREATE SINK ventanas_%[1]s WITH (connector = 'kafka', topic = 'ventanas_%[1]s', mode = '%[1]s', key = 'sensor_id') AS
+SELECT window.start AS win_start, window.end AS win_end, sensor_id, count(*) AS eventos, avg(temp) AS avg_temp,
+       avg(hum) AS avg_hum, sum(CASE WHEN ok THEN 1 ELSE 0 END) AS ok_count, min(temp) AS min_temp, max(temp) AS max_temp
+FROM sensors GROUP BY window(event_time, '10 seconds'), sensor_id;
+`
+
+// A Kafka sink honours its output mode (Spark's Kafka sink takes all
 // three): append sends each closed window once; update sends the rows each
 // batch changed, so the last value per window is its final aggregate; and
 // complete sends the whole result table every batch, closed or open.
-func TestWindowsTopicModes(t *testing.T) {
+func TestKafkaSinkModes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	w := newWorld(t)
+	w.produce(ctx, rand.New(rand.NewPCG(11, 12)), origin, 2000)
+	file := filepath.Join(t.TempDir(), "windows.sql")
+	text := windowsSource
+	for _, mode := range []string{"append", "update", "complete"} {
+		text += fmt.Sprintf(windowsSink, mode)
+	}
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.run(ctx, w.config(func(c *config.Config) { c.Query, c.MaxOffsetsPerTrigger = file, 400 }))
 	for _, mode := range []string{"append", "update", "complete"} {
 		t.Run(mode, func(t *testing.T) {
-			w := newWorld(t)
-			w.produce(ctx, rand.New(rand.NewPCG(11, 12)), origin, 2000)
-			w.run(ctx, w.config(func(c *config.Config) {
-				c.WindowsTopic, c.WindowsTopicMode, c.MaxOffsetsPerTrigger = "ventanas", mode, 400
-			}))
 			closed := expected(w.sent, 10_000, 60_000)
 			all := expected(w.sent, 10_000, -1<<40) // no watermark: every window, open ones too
 			type rec struct {
@@ -189,12 +161,24 @@ func TestWindowsTopicModes(t *testing.T) {
 				row   contract.WindowRow
 			}
 			var recs []rec
-			for _, r := range committedRecords(t, ctx, w.brokers, "ventanas") {
+			for _, r := range committedRecords(t, ctx, w.brokers, "ventanas_"+mode) {
 				var row contract.WindowRow
 				if err := json.Unmarshal(r.Value, &row); err != nil {
 					t.Fatal(err)
 				}
-				b, _ := strconv.ParseInt(string(r.Headers[0].Value), 10, 64)
+				if string(r.Key) != row.SensorID {
+					t.Fatalf("record keyed %q holds %s", r.Key, r.Value)
+				}
+				var batch string
+				for _, h := range r.Headers {
+					if h.Key == qsink.HeaderBatchID {
+						batch = string(h.Value)
+					}
+				}
+				b, err := strconv.ParseInt(batch, 10, 64)
+				if err != nil {
+					t.Fatalf("record %s: batch id header %q", r.Value, batch)
+				}
 				recs = append(recs, rec{b, row})
 			}
 			last := map[wkey]contract.WindowRow{}

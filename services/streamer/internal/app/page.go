@@ -8,7 +8,7 @@ import (
 )
 
 // web holds the live page: plain HTML, CSS and a small script that draws
-// its charts on <canvas> from /progress and /windows. Nothing is fetched
+// its charts on <canvas> from /progress and /rows. Nothing is fetched
 // from elsewhere, so the page works offline.
 //
 //go:embed web

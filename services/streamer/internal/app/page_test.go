@@ -3,17 +3,20 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 )
@@ -62,10 +65,17 @@ func headless(t *testing.T, ctx context.Context, bin, url, size string, extra ..
 var (
 	canvasRE = regexp.MustCompile(`<canvas id="([^"]+)"[^>]*\bdata-points="(\d+)"`)
 	tbodyRE  = regexp.MustCompile(`(?s)<table id="([^"]+)">.*?<tbody>(.*?)</tbody>`)
+
+	rowsHeadRE = regexp.MustCompile(`(?s)<table id="rows">.*?<thead><tr>(.*?)</tr></thead>`)
+	thRE       = regexp.MustCompile(`<th>([^<]*)</th>`)
+	tdRE       = regexp.MustCompile(`<td[^>]*>([^<]*)</td>`)
+	captionRE  = regexp.MustCompile(`<caption id="rows-caption">([^<]*)</caption>`)
 )
 
 // The live page, loaded in a real browser from the streamer's own HTTP
-// handler, draws every chart from /progress and fills both tables.
+// handler, draws every chart of the selected query (the first of the
+// reports: the seed's stream query) from /progress, and fills the batches
+// table and the rows table with that query's latest output rows (/rows).
 func TestLivePageRendersInABrowser(t *testing.T) {
 	bin := chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -78,9 +88,12 @@ func TestLivePageRendersInABrowser(t *testing.T) {
 	w.produce(ctx, rng, origin, 2000)
 	w.produce(ctx, rng, origin, 40, `{"sensor_id":"S003"`, `{}`, `{"sensor_id":"S003","ts":"x","temp":1,"hum":1,"ok":true}`)
 	w.produce(ctx, rng, origin+200_000, 1500)
-	a := w.runApp(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 150 }))
-	reports := a.progress.Recent(0)
-	srv := httptest.NewServer(a.handler())
+	d, h := w.runDriver(ctx, w.config(func(c *config.Config) { c.MaxOffsetsPerTrigger = 150 }))
+	reports := ofQuery(d.Progress(0), "stream")
+	if len(d.Progress(0)) > 100 {
+		reports = ofQuery(d.Progress(100), "stream") // the page reads the last 100 reports
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 
 	dom := string(headless(t, ctx, bin, srv.URL+"/", "1400,1500", "--dump-dom"))
@@ -114,8 +127,47 @@ func TestLivePageRendersInABrowser(t *testing.T) {
 	for _, m := range tbodyRE.FindAllStringSubmatch(dom, -1) {
 		rows[m[1]] = strings.Count(m[2], "<tr>")
 	}
-	if rows["windows"] != 20 || rows["batches"] != min(20, int(n)) {
-		t.Errorf("tables: %d sensor rows (want 20), %d batch rows (want %d)", rows["windows"], rows["batches"], min(20, int(n)))
+	latest := d.LatestRows()
+	if len(latest) == 0 || latest[0].Query != "stream" {
+		t.Fatalf("latest rows %+v, want the stream query's first", latest)
+	}
+	if rows["rows"] != len(latest[0].Rows) || rows["rows"] == 0 || rows["batches"] != min(20, int(n)) {
+		t.Errorf("tables: %d output rows (want the stream query's latest %d), %d batch rows (want %d)",
+			rows["rows"], len(latest[0].Rows), rows["batches"], min(20, int(n)))
+	}
+	head := rowsHeadRE.FindStringSubmatch(dom)
+	if head == nil {
+		t.Fatalf("no header row in table#rows:\n%s", dom)
+	}
+	var cols []string
+	for _, m := range thRE.FindAllStringSubmatch(head[1], -1) {
+		cols = append(cols, m[1])
+	}
+	if !slices.Equal(cols, latest[0].Columns) {
+		t.Errorf("table#rows columns %v, want the stream query's %v", cols, latest[0].Columns)
+	}
+	// Its first row is the first of /rows: the sensor and count cells.
+	var first contract.WindowRow
+	if err := json.Unmarshal(latest[0].Rows[0], &first); err != nil {
+		t.Fatal(err)
+	}
+	body := tbodyRE.FindAllStringSubmatch(dom, -1)
+	for _, m := range body {
+		if m[1] != "rows" {
+			continue
+		}
+		firstRow, _, _ := strings.Cut(m[2], "</tr>")
+		var cells []string
+		for _, c := range tdRE.FindAllStringSubmatch(firstRow, -1) {
+			cells = append(cells, c[1])
+		}
+		if len(cells) != len(cols) || cells[2] != first.SensorID || cells[3] != strconv.FormatInt(first.Eventos, 10) {
+			t.Errorf("table#rows first row %q, want sensor %s with %d events", cells, first.SensorID, first.Eventos)
+		}
+	}
+	if caption := captionRE.FindStringSubmatch(dom); caption == nil ||
+		!strings.Contains(caption[1], "delta sink, append mode, batch "+strconv.FormatInt(latest[0].BatchID, 10)) {
+		t.Errorf("table#rows caption %q does not name the sink, the mode and batch %d", caption, latest[0].BatchID)
 	}
 	late := sum(reports, func(p progress.Query) int64 { return p.StateOperators[0].NumRowsDroppedByWatermark })
 	if late != 40 {

@@ -1,3 +1,6 @@
+// Package app is the streamer's command: it runs a query file (by default
+// the seed lab's, built in) with the driver, serves the live page, /metrics,
+// /healthz and /readyz while it runs, and answers `streamer healthcheck`.
 package app
 
 import (
@@ -14,12 +17,31 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 )
 
+// Main runs the command cfg names (a query file's queries, by default the
+// seed lab's: RunQueryFile; or the healthcheck) and returns the process exit
+// code: 0 when the queries stopped cleanly (or, with the available-now
+// trigger, finished), 1 when they failed or could not start (an HTTP
+// address that cannot be bound included).
+func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) int {
+	if cfg.Command == config.CommandHealthcheck {
+		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
+			log.Error("unhealthy", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if err := RunQueryFile(ctx, cfg, log, stdout); err != nil {
+		log.Error("streamer stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
 // driverStatus is a query file's driver as the HTTP server shows it.
 type driverStatus struct{ *driver.Driver }
 
-// Windows is empty in query mode: the live page's per-sensor table is the
-// built-in path's; a query file's rows are in its sinks.
-func (driverStatus) Windows() any { return []struct{}{} }
+// Rows is every query's latest output rows (driver.QueryRows).
+func (s driverStatus) Rows() any { return s.LatestRows() }
 
 // RunQueryFile runs the query file cfg.Query names (query mode): it
 // compiles the script, serves the HTTP endpoints and runs the driver until
@@ -38,7 +60,7 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 		return err
 	}
 	d := driver.New(cfg, prog, log, stdout)
-	log.Info("streamer starting", "config", cfg, "mode", "query file")
+	log.Info("streamer starting", "config", cfg, "query", name)
 	if ln != nil {
 		defer serveHTTP(ln, newHandler(log, driverStatus{d}), log)()
 	}

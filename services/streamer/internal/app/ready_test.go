@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,7 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 )
 
-// An idle continuous query must report not ready when its broker goes away:
+// The seed's idle continuous queries must report not ready when its broker goes away:
 // franz-go retries a lost broker quietly, so /readyz said 200 through a
 // whole Kafka outage (found by the e2e Kafka-outage fault).
 func TestReadyReportsALostBroker(t *testing.T) {
@@ -33,7 +31,7 @@ func TestReadyReportsALostBroker(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), io.Discard)
+	a := newDriver(t, cfg, quietLog())
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()

@@ -2,8 +2,10 @@
 // environment variables, then flags. It is the only package of the streamer
 // that reads the environment. Every setting is one row of vars (flag,
 // variable, default, meaning), read through package envflag: a variable set
-// to the empty string counts as set (ALERTS_TOPIC= disables alerts).
-// Validate reports every problem at once.
+// to the empty string counts as set (HTTP_ADDR= disables the HTTP server).
+// Validate reports every problem at once. What the streamer computes and
+// where it writes it (the topic, the windows, the watermark, the sinks) is
+// the query file's to say, not a flag's (--query).
 package config
 
 import (
@@ -48,14 +50,11 @@ type Config struct {
 	Command Command
 
 	// Query is the path of a query file (CREATE SOURCE / CREATE SINK …)
-	// whose queries the streamer runs; the settings of SpecialisedOnly are
-	// then refused (the query file says them). Empty runs the seed lab's
-	// query file (queries/seed/streaming.sql, built in), unless a setting
-	// of SpecialisedOnly selects the built-in windowing path.
+	// whose queries the streamer runs. Empty runs the seed lab's query
+	// file (queries/seed/streaming.sql, built in).
 	Query string
 
 	Brokers  []string
-	Topic    string
 	DLQTopic string
 
 	Lake       string // URL of the lake: s3://bucket[/prefix] or file:///abs/path
@@ -63,32 +62,10 @@ type Config struct {
 	S3         lake.S3Config
 
 	StartingOffsets      string // earliest | latest; only for a new checkpoint
-	Window               time.Duration
-	Watermark            time.Duration
-	Slide                time.Duration // sliding windows' step; 0 = tumbling
-	SessionGap           time.Duration // > 0: session windows per sensor instead
-	Dedup                bool          // drop repeated (sensor_id, ts) within the watermark
-	SilenceTimeout       time.Duration // > 0: sensor_silent / sensor_recovered alerts
-	Trigger              string        // one of the Trigger* kinds
+	Trigger              string // one of the Trigger* kinds
 	TriggerInterval      time.Duration
 	MaxOffsetsPerTrigger int64
 	FailOnDataLoss       bool
-	Console              bool
-	// OutputMode is the Delta sink's output mode: it only appends (each
-	// closed window once), so anything else is refused at start.
-	OutputMode string
-	// ConsoleMode is the console sink's output mode (append or update).
-	ConsoleMode string
-	// WindowsTopic, when set, receives window rows as JSON in
-	// WindowsTopicMode (append, update or complete), exactly once.
-	WindowsTopic     string
-	WindowsTopicMode string
-	// LateTopic, when set, receives every reading dropped as late.
-	LateTopic string
-	// AlertsTopic, when set, receives alerts; AlertMaxTemp is the threshold
-	// of high_temp alerts on a closed window's max_temp.
-	AlertsTopic  string
-	AlertMaxTemp float64
 
 	// HTTPAddr serves the live page, /metrics, /healthz and /readyz; empty
 	// disables the server.
@@ -99,18 +76,73 @@ type Config struct {
 
 	// Healthcheck configures `streamer healthcheck`.
 	Healthcheck Healthcheck
-
-	// set holds the flags given on the command line or through their
-	// variable (Parse fills it), by flag name.
-	set map[string]bool
 }
 
-// SpecialisedOnly are the flags that only shape the built-in windowing
-// path; in query mode the query file says what they say.
-var SpecialisedOnly = []string{
-	"topic", "window", "watermark", "slide", "session-gap", "dedup", "silence-timeout",
-	"output-mode", "console", "console-mode", "windows-topic", "windows-topic-mode",
-	"late-topic", "alerts-topic", "alert-max-temp",
+// removedFlags are flags of the streamer's former built-in windowing path:
+// a query file says what they said. Given one, Parse says so instead of
+// calling it unknown. The boolean ones take no separate value.
+var removedFlags = map[string]struct {
+	bool bool
+	says string // where the query file says it instead
+}{
+	"topic":              {false, "the query file says it: CREATE SOURCE … WITH (topic = '…')"},
+	"window":             {false, "the query file says it: GROUP BY window(event_time, '10 seconds')"},
+	"watermark":          {false, "the query file says it: CREATE SOURCE's WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE"},
+	"slide":              {false, "the query file says it: GROUP BY window(event_time, '<length>', '<slide>')"},
+	"session-gap":        {false, "the query file says it: GROUP BY session_window(event_time, '<gap>')"},
+	"dedup":              {true, "not supported: a query file does not drop duplicate readings"},
+	"silence-timeout":    {false, "not supported: a query file raises no silence alerts"},
+	"output-mode":        {false, "the query file says it: CREATE SINK … WITH (mode = '…')"},
+	"console":            {true, "the query file says it: CREATE SINK … WITH (connector = 'console')"},
+	"console-mode":       {false, "the query file says it: CREATE SINK … WITH (connector = 'console', mode = '…')"},
+	"windows-topic":      {false, "the query file says it: CREATE SINK … WITH (connector = 'kafka', topic = '…')"},
+	"windows-topic-mode": {false, "the query file says it: CREATE SINK … WITH (connector = 'kafka', mode = '…')"},
+	"late-topic":         {false, "the query file says it: CREATE SOURCE … WITH (late_topic = '…')"},
+	"alerts-topic":       {false, "the query file says it: the alerts sink: CREATE SINK alerts WITH (connector = 'kafka', topic = '…')"},
+	"alert-max-temp":     {false, "the query file says it: the alerts sink's HAVING max(temp) > …"},
+}
+
+// dropRemoved takes the flags of removedFlags (and their values) out of
+// args and returns an error naming each with what says it now; nil when
+// there were none. It reads args as package flag does, given the flags of
+// vars: a flag that is not boolean takes the next argument as its value
+// unless written --name=value, and the flags end at "--" or at the first
+// argument that is not a flag.
+func dropRemoved(args []string, vars []envflag.Var) ([]string, error) {
+	isBool := map[string]bool{}
+	for _, v := range vars {
+		if b, ok := v.Value.(interface{ IsBoolFlag() bool }); ok && v.Flag != "" {
+			isBool[v.Flag] = b.IsBoolFlag()
+		}
+	}
+	var kept []string
+	var msgs []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			kept = append(kept, args[i:]...)
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		r, removed := removedFlags[name]
+		if !removed {
+			kept = append(kept, a)
+			if !hasValue && !isBool[name] && i+1 < len(args) {
+				i++
+				kept = append(kept, args[i]) // its value
+			}
+			continue
+		}
+		if !hasValue && !r.bool && i+1 < len(args) {
+			i++ // its value
+		}
+		msgs = append(msgs, fmt.Sprintf("--%s: no such flag any more; %s", name, r.says))
+	}
+	if len(msgs) == 0 {
+		return args, nil
+	}
+	return kept, fmt.Errorf("%s.\nThe streamer runs a query file: --query FILE, by default the seed lab's queries/seed/streaming.sql; "+
+		"copy that file, change it, and pass it with --query", strings.Join(msgs, "\n"))
 }
 
 // Healthcheck configures the healthcheck command: GET URL, within Timeout.
@@ -122,24 +154,16 @@ type Healthcheck struct {
 // Default returns the configuration the seed lab runs with.
 func Default() Config {
 	return Config{
-		Command:          CommandRun,
-		Brokers:          []string{"localhost:9092"},
-		Topic:            contract.EventsTopic,
-		DLQTopic:         contract.DLQTopic,
-		StartingOffsets:  "latest",
-		Window:           10 * time.Second,
-		Watermark:        time.Minute,
-		Trigger:          TriggerContinuous,
-		FailOnDataLoss:   true,
-		OutputMode:       "append",
-		ConsoleMode:      "update",
-		WindowsTopicMode: "update",
-		AlertsTopic:      contract.AlertsTopic,
-		AlertMaxTemp:     39.5,
-		HTTPAddr:         DefaultHTTPAddr,
-		LogLevel:         slog.LevelInfo,
-		ShutdownTimeout:  20 * time.Second,
-		Healthcheck:      Healthcheck{Timeout: 3 * time.Second},
+		Command:         CommandRun,
+		Brokers:         []string{"localhost:9092"},
+		DLQTopic:        contract.DLQTopic,
+		StartingOffsets: "latest",
+		Trigger:         TriggerContinuous,
+		FailOnDataLoss:  true,
+		HTTPAddr:        DefaultHTTPAddr,
+		LogLevel:        slog.LevelInfo,
+		ShutdownTimeout: 20 * time.Second,
+		Healthcheck:     Healthcheck{Timeout: 3 * time.Second},
 	}
 }
 
@@ -148,29 +172,14 @@ func (c *Config) vars() []envflag.Var {
 	return []envflag.Var{
 		{Flag: "query", Env: "QUERY_FILE", Default: "(the seed lab's queries/seed/streaming.sql, built in)", Usage: "query file (CREATE SOURCE / CREATE SINK … AS SELECT) to run; its queries say the topic, windows, watermark and outputs", Value: envflag.String(&c.Query)},
 		{Flag: "brokers", Env: "KAFKA_BROKERS", Default: "localhost:9092", Usage: "Kafka bootstrap brokers, comma-separated", Value: envflag.List(&c.Brokers)},
-		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings are read from", Value: envflag.String(&c.Topic)},
-		{Flag: "dlq-topic", Env: "DLQ_TOPIC", Default: contract.DLQTopic, Usage: "dead-letter topic for records that do not fit the schema", Value: envflag.String(&c.DLQTopic)},
+		{Flag: "dlq-topic", Env: "DLQ_TOPIC", Default: contract.DLQTopic, Usage: "dead-letter topic for records that do not fit the source's schema or its CHECK constraints", Value: envflag.String(&c.DLQTopic)},
 		{Flag: "lake", Env: "LAKE", Default: "(required)", Usage: "lake URL: s3://bucket[/prefix] or file:///abs/path", Value: envflag.String(&c.Lake)},
 		{Flag: "checkpoint", Env: "CHECKPOINT", Default: "<lake>/_checkpoints/streamer", Usage: "checkpoint URL, same forms; empty = the default", Value: envflag.String(&c.Checkpoint)},
 		{Flag: "starting-offsets", Env: "STARTING_OFFSETS", Default: "latest", Usage: "earliest or latest; applies only to a new checkpoint", Value: envflag.String(&c.StartingOffsets)},
-		{Flag: "window", Env: "WINDOW", Default: "10s", Usage: "tumbling event-time window length", Value: envflag.Duration(&c.Window)},
-		{Flag: "watermark", Env: "WATERMARK", Default: "1m", Usage: "watermark delay: how late a reading may arrive", Value: envflag.Duration(&c.Watermark)},
-		{Flag: "slide", Env: "SLIDE", Default: "0", Usage: "sliding windows: step between window starts, dividing --window; 0 = tumbling", Value: envflag.Duration(&c.Slide)},
-		{Flag: "session-gap", Env: "SESSION_GAP", Default: "0", Usage: "session windows per sensor with this gap, instead of --window/--slide; 0 = off", Value: envflag.Duration(&c.SessionGap)},
-		{Flag: "dedup", Env: "DEDUP", Default: "false", Usage: "drop a reading whose (sensor_id, ts) was already seen within the watermark", Value: envflag.Bool(&c.Dedup)},
-		{Flag: "silence-timeout", Env: "SILENCE_TIMEOUT", Default: "0", Usage: "alert sensor_silent after this much event time without a reading, sensor_recovered at the next; 0 = off", Value: envflag.Duration(&c.SilenceTimeout)},
 		{Flag: "trigger", Env: "TRIGGER", Default: "0", Usage: "0 (next micro-batch as soon as the previous ends), an interval such as 5s, or available-now", Value: envflag.Func(c.setTrigger, c.triggerText)},
 		{Flag: "max-offsets-per-trigger", Env: "MAX_OFFSETS_PER_TRIGGER", Default: "0", Usage: "cap on records per micro-batch across partitions; 0 = no cap", Value: envflag.Int64(&c.MaxOffsetsPerTrigger)},
 		{Flag: "fail-on-data-loss", Env: "FAIL_ON_DATA_LOSS", Default: "true", Usage: "stop when checkpointed offsets are no longer in Kafka", Value: envflag.Bool(&c.FailOnDataLoss)},
-		{Flag: "output-mode", Env: "OUTPUT_MODE", Default: "append", Usage: "output mode of the Delta sink: append (each closed window once; update and complete are refused)", Value: envflag.String(&c.OutputMode)},
-		{Flag: "console", Env: "CONSOLE", Default: "false", Usage: "also print rows to stdout, as the seed's console query", Value: envflag.Bool(&c.Console)},
-		{Flag: "console-mode", Env: "CONSOLE_MODE", Default: "update", Usage: "output mode of the console sink: append, update or complete (complete keeps every window in state)", Value: envflag.String(&c.ConsoleMode)},
-		{Flag: "windows-topic", Env: "WINDOWS_TOPIC", Default: "(empty)", Usage: "topic receiving window rows as JSON, exactly once; empty disables", Value: envflag.String(&c.WindowsTopic)},
-		{Flag: "windows-topic-mode", Env: "WINDOWS_TOPIC_MODE", Default: "update", Usage: "output mode of the windows topic: append, update or complete", Value: envflag.String(&c.WindowsTopicMode)},
-		{Flag: "late-topic", Env: "LATE_TOPIC", Default: "(empty)", Usage: "topic receiving every reading dropped as late; empty: drop and count only, as Spark", Value: envflag.String(&c.LateTopic)},
-		{Flag: "alerts-topic", Env: "ALERTS_TOPIC", Default: contract.AlertsTopic, Usage: "topic receiving alerts, exactly once; empty disables", Value: envflag.String(&c.AlertsTopic)},
-		{Flag: "alert-max-temp", Env: "ALERT_MAX_TEMP", Default: "39.5", Usage: "high_temp alert when a closed window's max_temp exceeds this", Value: envflag.Float64(&c.AlertMaxTemp)},
-		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of the HTTP server (live page /, /progress, /windows, /metrics, /healthz, /readyz); empty disables", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of the HTTP server (live page /, /progress, /rows, /metrics, /healthz, /readyz); empty disables", Value: envflag.String(&c.HTTPAddr)},
 		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
 		{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long a signal waits for the batch in flight", Value: envflag.Duration(&c.ShutdownTimeout)},
 		{Env: "S3_ENDPOINT", Default: "(none)", Usage: "S3 endpoint, host:port; needed by an s3:// lake or checkpoint", Value: envflag.String(&c.S3.Endpoint)},
@@ -207,16 +216,15 @@ func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer
 		cfg.Command, args = CommandHealthcheck, args[1:]
 		name, vars = "streamer healthcheck", cfg.healthcheckVars()
 	}
-	cfg.set = map[string]bool{}
-	for i := range vars {
-		if vars[i].Flag != "" {
-			vars[i].Value = tracked(vars[i].Value, vars[i].Flag, cfg.set)
-		}
+	var removed error
+	if cfg.Command == CommandRun {
+		args, removed = dropRemoved(args, vars)
 	}
 	err := envflag.Parse(name, vars, args, lookupEnv, usage)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, err
 	}
+	err = errors.Join(removed, err)
 	switch {
 	case cfg.Command == CommandHealthcheck && cfg.Healthcheck.URL == "":
 		cfg.Healthcheck.URL = readyzURL(cfg.HTTPAddr)
@@ -270,72 +278,17 @@ func readyzURL(addr string) string {
 	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
 }
 
-// trackedValue records in set that its flag was given (by flag or by
-// variable) before setting it.
-type trackedValue struct {
-	flag.Value
-	name string
-	set  map[string]bool
-}
-
-func (v trackedValue) Set(s string) error { v.set[v.name] = true; return v.Value.Set(s) }
-
-// trackedBool is a trackedValue of a boolean flag (-console without a value).
-type trackedBool struct{ trackedValue }
-
-func (trackedBool) IsBoolFlag() bool { return true }
-
-func tracked(v flag.Value, name string, set map[string]bool) flag.Value {
-	t := trackedValue{Value: v, name: name, set: set}
-	if b, ok := v.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-		return trackedBool{t}
-	}
-	return t
-}
-
-// Given reports whether flag name was set by its flag or its variable
-// (after Parse; a Config built otherwise has none given).
-func (c Config) Given(name string) bool { return c.set[name] }
-
-// SpecialisedGiven returns the flags of SpecialisedOnly that were given, as
-// --name: any of them selects the built-in windowing path instead of the
-// seed lab's query file.
-func (c Config) SpecialisedGiven() []string {
-	var given []string
-	for _, f := range SpecialisedOnly {
-		if c.set[f] {
-			given = append(given, "--"+f)
-		}
-	}
-	return given
-}
-
-// Complete reports whether an output asks for complete mode, which keeps
-// every window in state.
-func (c Config) Complete() bool {
-	return (c.Console && c.ConsoleMode == "complete") || (c.WindowsTopic != "" && c.WindowsTopicMode == "complete")
-}
-
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	if c.Command == CommandHealthcheck {
 		return c.Healthcheck.validate()
 	}
 	var errs []error
-	if c.Query != "" {
-		if given := c.SpecialisedGiven(); len(given) > 0 {
-			errs = append(errs, fmt.Errorf("%s with --query %s: they are said by the query file in query mode (its CREATE SOURCE and CREATE SINK statements); remove them",
-				strings.Join(given, ", "), c.Query))
-		}
-	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("--brokers: at least one broker is required"))
 	}
-	if c.Topic == "" {
-		errs = append(errs, errors.New("--topic: required"))
-	}
-	if c.DLQTopic == "" || c.DLQTopic == c.Topic {
-		errs = append(errs, fmt.Errorf("--dlq-topic %q: required and different from --topic", c.DLQTopic))
+	if c.DLQTopic == "" {
+		errs = append(errs, errors.New("--dlq-topic: required"))
 	}
 	if c.Lake == "" {
 		errs = append(errs, errors.New("--lake (LAKE): required, e.g. s3://lake or file:///abs/path"))
@@ -351,45 +304,8 @@ func (c Config) Validate() error {
 		(c.S3.Endpoint == "" || c.S3.AccessKey == "" || c.S3.SecretKey == "") {
 		errs = append(errs, errors.New("an s3:// lake or checkpoint needs S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY"))
 	}
-	if c.OutputMode != "append" {
-		errs = append(errs, fmt.Errorf("--output-mode %q: the Delta sink only appends (each closed window once); "+
-			"use --console --console-mode update to see updated rows", c.OutputMode))
-	}
-	switch c.ConsoleMode {
-	case "append", "update", "complete":
-	default:
-		errs = append(errs, fmt.Errorf("--console-mode %q: want append, update or complete", c.ConsoleMode))
-	}
-	if c.SessionGap < 0 || c.SessionGap%time.Millisecond != 0 {
-		errs = append(errs, fmt.Errorf("--session-gap %v: want 0 or a positive whole number of milliseconds", c.SessionGap))
-	}
-	if c.SessionGap > 0 && c.Slide > 0 {
-		errs = append(errs, errors.New("--session-gap and --slide: choose session windows or sliding windows, not both"))
-	}
-	if c.Slide < 0 || c.Slide%time.Millisecond != 0 || (c.Slide > 0 && (c.Slide > c.Window || c.Window%c.Slide != 0)) {
-		errs = append(errs, fmt.Errorf("--slide %v: want 0 (tumbling) or a step that divides --window %v", c.Slide, c.Window))
-	}
-	if c.SilenceTimeout < 0 || c.SilenceTimeout%time.Millisecond != 0 {
-		errs = append(errs, fmt.Errorf("--silence-timeout %v: want 0 (off) or a positive whole number of milliseconds", c.SilenceTimeout))
-	}
-	switch c.WindowsTopicMode {
-	case "append", "update", "complete":
-	default:
-		errs = append(errs, fmt.Errorf("--windows-topic-mode %q: want append, update or complete", c.WindowsTopicMode))
-	}
-	for name, t := range map[string]string{"--late-topic": c.LateTopic, "--alerts-topic": c.AlertsTopic, "--windows-topic": c.WindowsTopic} {
-		if t != "" && (t == c.Topic || t == c.DLQTopic) {
-			errs = append(errs, fmt.Errorf("%s %q: must differ from the input and dead-letter topics", name, t))
-		}
-	}
 	if c.StartingOffsets != "earliest" && c.StartingOffsets != "latest" {
 		errs = append(errs, fmt.Errorf("--starting-offsets %q: want earliest or latest", c.StartingOffsets))
-	}
-	if c.Window <= 0 || c.Window%time.Millisecond != 0 {
-		errs = append(errs, fmt.Errorf("--window %v: want a positive whole number of milliseconds", c.Window))
-	}
-	if c.Watermark < 0 || c.Watermark%time.Millisecond != 0 {
-		errs = append(errs, fmt.Errorf("--watermark %v: want zero or a positive whole number of milliseconds", c.Watermark))
 	}
 	if c.MaxOffsetsPerTrigger < 0 {
 		errs = append(errs, fmt.Errorf("--max-offsets-per-trigger %d: want 0 (no cap) or more", c.MaxOffsetsPerTrigger))
@@ -447,7 +363,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("query", c.Query),
 		slog.Any("brokers", c.Brokers),
-		slog.String("topic", c.Topic),
 		slog.String("dlq_topic", c.DLQTopic),
 		slog.String("lake", c.Lake),
 		slog.String("checkpoint", c.Checkpoint),
@@ -457,23 +372,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("s3_use_ssl", c.S3.UseSSL),
 		slog.String("s3_region", c.S3.Region),
 		slog.String("starting_offsets", c.StartingOffsets),
-		slog.String("window", c.Window.String()),
-		slog.String("watermark", c.Watermark.String()),
-		slog.String("slide", c.Slide.String()),
-		slog.String("session_gap", c.SessionGap.String()),
-		slog.Bool("dedup", c.Dedup),
-		slog.String("silence_timeout", c.SilenceTimeout.String()),
 		slog.String("trigger", c.triggerText()),
 		slog.Int64("max_offsets_per_trigger", c.MaxOffsetsPerTrigger),
 		slog.Bool("fail_on_data_loss", c.FailOnDataLoss),
-		slog.String("output_mode", c.OutputMode),
-		slog.Bool("console", c.Console),
-		slog.String("console_mode", c.ConsoleMode),
-		slog.String("windows_topic", c.WindowsTopic),
-		slog.String("windows_topic_mode", c.WindowsTopicMode),
-		slog.String("late_topic", c.LateTopic),
-		slog.String("alerts_topic", c.AlertsTopic),
-		slog.Float64("alert_max_temp", c.AlertMaxTemp),
 		slog.String("http", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

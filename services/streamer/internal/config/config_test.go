@@ -38,13 +38,13 @@ func TestDefaultsThenEnvThenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if cfg.Command != CommandRun || cfg.Checkpoint != "file:///tmp/lake/_checkpoints/streamer" || cfg.AlertsTopic != "alertas_sensores" ||
+	if cfg.Command != CommandRun || cfg.Checkpoint != "file:///tmp/lake/_checkpoints/streamer" || cfg.DLQTopic != "eventos_sensores.dlq" ||
 		cfg.HTTPAddr != ":8082" || cfg.Trigger != TriggerContinuous || cfg.LogLevel != slog.LevelInfo || !cfg.FailOnDataLoss {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	cfg, err = Parse([]string{"--trigger", "5s", "--alerts-topic", "a2", "--dedup", "--log-level", "warn"}, env(with(lakeEnv,
-		"KAFKA_BROKERS", "k1:9092, k2:9092", "TRIGGER", "available-now", "ALERTS_TOPIC", "a1", "WINDOW", "30s", "SLIDE", "10s",
-		"FAIL_ON_DATA_LOSS", "false", "S3_USE_SSL", "true", "LOG_LEVEL", "debug", "ALERT_MAX_TEMP", "41")), io.Discard)
+	cfg, err = Parse([]string{"--trigger", "5s", "--dlq-topic", "d2", "--fail-on-data-loss", "--log-level", "warn"}, env(with(lakeEnv,
+		"KAFKA_BROKERS", "k1:9092, k2:9092", "TRIGGER", "available-now", "DLQ_TOPIC", "d1", "MAX_OFFSETS_PER_TRIGGER", "300",
+		"FAIL_ON_DATA_LOSS", "false", "S3_USE_SSL", "true", "LOG_LEVEL", "debug", "QUERY_FILE", "/q.sql")), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +53,9 @@ func TestDefaultsThenEnvThenFlags(t *testing.T) {
 		t.Errorf("brokers %q", cfg.Brokers)
 	case cfg.Trigger != TriggerInterval || cfg.TriggerInterval != 5*time.Second:
 		t.Errorf("--trigger 5s over TRIGGER=available-now: %s %v", cfg.Trigger, cfg.TriggerInterval)
-	case cfg.AlertsTopic != "a2" || cfg.LogLevel != slog.LevelWarn || !cfg.Dedup:
+	case cfg.DLQTopic != "d2" || cfg.LogLevel != slog.LevelWarn || !cfg.FailOnDataLoss:
 		t.Errorf("flags did not win: %+v", cfg)
-	case cfg.Window != 30*time.Second || cfg.Slide != 10*time.Second || cfg.FailOnDataLoss || !cfg.S3.UseSSL || cfg.AlertMaxTemp != 41:
+	case cfg.MaxOffsetsPerTrigger != 300 || !cfg.S3.UseSSL || cfg.Query != "/q.sql":
 		t.Errorf("environment not applied: %+v", cfg)
 	}
 }
@@ -72,27 +72,19 @@ func TestEmptyVariables(t *testing.T) {
 		}
 	}
 	cases := map[string]func(Config, error) string{
-		"QUERY_FILE":         is("the built-in windowing", func(c Config) bool { return c.Query == "" }),
-		"ALERTS_TOPIC":       is("alerts off", func(c Config) bool { return c.AlertsTopic == "" }),
-		"LATE_TOPIC":         is("no late topic", func(c Config) bool { return c.LateTopic == "" }),
-		"WINDOWS_TOPIC":      is("no windows topic", func(c Config) bool { return c.WindowsTopic == "" }),
-		"HTTP_ADDR":          is("the HTTP server off", func(c Config) bool { return c.HTTPAddr == "" }),
-		"CHECKPOINT":         is("the checkpoint under the lake", func(c Config) bool { return c.Checkpoint == "file:///tmp/lake/_checkpoints/streamer" }),
-		"S3_ENDPOINT":        is("no endpoint", func(c Config) bool { return c.S3.Endpoint == "" }),
-		"S3_ACCESS_KEY":      is("no access key", func(c Config) bool { return c.S3.AccessKey == "" }),
-		"S3_SECRET_KEY":      is("no secret key", func(c Config) bool { return c.S3.SecretKey == "" }),
-		"S3_REGION":          is("no region", func(c Config) bool { return c.S3.Region == "" }),
-		"KAFKA_BROKERS":      wantError("--brokers: at least one"),
-		"TOPIC":              wantError("--topic: required"),
-		"DLQ_TOPIC":          wantError("--dlq-topic"),
-		"LAKE":               wantError("--lake (LAKE): required"),
-		"STARTING_OFFSETS":   wantError("--starting-offsets"),
-		"OUTPUT_MODE":        wantError("--output-mode"),
-		"CONSOLE_MODE":       wantError("--console-mode"),
-		"WINDOWS_TOPIC_MODE": wantError("--windows-topic-mode"),
+		"QUERY_FILE":       is("the built-in seed query file", func(c Config) bool { return c.Query == "" }),
+		"HTTP_ADDR":        is("the HTTP server off", func(c Config) bool { return c.HTTPAddr == "" }),
+		"CHECKPOINT":       is("the checkpoint under the lake", func(c Config) bool { return c.Checkpoint == "file:///tmp/lake/_checkpoints/streamer" }),
+		"S3_ENDPOINT":      is("no endpoint", func(c Config) bool { return c.S3.Endpoint == "" }),
+		"S3_ACCESS_KEY":    is("no access key", func(c Config) bool { return c.S3.AccessKey == "" }),
+		"S3_SECRET_KEY":    is("no secret key", func(c Config) bool { return c.S3.SecretKey == "" }),
+		"S3_REGION":        is("no region", func(c Config) bool { return c.S3.Region == "" }),
+		"KAFKA_BROKERS":    wantError("--brokers: at least one"),
+		"DLQ_TOPIC":        wantError("--dlq-topic: required"),
+		"LAKE":             wantError("--lake (LAKE): required"),
+		"STARTING_OFFSETS": wantError("--starting-offsets"),
 	}
-	for _, name := range []string{"WINDOW", "WATERMARK", "SLIDE", "SESSION_GAP", "DEDUP", "SILENCE_TIMEOUT", "TRIGGER",
-		"MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "CONSOLE", "ALERT_MAX_TEMP", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL"} {
+	for _, name := range []string{"TRIGGER", "MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL"} {
 		cases[name] = wantError(name + `=""`)
 	}
 	def := Default()
@@ -118,30 +110,30 @@ func wantError(substr string) func(Config, error) string {
 	}
 }
 
-// ALERTS_TOPIC= disables alerts even where a flag could not: the value
-// reaches the Config, and the lake and the rest still validate.
-func TestEmptyAlertsTopicDisablesAlerts(t *testing.T) {
-	cfg, err := Parse(nil, env(with(lakeEnv, "ALERTS_TOPIC", "", "LATE_TOPIC", "", "WINDOWS_TOPIC", "", "HTTP_ADDR", "")), io.Discard)
+// HTTP_ADDR= disables the HTTP server even where a flag could not: the
+// value reaches the Config, and the lake and the rest still validate.
+func TestAnEmptyVariableCountsAsSet(t *testing.T) {
+	cfg, err := Parse(nil, env(with(lakeEnv, "HTTP_ADDR", "", "QUERY_FILE", "")), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AlertsTopic != "" || cfg.LateTopic != "" || cfg.WindowsTopic != "" || cfg.HTTPAddr != "" {
-		t.Fatalf("empty variables ignored: alerts %q late %q windows %q http %q", cfg.AlertsTopic, cfg.LateTopic, cfg.WindowsTopic, cfg.HTTPAddr)
+	if cfg.HTTPAddr != "" || cfg.Query != "" {
+		t.Fatalf("empty variables ignored: http %q query %q", cfg.HTTPAddr, cfg.Query)
 	}
 	// A flag still wins over the empty variable.
-	cfg, err = Parse([]string{"--alerts-topic", "a"}, env(with(lakeEnv, "ALERTS_TOPIC", "")), io.Discard)
-	if err != nil || cfg.AlertsTopic != "a" {
-		t.Fatalf("--alerts-topic a over ALERTS_TOPIC=: %q, %v", cfg.AlertsTopic, err)
+	cfg, err = Parse([]string{"--http", "127.0.0.1:9"}, env(with(lakeEnv, "HTTP_ADDR", "")), io.Discard)
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:9" {
+		t.Fatalf("--http 127.0.0.1:9 over HTTP_ADDR=: %q, %v", cfg.HTTPAddr, err)
 	}
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
-	_, err := Parse([]string{"--window", "7s", "--slide", "2s", "--output-mode", "update", "--http", "nonsense"},
-		env(map[string]string{"LAKE": "s3://lake", "WATERMARK": "soon", "MAX_OFFSETS_PER_TRIGGER": "-1"}), io.Discard)
+	_, err := Parse([]string{"--starting-offsets", "middle", "--http", "nonsense"},
+		env(map[string]string{"LAKE": "s3://lake", "SHUTDOWN_TIMEOUT": "soon", "MAX_OFFSETS_PER_TRIGGER": "-1"}), io.Discard)
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{`WATERMARK="soon"`, "--slide 2s", "--output-mode", "--http", "S3_ENDPOINT", "--max-offsets-per-trigger -1"} {
+	for _, want := range []string{`SHUTDOWN_TIMEOUT="soon"`, "--starting-offsets", "--http", "S3_ENDPOINT", "--max-offsets-per-trigger -1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
@@ -193,7 +185,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 	if _, err := Parse([]string{"-h"}, env(nil), &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, want := range []string{"-alerts-topic", "ALERTS_TOPIC", "env S3_ENDPOINT"} {
+	for _, want := range []string{"-dlq-topic", "DLQ_TOPIC", "-query", "env S3_ENDPOINT"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %s:\n%s", want, out.String())
 		}
@@ -221,38 +213,39 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 	}
 }
 
-// With --query, the flags the query file says are refused, all in one
-// message; those it does not say keep working, and defaults are not
-// "given".
-func TestQueryModeRefusesSpecialisedFlags(t *testing.T) {
-	env := map[string]string{"LAKE": "file:///lake", "WINDOW": "5s"}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	_, err := Parse([]string{"--query", "q.sql", "--console", "--alerts-topic=", "--trigger", "5s", "--dlq-topic", "dead"}, lookup, io.Discard)
+// The flags of the former built-in windowing path are refused, all in one
+// message that says what the query file says in their place; the flags
+// that remain keep working beside them. Their variables are not read.
+func TestRemovedFlagsSayTheQueryFileSaysThem(t *testing.T) {
+	_, err := Parse([]string{"--window", "5s", "--console", "--alerts-topic=", "--trigger", "5s", "--dedup", "--dlq-topic", "dead"}, env(lakeEnv), io.Discard)
 	if err == nil {
-		t.Fatal("--query with --console, --alerts-topic and WINDOW: accepted")
+		t.Fatal("--window, --console, --alerts-topic and --dedup: accepted")
 	}
 	msg := err.Error()
-	for _, s := range []string{"--window", "--console", "--alerts-topic", "they are said by the query file in query mode"} {
+	for _, s := range []string{"--window: no such flag any more; the query file says it: GROUP BY window(",
+		"--console: no such flag any more; the query file says it: CREATE SINK", "--alerts-topic:",
+		"--dedup: no such flag any more; not supported", "--query FILE", "queries/seed/streaming.sql"} {
 		if !strings.Contains(msg, s) {
-			t.Errorf("error %q does not name %q", msg, s)
+			t.Errorf("error %q does not say %q", msg, s)
 		}
 	}
-	for _, s := range []string{"--trigger", "--dlq-topic", "--watermark"} {
+	for _, s := range []string{"--trigger", "--dlq-topic", "not defined", "unexpected arguments"} {
 		if strings.Contains(msg, s) {
-			t.Errorf("error %q names %s, which query mode keeps (or which was not given)", msg, s)
+			t.Errorf("error %q names %s, which is not a removed flag (or its value)", msg, s)
 		}
 	}
 	cfg, err := Parse([]string{"--query", "q.sql", "--trigger", "available-now", "--max-offsets-per-trigger", "100"},
-		func(k string) (string, bool) { return map[string]string{"LAKE": "file:///lake"}[k], k == "LAKE" }, io.Discard)
+		env(with(lakeEnv, "WINDOW", "5s", "CONSOLE", "true", "ALERTS_TOPIC", "")), io.Discard)
 	if err != nil {
-		t.Fatalf("--query with the flags it keeps: %v", err)
+		t.Fatalf("the flags that remain, with removed variables set: %v", err)
 	}
 	if cfg.Query != "q.sql" || cfg.Trigger != TriggerAvailableNow || cfg.MaxOffsetsPerTrigger != 100 {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	if _, err := Parse([]string{"--window", "5s", "--console"}, func(k string) (string, bool) {
-		return map[string]string{"LAKE": "file:///lake"}[k], k == "LAKE"
-	}, io.Discard); err != nil {
-		t.Fatalf("the specialised flags without --query: %v", err)
+	// Past the flags (after "--"), a removed flag's name is an argument
+	// like any other.
+	if _, err := Parse([]string{"--trigger", "5s", "--", "--window"}, env(lakeEnv), io.Discard); err == nil ||
+		strings.Contains(err.Error(), "no such flag") || !strings.Contains(err.Error(), "unexpected arguments") {
+		t.Fatalf("-- --window: %v, want the unexpected argument", err)
 	}
 }

@@ -78,6 +78,7 @@ type Driver struct {
 	runID    string
 	progress *progress.Log
 	obs      *observer
+	latest   latestRows // each query's latest output rows, for the live page
 
 	ready   atomic.Bool
 	lastErr atomic.Pointer[error] // why the queries are not running, while they restart
@@ -163,7 +164,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		case <-stopped:
 		}
 	}()
-	b := &backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second}
+	b := restartBackOff()
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		committed, err := d.runSession(ctx, work)
 		if err != nil {
@@ -191,6 +192,19 @@ func (d *Driver) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// restartBackOff paces the queries' restarts: 500ms, doubling up to 30s,
+// without jitter (one streamer per checkpoint: there is no herd to spread).
+// Run starts it over after a session that committed a batch.
+func restartBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 30 * time.Second}
+}
+
+// storeBackOff paces the wait for the lake and the checkpoint store at
+// start: 200ms, doubling up to 5s, without jitter.
+func storeBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 }
 
 // errIncompatibleQuery marks a query the checkpoint's state does not fit.
@@ -277,7 +291,7 @@ func (d *Driver) waitStore(ctx context.Context, st lake.Store) error {
 		last = st.Ping(ctx)
 		return struct{}{}, last
 	},
-		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}),
+		backoff.WithBackOff(storeBackOff()),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, next time.Duration) {
 			d.log.Warn("waiting for the store", "store", st.String(), "err", err, "retry_in", next.String())
@@ -357,3 +371,13 @@ func (d *Driver) Ready() error {
 // Progress returns up to n most recent progress reports, oldest first:
 // one per query per batch.
 func (d *Driver) Progress(n int) []progress.Query { return d.progress.Recent(n) }
+
+// LatestRows returns, for each query that has output rows so far, the rows
+// of its latest batch that had any (the first 100), in the script's order.
+func (d *Driver) LatestRows() []QueryRows {
+	names := make([]string, len(d.prog.Queries))
+	for i, q := range d.prog.Queries {
+		names[i] = q.Name
+	}
+	return d.latest.get(names)
+}

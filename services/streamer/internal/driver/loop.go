@@ -53,6 +53,13 @@ func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batch
 	for _, r := range reports {
 		d.progress.Add(r)
 	}
+	for i, rq := range s.queries {
+		var conn, mode string
+		if rq.q.Sink != nil {
+			conn, mode = rq.q.Sink.Connector, rq.q.Sink.Mode
+		}
+		d.latest.record(rq.q.Name, conn, mode, e.BatchID, res.queries[i].out.Rows)
+	}
 	d.obs.record(reports, e.WatermarkMs, floorDiv(res.event.max, 1000), res.event.n > 0)
 	byQuery := make(map[string]int64, len(res.queries))
 	var outRows, stateRows int64

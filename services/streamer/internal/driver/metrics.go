@@ -11,14 +11,13 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/source"
 )
 
-// metricsNamespace prefixes every series, as on the built-in path.
+// metricsNamespace prefixes every series.
 const metricsNamespace = "sensorlab_streamer"
 
 // observer turns each committed batch's progress reports into Prometheus
-// series, with the built-in path's names. Series about the batch (input,
-// dead letters, durations, watermark, consumer lag) are the source's and
-// have no query label; those about a query's state and sink carry
-// query="<sink name>".
+// series. Series about the batch (input, dead letters, durations,
+// watermark, consumer lag) are the source's and have no query label; those
+// about a query's state and sink carry query="<sink name>".
 type observer struct {
 	reg *prometheus.Registry
 

@@ -63,7 +63,7 @@ var errStateFile = errors.New("not an intact query state file")
 // decodeState checks a state file and returns its parts by lower-case name.
 func decodeState(b []byte, want byte) (map[string][]byte, error) {
 	if len(b) < len(stateMagic)+2+1+4 || string(b[:len(stateMagic)]) != stateMagic {
-		return nil, fmt.Errorf("%w: no %q header (a state file of the built-in windowing path?)", errStateFile, stateMagic)
+		return nil, fmt.Errorf("%w: no %q header (a state file an earlier streamer's built-in windowing path wrote?)", errStateFile, stateMagic)
 	}
 	body := b[:len(b)-4]
 	if got, stored := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != stored {

@@ -1,5 +1,5 @@
 // Package kafkaout writes the streamer's Kafka outputs — dead letters, late
-// readings and alerts — exactly once per micro-batch, for read_committed
+// readings and the Kafka sinks' rows — exactly once per micro-batch, for read_committed
 // consumers, with Kafka transactions tied to the batch.
 //
 // Spark's Kafka sink is at-least-once: a batch re-run after a crash writes its
@@ -334,18 +334,4 @@ func forward(topic string, rec *kgo.Record, reason, detail string) *kgo.Record {
 			{Key: contract.HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		}, rec.Headers...),
 	}
-}
-
-// AlertRecord builds the record of an alert, keyed by sensor.
-func AlertRecord(topic string, a contract.Alert) *kgo.Record {
-	v, _ := json.Marshal(a) // an Alert always marshals
-	return &kgo.Record{Topic: topic, Key: []byte(a.SensorID), Value: v}
-}
-
-// WindowRecord builds the record of a window row for the windows topic,
-// keyed by sensor, with the batch id in a header.
-func WindowRecord(topic string, row contract.WindowRow, batchID int64) *kgo.Record {
-	v, _ := json.Marshal(row) // a WindowRow always marshals
-	return &kgo.Record{Topic: topic, Key: []byte(row.SensorID), Value: v,
-		Headers: []kgo.RecordHeader{{Key: "sensorlab.batch_id", Value: strconv.AppendInt(nil, batchID, 10)}}}
 }

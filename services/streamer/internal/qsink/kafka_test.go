@@ -113,9 +113,9 @@ func header(r *kgo.Record, key string) (string, bool) {
 }
 
 // The seed's alerts sink, compiled from queries/seed/streaming.sql: each
-// row is one record keyed by sensor_id, its value the alert object the
-// streamer writes today (kafkaout.AlertRecord) without batch_id, which
-// travels in the sensorlab.batch_id header; exactly once across a re-run.
+// row is one record keyed by sensor_id, its value the alert object of the
+// contract (contract.Alert) without batch_id, which travels in the
+// sensorlab.batch_id header; exactly once across a re-run.
 func TestTheSeedAlertsAreTodaysAlerts(t *testing.T) {
 	c := newCluster(t)
 	q := seedQuery(t, "alerts")
@@ -165,20 +165,23 @@ func TestTheSeedAlertsAreTodaysAlerts(t *testing.T) {
 		t.Fatalf("%d committed records, want %d (once each)", len(recs), len(alerts))
 	}
 	for i, r := range recs {
-		old := kafkaout.AlertRecord("alertas_sensores", alerts[i])
+		alert, err := json.Marshal(alerts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
 		var got, want map[string]any
 		if err := json.Unmarshal(r.Value, &got); err != nil {
 			t.Fatalf("record %d value %s is not JSON: %v", i, r.Value, err)
 		}
-		if err := json.Unmarshal(old.Value, &want); err != nil {
+		if err := json.Unmarshal(alert, &want); err != nil {
 			t.Fatal(err)
 		}
 		delete(want, "batch_id")
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("record %d value %s, today's alert without batch_id %v", i, r.Value, want)
+			t.Errorf("record %d value %s, the contract's alert without batch_id %v", i, r.Value, want)
 		}
-		if string(r.Key) != string(old.Key) {
-			t.Errorf("record %d key %q, today's %q", i, r.Key, old.Key)
+		if string(r.Key) != alerts[i].SensorID {
+			t.Errorf("record %d key %q, want the sensor %q", i, r.Key, alerts[i].SensorID)
 		}
 		if b, ok := header(r, HeaderBatchID); !ok || b != "4" {
 			t.Errorf("record %d batch id header %q (%v), want 4", i, b, ok)

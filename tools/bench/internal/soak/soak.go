@@ -2,8 +2,9 @@
 // flat over a one-hour soak at the lab's default rate". It runs the lab as
 // compose does, on one machine: an in-process Kafka broker (franz-go's kfake),
 // the producer binary at RATE=5 with real-time event time and compose's
-// two-minute backfill, the streamer binary with compose's options (continuous
-// trigger, alerts and late topics on, silence timeout 30s; console off) on a
+// two-minute backfill, the streamer binary running the seed lab's query file
+// as compose does (continuous trigger; the stream table, the console in
+// update mode into its log, high_temp alerts, the late topic) on a
 // file:// lake, and the batcher every 30 s on the same lake. Every -interval
 // it samples VmRSS and VmHWM of the three processes from /proc/<pid>/status
 // and the streamer's newest /progress entry (batch id, state rows). At the
@@ -209,10 +210,9 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	prodAddr, strAddr, batAddr := addrs[0], addrs[1], addrs[2]
 
-	// As compose runs them (compose.yaml), minus the console and MinIO.
+	// As compose runs them (compose.yaml), minus MinIO.
 	streamer, err := start("streamer", bins["streamer"], []string{"--brokers", broker, "--lake", lakeURL,
-		"--trigger", "0", "--starting-offsets", "earliest", "--late-topic", contract.LateTopic,
-		"--alerts-topic", contract.AlertsTopic, "--silence-timeout", "30s", "--http", strAddr}, work)
+		"--trigger", "0", "--starting-offsets", "earliest", "--http", strAddr}, work)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "lab up: producer --rate %g --backfill 2m; streamer --trigger 0 --late-topic --alerts-topic --silence-timeout 30s; batcher --interval 30s; file:// lake; sampling every %v for %v\n",
+	fmt.Fprintf(stdout, "lab up: producer --rate %g --backfill 2m; streamer --trigger 0 (the seed's query file); batcher --interval 30s; file:// lake; sampling every %v for %v\n",
 		cfg.Rate, cfg.Interval, cfg.Duration)
 
 	begin := time.Now()

@@ -1,6 +1,7 @@
 // The streamer's live page. Every POLL_MS it fetches /progress (the last
-// batches' StreamingQueryProgress reports) and /windows (the latest window
-// per sensor), draws each chart on its <canvas> and fills the tables.
+// batches' StreamingQueryProgress reports, one per query and batch) and
+// /rows (each query's latest output rows), draws each chart on its <canvas>
+// for the query chosen in #query-name and fills the tables.
 // No library and no CDN: the page must work offline.
 //
 // For tests and screenshots: after a draw with data, every chart's canvas
@@ -172,18 +173,28 @@ function renderBatches(reports) {
   ]));
 }
 
-function renderWindows(windows) {
-  fillTable("windows", windows.map(r => [
-    cell(r.sensor_id),
-    cell(clock(r.win_start) + "–" + clock(r.win_end)),
-    cell(fmt(r.eventos)),
-    cell(fmt(r.avg_temp, 2)),
-    cell(fmt(r.avg_hum, 2)),
-    cell(fmt(r.ok_count)),
-    cell(fmt(r.min_temp, 2) + " / " + fmt(r.max_temp, 2)),
-    r.closed ? cell("closed", "closed") : cell("open", "open"),
-    cell(r.batch_id),
-  ]));
+// renderRows shows the selected query's latest output rows (/rows: the
+// rows of its last batch with output), one column per output column.
+function renderRows(all, name) {
+  const q = all.find(r => r.query === name);
+  const head = document.querySelector("#rows thead tr");
+  const cols = q ? q.columns : [];
+  if ([...head.children].map(th => th.textContent).join("\n") !== cols.join("\n")) {
+    head.replaceChildren(...cols.map(c => {
+      const th = document.createElement("th");
+      th.textContent = c;
+      return th;
+    }));
+  }
+  const caption = document.getElementById("rows-caption");
+  caption.textContent = !q ? "no output yet" :
+    q.sink + " sink, " + q.mode + " mode, batch " + q.batchId + ": " + fmt(q.numRows) + " row" +
+    (q.numRows === 1 ? "" : "s") + (q.truncated ? " (the first " + q.rows.length + " shown)" : "");
+  fillTable("rows", (q ? q.rows : []).map(r => cols.map(c => {
+    const v = r[c];
+    if (v === undefined) return cell("null", "null");
+    return cell(typeof v === "number" && !Number.isInteger(v) ? fmt(v, 2) : String(v));
+  })));
 }
 
 function renderSummary(reports) {
@@ -220,14 +231,14 @@ async function fetchJSON(path) {
 
 async function refresh() {
   try {
-    const [reports, windows] = await Promise.all([fetchJSON("/progress?n=100"), fetchJSON("/windows")]);
+    const [reports, rows] = await Promise.all([fetchJSON("/progress?n=100"), fetchJSON("/rows")]);
     if (reports.length === 0) return;
     const rs = withWatermarkDelay(ofSelectedQuery(reports));
     for (const c of document.querySelectorAll("canvas[data-series]")) {
       c.dataset.points = drawChart(c, rs);
     }
     renderBatches(rs);
-    renderWindows(windows);
+    renderRows(rows, document.getElementById("query-name").value);
     renderSummary(rs);
     document.body.dataset.ready = "true";
     window.__ready = true;
