@@ -90,6 +90,42 @@ func BenchmarkSeedQuery(b *testing.B) {
 	}
 }
 
+// BenchmarkSlidingQuery measures Add and Finish, per input row, of the
+// fraud example's shape over the benchmark stream: count(*) and a DOUBLE
+// sum per key in 10 s windows sliding every second (each row folds into
+// 10 windows), append mode, watermark delay 5 s.
+func BenchmarkSlidingQuery(b *testing.B) {
+	for _, n := range []int{20, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			cfg := Config{Keys: []int{1}, Window: Window{Kind: Sliding, Size: 10_000_000, Slide: 1_000_000},
+				Aggs: []Agg{{Count, -1}, {Sum, 2}}, Mode: Append, HasWatermark: true, Delay: 5_000_000}
+			op, err := New(seedSchema, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := newBenchStream(n)
+			batch := types.NewBatch(seedSchema, benchBatch)
+			run := func(rows int) {
+				for ; rows > 0; rows -= benchBatch {
+					b.StopTimer()
+					s.fill(batch, min(rows, benchBatch))
+					b.StartTimer()
+					op.Add(batch)
+					op.Finish()
+				}
+			}
+			run(20 * 20_000) // 20 s of event time
+			b.ReportAllocs()
+			b.ResetTimer()
+			run(b.N)
+			b.StopTimer()
+			if err := op.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
 // BenchmarkStateBytes measures the heap the state takes per (window, key)
 // row: 1,000,000 keys in 2 windows of one partition.
 func BenchmarkStateBytes(b *testing.B) {

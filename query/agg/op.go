@@ -86,6 +86,9 @@ type Op struct {
 	partScratch  []int32
 	changedWins  []*store
 	hashes       []uint64     // prefetch's scratch
+	cands        []int32      // prefetch's scratch
+	stores       []*store     // by row of a chunk: its window in a pass
+	pstores      []*store     // prefetch's copy of stores
 	emitRefs     []keyRef     // emitComplete's scratch
 	scratch      *types.Batch // emitComplete's rows to insert or replace
 	sink         uint64       // what prefetch loaded, so that the loads stay
@@ -407,16 +410,34 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	hs0, hs1 := o.hs.s[0], o.hs.s[1]
 	size := o.size
 	var cur *store
+	ws := slices.Grow(o.stores[:0], len(rows))[:len(rows)]
 	for j := int64(0); j < k; j++ {
-		for _, i := range rows {
+		// The pass's windows first, then their table entries loaded
+		// together (prefetch), then the lookups.
+		big := false
+		for e, i := range rows {
 			t := ts[i]
 			last := floorDiv(t, o.slide)      // index of the newest window holding t
 			idx := last - floorMod(last-j, k) // the one of this pass
 			start := idx * o.slide
 			if start <= t-size {
-				continue // t is in fewer than passes windows
+				ws[e] = nil // t is in fewer than passes windows
+				continue
 			}
-			w := o.window(int(j), start)
+			ws[e] = o.window(int(j), start)
+			big = big || len(ws[e].tab) >= prefetchTab
+		}
+		if big {
+			pw := append(o.pstores[:0], ws...)
+			o.prefetch(b, pw, rows)
+			clear(pw)
+			o.pstores = pw[:0]
+		}
+		for e, i := range rows {
+			w := ws[e]
+			if w == nil {
+				continue
+			}
 			var key []byte
 			if raw != nil {
 				key = unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i])) // read only
@@ -442,9 +463,9 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 				}
 				// The key's home entry inline; probing on and the full
 				// lookup in hotMiss.
-				e := &tab[h&(hotSize-1)]
-				if e.tag == uint64(gen)<<32|uint64(n+1) && e.w0 == w0 && e.w1 == w1 {
-					r = e.r
+				en := &tab[h&(hotSize-1)]
+				if en.tag == uint64(gen)<<32|uint64(n+1) && en.w0 == w0 && en.w1 == w1 {
+					r = en.r
 				} else {
 					r = o.hotMiss(w, h, key, p, w0, w1)
 				}
@@ -466,6 +487,8 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	if cur != nil {
 		segs[len(segs)-1].hi = ne
 	}
+	clear(ws)
+	o.stores = ws[:0]
 	o.src, o.dst, o.segs = src, dst, segs
 	return src[:ne], dst[:ne], segs
 }
@@ -554,7 +577,13 @@ func (o *Op) lookupRun(b *types.Batch, r *run, rows, dst []int32) {
 	rs, ds := rows[r.lo:r.hi], dst[r.lo:r.hi]
 	ds = ds[:len(rs)]
 	if len(w.tab) >= prefetchTab && len(rs) >= 16 {
-		o.prefetch(b, w, rs)
+		ws := slices.Grow(o.stores[:0], len(rs))[:len(rs)]
+		for e := range ws {
+			ws[e] = w
+		}
+		o.prefetch(b, ws, rs)
+		clear(ws)
+		o.stores = ws[:0]
 	}
 	if o.rawKey {
 		raw := b.Cols[o.cfg.Keys[0]].Str
@@ -598,50 +627,70 @@ func (o *Op) lookupRun(b *types.Batch, r *run, rows, dst []int32) {
 	}
 }
 
-// prefetchTab is the table length (entries) from which lookupRun first
-// touches the home entries of a run's keys: a table of 2 MiB and more
-// misses the L2 cache, and loads that do not depend on one another wait
-// for memory together instead of one after the other.
+// prefetchTab is the table length (entries) from which the lookups of a
+// run of rows are preceded by prefetch: a table of 2 MiB and more misses
+// the L2 cache, and loads that do not depend on one another wait for
+// memory together instead of one after the other.
 const prefetchTab = 1 << 18
 
-// prefetch loads the table entry where each key of rows starts its probe
-// in w, and the record it holds, into the cache, all before the lookups
-// use them. It changes nothing.
-func (o *Op) prefetch(b *types.Batch, w *store, rows []int32) {
-	mask := uint64(len(w.tab) - 1)
-	shift := bits.LeadingZeros64(mask) & 63
-	hs := slices.Grow(o.hashes[:0], len(rows))[:len(rows)]
+// rowKey returns the encoded key of input row i (read only).
+func (o *Op) rowKey(raw []string, i int32) []byte {
+	if raw != nil {
+		return unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i]))
+	}
+	var lo uint32
+	if i > 0 {
+		lo = o.keyEnds[i-1]
+	}
+	return o.keyBuf[lo:o.keyEnds[i]]
+}
+
+// prefetch loads into the cache, for the key of each row of rows that goes
+// to store ws[e] (nil: none), the table entry where its probe starts, the
+// record that entry points at and that record's key, each stage's loads
+// all issued before the next stage needs them. It changes nothing: an
+// entry whose tag is another key's costs a useless load, never a wrong
+// result.
+func (o *Op) prefetch(b *types.Batch, ws []*store, rows []int32) {
 	var raw []string
 	if o.rawKey {
 		raw = b.Cols[o.cfg.Keys[0]].Str
 	}
+	hs := slices.Grow(o.hashes[:0], len(rows))[:len(rows)]
+	cand := slices.Grow(o.cands[:0], len(rows))[:len(rows)]
 	var x uint64
 	for e, i := range rows {
-		var key []byte
-		if raw != nil {
-			key = unsafe.Slice(unsafe.StringData(raw[i]), len(raw[i])) // read only
-		} else {
-			var lo uint32
-			if i > 0 {
-				lo = o.keyEnds[i-1]
-			}
-			key = o.keyBuf[lo:o.keyEnds[i]]
+		w := ws[e]
+		if w == nil || len(w.tab) < prefetchTab {
+			ws[e] = nil
+			continue
 		}
-		h := o.hs.hash(key)
+		h := o.hs.hash(o.rowKey(raw, i))
 		hs[e] = h
-		x += w.tab[h>>shift]
+		x += w.tab[home(h, uint64(len(w.tab)-1))]
 	}
-	// The records the home entries point at (one whose tag is another
-	// key's costs a useless load, never a wrong result).
-	rec, S := w.rec, uint64(o.stride)
-	for _, h := range hs {
-		if en := w.tab[h>>shift]; en != 0 && en>>32 == h>>32 {
-			if j := (uint64(uint32(en)) - 1) * S; j < uint64(len(rec)) {
-				x += rec[j]
+	S := uint64(o.stride)
+	for e, w := range ws {
+		cand[e] = -1
+		if w == nil {
+			continue
+		}
+		h := hs[e]
+		if en := w.tab[home(h, uint64(len(w.tab)-1))]; en != 0 && en>>32 == h>>32 {
+			if j := (uint64(uint32(en)) - 1) * S; j+1 < uint64(len(w.rec)) {
+				x += w.rec[j+1]
+				cand[e] = int32(uint32(en)) - 1
 			}
 		}
 	}
-	o.hashes, o.sink = hs, x
+	for e, w := range ws {
+		if r := cand[e]; r >= 0 {
+			if off := w.keyOff(r, o.stride); off < uint32(len(w.arena)) {
+				x += uint64(w.arena[off])
+			}
+		}
+	}
+	o.hashes, o.cands, o.sink = hs, cand, x
 }
 
 // hotMiss is the group cache's slow path: the entries after the key's
