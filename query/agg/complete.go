@@ -3,6 +3,7 @@ package agg
 import (
 	"bytes"
 	"slices"
+	"unsafe"
 
 	"github.com/sensorlab/sensorlab/query/types"
 )
@@ -78,7 +79,7 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 		return err
 	}
 	if nNew > 0 {
-		c.insert(w, S, rows[:nNew], scratch)
+		c.insert(w, S, rows[:nNew], scratch, o.stringKey())
 	}
 	// The changed groups' aggregates replace theirs (keys never change:
 	// the cache keeps the strings it has).
@@ -118,17 +119,26 @@ func (o *Op) scratchBatch() *types.Batch {
 
 // insert merges the new groups rows (sorted by key), whose columns are the
 // first rows of b, into the cache.
-func (c *shown) insert(w *store, S int, rows []keyRef, b *types.Batch) {
+func (c *shown) insert(w *store, S int, rows []keyRef, b *types.Batch, rawKeys bool) {
 	old := c.order
 	n := len(old) + len(rows)
 	// Where each new group goes: the old groups before it, found by
 	// binary search from the previous one's place.
+	// With one NOT NULL STRING key the cached key column is the keys'
+	// encoding: compared in place, without the records' indirection.
 	at := make([]int, len(rows))
 	lo := 0
 	for j, kr := range rows {
-		i, _ := slices.BinarySearchFunc(old[lo:], kr.k, func(r int32, k []byte) int {
-			return bytes.Compare(w.key(r, S), k)
-		})
+		var i int
+		if rawKeys {
+			i, _ = slices.BinarySearchFunc(c.cols[0].Str[lo:len(old)], kr.k, func(s string, k []byte) int {
+				return bytes.Compare(unsafe.Slice(unsafe.StringData(s), len(s)), k)
+			})
+		} else {
+			i, _ = slices.BinarySearchFunc(old[lo:], kr.k, func(r int32, k []byte) int {
+				return bytes.Compare(w.key(r, S), k)
+			})
+		}
 		lo += i
 		at[j] = lo
 	}

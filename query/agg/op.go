@@ -1061,11 +1061,17 @@ func (o *Op) mergeGroups(w *store, refs []keyRef) error {
 	return nil
 }
 
+// stringKey reports whether the key is one NOT NULL STRING column, whose
+// encoding is the string itself.
+func (o *Op) stringKey() bool {
+	return len(o.keys.cols) == 1 && o.keys.cols[0].t.Kind == types.String && !o.keys.cols[0].nullable
+}
+
 // emitRows appends to out, from column c on, the keys and aggregates of
 // the groups refs: each a record of src, or (^r) of o.acc.
 func (o *Op) emitRows(out *types.Batch, c int, src *store, refs []keyRef) error {
 	nk := len(o.cfg.Keys)
-	if nk == 1 && o.keys.cols[0].t.Kind == types.String && !o.keys.cols[0].nullable {
+	if o.stringKey() {
 		// The encoding is the string: every key of the batch in one
 		// allocation.
 		n := 0
