@@ -114,8 +114,8 @@ func header(r *kgo.Record, key string) (string, bool) {
 
 // The seed's alerts sink, compiled from queries/seed/streaming.sql: each
 // row is one record keyed by sensor_id, its value the alert object of the
-// contract (contract.Alert) without batch_id, which travels in the
-// sensorlab.batch_id header; exactly once across a re-run.
+// contract (contract.Alert), its batch in the sensorlab.batch_id header;
+// exactly once across a re-run.
 func TestTheSeedAlertsAreTodaysAlerts(t *testing.T) {
 	c := newCluster(t)
 	q := seedQuery(t, "alerts")
@@ -127,7 +127,7 @@ func TestTheSeedAlertsAreTodaysAlerts(t *testing.T) {
 	var alerts []contract.Alert
 	for _, r := range windows(time.Date(2024, 11, 21, 23, 59, 40, 0, time.UTC), 3, 2) {
 		alerts = append(alerts, contract.Alert{Type: "high_temp", SensorID: r.SensorID, TS: r.WinEnd.UnixMilli(),
-			WinStart: r.WinStart.UnixMilli(), WinEnd: r.WinEnd.UnixMilli(), MaxTemp: r.MaxTemp, Threshold: 39.5, BatchID: 4})
+			WinStart: r.WinStart.UnixMilli(), WinEnd: r.WinEnd.UnixMilli(), MaxTemp: r.MaxTemp, Threshold: 39.5})
 	}
 	b := types.NewBatch(q.Output, len(alerts))
 	for _, a := range alerts {
@@ -176,9 +176,8 @@ func TestTheSeedAlertsAreTodaysAlerts(t *testing.T) {
 		if err := json.Unmarshal(alert, &want); err != nil {
 			t.Fatal(err)
 		}
-		delete(want, "batch_id")
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("record %d value %s, the contract's alert without batch_id %v", i, r.Value, want)
+			t.Errorf("record %d value %s, the contract's alert %v", i, r.Value, want)
 		}
 		if string(r.Key) != alerts[i].SensorID {
 			t.Errorf("record %d key %q, want the sensor %q", i, r.Key, alerts[i].SensorID)
