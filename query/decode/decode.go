@@ -8,9 +8,10 @@
 // record with the one JSON scanner, integer, float, decimal and timestamp
 // parsers of the engine. It holds no code written for one schema: its fast
 // path (one compare per key when a record's keys come in the declared order,
-// with the spacing of a compact or a Python-style encoder) is derived from
-// the field table, and falls back to the general scanner, which decides
-// every record exactly, on anything else.
+// or in the one order a producer was seen to write them in, with the
+// spacing of a compact or a Python-style encoder) is derived from the field
+// table and the records, and falls back to the general scanner, which
+// decides every record exactly, on anything else.
 //
 // # Records and rows
 //
@@ -99,6 +100,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -228,6 +230,9 @@ type field struct {
 	prec, scale int
 	notNull     bool
 	col         int // index in the batch
+	// lits are the fast path's literals before this column's value, by
+	// spacing (compact, spaced) and position (the first key, a later one).
+	lits [2][2]literal
 }
 
 // step is one payload column on the schema-order path, for one spacing:
@@ -253,9 +258,15 @@ type Decoder struct {
 	fields   []field // payload columns, in declared order
 	metas    []metaCol
 	keyReq   bool      // a NOT NULL key column
-	ordered  bool      // the schema-order fast path applies (see decodeOrdered)
+	ordered  bool      // the fast path applies (see decodeOrdered)
 	steps    [2][]step // the fast path's program: compact, spaced
+	order    []int     // the program's payload columns (indexes into fields)
 	maxBytes int
+
+	// seen is the payload column of each key of the last record the
+	// general path read (-1: no column's), prev the order of the one
+	// before it that might have been a program (see learn).
+	seen, prev []int
 
 	// byHash maps keyHash of a declared payload column's name to its index
 	// plus one (0: no column); collide says two names share a hash, and
@@ -324,11 +335,8 @@ func New(f Format, cols []Column, opts ...Option) (*Decoder, error) {
 		}
 		fl := field{name: c.Name, kind: c.Type.Kind, prec: int(c.Type.Precision), scale: int(c.Type.Scale),
 			notNull: c.NotNull, col: i}
-		first := len(d.fields) == 0
-		d.steps[0] = append(d.steps[0], step{lit: newLiteral(sep(first, `{"`, `,"`) + c.Name + `":`),
-			kind: c.Type.Kind, notNull: c.NotNull, col: i})
-		d.steps[1] = append(d.steps[1], step{lit: newLiteral(sep(first, `{"`, `, "`) + c.Name + `": `),
-			kind: c.Type.Kind, notNull: c.NotNull, col: i})
+		fl.lits[0] = [2]literal{newLiteral(`{"` + c.Name + `":`), newLiteral(`,"` + c.Name + `":`)}
+		fl.lits[1] = [2]literal{newLiteral(`{"` + c.Name + `": `), newLiteral(`, "` + c.Name + `": `)}
 		// A name JSON must escape never matches its literal in valid JSON,
 		// and the literal must not match invalid JSON either.
 		if strings.ContainsFunc(c.Name, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
@@ -346,20 +354,55 @@ func New(f Format, cols []Column, opts ...Option) (*Decoder, error) {
 		d.collide = d.byHash[h] != 0
 		d.byHash[h] = uint8(k + 1)
 	}
-	for sp := range d.steps {
-		for k := range d.steps[sp] {
-			d.steps[sp][k].field = &d.fields[k]
-		}
+	declared := make([]int, len(d.fields))
+	for k := range declared {
+		declared[k] = k
 	}
+	d.setProgram(declared)
 	d.slots = make([]slot, len(d.fields))
 	return d, nil
 }
 
-func sep(first bool, a, b string) string {
-	if first {
-		return a
+// setProgram makes the fast path read the payload columns in order, a
+// permutation of their indexes in d.fields.
+func (d *Decoder) setProgram(order []int) {
+	d.order = append(d.order[:0], order...)
+	for sp := range d.steps {
+		steps := d.steps[sp][:0]
+		for pos, k := range order {
+			f := &d.fields[k]
+			steps = append(steps, step{lit: f.lits[sp][min(pos, 1)], kind: f.kind, notNull: f.notNull, col: f.col, field: f})
+		}
+		d.steps[sp] = steps
 	}
-	return b
+}
+
+// learn is called after the general path accepted a record. A producer
+// that always writes its keys in one order other than the declared one
+// (alphabetically, or as a serializer orders a class's fields) would send
+// every record down the general path: when two such records in a row hold
+// exactly the payload columns, each once, in the same order, that order
+// becomes the fast path's program. Records in any other order still take
+// the general path, as before; a record that sits between two others of
+// its order does not change the program, so one odd record in a stream is
+// not worth a rebuild.
+func (d *Decoder) learn() {
+	seen := d.seen
+	if len(seen) != len(d.fields) || slices.Equal(seen, d.order) {
+		return
+	}
+	if !slices.Equal(seen, d.prev) {
+		d.prev = append(d.prev[:0], seen...)
+		return
+	}
+	taken := make([]bool, len(d.fields))
+	for _, k := range seen {
+		if k < 0 || taken[k] {
+			return
+		}
+		taken[k] = true
+	}
+	d.setProgram(seen)
 }
 
 func checkType(t types.Type) error {
@@ -415,6 +458,9 @@ func (d *Decoder) Decode(r *Record, out *types.Batch) *Reject {
 				return rej
 			}
 			d.appendSlots(out)
+			if d.ordered {
+				d.learn()
+			}
 		}
 	}
 	for _, m := range d.metas {
@@ -537,7 +583,8 @@ func (a *arena) words(w1, w2 uint64, n int) string {
 }
 
 // decodeOrdered is the fast path: it reads a value whose keys are exactly
-// the payload columns in declared order, spaced either as compact encoders
+// the payload columns in the program's order (the declared order, or the
+// order learn took from the records), spaced either as compact encoders
 // write ({"a":1,"b":2}) or as Python's json.dumps does ({"a": 1, "b": 2}),
 // with values each column's fast parser takes, and appends the payload
 // columns to out. It returns false, with out as it was, at the first byte
@@ -751,11 +798,13 @@ func (d *Decoder) fastOther(f *field, b []byte, i int) (int64, int) {
 	return 0, -1
 }
 
-// rollback takes the row being appended out of the first k payload columns
-// (and out of column k, which may hold it without its null flag).
+// rollback takes the row being appended out of the program's first k
+// payload columns (and out of column k, which may hold it without its null
+// flag).
 func (d *Decoder) rollback(out *types.Batch, k int) {
 	n := out.N
-	for _, f := range d.fields[:min(k+1, len(d.fields))] {
+	for _, s := range d.steps[0][:min(k+1, len(d.steps[0]))] {
+		f := s.field
 		v := out.Cols[f.col]
 		switch {
 		case f.kind == types.String:
@@ -847,6 +896,7 @@ func (d *Decoder) decodeGeneral(b []byte) *Reject {
 		d.slots[k].state = slotAbsent
 	}
 	d.scratch = d.scratch[:0]
+	d.seen = d.seen[:0]
 	n := len(b)
 	i := skipWS(b, 0)
 	switch {
@@ -901,6 +951,7 @@ func (d *Decoder) scanObject(b []byte, i int) int {
 			key = d.keyBuf
 		}
 		k := d.lookup(key, next)
+		d.seen = append(d.seen, k)
 		if i = skipWS(b, end+1); i >= n || b[i] != ':' {
 			return -1
 		}

@@ -379,7 +379,12 @@ func FuzzDecode(f *testing.F) {
 	}
 	d := newAll(f)
 	f.Fuzz(func(t *testing.T, value []byte) {
-		assertMatchesReference(t, d, JSON, allColumns, record(string(value)))
+		// Three times on the same decoder: a record whose keys are the
+		// payload columns in another order is then also read by the fast
+		// path's program learned from the first two.
+		for range 3 {
+			assertMatchesReference(t, d, JSON, allColumns, record(string(value)))
+		}
 	})
 }
 
@@ -393,6 +398,54 @@ func TestSeedShuffledAgreesWithContract(t *testing.T) {
 			t.Fatalf("record in declared order: %s", rec)
 		}
 		assertAgreesWithContract(t, d, rec, now)
+	}
+}
+
+// TestSeedSortedTakesFastPath keeps the sorted benchmark honest: records
+// whose keys always come in one order other than the declared one are read
+// by the fast path from the third on (two show the order), with the
+// contract's values throughout.
+func TestSeedSortedTakesFastPath(t *testing.T) {
+	d := newSeedDecoder(t)
+	for i, rec := range seedSorted(256) {
+		if strings.HasPrefix(string(rec), `{"sensor_id"`) {
+			t.Fatalf("record in declared order: %s", rec)
+		}
+		if fast := d.decodeOrdered(rec, d.NewBatch(1)); fast != (i >= 2) {
+			t.Fatalf("record %d: fast path %v: %s", i, fast, rec)
+		}
+		assertAgreesWithContract(t, d, rec, now)
+	}
+}
+
+// TestLearnedOrderAgreesWithReference: once the fast path expects a key
+// order learned from the records, records of that order and of others,
+// valid or not, decode as the reference decodes them (a record the
+// learned program declines halfway leaves no partial row).
+func TestLearnedOrderAgreesWithReference(t *testing.T) {
+	d := newAll(t)
+	const learned = `{"ts":"2024-05-01T10:00:00Z","b":true,"amount":1.5,"d":2.5,"i":-2,"n":1,"s":"a"}`
+	for _, v := range []string{learned, learned} {
+		assertMatchesReference(t, d, JSON, allColumns, record(v))
+	}
+	if !d.decodeOrdered([]byte(learned), d.NewBatch(1)) {
+		t.Fatalf("the fast path did not learn the order of %s", learned)
+	}
+	for _, v := range []string{
+		learned,
+		`{"ts": null, "b": null, "amount": null, "d": null, "i": null, "n": null, "s": "b"}`,
+		`{"ts":"2024-05-01","b":false,"amount":"1,234.5","d":1e3,"i":7,"n":-9,"s":"x"}`,       // amount as a string: the general path
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9,"s":"esc\u00e9"}`,         // declined at the last value
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":2147483648,"n":-9,"s":"x"}`,        // i out of INT's range
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9,"s":null}`,                // s is NOT NULL
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9}`,                         // s missing
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9,"s":"x","extra":[1]}`,     // a key of no column
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9,"s":"x","s":"y"}`,         // s twice
+		`{"s":"a","n":1,"i":-2,"d":2.5,"b":true,"amount":12.345,"ts":"2024-05-01T10:00:00Z"}`, // declared order
+		`{"ts":"2024-05-01","b":false,"amount":2,"d":1,"i":7,"n":-9,"s":"x"`,                  // malformed
+		learned,
+	} {
+		assertMatchesReference(t, d, JSON, allColumns, record(v))
 	}
 }
 
