@@ -38,11 +38,10 @@ func newSeedDecoder(t testing.TB) *Decoder {
 // owns, the decoder must give the same Reason and Field. Where it rejects
 // only in its value checks (ranges, sensor id shape: the query's CHECK
 // constraints), the decoder must accept with the values the contract read.
-// Two differences are by design: a ts beyond int64 is the decoder's
-// wrong_type (Spark's reader fails on it) where the contract says
-// out_of_range; a temp or hum beyond float64 is ±Inf to the decoder (as to
-// Spark: the CHECK constraint then refuses it as out_of_range), which can
-// let a later field's problem be the one reported.
+// A ts beyond int64 is out_of_range to both. One difference is by design: a
+// temp or hum beyond float64 is ±Inf to the decoder (as to Spark: the CHECK
+// constraint then refuses it as out_of_range), which can let a later
+// field's problem be the one reported.
 func assertAgreesWithContract(t testing.TB, d *Decoder, value []byte, nowMs int64) {
 	t.Helper()
 	out := d.NewBatch(1)
@@ -70,8 +69,8 @@ func assertAgreesWithContract(t testing.TB, d *Decoder, value []byte, nowMs int6
 	}
 	switch {
 	case de.Reason == contract.ReasonOutOfRange && strings.Contains(de.Detail, "does not fit") && de.Field == "ts":
-		if rej == nil || rej.Reason != ReasonWrongType || rej.Field != "ts" {
-			t.Fatalf("Decode(%.200q) = %v, want wrong_type for ts (contract: %v)", value, rej, err)
+		if rej == nil || rej.Reason != ReasonOutOfRange || rej.Field != "ts" {
+			t.Fatalf("Decode(%.200q) = %v, want out_of_range for ts (contract: %v)", value, rej, err)
 		}
 	case de.Reason == contract.ReasonOutOfRange && strings.Contains(de.Detail, "does not fit"):
 		col := slices.IndexFunc(seedColumns, func(c Column) bool { return c.Name == de.Field })

@@ -30,8 +30,9 @@
 //     around it;
 //   - not_object: JSON that is not an object;
 //   - then the payload columns in declared order, the first that fails:
-//     missing_field (a NOT NULL column absent or null) or wrong_type (a
-//     value the column cannot hold: see below).
+//     missing_field (a NOT NULL column absent or null), wrong_type (a
+//     value of a type the column cannot hold: see below) or out_of_range
+//     (an integer beyond an INT or BIGINT column's range).
 //
 // These strings, and the Field reported, are those of the contract's
 // reference decoder (contract.DecodeEvent) for the same records; the
@@ -54,7 +55,9 @@
 //     wrong_type (Spark would take its JSON text; the contract refuses it).
 //   - BOOLEAN: true or false.
 //   - BIGINT, INT: a JSON number without fraction or exponent in the
-//     column's range (INT: 32 bits); another number is wrong_type.
+//     column's range (INT: 32 bits); one beyond it is out_of_range (the
+//     contract's reason for a ts beyond int64), one with a fraction or an
+//     exponent wrong_type.
 //   - DOUBLE: any JSON number, converted as strconv.ParseFloat converts it;
 //     beyond the float64 range it is ±Inf, as in Spark. A string is
 //     wrong_type (Spark reads "NaN" and "Infinity"; the contract refuses).
@@ -164,6 +167,7 @@ const (
 	ReasonNotObject     = "not_object"
 	ReasonMissingField  = "missing_field"
 	ReasonWrongType     = "wrong_type"
+	ReasonOutOfRange    = "out_of_range"
 )
 
 // Reject says why a record was not decoded. Field names the column at
@@ -874,6 +878,7 @@ func (l *literal) atSlow(b []byte, i int) bool {
 type slot struct {
 	state  slotState
 	detail string // slotBad: what is wrong
+	reason string // slotBad: the dead-letter reason (wrong_type, out_of_range)
 	i      int64  // BIGINT, INT, DECIMAL, TIMESTAMP
 	f      float64
 	b      bool
@@ -923,7 +928,7 @@ func (d *Decoder) decodeGeneral(b []byte) *Reject {
 				return &Reject{Reason: ReasonMissingField, Field: f.name, Detail: "required field is missing or null"}
 			}
 		case slotBad:
-			return &Reject{Reason: ReasonWrongType, Field: f.name, Detail: s.detail}
+			return &Reject{Reason: s.reason, Field: f.name, Detail: s.detail}
 		}
 	}
 	return nil
@@ -1044,10 +1049,12 @@ func (d *Decoder) readSlot(k int, b []byte, i int) int {
 			switch {
 			case end < 0:
 				return -1
+			case !ok && isInteger(b[i:end]):
+				s.outOfRange("%s does not fit a BIGINT", b[i:end])
 			case !ok:
 				s.bad("want an integer, got %s", b[i:end])
 			case f.kind == types.Int && x != int64(int32(x)):
-				s.bad("%d does not fit an INT", x)
+				s.outOfRange("%d does not fit an INT", x)
 			default:
 				s.state, s.i = slotValue, x
 			}
@@ -1141,7 +1148,23 @@ func (d *Decoder) unescaped(body []byte, esc bool) []byte {
 }
 
 func (s *slot) bad(format string, args ...any) {
-	s.state, s.detail = slotBad, fmt.Sprintf(format, args...)
+	s.state, s.reason, s.detail = slotBad, ReasonWrongType, fmt.Sprintf(format, args...)
+}
+
+// outOfRange marks an integer the column's type cannot hold.
+func (s *slot) outOfRange(format string, args ...any) {
+	s.state, s.reason, s.detail = slotBad, ReasonOutOfRange, fmt.Sprintf(format, args...)
+}
+
+// isInteger reports whether a JSON number has neither fraction nor
+// exponent.
+func isInteger(num []byte) bool {
+	for _, c := range num {
+		if c == '.' || c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
 }
 
 func want(f *field) string {

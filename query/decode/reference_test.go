@@ -89,6 +89,12 @@ func refDecode(f Format, cols []Column, maxBytes int, r *Record) (row []any, rea
 		}
 		val, ok := refConvert(c.Type, x)
 		if !ok {
+			// An integer the column cannot hold is out of range; any
+			// other value it cannot hold is of the wrong type.
+			if n, isNum := x.(json.Number); isNum && (c.Type.Kind == types.Int || c.Type.Kind == types.Bigint) &&
+				integerLit.MatchString(string(n)) {
+				return nil, ReasonOutOfRange, c.Name
+			}
 			return nil, ReasonWrongType, c.Name
 		}
 		row[k] = val
