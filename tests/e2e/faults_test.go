@@ -202,7 +202,7 @@ func faultSIGTERM(t *testing.T, plan faultPlan, rep *faultReport) {
 		if after > 0 {
 			inBatch++
 		}
-		if !strings.Contains(s.Tail(), "query stopped cleanly") {
+		if !strings.Contains(s.Stderr(), "query stopped cleanly") {
 			t.Fatalf("SIGTERM: no clean stop logged:\n%s", s.Tail())
 		}
 		if o, c := checkpointIDs(t, ctx, p.store); o != c {
@@ -366,13 +366,13 @@ func faultDataLoss(t *testing.T, plan faultPlan, rep *faultReport) {
 		t.Fatalf("streamer on a recreated topic exited %d, want 1 (fail on data loss):\n%s", code, s.Tail())
 	}
 	for _, w := range []string{"data loss", "--fail-on-data-loss=false"} {
-		if !strings.Contains(s.Tail(), w) {
+		if !strings.Contains(s.Stderr(), w) {
 			t.Fatalf("the data-loss error does not say %q:\n%s", w, s.Tail())
 		}
 	}
 	s = p.streamer("--fail-on-data-loss=false")
 	s.mustSucceed(t, ctx)
-	if !strings.Contains(s.Tail(), "data loss: continuing") {
+	if !strings.Contains(s.Stderr(), "data loss: continuing") {
 		t.Fatalf("--fail-on-data-loss=false did not report what it skipped:\n%s", s.Tail())
 	}
 	p.finish(ctx, rep, faultRow{Fault: "topic recreated behind the checkpoint", Injected: 1, Produced: sent + sent2,

@@ -87,8 +87,8 @@ func TestQueryMode(t *testing.T) {
 	r := p.streamer("--query", seedScript, "--max-offsets-per-trigger", maxOffsets)
 	r.mustSucceed(t, ctx)
 	// The restart went on from the checkpoint: it did not start over.
-	if started := logRecords(r.Stderr(), "queries started"); len(started) != 1 {
-		t.Fatalf("restarted streamer logged %d \"queries started\" lines, want 1:\n%s", len(started), r.Tail())
+	if started := logRecords(r.Stderr(), "query started"); len(started) != 1 {
+		t.Fatalf("restarted streamer logged %d \"query started\" lines, want 1:\n%s", len(started), r.Tail())
 	} else if next, _ := started[0]["next_batch"].(float64); next < killAfter {
 		t.Fatalf("restarted streamer started at batch %v, but %d batches had committed: it did not resume from its checkpoint",
 			started[0]["next_batch"], killAfter)

@@ -244,7 +244,7 @@ func (d *Driver) runSession(ctx, work context.Context) (committed bool, err erro
 	for i, rq := range s.queries {
 		names[i] = rq.q.Name
 	}
-	d.log.Info("queries started", "id", s.meta.ID, "run_id", d.runID, "queries", names,
+	d.log.Info("query started", "id", s.meta.ID, "run_id", d.runID, "queries", names,
 		"next_batch", s.position.nextBatch, "watermark", s.position.watermarkMs, "start", s.position.nextStart,
 		"replay", len(s.position.replay), "trigger", d.cfg.Trigger)
 	return d.loop(ctx, work, s)

@@ -11,7 +11,7 @@ import (
 func (d *Driver) loop(ctx, work context.Context, s *session) (committed bool, err error) {
 	for {
 		if ctx.Err() != nil {
-			d.log.Info("stop requested: queries stopped cleanly", "next_batch", s.position.nextBatch)
+			d.log.Info("stop requested: query stopped cleanly", "next_batch", s.position.nextBatch)
 			return committed, nil
 		}
 		pl, outcome, err := d.planBatch(ctx, work, s)

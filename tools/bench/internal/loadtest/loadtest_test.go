@@ -29,7 +29,7 @@ func TestParseBatchReadsTheQueryModeLog(t *testing.T) {
 			t.Errorf("%s: got %+v, %v, %v; want %+v", c.name, got, ok, err, c.want)
 		}
 	}
-	if _, ok, _ := parseBatch([]byte(`{"msg":"queries started","input_rows":3}`), "stream"); ok {
+	if _, ok, _ := parseBatch([]byte(`{"msg":"query started","input_rows":3}`), "stream"); ok {
 		t.Error("another message was read as a batch")
 	}
 	if _, ok, _ := parseBatch([]byte(`not json`), "stream"); ok {
