@@ -408,35 +408,43 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	// would make the compiler load them again for every row.
 	tab, gen, hw, hp := hot.tab, hot.gen, hot.w, hot.part
 	hs0, hs1 := o.hs.s[0], o.hs.s[1]
-	size := o.size
 	var cur *store
-	ws := slices.Grow(o.stores[:0], len(rows))[:len(rows)]
+	// With a table past the L2 cache in state, each pass finds its
+	// windows first, then loads their table entries together (prefetch),
+	// then looks the keys up; else it does all in one loop.
+	big := false
+	for _, w := range o.wins {
+		big = big || len(w.tab) >= prefetchTab
+	}
+	var ws []*store
+	if big {
+		ws = slices.Grow(o.stores[:0], len(rows))[:len(rows)]
+	}
 	for j := int64(0); j < k; j++ {
-		// The pass's windows first, then their table entries loaded
-		// together (prefetch), then the lookups.
-		big := false
-		for e, i := range rows {
-			t := ts[i]
-			last := floorDiv(t, o.slide)      // index of the newest window holding t
-			idx := last - floorMod(last-j, k) // the one of this pass
-			start := idx * o.slide
-			if start <= t-size {
-				ws[e] = nil // t is in fewer than passes windows
-				continue
-			}
-			ws[e] = o.window(int(j), start)
-			big = big || len(ws[e].tab) >= prefetchTab
-		}
 		if big {
+			for e, i := range rows {
+				ws[e] = o.passWindow(j, ts[i])
+			}
 			pw := append(o.pstores[:0], ws...)
 			o.prefetch(b, pw, rows)
 			clear(pw)
 			o.pstores = pw[:0]
 		}
 		for e, i := range rows {
-			w := ws[e]
-			if w == nil {
-				continue
+			var w *store
+			if big {
+				if w = ws[e]; w == nil {
+					continue
+				}
+			} else {
+				// passWindow, inline.
+				t := ts[i]
+				last := floorDiv(t, o.slide)
+				start := (last - floorMod(last-j, k)) * o.slide
+				if start <= t-o.size {
+					continue
+				}
+				w = o.window(int(j), start)
 			}
 			var key []byte
 			if raw != nil {
@@ -487,10 +495,25 @@ func (o *Op) foldList(b *types.Batch, rows []int32, ts []int64) (src, dst []int3
 	if cur != nil {
 		segs[len(segs)-1].hi = ne
 	}
-	clear(ws)
-	o.stores = ws[:0]
+	if big {
+		clear(ws)
+		o.stores = ws[:0]
+	}
 	o.src, o.dst, o.segs = src, dst, segs
 	return src[:ne], dst[:ne], segs
+}
+
+// passWindow returns the window of pass j (see foldList) that holds time
+// t, creating it, or nil when t is in fewer than passes windows.
+func (o *Op) passWindow(j, t int64) *store {
+	k := int64(o.passes)
+	last := floorDiv(t, o.slide)      // index of the newest window holding t
+	idx := last - floorMod(last-j, k) // the one of this pass
+	start := idx * o.slide
+	if start <= t-o.size {
+		return nil
+	}
+	return o.window(int(j), start)
 }
 
 // run is a run of the fold list in one cache context: rows of one window
