@@ -145,8 +145,10 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || c.Keys != 7 {
 		t.Errorf("-keys 7: %+v, %v", c, err)
 	}
-	if _, err := parse([]string{"-sink", "stream"}, io.Discard); err == nil {
-		t.Error("-sink without -query accepted")
+	// Without -query it is the seed query, at -sensors keys.
+	c, err = parse([]string{"-sink", "alerts", "-sensors", "50"}, io.Discard)
+	if err != nil || c.Query != "seed" || c.Sink != "alerts" || c.Keys != 50 {
+		t.Errorf("-sink alerts -sensors 50: %+v, %v; want the seed's alerts at 50 keys", c, err)
 	}
 	if _, err := parse([]string{"-query", "seed", "-keys", "-1"}, io.Discard); err == nil {
 		t.Error("-keys -1 accepted")
