@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,6 +147,23 @@ func dropRemoved(args []string, vars []envflag.Var) ([]string, error) {
 		"copy that file, change it, and pass it with --query", strings.Join(msgs, "\n"))
 }
 
+// removedEnv refuses the variables of removedFlags (WINDOW, LATE_TOPIC, …)
+// when set: read no more, they would otherwise be ignored without a word,
+// and a deployment that sets WINDOW=30s would get the seed's 10 seconds.
+func removedEnv(lookupEnv func(string) (string, bool)) error {
+	var msgs []string
+	for _, name := range slices.Sorted(maps.Keys(removedFlags)) {
+		env := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if _, set := lookupEnv(env); set {
+			msgs = append(msgs, fmt.Sprintf("%s: no such variable any more (it was --%s); %s; unset it", env, name, removedFlags[name].says))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
 // Healthcheck configures the healthcheck command: GET URL, within Timeout.
 type Healthcheck struct {
 	URL     string
@@ -219,6 +238,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer
 	var removed error
 	if cfg.Command == CommandRun {
 		args, removed = dropRemoved(args, vars)
+		removed = errors.Join(removed, removedEnv(lookupEnv))
 	}
 	err := envflag.Parse(name, vars, args, lookupEnv, usage)
 	if errors.Is(err, flag.ErrHelp) {

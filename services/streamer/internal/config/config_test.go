@@ -215,7 +215,7 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 
 // The flags of the former built-in windowing path are refused, all in one
 // message that says what the query file says in their place; the flags
-// that remain keep working beside them. Their variables are not read.
+// that remain keep working beside them. Their variables are refused too.
 func TestRemovedFlagsSayTheQueryFileSaysThem(t *testing.T) {
 	_, err := Parse([]string{"--window", "5s", "--console", "--alerts-topic=", "--trigger", "5s", "--dedup", "--dlq-topic", "dead"}, env(lakeEnv), io.Discard)
 	if err == nil {
@@ -234,10 +234,21 @@ func TestRemovedFlagsSayTheQueryFileSaysThem(t *testing.T) {
 			t.Errorf("error %q names %s, which is not a removed flag (or its value)", msg, s)
 		}
 	}
+	// Their variables, set (even empty), are refused the same way, rather
+	// than ignored: WINDOW=30s would otherwise run the seed's 10 seconds.
+	_, err = Parse([]string{"--query", "q.sql"}, env(with(lakeEnv, "WINDOW", "30s", "LATE_TOPIC", "late", "ALERTS_TOPIC", "")), io.Discard)
+	if err == nil {
+		t.Fatal("WINDOW, LATE_TOPIC and ALERTS_TOPIC set: accepted")
+	}
+	for _, s := range []string{"WINDOW: no such variable any more (it was --window)", "LATE_TOPIC:", "late_topic = ", "ALERTS_TOPIC:", "unset it"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
 	cfg, err := Parse([]string{"--query", "q.sql", "--trigger", "available-now", "--max-offsets-per-trigger", "100"},
-		env(with(lakeEnv, "WINDOW", "5s", "CONSOLE", "true", "ALERTS_TOPIC", "")), io.Discard)
+		env(lakeEnv), io.Discard)
 	if err != nil {
-		t.Fatalf("the flags that remain, with removed variables set: %v", err)
+		t.Fatalf("the flags that remain: %v", err)
 	}
 	if cfg.Query != "q.sql" || cfg.Trigger != TriggerAvailableNow || cfg.MaxOffsetsPerTrigger != 100 {
 		t.Fatalf("parsed %+v", cfg)
