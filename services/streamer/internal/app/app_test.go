@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,16 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
-	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/streamtest"
 )
 
 // origin is a fixed event-time origin: 2024-11-21T14:40:00Z.
@@ -132,33 +130,8 @@ func (w *world) committedRows(ctx context.Context) []contract.WindowRow {
 	return tableRows(w.t, ctx, w.store)
 }
 
-func tableRows(t *testing.T, ctx context.Context, st lake.Store) []contract.WindowRow {
-	t.Helper()
-	snap, err := delta.NewTable(st, "stream").Snapshot(ctx) // the seed's stream sink's path
-	if errors.Is(err, delta.ErrNotATable) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []contract.WindowRow
-	for _, f := range snap.Files() {
-		key, err := snap.Table().DataKey(f.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := st.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := parquet.Read[contract.WindowRow](bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		rows = append(rows, got...)
-	}
-	return rows
-}
+// tableRows reads the seed's stream table as a Delta reader does.
+var tableRows = streamtest.StreamRows
 
 type wkey struct {
 	start  int64

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,15 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/streamtest"
 )
 
 // runDriver runs the query file of cfg, available-now, to its end, and
@@ -243,26 +239,8 @@ func sum(reports []progress.Query, f func(progress.Query) int64) int64 {
 	return n
 }
 
-// scrape GETs /metrics as Prometheus does and returns its samples keyed by
-// series (name and labels, as model.Metric prints them), through the client
-// library's own text parser.
-func scrape(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(get(t, h, "/metrics")))
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, slices.Collect(maps.Values(families))...)
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	out := make(map[string]float64, len(samples))
-	for _, s := range samples {
-		out[s.Metric.String()] = float64(s.Value)
-	}
-	return out
-}
+// scrape GETs /metrics from h as Prometheus does.
+var scrape = streamtest.Scrape
 
 // The seed's queries run from the default query file: /progress holds one
 // report per query and batch with every Spark field, the stream query's

@@ -12,56 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/qsink"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/streamtest"
 )
 
-// committedRecords reads a topic as a read_committed consumer, up to its
-// last stable offset.
-func committedRecords(t *testing.T, ctx context.Context, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			pending[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(pending) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: not read to its end: %v", topic, pending)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := pending[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset == end-1 {
-				delete(pending, r.Partition)
-			}
-		})
-	}
-	return out
-}
+// committedRecords reads a topic as a read_committed consumer.
+var committedRecords = streamtest.Committed
 
 // The seed's alerts sink raises a high_temp alert once per closed window
 // whose max_temp is above 39.5, and its source sends a reading that came

@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,22 +8,18 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
-	"github.com/sensorlab/sensorlab/lake/delta"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/streamtest"
 )
 
 // origin is a fixed event-time origin: 2024-11-21T14:40:00Z.
@@ -130,91 +125,12 @@ func (w *world) run(ctx context.Context, cfg config.Config, script string, stdou
 	return d.Run(ctx)
 }
 
-// streamRows reads the stream table as a Delta reader does.
-func streamRows(t *testing.T, ctx context.Context, st lake.Store) []contract.WindowRow {
-	t.Helper()
-	snap, err := delta.NewTable(st, "stream").Snapshot(ctx)
-	if errors.Is(err, delta.ErrNotATable) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []contract.WindowRow
-	for _, f := range snap.Files() {
-		key, err := snap.Table().DataKey(f.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := st.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := parquet.Read[contract.WindowRow](bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		rows = append(rows, got...)
-	}
-	slices.SortFunc(rows, func(a, b contract.WindowRow) int {
-		if c := a.WinStart.Compare(b.WinStart); c != 0 {
-			return c
-		}
-		return strings.Compare(a.SensorID, b.SensorID)
-	})
-	return rows
-}
-
-// committed reads a topic to its end as a read_committed consumer.
-func committed(t *testing.T, ctx context.Context, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			pending[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(pending) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: not read to its end: %v", topic, pending)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := pending[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset == end-1 {
-				delete(pending, r.Partition)
-			}
-		})
-	}
-	return out
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+// The readers the tests share with the app's (streamtest).
+var (
+	streamRows = streamtest.StreamRows
+	committed  = streamtest.Committed
+	header     = streamtest.Header
+)
 
 // seedInput is the crash tests' input: readings over 3 minutes, late
 // ones, and invalid records of several reasons.

@@ -1,42 +1,22 @@
 package driver
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
-	"maps"
-	"net/http/httptest"
-	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/streamtest"
 )
 
 // scrape renders the driver's registry as /metrics does and returns its
-// samples keyed by series, through the client library's own text parser.
+// samples keyed by series.
 func scrape(t *testing.T, d *Driver) map[string]float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(d.Registry(), promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, slices.Collect(maps.Values(families))...)
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	out := make(map[string]float64, len(samples))
-	for _, s := range samples {
-		out[s.Metric.String()] = float64(s.Value)
-	}
-	return out
+	return streamtest.Scrape(t, promhttp.HandlerFor(d.Registry(), promhttp.HandlerOpts{}))
 }
 
 // Consumer lag is the latest offset minus the last batch's end offset, per
