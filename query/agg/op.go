@@ -913,15 +913,51 @@ func floorMod(a, b int64) int64 {
 // watermark, which it applies to the next batch. After an error (see Err)
 // it returns an empty batch.
 func (o *Op) Finish() (*types.Batch, Stats) {
+	if o.cfg.Mode == Update {
+		_, upd, st := o.finishModes(false, true)
+		return upd, st
+	}
+	app, _, st := o.finishModes(true, false)
+	return app, st
+}
+
+// FinishShared is Finish for an operator several queries share (Shareable
+// says which): it returns both the Append rows (the windows the watermark
+// closed) and the Update rows (the groups the batch changed) of one state,
+// each exactly what an operator of that mode alone would emit, and evicts
+// the closed windows once.
+func (o *Op) FinishShared() (app, upd *types.Batch, st Stats) {
+	return o.finishModes(true, true)
+}
+
+// Shareable reports whether queries in append and update mode may share
+// one operator of this configuration: the state of both modes is the same
+// (tumbling, sliding or no window; not sessions, whose update mode is
+// refused, nor Complete, which never evicts).
+func (c Config) Shareable() bool {
+	return c.Mode != Complete && c.Window.Kind != Session
+}
+
+func (o *Op) finishModes(wantApp, wantUpd bool) (app, upd *types.Batch, st Stats) {
 	o.hot.invalidate()
-	out := types.NewBatch(o.out, 0)
+	if wantApp {
+		app = types.NewBatch(o.out, 0)
+	}
+	if wantUpd {
+		upd = types.NewBatch(o.out, 0)
+	}
 	if o.err == nil {
-		if err := o.finish(out); err != nil {
+		if err := o.finish(app, upd); err != nil {
 			o.err = fmt.Errorf("aggregation: %w", err)
-			out = types.NewBatch(o.out, 0)
+			if wantApp {
+				app = types.NewBatch(o.out, 0)
+			}
+			if wantUpd {
+				upd = types.NewBatch(o.out, 0)
+			}
 		}
 	}
-	st := o.stats
+	st = o.stats
 	if o.haveEventTim {
 		st.EventTimeAvg = o.tsBase + floorDiv(o.tsSum, o.nTs)
 	}
@@ -941,40 +977,52 @@ func (o *Op) Finish() (*types.Batch, Stats) {
 	if o.seq >= maxSeq {
 		o.resetStamps()
 	}
-	return out, st
+	return app, upd, st
 }
 
-func (o *Op) finish(out *types.Batch) error {
-	out.N = 0
+// finish emits into app the rows of Append (or Complete) mode and into upd
+// those of Update mode; either may be nil.
+func (o *Op) finish(app, upd *types.Batch) error {
 	if o.sess != nil {
-		return o.finishSessions(out)
+		if app == nil {
+			app = upd
+		}
+		app.N = 0
+		return o.finishSessions(app)
 	}
 	closes := o.cfg.HasWatermark && o.size > 0
-	nClosed, nOut := 0, 0
+	nClosed, nApp, nUpd := 0, 0, 0
 	for _, w := range o.wins {
 		closed := closes && w.start <= o.wm-o.size
 		if closed {
 			nClosed++
 		}
-		switch {
-		case o.cfg.Mode == Update:
-			nOut += len(w.touched)
-		case closed || o.cfg.Mode == Complete:
-			nOut += int(w.nGrp)
+		if upd != nil {
+			nUpd += len(w.touched)
+		}
+		if app != nil && (closed || o.cfg.Mode == Complete) {
+			nApp += int(w.nGrp)
 		}
 	}
-	reserve(out, nOut)
+	if app != nil {
+		app.N = 0
+		reserve(app, nApp)
+	}
+	if upd != nil {
+		upd.N = 0
+		reserve(upd, nUpd)
+	}
 	for i, w := range o.wins {
 		var err error
-		switch o.cfg.Mode {
-		case Append:
-			if i < nClosed {
-				err = o.emitStore(out, w, true, nil)
-			}
-		case Update:
-			err = o.emitStore(out, w, false, w.touched)
-		case Complete:
-			err = o.emitComplete(out, w)
+		switch {
+		case app == nil:
+		case o.cfg.Mode == Complete:
+			err = o.emitComplete(app, w)
+		case i < nClosed:
+			err = o.emitStore(app, w, true, nil)
+		}
+		if err == nil && upd != nil {
+			err = o.emitStore(upd, w, false, w.touched)
 		}
 		if err != nil {
 			return err

@@ -424,3 +424,58 @@ func TestAgainstNaiveReference(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedFinishIsEachModesFinish: one operator shared by an append and
+// an update query (FinishShared) emits, batch after batch, exactly what an
+// append operator and an update operator of the same input emit alone, and
+// checkpoints the same state as the append operator.
+func TestSharedFinishIsEachModesFinish(t *testing.T) {
+	tested := 0
+	for seed := uint64(0); tested < 150; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 13))
+		c := randomCase(rng)
+		if !c.cfg.HasWatermark || c.cfg.Window.Kind == None || c.cfg.Window.Kind == Session {
+			continue
+		}
+		tested++
+		appCfg, updCfg := c.cfg, c.cfg
+		appCfg.Mode, updCfg.Mode = Append, Update
+		app, err1 := New(c.in, appCfg)
+		upd, err2 := New(c.in, updCfg)
+		shared, err3 := New(c.in, appCfg)
+		if err := cmp.Or(err1, err2, err3); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !appCfg.Shareable() || !updCfg.Shareable() {
+			t.Fatalf("seed %d: %+v not shareable", seed, appCfg)
+		}
+		tm := int64(1000)
+		for bi := 0; bi < 25; bi++ {
+			b := randomBatch(rng, c, rng.IntN(40), &tm)
+			for _, o := range []*Op{app, upd, shared} {
+				if err := o.Add(b); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			}
+			wantApp, stApp := app.Finish()
+			wantUpd, stUpd := upd.Finish()
+			gotApp, gotUpd, st := shared.FinishShared()
+			if g, w := render(gotApp), render(wantApp); !slices.Equal(g, w) {
+				t.Fatalf("seed %d (%+v), batch %d, append rows:\ngot  %q\nwant %q", seed, c.cfg, bi, g, w)
+			}
+			if g, w := render(gotUpd), render(wantUpd); !slices.Equal(g, w) {
+				t.Fatalf("seed %d (%+v), batch %d, update rows:\ngot  %q\nwant %q", seed, c.cfg, bi, g, w)
+			}
+			if st != stApp || st.NumRowsTotal != stUpd.NumRowsTotal || st.NextWatermark != stUpd.NextWatermark {
+				t.Fatalf("seed %d batch %d: stats %+v, append alone %+v, update alone %+v", seed, bi, st, stApp, stUpd)
+			}
+		}
+		var a, s bytes.Buffer
+		if err := cmp.Or(app.WriteSnapshot(&a), shared.WriteSnapshot(&s)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), s.Bytes()) {
+			t.Fatalf("seed %d: the shared operator's snapshot differs from the append operator's", seed)
+		}
+	}
+}
