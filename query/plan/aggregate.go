@@ -24,6 +24,13 @@ type aggPlan struct {
 	watermarked bool
 	distinct    []sql.Pos // count(DISTINCT …) calls, refused on streams
 	desc        string    // for Fingerprint
+	// inCanon is each input column's expression rendered with its column
+	// references resolved (canon), out the operator's output schema, and
+	// shareKey what queries sharing one operator must have in common
+	// (share.go); "" when the query cannot share.
+	inCanon  []string
+	out      types.Schema
+	shareKey string
 }
 
 // resolveRef finds the column a reference names in r; -1 when none.
@@ -78,6 +85,7 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 			return 0, types.Type{}, err
 		}
 		ap.in.exprs = append(ap.in.exprs, c)
+		ap.inCanon = append(ap.inCanon, k)
 		ap.schema = append(ap.schema, types.Field{Name: fmt.Sprintf("#in%d", len(ap.schema)), Type: c.Type(), Nullable: true})
 		argIndex[k] = len(ap.in.exprs) - 1
 		return len(ap.in.exprs) - 1, c.Type(), nil
@@ -194,6 +202,8 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 		return nil, sql.Errorf(s.At, "%v", err)
 	}
 	outSchema := op.OutputSchema()
+	ap.out = outSchema
+	ap.shareKey = b.shareKey(s, r, ap)
 	b.add(ap.in)
 	b.q.agg = ap
 	b.q.Stateful = true

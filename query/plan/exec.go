@@ -210,6 +210,8 @@ type Executor struct {
 	agg     *agg.Op
 	pending []*types.Batch // a stateless query's rows of the batch
 	stats   int            // rows pushed in the batch
+	shared  *sharedAgg     // the aggregation shared with other queries (share.go); nil if none
+	member  int            // this query's place among shared's members
 }
 
 // Output is what one micro-batch produced.
@@ -241,8 +243,23 @@ func (x *Executor) Query() *Query { return x.q }
 func (x *Executor) Agg() *agg.Op { return x.agg }
 
 // SetAgg replaces the aggregation's state with one restored from a
-// checkpoint.
+// checkpoint (not for an executor of NewSharedExecutors: give it the
+// restored operator instead).
 func (x *Executor) SetAgg(op *agg.Op) { x.agg = op }
+
+// Shared returns the names of the queries whose executors share this
+// one's aggregation operator (NewSharedExecutors), this one's included;
+// nil when it has its own.
+func (x *Executor) Shared() []string {
+	if x.shared == nil {
+		return nil
+	}
+	n := make([]string, len(x.shared.members))
+	for i, q := range x.shared.members {
+		n[i] = q.Name
+	}
+	return n
+}
 
 // AggConfig returns the aggregation's input schema and configuration, for
 // agg.Restore.
@@ -258,6 +275,9 @@ func (q *Query) AggConfig() (types.Schema, agg.Config, bool) {
 func (x *Executor) Push(b *types.Batch, nowMicros int64) error {
 	*x.q.now = nowMicros
 	x.stats += b.N
+	if x.shared != nil {
+		return x.shared.push(b, nowMicros)
+	}
 	for _, o := range x.q.pre {
 		b = o.run(b)
 	}
@@ -287,9 +307,16 @@ func (x *Executor) Finish(nowMicros int64) (*Output, error) {
 	var b *types.Batch
 	if x.agg != nil {
 		var st agg.Stats
-		b, st = x.agg.Finish()
-		if err := x.agg.Err(); err != nil {
-			return nil, fmt.Errorf("query %s: %w", x.q.Name, err)
+		if x.shared != nil {
+			var err error
+			if b, st, err = x.shared.finish(x.member, nowMicros); err != nil {
+				return nil, err
+			}
+		} else {
+			b, st = x.agg.Finish()
+			if err := x.agg.Err(); err != nil {
+				return nil, fmt.Errorf("query %s: %w", x.q.Name, err)
+			}
 		}
 		out.Stats = st
 		for _, o := range x.q.post {
