@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/sensorlab/sensorlab/query/agg"
 )
 
 // loop runs batches until ctx ends (nil), the available-now work is done
@@ -63,11 +65,15 @@ func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batch
 	d.obs.record(reports, e.WatermarkMs, floorDiv(res.event.max, 1000), res.event.n > 0)
 	byQuery := make(map[string]int64, len(res.queries))
 	var outRows, stateRows int64
+	counted := map[*agg.Op]bool{} // an aggregation queries share counts once
 	for i, rq := range s.queries {
 		r := res.queries[i]
 		byQuery[rq.q.Name] = r.result.Rows
 		outRows += r.result.Rows
-		stateRows += r.out.Stats.NumRowsTotal
+		if a := rq.exec.Agg(); a != nil && !counted[a] {
+			counted[a] = true
+			stateRows += r.out.Stats.NumRowsTotal
+		}
 	}
 	var durations map[string]int64
 	if len(reports) > 0 {

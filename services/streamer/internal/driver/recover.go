@@ -76,16 +76,12 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	}
 	s.queries = s.queries[:0]
 	for i, q := range d.prog.Queries {
-		x, err := q.NewExecutor()
-		if err != nil {
-			return fmt.Errorf("%w: %w", errSetup, err)
-		}
 		out, err := qsink.Open(work, q, qsink.Env{Lake: s.lake, LakeURL: d.cfg.Lake, Kafka: s.out, Stdout: d.stdout,
 			QueryID: metas[i].ID, Log: d.log.With("query", q.Name)})
 		if err != nil {
 			return fmt.Errorf("query %s: %w", q.Name, err)
 		}
-		s.queries = append(s.queries, &runningQuery{q: q, id: metas[i].ID, exec: x, out: out})
+		s.queries = append(s.queries, &runningQuery{q: q, id: metas[i].ID, out: out})
 	}
 	if err := d.restoreState(s, rec); err != nil {
 		return err

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/sensorlab/sensorlab/query/agg"
+	"github.com/sensorlab/sensorlab/query/plan"
+	"github.com/sensorlab/sensorlab/query/types"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 )
 
@@ -116,11 +119,14 @@ type stateCursor struct {
 func (d *Driver) saveState(ctx context.Context, s *session, batchID int64) (string, error) {
 	snap := s.state.snapshotNext || batchID%snapshotEvery == 0
 	var parts []statePart
+	done := map[*agg.Op]bool{}
 	for _, rq := range s.queries {
 		a := rq.exec.Agg()
-		if a == nil {
+		if a == nil || done[a] {
 			continue
 		}
+		done[a] = true
+		name := partName(rq)
 		var buf bytes.Buffer
 		var err error
 		if snap {
@@ -133,9 +139,9 @@ func (d *Driver) saveState(ctx context.Context, s *session, batchID int64) (stri
 			err = a.WriteChangelog(&buf)
 		}
 		if err != nil {
-			return "", fmt.Errorf("query %s: state: %w", rq.q.Name, err)
+			return "", fmt.Errorf("query %s: state: %w", name, err)
 		}
-		parts = append(parts, statePart{name: rq.q.Name, payload: buf.Bytes()})
+		parts = append(parts, statePart{name: name, payload: buf.Bytes()})
 	}
 	if snap {
 		if err := s.ck.WriteState(ctx, batchID, encodeState(kindSnapshot, parts)); err != nil {
@@ -150,51 +156,215 @@ func (d *Driver) saveState(ctx context.Context, s *session, batchID int64) (stri
 	return "changelog", nil
 }
 
-// restoreState gives every stateful query the state recovery found: its
-// part of the snapshot and of each changelog after it. A query with no part
-// anywhere was added to the script: it starts empty.
+// partName names a query's part of a state file: the query's name, or for
+// an aggregation several queries share (plan.NewSharedExecutors) their
+// names joined by sharedSep, in the order the operator was built from.
+func partName(rq *runningQuery) string {
+	if names := rq.exec.Shared(); names != nil {
+		return strings.Join(names, sharedSep)
+	}
+	return rq.q.Name
+}
+
+// sharedSep joins the names of queries that share an aggregation; no
+// query name (an identifier) holds it.
+const sharedSep = "+"
+
+// restoreState gives every query its executor, with the state recovery
+// found: a stateful query's part of the snapshot and of each changelog
+// after it. A query with no part anywhere was added to the script: it
+// starts empty.
+//
+// Queries that can share an aggregation (plan.ShareGroups) share it as the
+// checkpoint does: the queries of a shared part stay together, a query
+// with its own part (written before it could share, or alone then) keeps
+// it, and the queries new to the checkpoint share among themselves. A
+// shared part whose queries are no longer all in the file, or no longer
+// group alike, cannot be split: the start is refused.
 func (d *Driver) restoreState(s *session, rec checkpoint.Recovery) error {
-	if rec.State == nil {
-		return nil
+	var snap map[string][]byte
+	var chain []map[string][]byte
+	if rec.State != nil {
+		var err error
+		if snap, err = decodeState(rec.State, kindSnapshot); err != nil {
+			return fmt.Errorf("%w: state of batch %d's snapshot: %w", checkpoint.ErrDamaged, rec.LastCommit.BatchID, err)
+		}
+		chain = make([]map[string][]byte, len(rec.Changelogs))
+		for i, c := range rec.Changelogs {
+			if chain[i], err = decodeState(c, kindChangelog); err != nil {
+				return fmt.Errorf("%w: state changelog %d of %d: %w", checkpoint.ErrDamaged, i+1, len(rec.Changelogs), err)
+			}
+		}
 	}
-	snap, err := decodeState(rec.State, kindSnapshot)
+	groups, err := stateGroups(d.prog.Queries, snap)
 	if err != nil {
-		return fmt.Errorf("%w: state of batch %d's snapshot: %w", checkpoint.ErrDamaged, rec.LastCommit.BatchID, err)
+		return err
 	}
-	chain := make([]map[string][]byte, len(rec.Changelogs))
-	for i, c := range rec.Changelogs {
-		if chain[i], err = decodeState(c, kindChangelog); err != nil {
-			return fmt.Errorf("%w: state changelog %d of %d: %w", checkpoint.ErrDamaged, i+1, len(rec.Changelogs), err)
+	byQuery := map[*plan.Query]*runningQuery{}
+	for _, rq := range s.queries {
+		byQuery[rq.q] = rq
+	}
+	for _, g := range groups {
+		qs := g.queries
+		in, cfg, _ := qs[0].AggConfig()
+		if len(qs) > 1 {
+			if in, cfg, err = plan.SharedConfig(qs); err != nil {
+				return fmt.Errorf("%w: %w", errSetup, err)
+			}
+		}
+		op, err := d.restorePart(g.part, in, cfg, snap, chain, rec)
+		if err != nil {
+			if len(g.removed) > 0 {
+				return fmt.Errorf("%w: the checkpoint keeps the aggregation state of queries %s in one (they group alike); %s, no longer in the query file, aggregated what the others do not: put it back, or start from a new checkpoint (%w)",
+					errIncompatibleQuery, strings.Join(strings.Split(g.part, sharedSep), ", "), strings.Join(g.removed, ", "), err)
+			}
+			return err
+		}
+		if len(qs) == 1 {
+			x, err := qs[0].NewExecutor()
+			if err != nil {
+				return fmt.Errorf("%w: %w", errSetup, err)
+			}
+			if op != nil {
+				x.SetAgg(op)
+			}
+			byQuery[qs[0]].exec = x
+			continue
+		}
+		xs, err := plan.NewSharedExecutors(qs, op)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errSetup, err)
+		}
+		for i, q := range qs {
+			byQuery[q].exec = xs[i]
 		}
 	}
 	for _, rq := range s.queries {
-		in, cfg, ok := rq.q.AggConfig()
-		if !ok {
-			continue
-		}
-		key := strings.ToLower(rq.q.Name)
-		base, inSnap := snap[key]
-		var logs []io.Reader
-		for _, c := range chain {
-			if p, ok := c[key]; ok {
-				logs = append(logs, bytes.NewReader(p))
+		if rq.exec == nil { // stateless
+			if rq.exec, err = rq.q.NewExecutor(); err != nil {
+				return fmt.Errorf("%w: %w", errSetup, err)
 			}
 		}
-		switch {
-		case !inSnap && len(logs) == 0:
-			d.log.Info("query has no state in the checkpoint: it starts empty", "query", rq.q.Name)
-			continue
-		case !inSnap || len(logs) != len(chain):
-			return fmt.Errorf("%w: query %s's state is in %d of the %d state files recovery reads (a snapshot and its changelogs)",
-				checkpoint.ErrDamaged, rq.q.Name, len(logs)+btoi(inSnap), len(chain)+1)
-		}
-		op, err := agg.Restore(in, cfg, bytes.NewReader(base), logs...)
-		if err != nil {
-			return fmt.Errorf("query %s: restore state of batch %d: %w", rq.q.Name, rec.LastCommit.BatchID, err)
-		}
-		rq.exec.SetAgg(op)
 	}
 	return nil
+}
+
+// restorePart restores the aggregation stored under name; nil when the
+// checkpoint holds none (a new checkpoint, or a query added to the file).
+func (d *Driver) restorePart(name string, in types.Schema, cfg agg.Config, snap map[string][]byte, chain []map[string][]byte, rec checkpoint.Recovery) (*agg.Op, error) {
+	key := strings.ToLower(name)
+	base, inSnap := snap[key]
+	var logs []io.Reader
+	for _, c := range chain {
+		if p, ok := c[key]; ok {
+			logs = append(logs, bytes.NewReader(p))
+		}
+	}
+	switch {
+	case !inSnap && len(logs) == 0:
+		if snap != nil {
+			d.log.Info("query has no state in the checkpoint: it starts empty", "query", name)
+		}
+		return nil, nil
+	case !inSnap || len(logs) != len(chain):
+		return nil, fmt.Errorf("%w: query %s's state is in %d of the %d state files recovery reads (a snapshot and its changelogs)",
+			checkpoint.ErrDamaged, name, len(logs)+btoi(inSnap), len(chain)+1)
+	}
+	op, err := agg.Restore(in, cfg, bytes.NewReader(base), logs...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: restore state of batch %d: %w", name, rec.LastCommit.BatchID, err)
+	}
+	return op, nil
+}
+
+// stateGroup is queries that run over one aggregation operator, and the
+// name of the state part it restores from.
+type stateGroup struct {
+	queries []*plan.Query
+	part    string
+	// removed lists the queries of a shared part that are no longer in
+	// the file: the others go on with the state if what they aggregate
+	// is all of it.
+	removed []string
+}
+
+// stateGroups decides which stateful queries share an aggregation (see
+// restoreState): groups of one query or more, each of one ShareKey.
+func stateGroups(qs []*plan.Query, snap map[string][]byte) ([]stateGroup, error) {
+	byName := map[string]*plan.Query{}
+	for _, q := range qs {
+		byName[strings.ToLower(q.Name)] = q
+	}
+	var groups []stateGroup
+	placed := map[*plan.Query]bool{}
+	// The checkpoint's shared parts first, in their order.
+	stored := make([]string, 0, len(snap))
+	for name := range snap {
+		stored = append(stored, name)
+	}
+	slices.Sort(stored)
+	for _, name := range stored {
+		members := strings.Split(name, sharedSep)
+		if len(members) < 2 {
+			continue
+		}
+		g := stateGroup{part: name}
+		for _, m := range members {
+			q, ok := byName[m]
+			if !ok {
+				g.removed = append(g.removed, m)
+				continue
+			}
+			if k := q.ShareKey(); k == "" || (len(g.queries) > 0 && k != g.queries[0].ShareKey()) {
+				return nil, fmt.Errorf("%w: the checkpoint keeps the aggregation state of queries %s in one (they group alike); %s no longer groups as the others do: restore it, or start from a new checkpoint",
+					errIncompatibleQuery, strings.Join(members, ", "), q.Name)
+			}
+			g.queries = append(g.queries, q)
+			placed[q] = true
+		}
+		if len(g.queries) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	// Then the candidates of the file: a query with its own part keeps it;
+	// the others share among themselves.
+	for _, g := range plan.ShareGroups(qs) {
+		var fresh []*plan.Query
+		for _, q := range g {
+			switch {
+			case placed[q]:
+			case hasPart(snap, q.Name):
+				groups = append(groups, stateGroup{queries: []*plan.Query{q}, part: q.Name})
+			default:
+				fresh = append(fresh, q)
+			}
+			placed[q] = true
+		}
+		if len(fresh) > 0 {
+			groups = append(groups, stateGroup{queries: fresh, part: groupName(fresh)})
+		}
+	}
+	// Stateful queries that cannot share.
+	for _, q := range qs {
+		if _, _, ok := q.AggConfig(); ok && !placed[q] {
+			groups = append(groups, stateGroup{queries: []*plan.Query{q}, part: q.Name})
+		}
+	}
+	return groups, nil
+}
+
+// groupName is the state part name of queries sharing an aggregation.
+func groupName(qs []*plan.Query) string {
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return strings.Join(names, sharedSep)
+}
+
+func hasPart(snap map[string][]byte, name string) bool {
+	_, ok := snap[strings.ToLower(name)]
+	return ok
 }
 
 func btoi(b bool) int {
