@@ -48,6 +48,7 @@ type Object interface {
 // Keys are relative to that root.
 type Store interface {
 	// Put stores data under key, atomically, replacing any previous object.
+	// It does not keep data after it returns: the caller may reuse it.
 	Put(ctx context.Context, key string, data []byte) error
 	// PutIfAbsent stores data under key only if the key holds no object,
 	// atomically; otherwise it returns an error matching ErrExist and leaves

@@ -204,6 +204,11 @@ type Checkpoint struct {
 	// redo holds the batches whose commit file Recover fell back past: the
 	// re-run of such a batch replaces its commit instead of creating it.
 	redo map[int64]bool
+
+	// frame is the buffer state files are framed in, kept from one to
+	// the next (they can be tens of MB); frameMu guards it.
+	frameMu sync.Mutex
+	frame   []byte
 }
 
 // Option configures a Checkpoint.
@@ -254,7 +259,7 @@ func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []b
 		return fmt.Errorf("checkpoint: write state: negative batch id %d", batchID)
 	}
 	key := StateKey(batchID)
-	if err := c.st.Put(ctx, key, frameState(batchID, snapshot)); err != nil {
+	if err := c.putState(ctx, key, batchID, snapshot); err != nil {
 		return fmt.Errorf("checkpoint: put %s: %w", key, err)
 	}
 	return nil
@@ -270,10 +275,18 @@ func (c *Checkpoint) WriteStateChangelog(ctx context.Context, batchID int64, cha
 		return fmt.Errorf("checkpoint: write state changelog: negative batch id %d", batchID)
 	}
 	key := ChangelogKey(batchID)
-	if err := c.st.Put(ctx, key, frameState(batchID, changelog)); err != nil {
+	if err := c.putState(ctx, key, batchID, changelog); err != nil {
 		return fmt.Errorf("checkpoint: put %s: %w", key, err)
 	}
 	return nil
+}
+
+// putState frames a state file in the kept buffer and stores it.
+func (c *Checkpoint) putState(ctx context.Context, key string, batchID int64, payload []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	c.frame = appendFramedState(c.frame[:0], batchID, payload)
+	return c.st.Put(ctx, key, c.frame)
 }
 
 // WriteCommit records that the batch's output and state are durable. It must

@@ -22,7 +22,11 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func frameState(batchID int64, snapshot []byte) []byte {
-	b := make([]byte, 0, stateHeader+len(snapshot)+stateTrailer)
+	return appendFramedState(make([]byte, 0, stateHeader+len(snapshot)+stateTrailer), batchID, snapshot)
+}
+
+// appendFramedState appends the state file of snapshot to b.
+func appendFramedState(b []byte, batchID int64, snapshot []byte) []byte {
 	b = append(b, stateMagic...)
 	b = binary.BigEndian.AppendUint16(b, stateVersion)
 	b = binary.BigEndian.AppendUint16(b, 0)
