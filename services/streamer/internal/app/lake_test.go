@@ -109,11 +109,15 @@ func crashPoints(t *testing.T, writes []string) []int {
 	}
 	dataFile := func(k string) bool { return strings.HasPrefix(k, "lake:stream/date=") }
 	around(dataFile, "data file")
-	second := false // the second data file of a batch
+	files := 0 // data files of the batch so far (the state file is written alongside them)
 	around(func(k string) bool {
-		was := second
-		second = dataFile(k)
-		return was && second
+		if strings.HasPrefix(k, "checkpoint:offsets/") {
+			files = 0
+		}
+		if dataFile(k) {
+			files++
+		}
+		return files == 2
 	}, "batch with two data files")
 	around(func(k string) bool { return strings.HasSuffix(k, ".checkpoint.parquet") }, "table checkpoint")
 	return points

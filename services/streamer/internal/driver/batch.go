@@ -112,6 +112,31 @@ func (d *Driver) runBatch(ctx context.Context, s *session, pl planned) (*batchRe
 	}
 	res.nextWatermarkMs, res.needsNoData = d.nextWatermark(s, e.WatermarkMs, res)
 
+	// The state file is encoded and written while the outputs are: it
+	// depends only on the operators' state after Finish, which writing
+	// the outputs does not touch, and recovery reads a batch's state only
+	// once its commit exists, so the two may land in either order. Every
+	// return below waits for it.
+	type saved struct {
+		kind string
+		err  error
+	}
+	stateCh := make(chan saved, 1)
+	go func() {
+		kind, err := d.saveState(ctx, s, e.BatchID)
+		stateCh <- saved{kind, err}
+	}()
+	stateTaken := false
+	waitState := func() saved {
+		stateTaken = true
+		return <-stateCh
+	}
+	defer func() {
+		if !stateTaken {
+			<-stateCh
+		}
+	}()
+
 	for i, rq := range s.queries {
 		r, err := rq.out.Write(ctx, e.BatchID, res.queries[i].out.Rows, e.NoData)
 		if err != nil {
@@ -141,9 +166,11 @@ func (d *Driver) runBatch(ctx context.Context, s *session, pl planned) (*batchRe
 	}
 	res.timing.added = time.Now()
 
-	if res.stateKind, err = d.saveState(ctx, s, e.BatchID); err != nil {
-		return nil, err
+	st := waitState()
+	if st.err != nil {
+		return nil, st.err
 	}
+	res.stateKind = st.kind
 	if err := d.crash(stepState, e.BatchID); err != nil {
 		return nil, err
 	}

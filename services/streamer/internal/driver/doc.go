@@ -17,7 +17,8 @@
 //   - The queries run in lockstep: one offsets log, one read of each record
 //     (decoded and dead-lettered once), each query's executor gets every
 //     row, then each query's output is written, then one Kafka transaction
-//     (the Kafka sinks' rows and the dead letters), then one state file,
+//     (the Kafka sinks' rows and the dead letters), while one state file is
+//     written alongside (recovery reads it only once its commit exists),
 //     then the commit. A batch re-run after a crash reads the same offsets
 //     with the same watermark and batch timestamp, so it produces the same
 //     rows; Delta sinks skip a batch they hold and the Kafka writer one its
