@@ -3,6 +3,7 @@ package agg
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
@@ -18,6 +19,12 @@ import (
 type benchStream struct {
 	ids []string
 	i   int
+	// jitterMs, when set, moves each reading back in event time by up to
+	// that many ms (a stream disordered within its watermark delay: the
+	// harnesses generate half the delay), so that consecutive readings
+	// fall in different windows.
+	jitterMs int64
+	rng      *rand.Rand
 }
 
 const benchT0 = int64(1_732_200_000_000)
@@ -26,7 +33,11 @@ func (s *benchStream) fill(b *types.Batch, n int) {
 	b.Reset()
 	for range n {
 		i := s.i
-		b.Cols[0].AppendInt((benchT0 + int64(i/20)) * 1000)
+		t := benchT0 + int64(i/20)
+		if s.jitterMs > 0 {
+			t -= s.rng.Int64N(s.jitterMs)
+		}
+		b.Cols[0].AppendInt(t * 1000)
 		b.Cols[1].AppendString(s.ids[i%len(s.ids)])
 		b.Cols[2].AppendFloat(21.5)
 		b.Cols[3].AppendFloat(55.25)
@@ -59,35 +70,47 @@ func BenchmarkSeedQuery(b *testing.B) {
 	for _, mode := range []Mode{Append, Update} {
 		for _, n := range []int{20, 100_000, 1_000_000} {
 			b.Run(fmt.Sprintf("mode=%s/keys=%d", mode, n), func(b *testing.B) {
-				op, err := New(seedSchema, seedConfig(mode))
-				if err != nil {
-					b.Fatal(err)
-				}
-				s := newBenchStream(n)
-				batch := types.NewBatch(seedSchema, benchBatch)
-				var st Stats
-				run := func(rows int) {
-					for ; rows > 0; rows -= benchBatch {
-						b.StopTimer()
-						s.fill(batch, min(rows, benchBatch))
-						b.StartTimer()
-						op.Add(batch)
-						_, st = op.Finish()
-					}
-				}
-				run(2 * 80 * 10_000 * 20 / 10) // 160 s of event time
-				b.ReportAllocs()
-				b.ResetTimer()
-				run(b.N)
-				b.StopTimer()
-				if err := op.Err(); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(st.MemoryUsedBytes)/float64(st.NumRowsTotal), "est-bytes/state-row")
-				b.ReportMetric(float64(st.NumRowsTotal), "state-rows")
+				benchSeed(b, mode, newBenchStream(n))
 			})
 		}
 	}
+	// Disordered within half the watermark delay, as the harnesses'
+	// input is: readings hop between the open windows.
+	for _, n := range []int{20, 1_000_000} {
+		b.Run(fmt.Sprintf("mode=append/keys=%d/disorder=30s", n), func(b *testing.B) {
+			s := newBenchStream(n)
+			s.jitterMs, s.rng = 30_000, rand.New(rand.NewPCG(1, 2))
+			benchSeed(b, Append, s)
+		})
+	}
+}
+
+func benchSeed(b *testing.B, mode Mode, s *benchStream) {
+	op, err := New(seedSchema, seedConfig(mode))
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := types.NewBatch(seedSchema, benchBatch)
+	var st Stats
+	run := func(rows int) {
+		for ; rows > 0; rows -= benchBatch {
+			b.StopTimer()
+			s.fill(batch, min(rows, benchBatch))
+			b.StartTimer()
+			op.Add(batch)
+			_, st = op.Finish()
+		}
+	}
+	run(2 * 80 * 10_000 * 20 / 10) // 160 s of event time
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	if err := op.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.MemoryUsedBytes)/float64(st.NumRowsTotal), "est-bytes/state-row")
+	b.ReportMetric(float64(st.NumRowsTotal), "state-rows")
 }
 
 // BenchmarkSlidingQuery measures Add and Finish, per input row, of the

@@ -111,7 +111,7 @@ type hotCtx struct {
 }
 
 // hotContexts is how many contexts keep their entries at once.
-const hotContexts = 8
+const hotContexts = 16
 
 // invalidate drops every entry of every context: the next row starts a
 // new context.

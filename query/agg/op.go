@@ -82,6 +82,11 @@ type Op struct {
 	src, dst     []int32
 	segs         []seg
 	runs         []run
+	disordered   bool    // the last chunk came in short runs: gather the next by window (bucketRows)
+	bucketOf     []uint8 // bucketRows' scratch: each row's bucket
+	bucketOrder  []uint8
+	bucketRuns   []run
+	bucketed     []int32 // bucketRows' reordered rows
 	sortScratch  []keyRef
 	partScratch  []int32
 	changedWins  []*store
@@ -530,6 +535,11 @@ type run struct {
 // keeps nothing else in flight. The fold list's src is rows itself.
 func (o *Op) foldList1(b *types.Batch, rows []int32, ts []int64) (src, dst []int32, segs []seg) {
 	dst = slices.Grow(o.dst[:0], len(rows))[:len(rows)]
+	if o.disordered && o.size != 0 {
+		var runs []run
+		src, runs = o.bucketRows(b, rows, ts)
+		return o.lookupRuns(b, src, dst, runs)
+	}
 	runs := o.runs[:0]
 	part := b.Partition
 	size := o.size
@@ -573,18 +583,130 @@ func (o *Op) foldList1(b *types.Batch, rows []int32, ts []int64) (src, dst []int
 		}
 		runs = append(runs, run{w: w, part: p, lo: lo, hi: e})
 	}
-	segs = o.segs[:0]
+	o.runs = runs
+	// Runs this short mean event times that hop between windows: the
+	// next chunks gather their rows by window first (bucketRows).
+	o.disordered = size != 0 && len(runs) > 1 && len(runs) > len(rows)/shortRuns
+	return o.lookupRuns(b, rows, dst, runs)
+}
+
+// lookupRuns looks the keys of every run of src up, into dst, and returns
+// the fold list.
+func (o *Op) lookupRuns(b *types.Batch, src, dst []int32, runs []run) ([]int32, []int32, []seg) {
+	segs := o.segs[:0]
 	for k := range runs {
 		r := &runs[k]
-		o.lookupRun(b, r, rows, dst)
+		o.lookupRun(b, r, src, dst)
 		if len(segs) > 0 && segs[len(segs)-1].st == r.w {
 			segs[len(segs)-1].hi = r.hi
 		} else {
 			segs = append(segs, seg{st: r.w, lo: r.lo, hi: r.hi})
 		}
 	}
-	o.dst, o.segs, o.runs = dst, segs, runs
-	return rows, dst, segs
+	o.dst, o.segs = dst, segs
+	return src, dst, segs
+}
+
+// shortRuns: when the runs of a chunk average fewer rows than this (event
+// times that hop between windows, as a stream disordered within its
+// watermark delay does), the next chunks are gathered by window and
+// partition first (bucketRows).
+const shortRuns = 32
+
+// bucketRows reorders the rows of a chunk so that the rows of each (window,
+// partition) are one run, windows ascending: a stable counting sort, so
+// that every partial still folds its rows in arrival order (rows of other
+// windows or partitions go to other records, whose order does not matter).
+// It returns the reordered rows and their runs (scratch slices), and turns
+// o.disordered off when the chunk came in long runs after all.
+func (o *Op) bucketRows(b *types.Batch, rows []int32, ts []int64) ([]int32, []run) {
+	part := b.Partition
+	size, extent := o.size, uint64(o.size)
+	bs := o.runs[:0] // the buckets: w, part, and lo/hi as counters
+	bid := slices.Grow(o.bucketOf[:0], len(rows))[:len(rows)]
+	cur, switches := -1, 0
+	for e, i := range rows {
+		var p int32
+		if part != nil {
+			p = part[i]
+		}
+		t := ts[i]
+		if cur >= 0 && bs[cur].part == p && uint64(t-bs[cur].w.start) < extent {
+			bid[e] = uint8(cur)
+			bs[cur].hi++
+			continue
+		}
+		switches++
+		cur = -1
+		for k := range bs {
+			if bs[k].part == p && uint64(t-bs[k].w.start) < extent {
+				cur = k
+				break
+			}
+		}
+		if cur < 0 {
+			if len(bs) == maxBuckets {
+				// Too many windows and partitions at once: no reordering.
+				o.disordered = false
+				return o.bucketFallback(b, rows, ts)
+			}
+			bs = append(bs, run{w: o.window(0, floorDiv(t, size)*size), part: p})
+			cur = len(bs) - 1
+		}
+		bid[e] = uint8(cur)
+		bs[cur].hi++
+	}
+	o.disordered = switches > len(rows)/shortRuns
+	// Offsets in (window, partition) order.
+	order := o.bucketOrder[:0]
+	for k := range bs {
+		order = append(order, uint8(k))
+	}
+	slices.SortFunc(order, func(x, y uint8) int {
+		return cmp.Or(cmp.Compare(bs[x].w.start, bs[y].w.start), cmp.Compare(bs[x].part, bs[y].part))
+	})
+	var next [maxBuckets]int
+	off := 0
+	runs := o.bucketRuns[:0]
+	for _, k := range order {
+		n := bs[k].hi
+		next[k] = off
+		runs = append(runs, run{w: bs[k].w, part: bs[k].part, lo: off, hi: off + n})
+		off += n
+	}
+	out := slices.Grow(o.bucketed[:0], len(rows))[:len(rows)]
+	for e, i := range rows {
+		k := bid[e]
+		out[next[k]] = i
+		next[k]++
+	}
+	o.runs, o.bucketOf, o.bucketOrder, o.bucketRuns, o.bucketed = bs[:0], bid, order, runs, out
+	return out, runs
+}
+
+// maxBuckets bounds the (window, partition) pairs bucketRows gathers a
+// chunk into.
+const maxBuckets = 64
+
+// bucketFallback cuts rows into runs in input order (foldList1's way),
+// for a chunk bucketRows gave up on.
+func (o *Op) bucketFallback(b *types.Batch, rows []int32, ts []int64) ([]int32, []run) {
+	part := b.Partition
+	runs := o.bucketRuns[:0]
+	for e, i := range rows {
+		var p int32
+		if part != nil {
+			p = part[i]
+		}
+		w := o.window(0, floorDiv(ts[i], o.size)*o.size)
+		if n := len(runs); n > 0 && runs[n-1].w == w && runs[n-1].part == p {
+			runs[n-1].hi = e + 1
+			continue
+		}
+		runs = append(runs, run{w: w, part: p, lo: e, hi: e + 1})
+	}
+	o.bucketRuns = runs
+	return rows, runs
 }
 
 // lookupRun sets dst[e] to the record of row rows[e] for the entries of
