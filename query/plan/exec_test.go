@@ -136,3 +136,34 @@ func TestStatelessPiecesSurviveReaderReuse(t *testing.T) {
 		t.Errorf("rows %s, want %s", got, want)
 	}
 }
+
+// explode(split(…)) gives one row per piece, with Spark's split: empty
+// pieces kept, a limit leaving the rest in the last piece; the input's
+// columns repeat on each piece when the select list reads them, and are
+// not carried when it does not.
+func TestExplodeSplit(t *testing.T) {
+	src := "CREATE SOURCE lines (value STRING, n BIGINT) WITH (connector = 'kafka', topic = 'lines', format = 'json');\n"
+	recs := records(`{"value":"a b  c","n":1}`, `{"value":null,"n":2}`, `{"value":"","n":3}`, `{"value":"x,y,z","n":4}`)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"SELECT explode(split(value, ' ')) AS w FROM lines",
+			[]string{"a", "b", "", "c", "", "x,y,z"}},
+		{"SELECT n, explode(split(value, ' ')) AS w, upper(value) AS u FROM lines",
+			[]string{"1|a|A B  C", "1|b|A B  C", "1||A B  C", "1|c|A B  C", "3||", "4|x,y,z|X,Y,Z"}},
+		{"SELECT explode_outer(split(value, ',', 2)) AS w, n FROM lines",
+			[]string{"a b  c|1", "NULL|2", "|3", "x|4", "y,z|4"}},
+		{"SELECT w FROM lines LATERAL VIEW explode(split(value, '[ ,]')) t AS w WHERE n > 3",
+			[]string{"x", "y", "z"}},
+	} {
+		x := executor(t, src+tc.query+";", 0)
+		out, err := x.Process(recs, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		if got := anyRows(out.Rows); !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.query, got, tc.want)
+		}
+	}
+}

@@ -191,6 +191,14 @@ type generateOp struct {
 	outer  bool
 	nIn    int
 	strVec *types.Vector
+	// drop says the operators after this one read none of the input's
+	// columns (the select list names only the generated one): they are
+	// not repeated, and the output keeps them as empty vectors.
+	drop bool
+	// reuse: see projectOp.reuse.
+	reuse bool
+	sel   []int32
+	words *types.Vector
 }
 
 // newGenerate compiles split's pattern: Spark's split takes a Java regular
@@ -212,11 +220,31 @@ func newGenerate(str expr.Expr, pattern string, limit int, outer bool, nIn int) 
 	return g, nil
 }
 
-func (g *generateOp) split(s string) []string {
+// pieces appends to words the pieces of s split as Spark's split does, and
+// to sel the row i once per piece.
+func (g *generateOp) pieces(words *types.Vector, sel []int32, s string, i int32) []int32 {
 	if g.re != nil {
-		return g.re.Split(s, g.limit)
+		for _, w := range g.re.Split(s, g.limit) {
+			sel = append(sel, i)
+			words.AppendString(w)
+		}
+		return sel
 	}
-	return strings.SplitN(s, g.sep, g.limit)
+	// strings.SplitN without its slice: the pieces go straight to words.
+	n := 0
+	for g.limit < 0 || n < g.limit-1 {
+		j := strings.Index(s, g.sep)
+		if j < 0 {
+			break
+		}
+		sel = append(sel, i)
+		words.AppendString(s[:j])
+		s = s[j+len(g.sep):]
+		n++
+	}
+	sel = append(sel, i)
+	words.AppendString(s)
+	return sel
 }
 
 func (g *generateOp) run(b *types.Batch) *types.Batch {
@@ -225,8 +253,12 @@ func (g *generateOp) run(b *types.Batch) *types.Batch {
 	}
 	g.strVec.Reset()
 	g.str.Eval(b, g.strVec)
-	sel := make([]int32, 0, b.N*2)
-	words := types.NewVector(types.TString, b.N*2)
+	sel, words := g.sel[:0], g.words
+	if !g.reuse || words == nil {
+		words = types.NewVector(types.TString, max(b.N*2, cap(sel)))
+	} else {
+		words.Reset()
+	}
 	for i := 0; i < b.N; i++ {
 		if g.strVec.IsNull(i) {
 			if g.outer {
@@ -235,14 +267,29 @@ func (g *generateOp) run(b *types.Batch) *types.Batch {
 			}
 			continue
 		}
-		for _, w := range g.split(g.strVec.Str[i]) {
-			sel = append(sel, int32(i))
-			words.AppendString(w)
-		}
+		sel = g.pieces(words, sel, g.strVec.Str[i], int32(i))
 	}
-	out := take(b, sel)
+	var out *types.Batch
+	if g.drop {
+		out = &types.Batch{Schema: b.Schema, Cols: make([]*types.Vector, len(b.Cols)), N: len(sel)}
+		for c, v := range b.Cols {
+			out.Cols[c] = &types.Vector{Type: v.Type}
+		}
+		if b.Partition != nil {
+			out.Partition = make([]int32, len(sel))
+			for j, s := range sel {
+				out.Partition[j] = b.Partition[s]
+			}
+		}
+	} else {
+		out = take(b, sel)
+	}
 	out.Cols = append(out.Cols, words)
 	out.Schema = append(slices.Clone(b.Schema), types.Field{Name: "col", Type: types.TString, Nullable: true})
+	g.sel = sel
+	if g.reuse {
+		g.words = words
+	}
 	return out
 }
 

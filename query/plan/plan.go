@@ -340,6 +340,8 @@ func (b *builder) add(o op) {
 		o.reuse = true
 	case *filterOp:
 		o.reuse = true
+	case *generateOp:
+		o.reuse = true
 	}
 	b.q.pre = append(b.q.pre, o)
 }
@@ -606,6 +608,9 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The input's columns are repeated for each piece only if the
+		// select list reads them.
+		g.drop = !readsColumns(s.Items, gen)
 		b.add(g)
 		sp, _ := isCall(gen.Args[0], "split")
 		in = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
@@ -649,6 +654,27 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 	}
 	b.add(p)
 	return out, nil
+}
+
+// readsColumns reports whether the select items read a column other than
+// through the generator call gen (a star reads them all).
+func readsColumns(items []*sql.SelectItem, gen *sql.Call) bool {
+	reads := false
+	for _, it := range items {
+		if it.Star {
+			return true
+		}
+		walk(it.Expr, func(e sql.Expr) bool {
+			if c, ok := e.(*sql.Call); ok && c == gen {
+				return false
+			}
+			if _, ok := e.(*sql.ColumnRef); ok {
+				reads = true
+			}
+			return !reads
+		})
+	}
+	return reads
 }
 
 // itemName is the output name of a select item: its alias, the column's
