@@ -200,7 +200,7 @@ func (o *Op) writeWindows(w *writer, only func(*store) []int32) {
 			}
 		}
 		if len(refs) > 0 || only == nil {
-			sortRefs(refs)
+			o.sortKeys(refs)
 			ws = append(ws, win{st, refs})
 		}
 	}

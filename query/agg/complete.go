@@ -57,7 +57,7 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 		}
 	}
 	nNew := len(refs)
-	sortRefs(refs)
+	o.sortKeys(refs)
 	for _, m := range w.touched {
 		if m < c.upTo {
 			refs = append(refs, keyRef{k: w.key(m, S), r: m})

@@ -1,7 +1,9 @@
 package agg
 
 import (
+	"bytes"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -82,6 +84,39 @@ func TestResultTypes(t *testing.T) {
 	} {
 		if _, err := New(in, bad); err == nil {
 			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// sortKeys (radix on 8-byte prefixes) orders distinct keys as bytes.Compare
+// does: keys of every length, sharing long prefixes, with zero bytes.
+func TestSortKeysIsByteOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	op := &Op{}
+	for _, n := range []int{0, 1, 1023, 1024, 5000, 70_000} {
+		seen := map[string]bool{}
+		var refs []keyRef
+		for len(refs) < n {
+			k := make([]byte, rng.IntN(20))
+			for i := range k {
+				k[i] = []byte{0, 1, 'a', 'b', 0xff}[rng.IntN(5)]
+			}
+			if rng.IntN(3) == 0 && len(k) > 9 {
+				copy(k, "prefix00") // many equal 8-byte prefixes
+			}
+			if seen[string(k)] {
+				continue
+			}
+			seen[string(k)] = true
+			refs = append(refs, keyRef{k: k, r: int32(len(refs))})
+		}
+		want := slices.Clone(refs)
+		slices.SortFunc(want, func(a, b keyRef) int { return bytes.Compare(a.k, b.k) })
+		op.sortKeys(refs)
+		for i := range refs {
+			if !bytes.Equal(refs[i].k, want[i].k) || refs[i].r != want[i].r {
+				t.Fatalf("%d keys: position %d holds %q (ref %d), want %q (ref %d)", n, i, refs[i].k, refs[i].r, want[i].k, want[i].r)
+			}
 		}
 	}
 }
