@@ -223,3 +223,61 @@ func BenchmarkChangelog(b *testing.B) {
 	b.ReportMetric(float64(buf.Len())/benchBatch, "bytes/changed-group")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchBatch, "ns/changed-group")
 }
+
+// BenchmarkSessionsManyOpen measures Add and Finish, per input row, of
+// 30-minute sessions (append, watermark delay 5 min) when 1,000,000 users'
+// sessions stay open (each user comes back every 1,000 s of event time)
+// while 1% of the rows are one-off visits whose sessions close 35 minutes
+// later: every batch closes some sessions, and the cost should follow
+// those, not the million open ones.
+func BenchmarkSessionsManyOpen(b *testing.B) {
+	const users = 1_000_000
+	cfg := Config{Keys: []int{1}, Window: Window{Kind: Session, Gap: 30 * 60e6}, Aggs: []Agg{{Count, -1}},
+		Mode: Append, HasWatermark: true, Delay: 5 * 60e6}
+	op, err := New(seedSchema, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, users)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("u%07d", i)
+	}
+	batch := types.NewBatch(seedSchema, benchBatch)
+	i, once := 0, 0
+	fill := func(n int) {
+		batch.Reset()
+		for range n {
+			t := benchT0*1000 + int64(i)*1000 // 1 ms per row: a batch is 10 s
+			key := ids[i%users]
+			if i%100 == 0 {
+				key = fmt.Sprintf("once-%09d", once)
+				once++
+			}
+			batch.Cols[0].AppendInt(t)
+			batch.Cols[1].AppendString(key)
+			batch.Cols[2].AppendFloat(1)
+			batch.Cols[3].AppendFloat(1)
+			batch.Cols[4].AppendInt(1)
+			batch.Partition = append(batch.Partition, int32(i/500%3))
+			i++
+		}
+		batch.N = n
+	}
+	run := func(rows int) {
+		for ; rows > 0; rows -= benchBatch {
+			b.StopTimer()
+			fill(min(rows, benchBatch))
+			b.StartTimer()
+			op.Add(batch)
+			op.Finish()
+		}
+	}
+	run(250 * benchBatch) // 2,500 s: every user open, the first one-offs closed
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+	b.StopTimer()
+	if err := op.Err(); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -581,7 +581,7 @@ func (o *Op) loadSessionKey(r *reader) {
 		x := o.newSession(int32(p), kid, first, last)
 		l = append(l, x)
 		o.loadRecord(r, &s.st, x)
-		s.hint = min(s.hint, last+o.cfg.Window.Gap)
+		s.schedule(kid, last+o.cfg.Window.Gap, o.cfg.Window.Gap)
 	}
 	s.list[kid] = l
 	if r.err == nil {
@@ -620,6 +620,7 @@ func (o *Op) dropSessionKey(k []byte) {
 		s.live--
 	}
 	s.list[kid] = s.list[kid][:0]
+	s.sched[kid] = math.MaxInt64
 	delete(s.ids, s.keys[kid])
 	s.keys[kid] = ""
 	s.freeKeys = append(s.freeKeys, kid)

@@ -27,10 +27,22 @@ type sessions struct {
 	touched  []int32  // keys changed in the current batch
 	dirty    []int32  // keys changed since the last changelog
 	removed  []string // keys whose last session was evicted since the last changelog
-	hint     int64    // <= the least session end; MaxInt64 when none
-	one      [2]int32 // a one-entry fold list
-	groups   []sessGroup
-	refs     []int32
+	// The due index: which keys to look at when the watermark passes a
+	// time, so that closing sessions costs what closes, not a walk of every
+	// key. A key is scheduled in the bucket floor(end/gap) of a lower bound
+	// of its sessions' ends (sched, by key id: the bucket it is due in,
+	// MaxInt64 when none); due holds the keys of each bucket (entries whose
+	// key moved to another bucket are stale and skipped), buckets its
+	// bucket numbers in ascending order.
+	sched   []int64
+	due     map[int64][]int32
+	buckets []int64
+	spare   [][]int32 // emptied bucket lists, for new buckets
+	kids    []int32   // finishSessions' scratch: the keys it looks at
+	evict   []int32   // and the records it evicts
+	one     [2]int32  // a one-entry fold list
+	groups  []sessGroup
+	refs    []int32
 }
 
 // sessGroup is one emitted session: the records refs[lo:hi] of key kid.
@@ -41,7 +53,53 @@ type sessGroup struct {
 }
 
 func newSessions() *sessions {
-	return &sessions{ids: map[string]int32{}, hint: math.MaxInt64}
+	return &sessions{ids: map[string]int32{}, due: map[int64][]int32{}}
+}
+
+// schedule makes key kid due by the time end at the latest (in the bucket
+// of end, unless it is due in an earlier one already).
+func (s *sessions) schedule(kid int32, end, gap int64) {
+	b := floorDiv(end, gap)
+	if b >= s.sched[kid] {
+		return
+	}
+	s.sched[kid] = b
+	l, ok := s.due[b]
+	if !ok {
+		i, _ := slices.BinarySearch(s.buckets, b)
+		s.buckets = slices.Insert(s.buckets, i, b)
+		if n := len(s.spare); n > 0 {
+			l = s.spare[n-1]
+			s.spare = s.spare[:n-1]
+		}
+	}
+	s.due[b] = append(l, kid)
+}
+
+// popDue returns the keys due by the time wm (each once), unscheduled, and
+// drops their buckets.
+func (s *sessions) popDue(wm, gap int64, kids []int32) []int32 {
+	last := floorDiv(wm, gap)
+	n := 0
+	for _, b := range s.buckets {
+		if b > last {
+			break
+		}
+		l := s.due[b]
+		for _, kid := range l {
+			if s.sched[kid] == b {
+				s.sched[kid] = math.MaxInt64
+				kids = append(kids, kid)
+			}
+		}
+		delete(s.due, b)
+		if len(s.spare) < 64 {
+			s.spare = append(s.spare, l[:0])
+		}
+		n++
+	}
+	s.buckets = slices.Delete(s.buckets, 0, n)
+	return kids
 }
 
 func (s *sessions) first(r int32, S int) int64 { return int64(s.st.rec[int(r)*S+wFirst]) }
@@ -58,11 +116,13 @@ func (s *sessions) keyID(k []byte) int32 {
 		id = s.freeKeys[n-1]
 		s.freeKeys = s.freeKeys[:n-1]
 		s.keyStamp[id] = 0
+		s.sched[id] = math.MaxInt64
 	} else {
 		id = int32(len(s.keys))
 		s.keys = append(s.keys, "")
 		s.list = append(s.list, nil)
 		s.keyStamp = append(s.keyStamp, 0)
+		s.sched = append(s.sched, math.MaxInt64)
 	}
 	s.keys[id] = string(k)
 	s.ids[s.keys[id]] = id
@@ -195,7 +255,9 @@ func (o *Op) addSessions(b *types.Batch, rows []int32, ts []int64) error {
 			o.stats.NumRowsUpdated++
 		}
 		o.markKey(kid)
-		s.hint = min(s.hint, s.last(x, S)+gap)
+		if o.cfg.HasWatermark && o.cfg.Mode != Complete {
+			s.schedule(kid, s.last(x, S)+gap, gap)
+		}
 	}
 	return nil
 }
@@ -224,21 +286,33 @@ func (o *Op) finishSessions(out *types.Batch) error {
 	s, S, gap := o.sess, o.stride, o.cfg.Window.Gap
 	wm := o.wm
 	closes := o.cfg.HasWatermark
-	scanAll := o.cfg.Mode == Complete || (closes && s.hint <= wm)
 	var kids []int32
-	if scanAll {
+	switch {
+	case o.cfg.Mode == Complete:
 		kids = make([]int32, 0, len(s.ids))
 		for kid, l := range s.list {
 			if len(l) > 0 {
 				kids = append(kids, int32(kid))
 			}
 		}
-		s.hint = math.MaxInt64
-	} else if o.cfg.Mode == Update {
+	case closes:
+		// The keys whose sessions may have closed, and in update mode
+		// those the batch changed.
+		kids = s.kids[:0]
+		if o.cfg.Mode == Update {
+			kids = append(kids, s.touched...)
+		}
+		kids = s.popDue(wm, gap, kids)
+		s.kids = kids
+		if o.cfg.Mode == Update {
+			slices.Sort(kids)
+			kids = slices.Compact(kids)
+		}
+	case o.cfg.Mode == Update:
 		kids = s.touched
 	}
 	groups, refs := s.groups[:0], s.refs[:0]
-	var evict []int32
+	evict := s.evict[:0]
 	for _, kid := range kids {
 		l := s.list[kid]
 		if len(l) == 0 {
@@ -285,8 +359,8 @@ func (o *Op) finishSessions(out *types.Batch) error {
 				for _, r := range kr[g:h] {
 					evict = append(evict, r)
 				}
-			} else if scanAll {
-				s.hint = min(s.hint, end)
+			} else if closes && o.cfg.Mode != Complete {
+				s.schedule(kid, end, gap)
 			}
 			g = h
 		}
@@ -317,6 +391,7 @@ func (o *Op) finishSessions(out *types.Batch) error {
 			o.markKey(kid)
 		}
 	}
+	s.evict = evict[:0]
 	s.touched = s.touched[:0]
 	return nil
 }
@@ -351,26 +426,31 @@ func (o *Op) emitSessions(out *types.Batch, groups []sessGroup, refs []int32) er
 	return err
 }
 
-// minEnd is the least session end in state (math.MaxInt64 if none), or
-// some end > limit when every session ends after limit: it scans the
-// sessions only when its lower bound is <= limit.
+// minEnd is the least session end in state when it is <= limit; else
+// some end > limit (math.MaxInt64 when none): it looks only at the keys
+// due by limit.
 func (s *sessions) minEnd(o *Op, limit int64) int64 {
 	S, gap := o.stride, o.cfg.Window.Gap
-	if s.hint > limit {
-		return s.hint
-	}
 	m := int64(math.MaxInt64)
-	for _, l := range s.list {
-		for _, r := range l {
-			m = min(m, s.last(r, S)+gap)
+	last := floorDiv(limit, gap)
+	for _, b := range s.buckets {
+		if b > last {
+			break
+		}
+		for _, kid := range s.due[b] {
+			if s.sched[kid] != b {
+				continue
+			}
+			for _, r := range s.list[kid] {
+				m = min(m, s.last(r, S)+gap)
+			}
 		}
 	}
-	s.hint = m
 	return m
 }
 
 func (s *sessions) bytes(size func(*store) int64) int64 {
-	n := size(&s.st) + int64(cap(s.keys))*16 + int64(cap(s.list))*24 + int64(cap(s.keyStamp))*4 +
+	n := size(&s.st) + int64(cap(s.keys))*16 + int64(cap(s.list))*24 + int64(cap(s.keyStamp))*4 + int64(cap(s.sched))*8 +
 		int64(cap(s.freeKeys)+cap(s.freeRows)+cap(s.touched)+cap(s.dirty))*4
 	for i, k := range s.keys {
 		n += int64(len(k)) + int64(cap(s.list[i]))*4
