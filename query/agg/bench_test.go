@@ -85,30 +85,38 @@ func BenchmarkSeedQuery(b *testing.B) {
 	}
 }
 
-func benchSeed(b *testing.B, mode Mode, s *benchStream) {
-	op, err := New(seedSchema, seedConfig(mode))
-	if err != nil {
-		b.Fatal(err)
-	}
-	batch := types.NewBatch(seedSchema, benchBatch)
+// measure runs op over warm rows of fill's stream, then times it over
+// b.N more, per input row (Add, then Finish, every benchBatch rows; fill
+// runs outside the timer), and returns the last batch's statistics.
+func measure(b *testing.B, op *Op, fill func(*types.Batch, int), warm int) Stats {
+	batch := types.NewBatch(op.in, benchBatch)
 	var st Stats
-	run := func(rows int) {
+	feed := func(rows int) {
 		for ; rows > 0; rows -= benchBatch {
 			b.StopTimer()
-			s.fill(batch, min(rows, benchBatch))
+			fill(batch, min(rows, benchBatch))
 			b.StartTimer()
 			op.Add(batch)
 			_, st = op.Finish()
 		}
 	}
-	run(2 * 80 * 10_000 * 20 / 10) // 160 s of event time
+	feed(warm)
 	b.ReportAllocs()
 	b.ResetTimer()
-	run(b.N)
+	feed(b.N)
 	b.StopTimer()
 	if err := op.Err(); err != nil {
 		b.Fatal(err)
 	}
+	return st
+}
+
+func benchSeed(b *testing.B, mode Mode, s *benchStream) {
+	op, err := New(seedSchema, seedConfig(mode))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := measure(b, op, s.fill, 2*80*10_000*20/10) // 160 s of event time
 	b.ReportMetric(float64(st.MemoryUsedBytes)/float64(st.NumRowsTotal), "est-bytes/state-row")
 	b.ReportMetric(float64(st.NumRowsTotal), "state-rows")
 }
@@ -126,25 +134,7 @@ func BenchmarkSlidingQuery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := newBenchStream(n)
-			batch := types.NewBatch(seedSchema, benchBatch)
-			run := func(rows int) {
-				for ; rows > 0; rows -= benchBatch {
-					b.StopTimer()
-					s.fill(batch, min(rows, benchBatch))
-					b.StartTimer()
-					op.Add(batch)
-					op.Finish()
-				}
-			}
-			run(20 * 20_000) // 20 s of event time
-			b.ReportAllocs()
-			b.ResetTimer()
-			run(b.N)
-			b.StopTimer()
-			if err := op.Err(); err != nil {
-				b.Fatal(err)
-			}
+			measure(b, op, newBenchStream(n).fill, 20*20_000) // 20 s of event time
 		})
 	}
 }
@@ -242,9 +232,8 @@ func BenchmarkSessionsManyOpen(b *testing.B) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u%07d", i)
 	}
-	batch := types.NewBatch(seedSchema, benchBatch)
 	i, once := 0, 0
-	fill := func(n int) {
+	fill := func(batch *types.Batch, n int) {
 		batch.Reset()
 		for range n {
 			t := benchT0*1000 + int64(i)*1000 // 1 ms per row: a batch is 10 s
@@ -263,21 +252,5 @@ func BenchmarkSessionsManyOpen(b *testing.B) {
 		}
 		batch.N = n
 	}
-	run := func(rows int) {
-		for ; rows > 0; rows -= benchBatch {
-			b.StopTimer()
-			fill(min(rows, benchBatch))
-			b.StartTimer()
-			op.Add(batch)
-			op.Finish()
-		}
-	}
-	run(250 * benchBatch) // 2,500 s: every user open, the first one-offs closed
-	b.ReportAllocs()
-	b.ResetTimer()
-	run(b.N)
-	b.StopTimer()
-	if err := op.Err(); err != nil {
-		b.Fatal(err)
-	}
+	measure(b, op, fill, 250*benchBatch) // 2,500 s: every user open, the first one-offs closed
 }

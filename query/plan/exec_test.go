@@ -149,13 +149,13 @@ func TestExplodeSplit(t *testing.T) {
 		want  []string
 	}{
 		{"SELECT explode(split(value, ' ')) AS w FROM lines",
-			[]string{"a", "b", "", "c", "", "x,y,z"}},
+			[]string{`"a"`, `"b"`, `""`, `"c"`, `""`, `"x,y,z"`}},
 		{"SELECT n, explode(split(value, ' ')) AS w, upper(value) AS u FROM lines",
-			[]string{"1|a|A B  C", "1|b|A B  C", "1||A B  C", "1|c|A B  C", "3||", "4|x,y,z|X,Y,Z"}},
+			[]string{`1 "a" "A B  C"`, `1 "b" "A B  C"`, `1 "" "A B  C"`, `1 "c" "A B  C"`, `3 "" ""`, `4 "x,y,z" "X,Y,Z"`}},
 		{"SELECT explode_outer(split(value, ',', 2)) AS w, n FROM lines",
-			[]string{"a b  c|1", "NULL|2", "|3", "x|4", "y,z|4"}},
+			[]string{`"a b  c" 1`, `NULL 2`, `"" 3`, `"x" 4`, `"y,z" 4`}},
 		{"SELECT w FROM lines LATERAL VIEW explode(split(value, '[ ,]')) t AS w WHERE n > 3",
-			[]string{"x", "y", "z"}},
+			[]string{`"x"`, `"y"`, `"z"`}},
 	} {
 		x := executor(t, src+tc.query+";", 0)
 		out, err := x.Process(recs, 0)

@@ -60,8 +60,9 @@ func TestQueryFilesCompile(t *testing.T) {
 	}
 }
 
-// The seed query's output schema is the stream table's.
-func TestSeedQuerySchema(t *testing.T) {
+// seedProgram compiles the seed's streaming query file.
+func seedProgram(t *testing.T) *Program {
+	t.Helper()
 	text, err := os.ReadFile("../../queries/seed/streaming.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +71,12 @@ func TestSeedQuerySchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// The seed query's output schema is the stream table's.
+func TestSeedQuerySchema(t *testing.T) {
+	p := seedProgram(t)
 	got := p.Queries[0].Output.String()
 	want := "win_start TIMESTAMP NOT NULL, win_end TIMESTAMP NOT NULL, sensor_id STRING NOT NULL, eventos BIGINT NOT NULL, avg_temp DOUBLE NOT NULL, avg_hum DOUBLE NOT NULL, ok_count BIGINT NOT NULL, min_temp DOUBLE NOT NULL, max_temp DOUBLE NOT NULL, date DATE NOT NULL"
 	if got != want {

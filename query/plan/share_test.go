@@ -2,9 +2,7 @@ package plan
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,42 +11,17 @@ import (
 	"github.com/sensorlab/sensorlab/query/types"
 )
 
-// anyRows renders every row of b, whatever its columns, bit for bit.
+// anyRows renders every row of b (rowText).
 func anyRows(b *types.Batch) []string {
 	out := make([]string, b.N)
 	for i := range b.N {
-		var s strings.Builder
-		for c, v := range b.Cols {
-			if c > 0 {
-				s.WriteByte('|')
-			}
-			switch {
-			case v.IsNull(i):
-				s.WriteString("NULL")
-			case b.Schema[c].Type.Kind == types.String:
-				s.WriteString(v.Str[i])
-			case b.Schema[c].Type.Kind == types.Boolean:
-				fmt.Fprint(&s, v.Bool[i])
-			case b.Schema[c].Type.Kind == types.Double:
-				fmt.Fprintf(&s, "%x", math.Float64bits(v.F64[i]))
-			default:
-				fmt.Fprint(&s, v.I64[i])
-			}
-		}
-		out[i] = s.String()
+		out[i] = rowText(b, i)
 	}
 	return out
 }
 
 func TestSeedQueriesShareOneAggregation(t *testing.T) {
-	text, err := os.ReadFile("../../queries/seed/streaming.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := compile(t, string(text), Streaming)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seedProgram(t)
 	var got [][]string
 	for _, g := range ShareGroups(p.Queries) {
 		var names []string

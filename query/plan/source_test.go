@@ -118,6 +118,30 @@ func TestSourceReaderChecksMatchEval(t *testing.T) {
 	}
 }
 
+// rowText renders row i of b: its values, strings quoted, separated by
+// spaces.
+func rowText(b *types.Batch, i int) string {
+	var sb strings.Builder
+	for c, v := range b.Cols {
+		if c > 0 {
+			sb.WriteByte(' ')
+		}
+		switch {
+		case v.IsNull(i):
+			sb.WriteString("NULL")
+		case v.Type.Kind == types.String:
+			fmt.Fprintf(&sb, "%q", v.Str[i])
+		case v.Type.Kind == types.Double:
+			fmt.Fprint(&sb, v.F64[i])
+		case v.Type.Kind == types.Boolean:
+			fmt.Fprint(&sb, v.Bool[i])
+		default:
+			fmt.Fprint(&sb, v.I64[i])
+		}
+	}
+	return sb.String()
+}
+
 // rowsText renders rows of b (all when rows is nil) with their partitions.
 func rowsText(b *types.Batch, rows []int) string {
 	if rows == nil {
@@ -127,21 +151,7 @@ func rowsText(b *types.Batch, rows []int) string {
 	}
 	var sb strings.Builder
 	for _, i := range rows {
-		for c, v := range b.Cols {
-			if c > 0 {
-				sb.WriteByte(' ')
-			}
-			switch {
-			case v.IsNull(i):
-				sb.WriteString("NULL")
-			case v.Type.Kind == types.String:
-				fmt.Fprintf(&sb, "%q", v.Str[i])
-			case v.Type.Kind == types.Double:
-				fmt.Fprint(&sb, v.F64[i])
-			default:
-				fmt.Fprint(&sb, v.I64[i])
-			}
-		}
+		sb.WriteString(rowText(b, i))
 		fmt.Fprintf(&sb, " p%d;", b.Partition[i])
 	}
 	if len(rows) != b.N {
