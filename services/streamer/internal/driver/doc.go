@@ -30,4 +30,7 @@
 //   - metadata.json records each query's plan fingerprint; a query whose
 //     fingerprint changed is refused at start, an added one starts from
 //     empty state, a removed one's state is dropped.
+//   - Queries that group alike share one aggregation (plan.ShareGroups),
+//     kept as one state part named by its queries; which queries share
+//     follows the checkpoint's parts (state.go, stateGroups).
 package driver
