@@ -228,3 +228,11 @@ func resultType(f Func, t types.Type) (types.Type, error) {
 	}
 	return types.Type{}, fmt.Errorf("%s does not take a %s argument", f, t)
 }
+
+// Shareable reports whether queries in append and update mode may share
+// one operator of this configuration: the state of both modes is the same
+// (tumbling, sliding or no window; not sessions, whose update mode is
+// refused, nor Complete, which never evicts).
+func (c Config) Shareable() bool {
+	return c.Mode != Complete && c.Window.Kind != Session
+}

@@ -1056,14 +1056,6 @@ func (o *Op) FinishShared() (app, upd *types.Batch, st Stats) {
 	return o.finishModes(true, true)
 }
 
-// Shareable reports whether queries in append and update mode may share
-// one operator of this configuration: the state of both modes is the same
-// (tumbling, sliding or no window; not sessions, whose update mode is
-// refused, nor Complete, which never evicts).
-func (c Config) Shareable() bool {
-	return c.Mode != Complete && c.Window.Kind != Session
-}
-
 func (o *Op) finishModes(wantApp, wantUpd bool) (app, upd *types.Batch, st Stats) {
 	o.hot.invalidate()
 	if wantApp {

@@ -61,15 +61,19 @@ func TestQueryFilesCompile(t *testing.T) {
 }
 
 // seedProgram compiles the seed's streaming query file.
-func seedProgram(t *testing.T) *Program {
-	t.Helper()
+func seedProgram(tb testing.TB) *Program {
+	tb.Helper()
 	text, err := os.ReadFile("../../queries/seed/streaming.sql")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p, err := compile(t, string(text), Streaming)
+	s, err := sql.Parse("streaming.sql", string(text))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	p, err := Compile(s, Streaming)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return p
 }

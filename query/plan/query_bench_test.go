@@ -1,11 +1,6 @@
 package plan
 
-import (
-	"os"
-	"testing"
-
-	"github.com/sensorlab/sensorlab/query/sql"
-)
+import "testing"
 
 // BenchmarkSeedProcess runs the seed's main sink query (10-second windows
 // per sensor) over micro-batches of 10,000 readings of 20 sensors, as the
@@ -13,19 +8,7 @@ import (
 // the aggregation and the batch's output. Each batch repeats the same
 // half-second of event time, so the state stays that of one window.
 func BenchmarkSeedProcess(b *testing.B) {
-	text, err := os.ReadFile("../../queries/seed/streaming.sql")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := sql.Parse("streaming.sql", string(text))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := Compile(s, Streaming)
-	if err != nil {
-		b.Fatal(err)
-	}
-	x, err := p.Queries[0].NewExecutor()
+	x, err := seedProgram(b).Queries[0].NewExecutor()
 	if err != nil {
 		b.Fatal(err)
 	}

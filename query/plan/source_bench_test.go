@@ -3,29 +3,15 @@ package plan
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/sensorlab/sensorlab/query/decode"
-	"github.com/sensorlab/sensorlab/query/sql"
 )
 
 // seedSource compiles the seed's query file and returns its stream source.
 func seedSource(tb testing.TB) *Source {
 	tb.Helper()
-	text, err := os.ReadFile("../../queries/seed/streaming.sql")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := sql.Parse("streaming.sql", string(text))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p, err := Compile(s, Streaming)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p.Queries[0].Source
+	return seedProgram(tb).Queries[0].Source
 }
 
 // seedRecords returns n readings of keys sensors in the shape the
