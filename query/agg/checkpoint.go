@@ -75,15 +75,20 @@ func (o *Op) fingerprint() uint64 {
 	return xxh64([]byte(b.String()), 0)
 }
 
-// writer buffers a checkpoint and its checksum.
+// writer builds a checkpoint and its checksum: in buf, flushed to bw in
+// pieces, or (bw nil) appended whole to the caller's buf from start on.
 type writer struct {
-	bw  *bufio.Writer
-	buf []byte
-	crc uint32
-	err error
+	bw    *bufio.Writer
+	buf   []byte
+	start int
+	crc   uint32
+	err   error
 }
 
 func (w *writer) flush() {
+	if w.bw == nil {
+		return
+	}
 	if w.err == nil && len(w.buf) > 0 {
 		w.crc = crc32.Update(w.crc, castagnoli, w.buf)
 		_, w.err = w.bw.Write(w.buf)
@@ -91,7 +96,7 @@ func (w *writer) flush() {
 	w.buf = w.buf[:0]
 }
 func (w *writer) maybeFlush() {
-	if len(w.buf) >= 32<<10 {
+	if w.bw != nil && len(w.buf) >= 32<<10 {
 		w.flush()
 	}
 }
@@ -100,8 +105,13 @@ func (w *writer) uv(v uint64)    { w.buf = binary.AppendUvarint(w.buf, v) }
 func (w *writer) sv(v int64)     { w.buf = binary.AppendVarint(w.buf, v) }
 func (w *writer) bytes(b []byte) { w.uv(uint64(len(b))); w.buf = append(w.buf, b...) }
 
-func (o *Op) startCkpt(out io.Writer, magic string, number uint64) *writer {
-	w := &writer{bw: bufio.NewWriterSize(out, 64<<10)}
+// startCkpt starts a checkpoint written to out, or appended to b when out
+// is nil.
+func (o *Op) startCkpt(out io.Writer, b []byte, magic string, number uint64) *writer {
+	w := &writer{buf: b, start: len(b)}
+	if out != nil {
+		w.bw = bufio.NewWriterSize(out, 64<<10)
+	}
 	w.buf = append(w.buf, magic...)
 	w.buf = binary.LittleEndian.AppendUint16(w.buf, ckptVersion)
 	w.u64(o.fingerprint())
@@ -112,6 +122,10 @@ func (o *Op) startCkpt(out io.Writer, magic string, number uint64) *writer {
 }
 
 func (w *writer) end() error {
+	if w.bw == nil {
+		w.buf = binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(w.buf[w.start:], castagnoli))
+		return nil
+	}
 	w.flush()
 	if w.err == nil {
 		_, w.err = w.bw.Write(binary.LittleEndian.AppendUint32(nil, w.crc))
@@ -236,10 +250,22 @@ func (o *Op) writeSessionKeys(w *writer, kids []int32) {
 
 // WriteSnapshot writes the whole state. Take it between batches.
 func (o *Op) WriteSnapshot(out io.Writer) error {
+	_, err := o.snapshot(out, nil)
+	return err
+}
+
+// AppendSnapshot appends what WriteSnapshot writes to b, in place: at a
+// million keys a snapshot is a hundred MB, which a caller framing it in a
+// file of its own would otherwise copy.
+func (o *Op) AppendSnapshot(b []byte) ([]byte, error) {
+	return o.snapshot(nil, b)
+}
+
+func (o *Op) snapshot(out io.Writer, b []byte) ([]byte, error) {
 	if o.err != nil {
-		return o.err
+		return b, o.err
 	}
-	w := o.startCkpt(out, snapMagic, o.clNum)
+	w := o.startCkpt(out, b, snapMagic, o.clNum)
 	if o.sess != nil {
 		w.uv(0)
 		var kids []int32
@@ -254,9 +280,9 @@ func (o *Op) WriteSnapshot(out io.Writer) error {
 		w.uv(0)
 	}
 	if err := w.end(); err != nil {
-		return fmt.Errorf("aggregation: write snapshot: %w", err)
+		return b, fmt.Errorf("aggregation: write snapshot: %w", err)
 	}
-	return nil
+	return w.buf, nil
 }
 
 // WriteChangelog writes what changed since the previous call (or since
@@ -264,10 +290,21 @@ func (o *Op) WriteSnapshot(out io.Writer) error {
 // keys removed, with the watermark. Its size follows the changes, not the
 // state. Take it between batches, after Finish.
 func (o *Op) WriteChangelog(out io.Writer) error {
+	_, err := o.changelog(out, nil)
+	return err
+}
+
+// AppendChangelog appends what WriteChangelog writes to b, in place (see
+// AppendSnapshot). Its effect on the operator is WriteChangelog's.
+func (o *Op) AppendChangelog(b []byte) ([]byte, error) {
+	return o.changelog(nil, b)
+}
+
+func (o *Op) changelog(out io.Writer, b []byte) ([]byte, error) {
 	if o.err != nil {
-		return o.err
+		return b, o.err
 	}
-	w := o.startCkpt(out, changelogMagic, o.clNum+1)
+	w := o.startCkpt(out, b, changelogMagic, o.clNum+1)
 	w.uv(uint64(len(o.removedWins)))
 	for _, s := range o.removedWins {
 		w.u64(uint64(s))
@@ -294,8 +331,24 @@ func (o *Op) WriteChangelog(out io.Writer) error {
 		w.uv(0)
 	}
 	if err := w.end(); err != nil {
-		return fmt.Errorf("aggregation: write changelog: %w", err)
+		return b, fmt.Errorf("aggregation: write changelog: %w", err)
 	}
+	o.changelogWritten()
+	return w.buf, nil
+}
+
+// DiscardChangelog forgets what changed since the previous changelog, as
+// writing a changelog and throwing it away would, without encoding it: a
+// caller that writes a snapshot next starts the changelogs after it from
+// there.
+func (o *Op) DiscardChangelog() {
+	if o.err == nil {
+		o.changelogWritten()
+	}
+}
+
+// changelogWritten starts the next changelog.
+func (o *Op) changelogWritten() {
 	o.clNum++
 	o.clSeq = o.seq - 1
 	o.removedWins = o.removedWins[:0]
@@ -306,7 +359,6 @@ func (o *Op) WriteChangelog(out io.Writer) error {
 		o.sess.dirty = o.sess.dirty[:0]
 		o.sess.removed = o.sess.removed[:0]
 	}
-	return nil
 }
 
 // Restore rebuilds an operator from a snapshot (nil: an empty state) and

@@ -10,18 +10,24 @@ import (
 func changelog(id int64) []byte { return []byte(fmt.Sprintf("changes of batch %d", id)) }
 
 // runChangelogs writes batches [from, to), a snapshot every `every` batches
-// (batch ids divisible by it) and a changelog otherwise.
+// (batch ids divisible by it) and a changelog otherwise, every other one
+// built in place in one buffer kept across batches (WriteStateFile).
 func runChangelogs(t *testing.T, cp *Checkpoint, from, to, every int64) {
 	t.Helper()
 	ctx := context.Background()
+	var file []byte
 	for id := from; id < to; id++ {
 		if err := cp.WriteOffsets(ctx, entry(id)); err != nil {
 			t.Fatal(err)
 		}
 		var err error
-		if id%every == 0 {
+		switch {
+		case id%every == 0:
 			err = cp.WriteState(ctx, id, snapshot(id))
-		} else {
+		case id%2 == 0:
+			file = append(file[:0], make([]byte, StateFileHeader)...)
+			file, err = cp.WriteStateFile(ctx, id, false, append(file, changelog(id)...))
+		default:
 			err = cp.WriteStateChangelog(ctx, id, changelog(id))
 		}
 		if err != nil {

@@ -204,11 +204,6 @@ type Checkpoint struct {
 	// redo holds the batches whose commit file Recover fell back past: the
 	// re-run of such a batch replaces its commit instead of creating it.
 	redo map[int64]bool
-
-	// frame is the buffer state files are framed in, kept from one to
-	// the next (they can be tens of MB); frameMu guards it.
-	frameMu sync.Mutex
-	frame   []byte
 }
 
 // Option configures a Checkpoint.
@@ -255,14 +250,8 @@ func (c *Checkpoint) WriteOffsets(ctx context.Context, e OffsetsEntry) error {
 
 // WriteState stores the state snapshot taken after the batch.
 func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []byte) error {
-	if batchID < 0 {
-		return fmt.Errorf("checkpoint: write state: negative batch id %d", batchID)
-	}
-	key := StateKey(batchID)
-	if err := c.putState(ctx, key, batchID, snapshot); err != nil {
-		return fmt.Errorf("checkpoint: put %s: %w", key, err)
-	}
-	return nil
+	_, err := c.WriteStateFile(ctx, batchID, true, append(make([]byte, stateHeader, stateHeader+len(snapshot)+stateTrailer), snapshot...))
+	return err
 }
 
 // WriteStateChangelog stores what the batch changed in the state since the
@@ -271,22 +260,32 @@ func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []b
 // whose predecessors' state files are gone cannot be resumed from: write a
 // snapshot every so often (Spark's snapshot interval).
 func (c *Checkpoint) WriteStateChangelog(ctx context.Context, batchID int64, changelog []byte) error {
-	if batchID < 0 {
-		return fmt.Errorf("checkpoint: write state changelog: negative batch id %d", batchID)
-	}
-	key := ChangelogKey(batchID)
-	if err := c.putState(ctx, key, batchID, changelog); err != nil {
-		return fmt.Errorf("checkpoint: put %s: %w", key, err)
-	}
-	return nil
+	_, err := c.WriteStateFile(ctx, batchID, false, append(make([]byte, stateHeader, stateHeader+len(changelog)+stateTrailer), changelog...))
+	return err
 }
 
-// putState frames a state file in the kept buffer and stores it.
-func (c *Checkpoint) putState(ctx context.Context, key string, batchID int64, payload []byte) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
-	c.frame = appendFramedState(c.frame[:0], batchID, payload)
-	return c.st.Put(ctx, key, c.frame)
+// WriteStateFile stores a state file built in place, a snapshot
+// (WriteState) or a changelog (WriteStateChangelog): file holds
+// StateFileHeader bytes of room, then the payload. It fills the header,
+// appends the checksum and returns the buffer, so that a caller can build
+// the next one in it: at a million keys a state file is tens of MB, which
+// framing would otherwise copy.
+func (c *Checkpoint) WriteStateFile(ctx context.Context, batchID int64, snapshot bool, file []byte) ([]byte, error) {
+	what, key := "state changelog", ChangelogKey(batchID)
+	if snapshot {
+		what, key = "state", StateKey(batchID)
+	}
+	if batchID < 0 {
+		return file, fmt.Errorf("checkpoint: write %s: negative batch id %d", what, batchID)
+	}
+	if len(file) < stateHeader {
+		return file, fmt.Errorf("checkpoint: write %s: %d bytes, shorter than the header's room", what, len(file))
+	}
+	file = finishFrame(file, 0, batchID)
+	if err := c.st.Put(ctx, key, file); err != nil {
+		return file, fmt.Errorf("checkpoint: put %s: %w", key, err)
+	}
+	return file, nil
 }
 
 // WriteCommit records that the batch's output and state are durable. It must

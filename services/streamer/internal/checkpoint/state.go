@@ -21,19 +21,34 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// StateFileHeader is the room a state file's frame takes before its
+// payload: a caller building a state file in place (WriteStateFile) starts
+// its buffer with that many bytes.
+const StateFileHeader = stateHeader
+
 func frameState(batchID int64, snapshot []byte) []byte {
 	return appendFramedState(make([]byte, 0, stateHeader+len(snapshot)+stateTrailer), batchID, snapshot)
 }
 
 // appendFramedState appends the state file of snapshot to b.
 func appendFramedState(b []byte, batchID int64, snapshot []byte) []byte {
-	b = append(b, stateMagic...)
-	b = binary.BigEndian.AppendUint16(b, stateVersion)
-	b = binary.BigEndian.AppendUint16(b, 0)
-	b = binary.BigEndian.AppendUint64(b, uint64(batchID))
-	b = binary.BigEndian.AppendUint64(b, uint64(len(snapshot)))
+	start := len(b)
+	b = append(b, make([]byte, stateHeader)...)
 	b = append(b, snapshot...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return finishFrame(b, start, batchID)
+}
+
+// finishFrame fills the header of the state file that starts at b[start]
+// (stateHeader bytes of room, then the payload up to the end of b) and
+// appends its checksum.
+func finishFrame(b []byte, start int, batchID int64) []byte {
+	h := b[start : start+stateHeader]
+	copy(h, stateMagic)
+	binary.BigEndian.PutUint16(h[4:], stateVersion)
+	binary.BigEndian.PutUint16(h[6:], 0)
+	binary.BigEndian.PutUint64(h[8:], uint64(batchID))
+	binary.BigEndian.PutUint64(h[16:], uint64(len(b)-start-stateHeader))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
 // unframeState checks a state file and returns its snapshot. The snapshot is

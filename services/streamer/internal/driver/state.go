@@ -22,16 +22,19 @@ import (
 // query (its sink's name):
 //
 //	magic "SLQS" | version u8 | kind u8 (1 snapshot, 2 changelog)
-//	parts uvarint, each: name length uvarint | name | payload length uvarint | payload
+//	parts uvarint, each: name length uvarint | name | payload length u64 (little-endian) | payload
 //	CRC-32C u32 (little-endian) of every byte before it
 //
-// Every batch writes one: a snapshot every snapshotEvery batches and as the
-// first batch of a session, a changelog otherwise. Recovery
-// (checkpoint.Recovery) gives the newest snapshot and the changelogs after
-// it; each query restores from its parts.
+// (Version 1, which this streamer still reads, gave a payload's length as
+// a uvarint; version 2's fixed width lets a part be encoded straight into
+// the file and its length filled in after.) Every batch writes one: a
+// snapshot every snapshotEvery batches and as the first batch of a
+// session, a changelog otherwise. Recovery (checkpoint.Recovery) gives the
+// newest snapshot and the changelogs after it; each query restores from
+// its parts.
 const (
 	stateMagic   = "SLQS"
-	stateVersion = 1
+	stateVersion = 2
 )
 
 // The kinds of state file.
@@ -51,9 +54,9 @@ type statePart struct {
 func encodeState(kind byte, parts []statePart) []byte {
 	b := beginState(nil, kind, len(parts))
 	for _, p := range parts {
-		b = appendPart(b, p.name, p.payload)
+		b, _ = appendPart(b, p.name, func(b []byte) ([]byte, error) { return append(b, p.payload...), nil })
 	}
-	return endState(b)
+	return endState(b, 0)
 }
 
 // beginState, appendPart and endState append a state file of n parts to
@@ -64,15 +67,22 @@ func beginState(b []byte, kind byte, n int) []byte {
 	return binary.AppendUvarint(b, uint64(n))
 }
 
-func appendPart(b []byte, name string, payload []byte) []byte {
+// appendPart appends the part name whose payload payload appends.
+func appendPart(b []byte, name string, payload func([]byte) ([]byte, error)) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(name)))
 	b = append(b, name...)
-	b = binary.AppendUvarint(b, uint64(len(payload)))
-	return append(b, payload...)
+	at := len(b)
+	b, err := payload(binary.LittleEndian.AppendUint64(b, 0))
+	if err != nil {
+		return b, err
+	}
+	binary.LittleEndian.PutUint64(b[at:], uint64(len(b)-at-8))
+	return b, nil
 }
 
-func endState(b []byte) []byte {
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+// endState ends the state file that starts at b[start].
+func endState(b []byte, start int) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
 // errStateFile marks bytes that are not an intact state file of ours.
@@ -87,14 +97,15 @@ func decodeState(b []byte, want byte) (map[string][]byte, error) {
 	if got, stored := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != stored {
 		return nil, fmt.Errorf("%w: checksum mismatch", errStateFile)
 	}
-	if v := body[4]; v != stateVersion {
-		return nil, fmt.Errorf("%w: format version %d, this streamer reads %d", errStateFile, v, stateVersion)
+	v := body[4]
+	if v != 1 && v != stateVersion {
+		return nil, fmt.Errorf("%w: format version %d, this streamer reads 1 and %d", errStateFile, v, stateVersion)
 	}
 	if k := body[5]; k != want {
 		return nil, fmt.Errorf("%w: kind %d where %d was expected", errStateFile, k, want)
 	}
 	rest := body[6:]
-	next := func() ([]byte, bool) {
+	name := func() ([]byte, bool) {
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || n > uint64(len(rest)-w) {
 			return nil, false
@@ -103,6 +114,21 @@ func decodeState(b []byte, want byte) (map[string][]byte, error) {
 		rest = rest[w+int(n):]
 		return v, true
 	}
+	payload := name // version 1
+	if v == 2 {
+		payload = func() ([]byte, bool) {
+			if len(rest) < 8 {
+				return nil, false
+			}
+			n := binary.LittleEndian.Uint64(rest)
+			if n > uint64(len(rest)-8) {
+				return nil, false
+			}
+			v := rest[8 : 8+n]
+			rest = rest[8+n:]
+			return v, true
+		}
+	}
 	count, w := binary.Uvarint(rest)
 	if w <= 0 || count > uint64(len(rest)) {
 		return nil, fmt.Errorf("%w: bad part count", errStateFile)
@@ -110,12 +136,12 @@ func decodeState(b []byte, want byte) (map[string][]byte, error) {
 	rest = rest[w:]
 	parts := make(map[string][]byte, count)
 	for i := uint64(0); i < count; i++ {
-		name, ok1 := next()
-		payload, ok2 := next()
+		n, ok1 := name()
+		p, ok2 := payload()
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("%w: part %d is truncated", errStateFile, i)
 		}
-		parts[strings.ToLower(string(name))] = payload
+		parts[strings.ToLower(string(n))] = p
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errStateFile, len(rest))
@@ -128,11 +154,11 @@ type stateCursor struct {
 	// snapshotNext: the first batch of a session writes a snapshot, so
 	// that no changelog chain spans two sessions' scripts.
 	snapshotNext bool
-	// part and file are the buffers a state file is built in, kept from
-	// batch to batch: at a million keys a changelog is tens of MB, and
-	// fresh buffers of that size every batch cost more in page faults
-	// than writing them.
-	part bytes.Buffer
+	// file is the buffer a state file is built in, kept from batch to
+	// batch: at a million keys a changelog is tens of MB, and a fresh
+	// buffer of that size every batch costs more in page faults than
+	// writing it. Each aggregation encodes its part straight into it,
+	// after the room for the checkpoint's frame.
 	file []byte
 }
 
@@ -157,36 +183,36 @@ func (d *Driver) saveState(ctx context.Context, s *session, batchID int64) (stri
 	if snap {
 		kind = kindSnapshot
 	}
-	b := beginState(s.state.file[:0], kind, len(parts))
+	b := append(s.state.file[:0], make([]byte, checkpoint.StateFileHeader)...)
+	b = beginState(b, kind, len(parts))
 	for _, p := range parts {
-		buf := &s.state.part
-		buf.Reset()
 		var err error
-		if snap {
-			// Close the changelog sequence first: the next changelog then
-			// holds only what the batches after this snapshot change.
-			if err = p.op.WriteChangelog(io.Discard); err == nil {
-				err = p.op.WriteSnapshot(buf)
+		b, err = appendPart(b, p.name, func(b []byte) ([]byte, error) {
+			if snap {
+				// Close the changelog sequence first: the next changelog
+				// then holds only what the batches after this snapshot
+				// change.
+				p.op.DiscardChangelog()
+				return p.op.AppendSnapshot(b)
 			}
-		} else {
-			err = p.op.WriteChangelog(buf)
-		}
+			return p.op.AppendChangelog(b)
+		})
 		if err != nil {
 			return "", fmt.Errorf("query %s: state: %w", p.name, err)
 		}
-		b = appendPart(b, p.name, buf.Bytes())
 	}
-	b = endState(b)
+	b = endState(b, checkpoint.StateFileHeader)
+	b, err := s.ck.WriteStateFile(ctx, batchID, snap, b)
 	s.state.file = b
-	if snap {
-		if err := s.ck.WriteState(ctx, batchID, b); err != nil {
+	if err != nil {
+		if snap {
 			return "", fmt.Errorf("write state: %w", err)
 		}
+		return "", fmt.Errorf("write state changelog: %w", err)
+	}
+	if snap {
 		s.state.snapshotNext = false
 		return "snapshot", nil
-	}
-	if err := s.ck.WriteStateChangelog(ctx, batchID, b); err != nil {
-		return "", fmt.Errorf("write state changelog: %w", err)
 	}
 	return "changelog", nil
 }

@@ -1,7 +1,9 @@
 package driver
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -29,6 +31,31 @@ func TestStateFileIsFramedAndChecked(t *testing.T) {
 	}
 	if _, err := decodeState(b, kindChangelog); err == nil || !strings.Contains(err.Error(), "kind") {
 		t.Errorf("a snapshot read as a changelog: err = %v", err)
+	}
+}
+
+// A checkpoint written by a streamer of the first state file format (a
+// part's length as a uvarint) restores: an upgrade keeps the state.
+func TestStateFileOfVersion1IsRead(t *testing.T) {
+	b := []byte("SLQS\x01\x02\x02")
+	for _, p := range []statePart{{"Stream+console", []byte("changes")}, {"alerts", nil}} {
+		b = binary.AppendUvarint(b, uint64(len(p.name)))
+		b = append(b, p.name...)
+		b = binary.AppendUvarint(b, uint64(len(p.payload)))
+		b = append(b, p.payload...)
+	}
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	got, err := decodeState(b, kindChangelog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got["stream+console"]) != "changes" || got["alerts"] == nil || len(got["alerts"]) != 0 {
+		t.Fatalf("decoded %q", got)
+	}
+	b[4] = 3
+	b = binary.LittleEndian.AppendUint32(b[:len(b)-4], crc32.Checksum(b[:len(b)-4], castagnoli))
+	if _, err := decodeState(b, kindChangelog); !errors.Is(err, errStateFile) || !strings.Contains(err.Error(), "version 3") {
+		t.Errorf("a state file of version 3: err = %v", err)
 	}
 }
 
