@@ -139,6 +139,17 @@ func (w *writer) end() error {
 // record writes the slots of record r of st.
 func (o *Op) record(w *writer, st *store, r int32) {
 	rec := st.rec[int(r)*o.stride:]
+	if o.wordsOnly {
+		// Every slot a word (counts, sums, numeric extremes: the seed's
+		// aggregates): one grow, then the words in place.
+		n := len(w.buf)
+		w.buf = slices.Grow(w.buf, 8*len(o.slots))[:n+8*len(o.slots)]
+		for i, x := range rec[o.meta : o.meta+len(o.slots)] {
+			binary.LittleEndian.PutUint64(w.buf[n+8*i:], x)
+		}
+		w.maybeFlush()
+		return
+	}
 	for i, sl := range o.slots {
 		x := rec[o.meta+i]
 		switch sl.kind {

@@ -56,6 +56,30 @@ func ckptConfigs() map[string]Config {
 		"session/append":  base(Window{Kind: Session, Gap: 5_000_000}, Append),
 		"session/update":  base(Window{Kind: Session, Gap: 5_000_000}, Update),
 		"none/complete":   {Keys: []int{1, 4}, Aggs: aggs, Mode: Complete},
+		// The seed's aggregates: every slot a word (Op.wordsOnly).
+		"tumbling/append/words": {Keys: []int{1}, Window: Window{Kind: Tumbling, Size: 10_000_000},
+			Aggs: []Agg{{Count, -1}, {Avg, 2}, {Sum, 4}, {Min, 2}, {Max, 3}}, Mode: Append, HasWatermark: true, Delay: 20_000_000},
+	}
+}
+
+// TestWordRecordsCheckpointAsEveryRecord checks that the words-only
+// encoding of a record is the general one's bytes.
+func TestWordRecordsCheckpointAsEveryRecord(t *testing.T) {
+	cfg := ckptConfigs()["tumbling/append/words"]
+	rng := rand.New(rand.NewPCG(3, 3))
+	op, _ := New(seedSchema, cfg)
+	if !op.wordsOnly {
+		t.Fatal("the seed's aggregates are not words only")
+	}
+	for _, rs := range interleave(rng, seedReadings(rng, 2000, 30)) {
+		op.Add(seedBatch(rs))
+	}
+	op.Finish()
+	fast, _ := op.AppendSnapshot(nil)
+	op.wordsOnly = false
+	general, _ := op.AppendSnapshot(nil)
+	if len(fast) < 2000 || !bytes.Equal(fast, general) {
+		t.Fatalf("words-only snapshot %d bytes, general %d bytes, or they differ", len(fast), len(general))
 	}
 }
 

@@ -45,19 +45,20 @@ type Op struct {
 	out  types.Schema
 	keys keyCodec
 
-	aggs     []aggImpl
-	fused    *fusedFold // the aggregates folded in one loop (nil: none)
-	plain    []int      // the others (indices in aggs), folded one by one
-	listCnt  []counter  // the counters fused does not fold
-	counters []counter
-	slots    []slot
-	meta     int // words before the first slot
-	stride   int // words per record
-	rowCnt   int // the row-count slot
-	tmpl     []uint64
-	hs       hasher
-	hot      hotCache
-	rawKey   bool // one STRING key, NOT NULL: its encoding is its bytes
+	aggs      []aggImpl
+	fused     *fusedFold // the aggregates folded in one loop (nil: none)
+	plain     []int      // the others (indices in aggs), folded one by one
+	listCnt   []counter  // the counters fused does not fold
+	counters  []counter
+	slots     []slot
+	wordsOnly bool // every slot is a word: a record checkpoints as its words
+	meta      int  // words before the first slot
+	stride    int  // words per record
+	rowCnt    int  // the row-count slot
+	tmpl      []uint64
+	hs        hasher
+	hot       hotCache
+	rawKey    bool // one STRING key, NOT NULL: its encoding is its bytes
 
 	timed        bool  // rows carry an event time (a window or a watermark)
 	size, slide  int64 // Tumbling (slide = size), Sliding; 0 without a window
@@ -236,6 +237,7 @@ func New(in types.Schema, cfg Config) (*Op, error) {
 	}
 	o.fused, o.plain, o.listCnt = fuse(o.aggs, o.counters)
 	o.stride = o.meta + len(o.slots)
+	o.wordsOnly = !slices.ContainsFunc(o.slots, func(s slot) bool { return s.kind != slotWord })
 	o.tmpl = make([]uint64, o.stride)
 	for i, s := range o.slots {
 		o.tmpl[o.meta+i] = s.init
