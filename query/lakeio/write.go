@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -126,23 +128,17 @@ func WriteParquet(w io.Writer, b *types.Batch) error {
 		if v.Type != f.Type {
 			return fmt.Errorf("write parquet: column %s holds %s, its schema says %s", f.Name, v.Type, f.Type)
 		}
+		if !f.Nullable && v.Null != nil {
+			if i := slices.Index(v.Null[:b.N], true); i >= 0 {
+				return fmt.Errorf("write parquet: column %s is NOT NULL and row %d is null", f.Name, i)
+			}
+		}
 		def := 0
 		if f.Nullable {
 			def = 1
 		}
 		for lo := 0; lo < b.N; lo += writeChunk {
-			hi := min(lo+writeChunk, b.N)
-			values = values[:0]
-			for i := lo; i < hi; i++ {
-				if v.IsNull(i) {
-					if !f.Nullable {
-						return fmt.Errorf("write parquet: column %s is NOT NULL and row %d is null", f.Name, i)
-					}
-					values = append(values, parquet.NullValue().Level(0, 0, c))
-					continue
-				}
-				values = append(values, value(v, i).Level(0, def, c))
-			}
+			values = appendValues(values[:0], v, lo, min(lo+writeChunk, b.N), def, c)
 			if _, err := cws[c].WriteRowValues(values); err != nil {
 				return fmt.Errorf("write parquet: column %s: %w", f.Name, err)
 			}
@@ -154,23 +150,54 @@ func WriteParquet(w io.Writer, b *types.Batch) error {
 	return nil
 }
 
-// value is row i of v as a Parquet value of its physical type.
-func value(v *types.Vector, i int) parquet.Value {
-	switch t := v.Type; t.Kind {
-	case types.String:
-		return parquet.ByteArrayValue([]byte(v.Str[i]))
-	case types.Boolean:
-		return parquet.BooleanValue(v.Bool[i])
-	case types.Int:
-		return parquet.Int32Value(int32(v.I64[i]))
-	case types.Decimal:
-		if t.Precision <= 9 {
-			return parquet.Int32Value(int32(v.I64[i]))
+// appendValues appends rows [lo, hi) of v to dst as Parquet values of
+// its physical type (definition level def, column c), one loop per type.
+// A string's value shares its bytes: the column writer copies them before
+// WriteRowValues returns.
+func appendValues(dst []parquet.Value, v *types.Vector, lo, hi, def, c int) []parquet.Value {
+	null := parquet.NullValue().Level(0, 0, c)
+	isNull := func(i int) bool { return v.Null != nil && v.Null[i] }
+	switch t := v.Type; {
+	case t.Kind == types.String:
+		for i, s := range v.Str[lo:hi] {
+			if isNull(lo + i) {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))).Level(0, def, c))
 		}
-		return parquet.Int64Value(v.I64[i])
-	case types.Double:
-		return parquet.DoubleValue(v.F64[i])
-	default: // BIGINT, TIMESTAMP
-		return parquet.Int64Value(v.I64[i])
+	case t.Kind == types.Boolean:
+		for i, x := range v.Bool[lo:hi] {
+			if isNull(lo + i) {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.BooleanValue(x).Level(0, def, c))
+		}
+	case t.Kind == types.Double:
+		for i, x := range v.F64[lo:hi] {
+			if isNull(lo + i) {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.DoubleValue(x).Level(0, def, c))
+		}
+	case t.Kind == types.Int || t.Kind == types.Decimal && t.Precision <= 9:
+		for i, x := range v.I64[lo:hi] {
+			if isNull(lo + i) {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.Int32Value(int32(x)).Level(0, def, c))
+		}
+	default: // BIGINT, TIMESTAMP, DECIMAL of 10 to 18 digits
+		for i, x := range v.I64[lo:hi] {
+			if isNull(lo + i) {
+				dst = append(dst, null)
+				continue
+			}
+			dst = append(dst, parquet.Int64Value(x).Level(0, def, c))
+		}
 	}
+	return dst
 }
