@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +393,23 @@ func TestDeltaSchema(t *testing.T) {
 			t.Errorf("FromDelta of %s: %v, want an error naming column x and the type", bad.TypeName(), err)
 		}
 	}
+}
+
+// A batch large enough to be encoded column by column on several
+// goroutines gives the bytes of one goroutine's encoding, and reads back.
+func TestConcurrentColumnsWriteTheSameFile(t *testing.T) {
+	batch := randomBatch(rand.New(rand.NewPCG(5, 5)), everyType(), parallelRows+1000, 0.1)
+	write := func(procs int) []byte {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		var buf bytes.Buffer
+		if err := WriteParquet(&buf, batch); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	one, four := write(1), write(4)
+	if !bytes.Equal(one, four) {
+		t.Fatalf("one goroutine wrote %d bytes, four wrote %d different ones", len(one), len(four))
+	}
+	equalBatches(t, read(t, four, everyType()), batch)
 }

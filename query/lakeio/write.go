@@ -1,10 +1,14 @@
 package lakeio
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -106,9 +110,15 @@ var outputCodec = &zstd.Codec{Level: zstd.SpeedFastest}
 // writeChunk is how many rows are handed to a column writer at once.
 const writeChunk = 4096
 
+// parallelRows is the batch size from which WriteParquet encodes columns
+// on several goroutines.
+const parallelRows = 32 << 10
+
 // WriteParquet writes b as one Parquet file: its schema's columns in order
 // (see ParquetNode), zstd-compressed, one row group. Equal batches give
-// equal bytes. A null in a NOT NULL column is an error naming it.
+// equal bytes. A null in a NOT NULL column is an error naming it. A large
+// batch's columns are encoded and compressed concurrently, on up to
+// GOMAXPROCS goroutines; the file is the same.
 func WriteParquet(w io.Writer, b *types.Batch) error {
 	schema, err := ParquetSchema(b.Schema)
 	if err != nil {
@@ -117,9 +127,6 @@ func WriteParquet(w io.Writer, b *types.Batch) error {
 	if len(b.Cols) != len(b.Schema) {
 		return fmt.Errorf("write parquet: %d columns for a schema of %d", len(b.Cols), len(b.Schema))
 	}
-	pw := parquet.NewWriter(w, schema, parquet.Compression(outputCodec))
-	cws := pw.ColumnWriters()
-	values := make([]parquet.Value, 0, min(b.N, writeChunk))
 	for c, f := range b.Schema {
 		v := b.Cols[c]
 		if v.Len() != b.N {
@@ -133,19 +140,57 @@ func WriteParquet(w io.Writer, b *types.Batch) error {
 				return fmt.Errorf("write parquet: column %s is NOT NULL and row %d is null", f.Name, i)
 			}
 		}
-		def := 0
-		if f.Nullable {
-			def = 1
-		}
-		for lo := 0; lo < b.N; lo += writeChunk {
-			values = appendValues(values[:0], v, lo, min(lo+writeChunk, b.N), def, c)
-			if _, err := cws[c].WriteRowValues(values); err != nil {
-				return fmt.Errorf("write parquet: column %s: %w", f.Name, err)
+	}
+	pw := parquet.NewWriter(w, schema, parquet.Compression(outputCodec))
+	cws := pw.ColumnWriters()
+	// Each column writer is written by one goroutine (a column's pages,
+	// statistics and buffers are its own), columns taken in turn.
+	workers := 1
+	if b.N >= parallelRows {
+		workers = min(runtime.GOMAXPROCS(0), len(b.Schema))
+	}
+	errs := make([]error, len(b.Schema))
+	var next atomic.Int32
+	work := func() {
+		values := make([]parquet.Value, 0, min(b.N, writeChunk))
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= len(b.Schema) {
+				return
 			}
+			errs[c] = writeColumn(cws[c], b.Schema[c], b.Cols[c], b.N, c, values)
 		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("write parquet: %w", err)
+	}
+	return nil
+}
+
+// writeColumn writes the n values of v to column c's writer and flushes
+// its last page, values being scratch space.
+func writeColumn(cw *parquet.ColumnWriter, f types.Field, v *types.Vector, n, c int, values []parquet.Value) error {
+	def := 0
+	if f.Nullable {
+		def = 1
+	}
+	for lo := 0; lo < n; lo += writeChunk {
+		values = appendValues(values[:0], v, lo, min(lo+writeChunk, n), def, c)
+		if _, err := cw.WriteRowValues(values); err != nil {
+			return fmt.Errorf("write parquet: column %s: %w", f.Name, err)
+		}
+	}
+	if err := cw.Flush(); err != nil {
+		return fmt.Errorf("write parquet: column %s: %w", f.Name, err)
 	}
 	return nil
 }
