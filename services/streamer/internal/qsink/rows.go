@@ -27,14 +27,19 @@ func (o *deltaOutput) sorted(b *types.Batch) []int {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(x, y int) int {
+	cmp := func(x, y int) int {
 		for _, c := range cmps {
 			if r := c(x, y); r != 0 {
 				return r
 			}
 		}
 		return 0
-	})
+	}
+	// An aggregation emits its rows in window and key order, often the
+	// file order already: one pass then saves the sort.
+	if !slices.IsSortedFunc(idx, cmp) {
+		slices.SortStableFunc(idx, cmp)
+	}
 	return idx
 }
 
@@ -81,8 +86,28 @@ func compareColumn(v *types.Vector, partition bool) func(a, b int) int {
 	}
 }
 
-// gather returns the rows idx of v as a new vector.
+// gather returns the rows idx of v as a vector: a view of v when they are
+// consecutive rows in order, else a copy.
 func gather(v *types.Vector, idx []int) *types.Vector {
+	if n := len(idx); n > 0 && idx[n-1]-idx[0] == n-1 && slices.IsSorted(idx) {
+		// Consecutive rows (idx holds each row once): a view of them.
+		lo, hi := idx[0], idx[n-1]+1
+		out := &types.Vector{Type: v.Type}
+		switch t := v.Type; {
+		case t.Kind == types.String:
+			out.Str = v.Str[lo:hi:hi]
+		case t.Kind == types.Boolean:
+			out.Bool = v.Bool[lo:hi:hi]
+		case t.Kind == types.Double:
+			out.F64 = v.F64[lo:hi:hi]
+		default:
+			out.I64 = v.I64[lo:hi:hi]
+		}
+		if v.Null != nil {
+			out.Null = v.Null[lo:hi:hi]
+		}
+		return out
+	}
 	out := types.NewVector(v.Type, len(idx))
 	for _, i := range idx {
 		if v.IsNull(i) {
