@@ -259,6 +259,25 @@ func (o *Op) writeSessionKeys(w *writer, kids []int32) {
 	}
 }
 
+// CheckpointSizeHint estimates the bytes of the next snapshot (or
+// changelog), so that a caller appending it to a buffer grows the buffer
+// once: at a million keys a state file is tens of MB, and growing it step
+// by step copies it several times into fresh memory. Strings, sketches and
+// sets are not counted.
+func (o *Op) CheckpointSizeHint(snapshot bool) int {
+	n := 64
+	for _, st := range o.wins {
+		rows, groups := int(st.n), int(st.nGrp)
+		if !snapshot {
+			groups = len(st.dirty)
+			rows = groups + (int(st.n)-int(st.nGrp))*groups/max(1, int(st.nGrp))
+		}
+		key := len(st.arena) / max(1, int(st.nGrp))
+		n += 16 + groups*(key+2) + rows*(2+8*len(o.slots))
+	}
+	return n
+}
+
 // WriteSnapshot writes the whole state. Take it between batches.
 func (o *Op) WriteSnapshot(out io.Writer) error {
 	_, err := o.snapshot(out, nil)

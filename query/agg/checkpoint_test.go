@@ -322,3 +322,27 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+// CheckpointSizeHint is close to the size of the checkpoint it announces,
+// snapshot and changelog, at a size where growing a buffer step by step
+// costs: within 30 % for the seed's aggregates, which it counts whole.
+func TestCheckpointSizeHint(t *testing.T) {
+	op, _ := New(seedSchema, ckptConfigs()["tumbling/append/words"])
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i, rs := range interleave(rng, seedReadings(rng, 50_000, 5000)) {
+		op.Add(seedBatch(rs))
+		op.Finish()
+		for _, snap := range []bool{true, false} {
+			hint := op.CheckpointSizeHint(snap)
+			var b []byte
+			if snap {
+				b, _ = op.AppendSnapshot(nil)
+			} else {
+				b, _ = op.AppendChangelog(nil)
+			}
+			if len(b) > 10_000 && (float64(hint) < 0.7*float64(len(b)) || float64(hint) > 1.3*float64(len(b))) {
+				t.Fatalf("batch %d, snapshot %v: hint %d bytes for %d", i, snap, hint, len(b))
+			}
+		}
+	}
+}

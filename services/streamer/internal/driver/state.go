@@ -183,7 +183,11 @@ func (d *Driver) saveState(ctx context.Context, s *session, batchID int64) (stri
 	if snap {
 		kind = kindSnapshot
 	}
-	b := append(s.state.file[:0], make([]byte, checkpoint.StateFileHeader)...)
+	hint := checkpoint.StateFileHeader + 64
+	for _, p := range parts {
+		hint += len(p.name) + 16 + p.op.CheckpointSizeHint(snap)
+	}
+	b := append(slices.Grow(s.state.file[:0], hint), make([]byte, checkpoint.StateFileHeader)...)
 	b = beginState(b, kind, len(parts))
 	for _, p := range parts {
 		var err error
