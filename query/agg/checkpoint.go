@@ -189,7 +189,7 @@ func (o *Op) record(w *writer, st *store, r int32) {
 func (o *Op) group(w *writer, st *store, m int32) {
 	S := o.stride
 	w.bytes(st.key(m, S))
-	parts := o.partScratch[:0]
+	parts := o.sc.parts[:0]
 	for x := m; x >= 0; x = st.next(x, S) {
 		parts = append(parts, x)
 	}
@@ -199,7 +199,7 @@ func (o *Op) group(w *writer, st *store, m int32) {
 		w.sv(int64(st.part(x, S)))
 		o.record(w, st, x)
 	}
-	o.partScratch = parts
+	o.sc.parts = parts
 }
 
 // windows writes the windows and their groups (only groups in rows[w] when

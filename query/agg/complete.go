@@ -50,7 +50,7 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 	}
 	// The rows to compute: the groups created since the last emission,
 	// sorted by key, then the older groups the batch changed.
-	refs := o.sortScratch[:0]
+	refs := o.sc.refs[:0]
 	for r := c.upTo; r < w.n; r++ {
 		if w.isMain(r, S) {
 			refs = append(refs, keyRef{k: w.key(r, S), r: r})
@@ -69,12 +69,12 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 	}
 	scratch := o.scratchBatch()
 	reserve(scratch, len(refs))
-	err := o.mergeGroups(w, refs)
+	err := o.mergeGroups(&o.sc, w, refs)
 	if err == nil {
-		err = o.emitRows(scratch, 0, w, refs)
+		err = o.emitRows(&o.sc, scratch, 0, w, refs)
 	}
 	clear(refs)
-	o.sortScratch = refs[:0]
+	o.sc.refs = refs[:0]
 	if err != nil {
 		return err
 	}

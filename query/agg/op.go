@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/sensorlab/sensorlab/query/types"
@@ -66,7 +67,6 @@ type Op struct {
 	wins         []*store
 	free         []*store
 	lastW        []*store // by pass: the window the previous row went to
-	acc          *store   // one record: a group's partials merged
 	sess         *sessions
 	wm, maxSeen  int64
 	seq, clSeq   uint32 // current batch; last batch a changelog covers
@@ -88,12 +88,9 @@ type Op struct {
 	bucketOf     []uint8 // bucketRows' scratch: each row's bucket
 	bucketOrder  []uint8
 	bucketRuns   []run
-	bucketed     []int32     // bucketRows' reordered rows
-	radixA       []prefixRef // sortKeys' scratch
-	radixB       []prefixRef
-	radixRefs    []keyRef
-	sortScratch  []keyRef
-	partScratch  []int32
+	bucketed     []int32  // bucketRows' reordered rows
+	sc           scratch  // emitting, sorting and checkpointing groups
+	scUpd        *scratch // Finish's update rows, emitted beside the append rows
 	changedWins  []*store
 	hashes       []uint64     // prefetch's scratch
 	cands        []int32      // prefetch's scratch
@@ -242,7 +239,7 @@ func New(in types.Schema, cfg Config) (*Op, error) {
 	for i, s := range o.slots {
 		o.tmpl[o.meta+i] = s.init
 	}
-	o.acc = &store{}
+	o.sc.acc = &store{}
 	if w.Kind == Session {
 		o.sess = newSessions()
 	}
@@ -1132,22 +1129,59 @@ func (o *Op) finish(app, upd *types.Batch) error {
 		upd.N = 0
 		reserve(upd, nUpd)
 	}
-	for i, w := range o.wins {
-		var err error
-		switch {
-		case app == nil:
-		case o.cfg.Mode == Complete:
-			err = o.emitComplete(app, w)
-		case i < nClosed:
-			err = o.emitStore(app, w, true, nil)
+	if app != nil && upd != nil && o.cfg.Mode != Complete && nApp >= parallelEmit && nUpd >= parallelEmit {
+		// The append rows (the closed windows) and the update rows (the
+		// groups the batch changed) only read the state: each is built on
+		// its own goroutine with its own scratch.
+		if o.scUpd == nil {
+			o.scUpd = &scratch{acc: &store{}}
 		}
-		if err == nil && upd != nil {
-			err = o.emitStore(upd, w, false, w.touched)
+		var errUpd, errApp error
+		iUpd, iApp := len(o.wins), len(o.wins)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i, w := range o.wins {
+				if errUpd = o.emitStore(o.scUpd, upd, w, false, w.touched); errUpd != nil {
+					iUpd = i
+					return
+				}
+			}
+		})
+		for i, w := range o.wins[:nClosed] {
+			if errApp = o.emitStore(&o.sc, app, w, true, nil); errApp != nil {
+				iApp = i
+				break
+			}
 		}
-		if err != nil {
-			return err
+		wg.Wait()
+		for _, w := range o.wins {
+			w.touched = w.touched[:0]
 		}
-		w.touched = w.touched[:0]
+		// The error the one-goroutine order meets first.
+		if errApp != nil && iApp <= iUpd {
+			return errApp
+		}
+		if errUpd != nil {
+			return errUpd
+		}
+	} else {
+		for i, w := range o.wins {
+			var err error
+			switch {
+			case app == nil:
+			case o.cfg.Mode == Complete:
+				err = o.emitComplete(app, w)
+			case i < nClosed:
+				err = o.emitStore(&o.sc, app, w, true, nil)
+			}
+			if err == nil && upd != nil {
+				err = o.emitStore(&o.sc, upd, w, false, w.touched)
+			}
+			if err != nil {
+				return err
+			}
+			w.touched = w.touched[:0]
+		}
 	}
 	if o.cfg.Mode != Complete && nClosed > 0 {
 		for _, w := range o.wins[:nClosed] {
@@ -1164,6 +1198,10 @@ func (o *Op) finish(app, upd *types.Batch) error {
 	return nil
 }
 
+// parallelEmit is the number of append and of update rows from which
+// Finish builds the two on two goroutines (a variable for the tests).
+var parallelEmit = 4096
+
 // reserve gives every column of the empty batch out room for n rows, so
 // that the rows are appended without growing the vectors.
 func reserve(out *types.Batch, n int) {
@@ -1177,9 +1215,9 @@ func reserve(out *types.Batch, n int) {
 
 // emitStore appends to out the groups of w, sorted by key: all of them, or
 // those in rows (main row indices).
-func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error {
+func (o *Op) emitStore(sc *scratch, out *types.Batch, w *store, all bool, rows []int32) error {
 	S := o.stride
-	refs := o.sortScratch[:0]
+	refs := sc.refs[:0]
 	if all {
 		refs = slices.Grow(refs, int(w.nGrp))
 		for r := int32(0); r < w.n; r++ {
@@ -1192,8 +1230,8 @@ func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error
 			refs = append(refs, keyRef{k: w.key(r, S), r: r})
 		}
 	}
-	o.sortKeys(refs)
-	err := o.mergeGroups(w, refs)
+	sc.sortKeys(refs)
+	err := o.mergeGroups(sc, w, refs)
 	if err == nil {
 		c := 0
 		if o.size > 0 {
@@ -1201,13 +1239,13 @@ func (o *Op) emitStore(out *types.Batch, w *store, all bool, rows []int32) error
 			appendConst(out.Cols[1], w.start+o.size, len(refs))
 			c = 2
 		}
-		err = o.emitRows(out, c, w, refs)
+		err = o.emitRows(sc, out, c, w, refs)
 		if err != nil {
 			err = fmt.Errorf("window %d: %w", w.start, err)
 		}
 	}
 	clear(refs)
-	o.sortScratch = refs[:0]
+	sc.refs = refs[:0]
 	return err
 }
 
@@ -1225,6 +1263,17 @@ func sortRefs(refs []keyRef) {
 
 func cmpRefs(a, b keyRef) int { return bytes.Compare(a.k, b.k) }
 
+// scratch is the memory emitting groups reuses from batch to batch:
+// sortKeys' radix buffers, the refs being emitted, a group's partitions
+// and the record its partials merge into. Finish emits the append and the
+// update rows of a shared aggregation side by side, each with its own.
+type scratch struct {
+	acc             *store // one record: a group's partials merged
+	radixA, radixB  []prefixRef
+	radixRefs, refs []keyRef
+	parts           []int32
+}
+
 // radixMin is the number of refs from which sortKeys radix-sorts.
 const radixMin = 1024
 
@@ -1240,14 +1289,16 @@ type prefixRef struct {
 // comparison sort of each run of equal prefixes. It reads each key once,
 // where a comparison sort reads two per comparison: at a million keys,
 // cache misses each. Keys are distinct (a store's groups).
-func (o *Op) sortKeys(refs []keyRef) {
+func (o *Op) sortKeys(refs []keyRef) { o.sc.sortKeys(refs) }
+
+func (sc *scratch) sortKeys(refs []keyRef) {
 	if len(refs) < radixMin {
 		sortRefs(refs)
 		return
 	}
 	n := len(refs)
-	a := slices.Grow(o.radixA[:0], n)[:n]
-	b := slices.Grow(o.radixB[:0], n)[:n]
+	a := slices.Grow(sc.radixA[:0], n)[:n]
+	b := slices.Grow(sc.radixB[:0], n)[:n]
 	var and, or uint64 = ^uint64(0), 0
 	for i := range refs {
 		var buf [8]byte
@@ -1276,7 +1327,7 @@ func (o *Op) sortKeys(refs []keyRef) {
 		}
 		a, b = b, a
 	}
-	sorted := slices.Grow(o.radixRefs[:0], n)[:n]
+	sorted := slices.Grow(sc.radixRefs[:0], n)[:n]
 	for j, x := range a {
 		sorted[j] = refs[x.i]
 	}
@@ -1293,26 +1344,26 @@ func (o *Op) sortKeys(refs []keyRef) {
 	}
 	copy(refs, sorted)
 	clear(sorted)
-	o.radixA, o.radixB, o.radixRefs = a[:0], b[:0], sorted[:0]
+	sc.radixA, sc.radixB, sc.radixRefs = a[:0], b[:0], sorted[:0]
 }
 
 // mergeGroups merges, for each group of refs (main rows of w) that has
 // partials of several partitions, its partials in ascending partition
-// order into a record of o.acc, and points the group's ref at it (^index).
-func (o *Op) mergeGroups(w *store, refs []keyRef) error {
+// order into a record of o.sc.acc, and points the group's ref at it (^index).
+func (o *Op) mergeGroups(sc *scratch, w *store, refs []keyRef) error {
 	S := o.stride
-	acc := o.acc
+	acc := sc.acc
 	acc.reset()
 	for k := range refs {
 		m := refs[k].r
 		if w.next(m, S) < 0 {
 			continue
 		}
-		parts := o.partScratch[:0]
+		parts := sc.parts[:0]
 		for x := m; x >= 0; x = w.next(x, S) {
 			parts = append(parts, x)
 		}
-		o.partScratch = parts
+		sc.parts = parts
 		slices.SortFunc(parts, func(a, b int32) int { return cmp.Compare(w.part(a, S), w.part(b, S)) })
 		j := acc.newRow(o.tmpl, 0, 0)
 		for _, x := range parts {
@@ -1332,8 +1383,8 @@ func (o *Op) stringKey() bool {
 }
 
 // emitRows appends to out, from column c on, the keys and aggregates of
-// the groups refs: each a record of src, or (^r) of o.acc.
-func (o *Op) emitRows(out *types.Batch, c int, src *store, refs []keyRef) error {
+// the groups refs: each a record of src, or (^r) of o.sc.acc.
+func (o *Op) emitRows(sc *scratch, out *types.Batch, c int, src *store, refs []keyRef) error {
 	nk := len(o.cfg.Keys)
 	if o.stringKey() {
 		// The encoding is the string: every key of the batch in one
@@ -1362,7 +1413,7 @@ func (o *Op) emitRows(out *types.Batch, c int, src *store, refs []keyRef) error 
 	}
 	c += nk
 	for i := range o.aggs {
-		if err := o.aggs[i].emitCol(src, o.acc, refs, o.stride, out.Cols[c+i]); err != nil {
+		if err := o.aggs[i].emitCol(src, sc.acc, refs, o.stride, out.Cols[c+i]); err != nil {
 			return err
 		}
 	}

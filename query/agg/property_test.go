@@ -430,6 +430,7 @@ func TestAgainstNaiveReference(t *testing.T) {
 // append operator and an update operator of the same input emit alone, and
 // checkpoints the same state as the append operator.
 func TestSharedFinishIsEachModesFinish(t *testing.T) {
+	defer func(n int) { parallelEmit = n }(parallelEmit)
 	tested := 0
 	for seed := uint64(0); tested < 150; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 13))
@@ -438,6 +439,12 @@ func TestSharedFinishIsEachModesFinish(t *testing.T) {
 			continue
 		}
 		tested++
+		// Every other case builds its append and update rows on two
+		// goroutines, as a large batch does.
+		parallelEmit = 4096
+		if tested%2 == 0 {
+			parallelEmit = 1
+		}
 		appCfg, updCfg := c.cfg, c.cfg
 		appCfg.Mode, updCfg.Mode = Append, Update
 		app, err1 := New(c.in, appCfg)

@@ -401,9 +401,9 @@ func (o *Op) finishSessions(out *types.Batch) error {
 func (o *Op) emitSessions(out *types.Batch, groups []sessGroup, refs []int32) error {
 	s := o.sess
 	reserve(out, len(groups))
-	acc := o.acc
+	acc := o.sc.acc
 	acc.reset()
-	krs := o.sortScratch[:0]
+	krs := o.sc.refs[:0]
 	for _, g := range groups {
 		r := refs[g.lo]
 		if g.hi-g.lo > 1 {
@@ -420,9 +420,9 @@ func (o *Op) emitSessions(out *types.Batch, groups []sessGroup, refs []int32) er
 		out.Cols[0].AppendInt(g.start)
 		out.Cols[1].AppendInt(g.end)
 	}
-	err := o.emitRows(out, 2, &s.st, krs)
+	err := o.emitRows(&o.sc, out, 2, &s.st, krs)
 	clear(krs)
-	o.sortScratch = krs[:0]
+	o.sc.refs = krs[:0]
 	return err
 }
 
