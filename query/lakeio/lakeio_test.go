@@ -68,7 +68,7 @@ func randomBatch(r *rand.Rand, s types.Schema, n int, nullRate float64) *types.B
 func write(t testing.TB, b *types.Batch) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteParquet(&buf, b); err != nil {
+	if err := WriteParquet(&buf, b, Zstd); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -357,7 +357,7 @@ func TestWriteNullIntoNotNull(t *testing.T) {
 	b := types.NewBatch(s, 1)
 	b.Cols[0].AppendNull()
 	b.N = 1
-	err := WriteParquet(&bytes.Buffer{}, b)
+	err := WriteParquet(&bytes.Buffer{}, b, Zstd)
 	if err == nil || !strings.Contains(err.Error(), "column k is NOT NULL") {
 		t.Fatalf("error %v, want one naming column k", err)
 	}
@@ -402,7 +402,7 @@ func TestConcurrentColumnsWriteTheSameFile(t *testing.T) {
 	write := func(procs int) []byte {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		var buf bytes.Buffer
-		if err := WriteParquet(&buf, batch); err != nil {
+		if err := WriteParquet(&buf, batch, Zstd); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()
@@ -412,4 +412,35 @@ func TestConcurrentColumnsWriteTheSameFile(t *testing.T) {
 		t.Fatalf("one goroutine wrote %d bytes, four wrote %d different ones", len(one), len(four))
 	}
 	equalBatches(t, read(t, four, everyType()), batch)
+}
+
+// Each codec a Spark user names writes files that say so in every column
+// chunk and read back equal; another name is refused, listing them.
+func TestCodecs(t *testing.T) {
+	batch := randomBatch(rand.New(rand.NewPCG(6, 6)), everyType(), 3000, 0.1)
+	for name, want := range map[string]string{"snappy": "SNAPPY", "ZSTD": "ZSTD", "gzip": "GZIP", "brotli": "BROTLI", "none": "UNCOMPRESSED", "uncompressed": "UNCOMPRESSED"} {
+		codec, err := Codec(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var buf bytes.Buffer
+		if err := WriteParquet(&buf, batch, codec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, rg := range f.Metadata().RowGroups {
+			for _, c := range rg.Columns {
+				if got := c.MetaData.Codec.String(); got != want {
+					t.Fatalf("%s: a column chunk is %s", name, got)
+				}
+			}
+		}
+		equalBatches(t, read(t, buf.Bytes(), everyType()), batch)
+	}
+	if _, err := Codec("lz4_raw"); err == nil || !strings.Contains(err.Error(), "snappy (the default), zstd") {
+		t.Errorf("Codec(lzo): err = %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -102,10 +103,33 @@ func (f *namedField) Value(base reflect.Value) reflect.Value {
 	return reflect.Value{}
 }
 
-// outputCodec is zstd at its fastest level: an engine's output file is
-// small (a consolidation writes one row per key), compresses as well at
-// that level, and its encoder tables are a quarter of the default level's.
-var outputCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+// Codec returns the Parquet compression codec Spark names name
+// (spark.sql.parquet.compression.codec, a Parquet writer's "compression"
+// option): snappy (Spark's default), zstd, gzip, brotli, or none
+// (uncompressed). zstd is its fastest level: an engine's output compresses
+// about as well there, and its encoder tables are a quarter of the
+// default level's. (lz4_raw is not offered: its pages do not round-trip
+// through parquet-go 0.32.)
+func Codec(name string) (compress.Codec, error) {
+	switch strings.ToLower(name) {
+	case "snappy":
+		return &parquet.Snappy, nil
+	case "zstd":
+		return zstdFastest, nil
+	case "gzip":
+		return &parquet.Gzip, nil
+	case "brotli":
+		return &parquet.Brotli, nil
+	case "none", "uncompressed":
+		return &parquet.Uncompressed, nil
+	}
+	return nil, fmt.Errorf("compression %q is not a Parquet codec: use snappy (the default), zstd, gzip, brotli or none", name)
+}
+
+var zstdFastest = &zstd.Codec{Level: zstd.SpeedFastest}
+
+// Zstd is Codec("zstd").
+var Zstd compress.Codec = zstdFastest
 
 // writeChunk is how many rows are handed to a column writer at once.
 const writeChunk = 4096
@@ -115,11 +139,11 @@ const writeChunk = 4096
 const parallelRows = 32 << 10
 
 // WriteParquet writes b as one Parquet file: its schema's columns in order
-// (see ParquetNode), zstd-compressed, one row group. Equal batches give
+// (see ParquetNode), compressed with codec (see Codec), one row group. Equal batches give
 // equal bytes. A null in a NOT NULL column is an error naming it. A large
 // batch's columns are encoded and compressed concurrently, on up to
 // GOMAXPROCS goroutines; the file is the same.
-func WriteParquet(w io.Writer, b *types.Batch) error {
+func WriteParquet(w io.Writer, b *types.Batch, codec compress.Codec) error {
 	schema, err := ParquetSchema(b.Schema)
 	if err != nil {
 		return err
@@ -141,7 +165,7 @@ func WriteParquet(w io.Writer, b *types.Batch) error {
 			}
 		}
 	}
-	pw := parquet.NewWriter(w, schema, parquet.Compression(outputCodec))
+	pw := parquet.NewWriter(w, schema, parquet.Compression(codec))
 	cws := pw.ColumnWriters()
 	// Each column writer is written by one goroutine (a column's pages,
 	// statistics and buffers are its own), columns taken in turn.

@@ -64,7 +64,7 @@ var (
 		"delta": {"connector", "path"},
 	}
 	sinkOptions = map[string][]string{
-		"delta":   {"connector", "path", "mode", "checkpoint", "partitioned_by"},
+		"delta":   {"connector", "path", "mode", "checkpoint", "partitioned_by", "compression"},
 		"kafka":   {"connector", "topic", "mode", "checkpoint", "key"},
 		"console": {"connector", "mode", "checkpoint", "numrows", "truncate"},
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sensorlab/sensorlab/query/expr"
+	"github.com/sensorlab/sensorlab/query/lakeio"
 	"github.com/sensorlab/sensorlab/query/sql"
 	"github.com/sensorlab/sensorlab/query/types"
 )
@@ -277,6 +278,11 @@ func checkSinkColumns(q *Query) error {
 			return sql.Errorf(q.At, "sink %s: two output columns are named %s: a table or a JSON row needs distinct names (use AS)", q.Name, f.Name)
 		}
 		seen[k] = true
+	}
+	if c, ok := q.Sink.Options["compression"]; ok {
+		if _, err := lakeio.Codec(c); err != nil {
+			return sql.Errorf(q.At, "sink %s: %v", q.Name, err)
+		}
 	}
 	for _, opt := range []string{"key", "partitioned_by"} {
 		cols := names(opt)

@@ -531,7 +531,7 @@ func (c *Consolidator) write(ctx context.Context, read *delta.Snapshot, res *Res
 		}
 	}
 	var buf bytes.Buffer
-	if err := lakeio.WriteParquet(&buf, &out); err != nil {
+	if err := lakeio.WriteParquet(&buf, &out, lakeio.Zstd); err != nil {
 		return fmt.Errorf("%s: sink %s: %w", c.job.File, c.job.Query.Sink.Name, err)
 	}
 	data := buf.Bytes()

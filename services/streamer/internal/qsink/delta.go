@@ -2,6 +2,7 @@ package qsink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/lake/delta"
@@ -79,6 +82,7 @@ type deltaOutput struct {
 	data      []int            // the data columns' Output indexes
 	partText  []castText       // CAST(partition column AS STRING)
 	order     []int            // sort keys: part, then data
+	codec     compress.Codec   // the data files' (option compression; Spark's default, snappy)
 
 	mu   sync.Mutex
 	snap *delta.Snapshot // latest snapshot read; nil until read, or while there is no table
@@ -97,7 +101,11 @@ func openDelta(ctx context.Context, q *plan.Query, env Env) (*deltaOutput, error
 	if env.Lake == nil {
 		return nil, fmt.Errorf("qsink: sink %s: no lake to write %s to", s.Name, root)
 	}
-	o := &deltaOutput{q: q, st: env.Lake, table: delta.NewTable(env.Lake, root), root: root, queryID: env.QueryID, mode: s.Mode}
+	codec, err := lakeio.Codec(cmp.Or(s.Options["compression"], "snappy"))
+	if err != nil {
+		return nil, fmt.Errorf("qsink: sink %s: %w", s.Name, err)
+	}
+	o := &deltaOutput{q: q, st: env.Lake, table: delta.NewTable(env.Lake, root), root: root, queryID: env.QueryID, mode: s.Mode, codec: codec}
 	isPart := make([]bool, len(q.Output))
 	for _, name := range columnList(s.Options["partitioned_by"]) {
 		i := q.Output.Index(name)
@@ -433,7 +441,7 @@ func (o *deltaOutput) writeFiles(ctx context.Context, snap *delta.Snapshot, batc
 			b.Cols[j] = gather(rows.Cols[i], idx[lo:hi])
 		}
 		var buf bytes.Buffer
-		if err := lakeio.WriteParquet(&buf, b); err != nil {
+		if err := lakeio.WriteParquet(&buf, b, o.codec); err != nil {
 			return nil, fmt.Errorf("qsink: sink %s: encode %s: %w", o.q.Sink.Name, rel, err)
 		}
 		key := o.root + "/" + rel

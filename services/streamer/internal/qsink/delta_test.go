@@ -1,6 +1,7 @@
 package qsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
@@ -607,4 +610,52 @@ func BenchmarkDeltaWrite10k(b *testing.B) {
 		id++
 	}
 	b.ReportMetric(float64(batch.N)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// The data files are compressed as Spark's Parquet writer compresses them:
+// snappy unless the sink says compression = 'zstd' (or another codec),
+// and read back the same either way.
+func TestDataFilesAreCompressedAsTheSinkSays(t *testing.T) {
+	rows := windows(time.Date(2024, 11, 21, 10, 0, 0, 0, time.UTC), 5, 20)
+	for opt, want := range map[string]string{"": "SNAPPY", "zstd": "ZSTD", "None": "UNCOMPRESSED"} {
+		q := seedQuery(t, "stream")
+		if opt != "" {
+			qq := *q
+			s := *q.Sink
+			s.Options = map[string]string{"compression": opt}
+			for k, v := range q.Sink.Options {
+				s.Options[k] = v
+			}
+			qq.Sink = &s
+			q = &qq
+		}
+		st := fileStore(t)
+		write(t, open(t, q, seedEnv(st)), q, 1, rows)
+		files := 0
+		for k, data := range objects(t, st) {
+			if !strings.HasSuffix(k, ".parquet") {
+				continue
+			}
+			files++
+			f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range f.Metadata().RowGroups[0].Columns {
+				if got := c.MetaData.Codec.String(); got != want {
+					t.Fatalf("compression %q: %s has a %s column chunk, want %s", opt, k, got, want)
+				}
+			}
+		}
+		if got := readTable(t, st, "stream"); files == 0 || !slices.Equal(got, windowTableRows(rows)) {
+			t.Fatalf("compression %q: %d files, the table reads %d rows of %d", opt, files, len(got), len(rows))
+		}
+	}
+	q := seedQuery(t, "stream")
+	s := *q.Sink
+	s.Options = map[string]string{"compression": "lzo", "path": "stream"}
+	q.Sink = &s
+	if _, err := Open(context.Background(), q, seedEnv(fileStore(t))); err == nil || !strings.Contains(err.Error(), "snappy (the default)") {
+		t.Fatalf("compression lzo: err = %v", err)
+	}
 }
