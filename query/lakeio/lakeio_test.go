@@ -440,7 +440,7 @@ func TestCodecs(t *testing.T) {
 		}
 		equalBatches(t, read(t, buf.Bytes(), everyType()), batch)
 	}
-	if _, err := Codec("lz4_raw"); err == nil || !strings.Contains(err.Error(), "snappy (the default), zstd") {
+	if _, err := Codec("lz4_raw"); err == nil || !strings.Contains(err.Error(), "use zstd, snappy, gzip") {
 		t.Errorf("Codec(lzo): err = %v", err)
 	}
 }

@@ -105,7 +105,7 @@ func (f *namedField) Value(base reflect.Value) reflect.Value {
 
 // Codec returns the Parquet compression codec Spark names name
 // (spark.sql.parquet.compression.codec, a Parquet writer's "compression"
-// option): snappy (Spark's default), zstd, gzip, brotli, or none
+// option): zstd, snappy (Spark's default), gzip, brotli, or none
 // (uncompressed). zstd is its fastest level: an engine's output compresses
 // about as well there, and its encoder tables are a quarter of the
 // default level's. (lz4_raw is not offered: its pages do not round-trip
@@ -123,7 +123,7 @@ func Codec(name string) (compress.Codec, error) {
 	case "none", "uncompressed":
 		return &parquet.Uncompressed, nil
 	}
-	return nil, fmt.Errorf("compression %q is not a Parquet codec: use snappy (the default), zstd, gzip, brotli or none", name)
+	return nil, fmt.Errorf("compression %q is not a Parquet codec: use zstd, snappy, gzip, brotli or none", name)
 }
 
 var zstdFastest = &zstd.Codec{Level: zstd.SpeedFastest}

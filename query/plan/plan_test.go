@@ -158,7 +158,7 @@ func TestSinkColumnOptions(t *testing.T) {
 	for _, c := range []struct{ query, msg string }{
 		{"CREATE SINK s WITH (connector='kafka', topic='t', key='nope') AS SELECT sensor_id FROM raw", "key column nope is not an output column"},
 		{"CREATE SINK s WITH (connector='delta', path='p', partitioned_by='day') AS SELECT sensor_id, temp FROM raw", "partitioned_by column day is not an output column"},
-		{"CREATE SINK s WITH (connector='delta', path='p', compression='lzo') AS SELECT sensor_id, temp FROM raw", "compression \"lzo\" is not a Parquet codec: use snappy (the default), zstd"},
+		{"CREATE SINK s WITH (connector='delta', path='p', compression='lzo') AS SELECT sensor_id, temp FROM raw", "compression \"lzo\" is not a Parquet codec: use zstd, snappy"},
 		{"CREATE SINK s WITH (connector='delta', path='p') AS SELECT sensor_id, temp AS sensor_id FROM raw", "two output columns are named sensor_id"},
 	} {
 		_, err := compile(t, sensorsDDL+c.query, Streaming)

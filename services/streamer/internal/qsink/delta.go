@@ -82,7 +82,7 @@ type deltaOutput struct {
 	data      []int            // the data columns' Output indexes
 	partText  []castText       // CAST(partition column AS STRING)
 	order     []int            // sort keys: part, then data
-	codec     compress.Codec   // the data files' (option compression; Spark's default, snappy)
+	codec     compress.Codec   // the data files' (option compression; zstd by default)
 
 	mu   sync.Mutex
 	snap *delta.Snapshot // latest snapshot read; nil until read, or while there is no table
@@ -101,7 +101,7 @@ func openDelta(ctx context.Context, q *plan.Query, env Env) (*deltaOutput, error
 	if env.Lake == nil {
 		return nil, fmt.Errorf("qsink: sink %s: no lake to write %s to", s.Name, root)
 	}
-	codec, err := lakeio.Codec(cmp.Or(s.Options["compression"], "snappy"))
+	codec, err := lakeio.Codec(cmp.Or(s.Options["compression"], "zstd"))
 	if err != nil {
 		return nil, fmt.Errorf("qsink: sink %s: %w", s.Name, err)
 	}
