@@ -768,11 +768,25 @@ fail:
 }
 
 // fastOther reads a DECIMAL or TIMESTAMP value for the fast path, in the
-// shapes it takes (a JSON number, a string without escapes), and returns
-// its I64 value and end, or end -1.
+// shapes it takes (a JSON number or, for a DECIMAL, a string; a TIMESTAMP's
+// string; strings without escapes), and returns its I64 value and end, or
+// end -1.
 func (d *Decoder) fastOther(f *field, b []byte, i int) (int64, int) {
 	switch f.kind {
 	case types.Decimal:
+		if b[i] == '"' {
+			// A decimal as a string (Spark reads "12.50"), without
+			// escapes: readSlot's reading of it.
+			end, esc := scanString(b, i+1)
+			if end < 0 || esc {
+				return 0, -1
+			}
+			x, ok := parseDecimal(b[i+1:end], f.prec, f.scale, true)
+			if !ok {
+				return 0, -1
+			}
+			return x, end + 1
+		}
 		if !isNumberStart(b[i]) {
 			return 0, -1
 		}

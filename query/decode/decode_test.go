@@ -347,6 +347,9 @@ func TestFastPathAgreesWithGeneral(t *testing.T) {
 		`{"s":"a","n":1,"i":-2,"d":2.5,"b":true,"amount":12.345,"ts":"2024-05-01T10:00:00Z"}`,
 		`{"s": "a", "n": null, "i": null, "d": null, "b": null, "amount": null, "ts": null}`,
 		`{"s": "é", "n": -9223372036854775808, "i": 2147483647, "d": 1e309, "b": false, "amount": -0.005, "ts": "2024-05-01"} `,
+		// Decimals as strings, as Spark reads them.
+		`{"s":"a","n":1,"i":-2,"d":2.5,"b":true,"amount":"12.34","ts":"2024-05-01T10:00:00Z"}`,
+		`{"s":"a","n":1,"i":-2,"d":2.5,"b":true,"amount":"-1,234.5","ts":"2024-05-01T10:00:00Z"}`,
 	} {
 		fast := d.NewBatch(1)
 		if !d.decodeOrdered([]byte(v), fast) {
