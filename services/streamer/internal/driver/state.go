@@ -124,9 +124,9 @@ func decodeState(b []byte, want byte) (map[string][]byte, error) {
 			if n > uint64(len(rest)-8) {
 				return nil, false
 			}
-			v := rest[8 : 8+n]
+			p := rest[8 : 8+n]
 			rest = rest[8+n:]
-			return v, true
+			return p, true
 		}
 	}
 	count, w := binary.Uvarint(rest)
