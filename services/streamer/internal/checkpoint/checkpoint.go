@@ -250,7 +250,7 @@ func (c *Checkpoint) WriteOffsets(ctx context.Context, e OffsetsEntry) error {
 
 // WriteState stores the state snapshot taken after the batch.
 func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []byte) error {
-	_, err := c.WriteStateFile(ctx, batchID, true, append(make([]byte, stateHeader, stateHeader+len(snapshot)+stateTrailer), snapshot...))
+	_, err := c.WriteStateFile(ctx, batchID, true, withHeaderRoom(snapshot))
 	return err
 }
 
@@ -260,7 +260,7 @@ func (c *Checkpoint) WriteState(ctx context.Context, batchID int64, snapshot []b
 // whose predecessors' state files are gone cannot be resumed from: write a
 // snapshot every so often (Spark's snapshot interval).
 func (c *Checkpoint) WriteStateChangelog(ctx context.Context, batchID int64, changelog []byte) error {
-	_, err := c.WriteStateFile(ctx, batchID, false, append(make([]byte, stateHeader, stateHeader+len(changelog)+stateTrailer), changelog...))
+	_, err := c.WriteStateFile(ctx, batchID, false, withHeaderRoom(changelog))
 	return err
 }
 

@@ -27,15 +27,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 const StateFileHeader = stateHeader
 
 func frameState(batchID int64, snapshot []byte) []byte {
-	return appendFramedState(make([]byte, 0, stateHeader+len(snapshot)+stateTrailer), batchID, snapshot)
+	return finishFrame(withHeaderRoom(snapshot), 0, batchID)
 }
 
-// appendFramedState appends the state file of snapshot to b.
-func appendFramedState(b []byte, batchID int64, snapshot []byte) []byte {
-	start := len(b)
-	b = append(b, make([]byte, stateHeader)...)
-	b = append(b, snapshot...)
-	return finishFrame(b, start, batchID)
+// withHeaderRoom returns a state file's header room followed by payload,
+// with room for the checksum.
+func withHeaderRoom(payload []byte) []byte {
+	b := make([]byte, stateHeader, stateHeader+len(payload)+stateTrailer)
+	return append(b, payload...)
 }
 
 // finishFrame fills the header of the state file that starts at b[start]
