@@ -212,7 +212,17 @@ type Executor struct {
 	stats   int            // rows pushed in the batch
 	shared  *sharedAgg     // the aggregation shared with other queries (share.go); nil if none
 	member  int            // this query's place among shared's members
+	// readsFirst > 0: the sink reads only the first readsFirst rows in
+	// ORDER BY's order (ReadsFirst).
+	readsFirst int
 }
+
+// ReadsFirst tells the executor that its query's sink reads only the first
+// n rows of each batch's output in ORDER BY's order, as a console shows
+// its first rows: with ORDER BY (and no LIMIT), only those n are sorted;
+// the other rows follow, every one of them still there, in row order. n <=
+// 0: every row is sorted (the default).
+func (x *Executor) ReadsFirst(n int) { x.readsFirst = n }
 
 // Output is what one micro-batch produced.
 type Output struct {
@@ -326,10 +336,15 @@ func (x *Executor) Finish(nowMicros int64) (*Output, error) {
 		b = concat(x.q.Output, x.pending)
 		x.pending = x.pending[:0]
 	}
-	if x.q.order != nil {
+	limited := x.q.limit >= 0 && int64(b.N) > x.q.limit
+	switch {
+	case x.q.order != nil && limited:
+		b = take(b, sortedRows(b, x.q.order, int(x.q.limit))[:x.q.limit])
+	case x.q.order != nil && x.readsFirst > 0:
+		b = take(b, sortedRows(b, x.q.order, x.readsFirst))
+	case x.q.order != nil:
 		b = sortBatch(b, x.q.order)
-	}
-	if x.q.limit >= 0 && int64(b.N) > x.q.limit {
+	case limited:
 		sel := make([]int32, x.q.limit)
 		for i := range sel {
 			sel[i] = int32(i)

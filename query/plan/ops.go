@@ -367,57 +367,178 @@ func colNames(cols []expr.Column) string {
 
 // sortBatch orders b's rows by sp; ties keep their order.
 func sortBatch(b *types.Batch, sp *sortSpec) *types.Batch {
+	return take(b, sortedRows(b, sp, b.N))
+}
+
+// sortedRows returns b's row indices in sp's order, ties in row order (the
+// stable order), the first k of them at least: with k < b.N only the k
+// first rows are selected and ordered (one comparison per row against the
+// k-th so far, where a full sort makes about log2(b.N)), the others follow
+// in row order. A console prints its first rows; it need not wait for a
+// million-row table to be sorted each batch.
+func sortedRows(b *types.Batch, sp *sortSpec, k int) []int32 {
+	c := rowOrder(b, sp)
 	idx := make([]int32, b.N)
-	for i := range idx {
-		idx[i] = int32(i)
+	if k >= b.N {
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortFunc(idx, c)
+		return idx
 	}
-	slices.SortStableFunc(idx, func(x, y int32) int {
-		for k, c := range sp.cols {
-			v := b.Cols[c]
-			nx, ny := v.IsNull(int(x)), v.IsNull(int(y))
-			var r int
-			switch {
-			case nx && ny:
-				r = 0
-			case nx || ny:
-				r = 1
-				if nx == sp.nullF[k] {
-					r = -1
+	top := topRows(b.N, k, c)
+	in := make([]bool, b.N)
+	for _, r := range top {
+		in[r] = true
+	}
+	idx = append(idx[:0], top...)
+	for r := range int32(b.N) {
+		if !in[r] {
+			idx = append(idx, r)
+		}
+	}
+	return idx
+}
+
+// topRows returns the k first of rows 0..n-1 in c's order (a total order),
+// ordered: a heap of the best k seen, its worst on top.
+func topRows(n, k int, c func(x, y int32) int) []int32 {
+	h := make([]int32, 0, k)
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			w := l
+			if r := l + 1; r < len(h) && c(h[r], h[l]) > 0 {
+				w = r
+			}
+			if c(h[w], h[i]) <= 0 {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for r := range int32(n) {
+		switch {
+		case len(h) < k:
+			h = append(h, r)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if c(h[i], h[p]) <= 0 {
+					break
 				}
-				return r // null placement does not flip with DESC
-			default:
-				r = compareAt(v, int(x), int(y))
+				h[i], h[p] = h[p], h[i]
+				i = p
 			}
-			if sp.desc[k] {
-				r = -r
+		case k > 0 && c(r, h[0]) < 0:
+			h[0] = r
+			down(0)
+		}
+	}
+	slices.SortFunc(h, c)
+	return h
+}
+
+// rowOrder returns sp's order of b's rows as a total order: rows equal in
+// every key compare by index, which makes any sort give the stable order.
+// Each key's comparison is chosen once, by its type, nulls and direction.
+func rowOrder(b *types.Batch, sp *sortSpec) func(x, y int32) int {
+	keys := make([]func(x, y int32) int, len(sp.cols))
+	for k, col := range sp.cols {
+		keys[k] = keyOrder(b.Cols[col], sp.desc[k], sp.nullF[k])
+	}
+	if len(keys) == 1 {
+		k0 := keys[0]
+		return func(x, y int32) int {
+			if r := k0(x, y); r != 0 {
+				return r
 			}
-			if r != 0 {
+			return cmp.Compare(x, y)
+		}
+	}
+	return func(x, y int32) int {
+		for _, k := range keys {
+			if r := k(x, y); r != 0 {
 				return r
 			}
 		}
-		return 0
-	})
-	return take(b, idx)
+		return cmp.Compare(x, y)
+	}
 }
 
-// compareAt compares two non-null values of v.
-func compareAt(v *types.Vector, i, j int) int {
+// keyOrder compares two rows by one ORDER BY key of vector v: nulls first
+// or last whatever the direction, values ascending or descending.
+func keyOrder(v *types.Vector, desc, nullsFirst bool) func(x, y int32) int {
+	var val func(x, y int32) int
 	switch {
 	case v.Type.Kind == types.String:
-		return strings.Compare(v.Str[i], v.Str[j])
-	case v.Type.Kind == types.Boolean:
-		a, c := v.Bool[i], v.Bool[j]
-		switch {
-		case a == c:
-			return 0
-		case !a:
-			return -1
+		s := v.Str
+		val = func(x, y int32) int { return strings.Compare(s[x], s[y]) }
+		if desc {
+			val = func(x, y int32) int { return strings.Compare(s[y], s[x]) }
 		}
-		return 1
 	case v.Type.Kind == types.Double:
-		return cmp.Compare(v.F64[i], v.F64[j])
+		f := v.F64
+		val = func(x, y int32) int { return compareDouble(f[x], f[y]) }
+		if desc {
+			val = func(x, y int32) int { return compareDouble(f[y], f[x]) }
+		}
 	case v.Type.UsesI64():
-		return cmp.Compare(v.I64[i], v.I64[j])
+		n := v.I64
+		val = func(x, y int32) int { return cmp.Compare(n[x], n[y]) }
+		if desc {
+			val = func(x, y int32) int { return cmp.Compare(n[y], n[x]) }
+		}
+	default: // BOOLEAN: false before true
+		bs := v.Bool
+		val = func(x, y int32) int {
+			if desc {
+				x, y = y, x
+			}
+			switch a, c := bs[x], bs[y]; {
+			case a == c:
+				return 0
+			case !a:
+				return -1
+			}
+			return 1
+		}
 	}
-	return 0
+	null := v.Null
+	if null == nil {
+		return val
+	}
+	nullSide := 1 // a null row sorts after a value
+	if nullsFirst {
+		nullSide = -1
+	}
+	return func(x, y int32) int {
+		nx, ny := null[x], null[y]
+		switch {
+		case nx && ny:
+			return 0
+		case nx:
+			return nullSide
+		case ny:
+			return -nullSide
+		}
+		return val(x, y)
+	}
+}
+
+// compareDouble orders doubles as Spark does: NaN after every other
+// value and equal to itself, -0 equal to 0.
+func compareDouble(a, b float64) int {
+	switch an, bn := a != a, b != b; {
+	case an && bn:
+		return 0
+	case an:
+		return 1
+	case bn:
+		return -1
+	}
+	return cmp.Compare(a, b)
 }

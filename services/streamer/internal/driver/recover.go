@@ -86,6 +86,13 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	if err := d.restoreState(s, rec); err != nil {
 		return err
 	}
+	for _, rq := range s.queries {
+		if n, ok := qsink.ShowsFirst(rq.out); ok {
+			// A console prints its first rows and /rows keeps its first
+			// latestRowsCap: only those need ORDER BY's order.
+			rq.exec.ReadsFirst(max(n, latestRowsCap))
+		}
+	}
 	s.state = stateCursor{snapshotNext: true}
 
 	d.seen = &seenBatches{offsets: -1, commit: -1}

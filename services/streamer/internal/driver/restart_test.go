@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +123,69 @@ func TestWordCountToTheConsoleInCompleteMode(t *testing.T) {
 	want := "+----+-----+\n|word|count|\n+----+-----+\n| the|    3|\n| cat|    2|\n|   a|    1|\n| dog|    1|\n| end|    1|\n| sat|    1|\n+----+-----+\n"
 	if !strings.Contains(last, want) {
 		t.Errorf("last batch printed\n%s\nwant the whole table, by count then word:\n%s", last, want)
+	}
+}
+
+// A console in complete mode prints its first numRows rows in ORDER BY's
+// order and says how many it did not show, and the live page's rows are
+// the first of that order, while only those are sorted (ReadsFirst): here
+// 160 words, the console's 3 and the page's 100 out of them.
+func TestConsoleShowsTheFirstRowsOfTheOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := newWorld(t, "lines")
+	script := strings.Replace(readFile(t, "../../../../queries/examples/wordcount.sql"),
+		"mode = 'complete')", "mode = 'complete', numRows = '3')", 1)
+	type wc struct {
+		word string
+		n    int
+	}
+	var lines [][]byte
+	var all []wc
+	for i := range 160 {
+		word := fmt.Sprintf("w%03d", (i*37)%160) // not in the order of the counts
+		n := i%7 + 1
+		all = append(all, wc{word, n})
+		lines = append(lines, []byte(strings.TrimSpace(strings.Repeat(word+" ", n))))
+	}
+	w.send(ctx, "lines", lines...)
+	prog, err := Compile("wordcount.sql", script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	d := New(w.config(), prog, slog.New(slog.DiscardHandler), &out)
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(all, func(a, b wc) int {
+		if a.n != b.n {
+			return b.n - a.n
+		}
+		return strings.Compare(a.word, b.word)
+	})
+	s := out.String()
+	last := s[strings.LastIndex(s, "Batch: "):]
+	want := fmt.Sprintf("+----+-----+\n|word|count|\n+----+-----+\n|%s|    %d|\n|%s|    %d|\n|%s|    %d|\n+----+-----+\nonly showing top 3 rows\n",
+		all[0].word, all[0].n, all[1].word, all[1].n, all[2].word, all[2].n)
+	if !strings.Contains(last, want) {
+		t.Errorf("last batch printed\n%s\nwant the first 3 by count then word:\n%s", last, want)
+	}
+	var rows []QueryRows
+	for _, r := range d.LatestRows() {
+		if r.Query == "word_counts" {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) != 1 {
+		t.Fatalf("latest rows %+v, want word_counts'", d.LatestRows())
+	}
+	if rows[0].NumRows != 160 || len(rows[0].Rows) != latestRowsCap {
+		t.Fatalf("latest rows: %d of %d, want the first %d of 160", len(rows[0].Rows), rows[0].NumRows, latestRowsCap)
+	}
+	for i, r := range rows[0].Rows {
+		if want := fmt.Sprintf(`{"word":%q,"count":%d}`, all[i].word, all[i].n); string(r) != want {
+			t.Fatalf("latest row %d is %s, want %s (the order's)", i, r, want)
+		}
 	}
 }

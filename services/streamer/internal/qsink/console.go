@@ -64,6 +64,16 @@ func consoleOptions(opts map[string]string) (numRows, truncate int, err error) {
 	return numRows, truncate, nil
 }
 
+// ShowsFirst reports whether out reads only the first rows of a batch in
+// its query's ORDER BY order (a console prints its first numRows) and how
+// many.
+func ShowsFirst(out Output) (int, bool) {
+	if c, ok := out.(*consoleOutput); ok {
+		return c.numRows, true
+	}
+	return 0, false
+}
+
 func (o *consoleOutput) Describe() string {
 	return fmt.Sprintf("ConsoleSink[numRows=%d, truncate=%t]", o.numRows, o.truncate > 0)
 }

@@ -172,6 +172,12 @@ func runEngine(q *plan.Query, recs []decode.Record, batch int, nowMicros int64) 
 	if err != nil {
 		return r, err
 	}
+	if q.Sink.Connector == "console" {
+		// As the streamer runs a console's query: it prints the first
+		// numRows rows (20) and its live page keeps the first 100, so
+		// only those need ORDER BY's order; every row is still emitted.
+		x.ReadsFirst(100)
+	}
 	take := func(out *plan.Output) {
 		r.batches++
 		switch n := int64(out.Rows.N); q.Sink.Mode {
