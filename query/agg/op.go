@@ -992,9 +992,10 @@ func (o *Op) window(pass int, start int64) *store {
 }
 
 // presize gives the empty store w room for as many groups, records and
-// key bytes as the largest window in state holds: windows of a steady
-// stream are alike, and a store that starts at its final size neither
-// copies its records nor rehashes its table while it fills.
+// key bytes as the largest window in state holds, and a sixteenth more:
+// windows of a steady stream are alike, not equal, and a store that
+// starts at its final size neither copies its records nor rehashes its
+// table while it fills (one record past its room would copy them all).
 func (o *Op) presize(w *store) {
 	var n, grp, keys int
 	for _, x := range o.wins {
@@ -1003,6 +1004,7 @@ func (o *Op) presize(w *store) {
 	if n == 0 {
 		return
 	}
+	n, grp, keys = n+n/16, grp+grp/16, keys+keys/16
 	w.rec = slices.Grow(w.rec[:0], n*o.stride)
 	w.arena = slices.Grow(w.arena[:0], keys)
 	if t := tableSize(grp); len(w.tab) < t {
