@@ -86,7 +86,7 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 		}
 		ap.in.exprs = append(ap.in.exprs, c)
 		ap.inCanon = append(ap.inCanon, k)
-		ap.schema = append(ap.schema, types.Field{Name: fmt.Sprintf("#in%d", len(ap.schema)), Type: c.Type(), Nullable: true})
+		ap.schema = append(ap.schema, types.Field{Name: fmt.Sprintf("#in%d", len(ap.schema)), Type: c.Type(), Nullable: !notNull(e, r, nil)})
 		argIndex[k] = len(ap.in.exprs) - 1
 		return len(ap.in.exprs) - 1, c.Type(), nil
 	}

@@ -285,7 +285,7 @@ func (g *generateOp) run(b *types.Batch) *types.Batch {
 		out = take(b, sel)
 	}
 	out.Cols = append(out.Cols, words)
-	out.Schema = append(slices.Clone(b.Schema), types.Field{Name: "col", Type: types.TString, Nullable: true})
+	out.Schema = append(slices.Clone(b.Schema), types.Field{Name: "col", Type: types.TString, Nullable: g.outer})
 	g.sel = sel
 	if g.reuse {
 		g.words = words

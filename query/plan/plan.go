@@ -431,9 +431,9 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		if n.Alias != nil {
 			qual = n.Alias.Name
 		}
-		strNotNull := notNull(n.Gen.Args[0].(*sql.Call).Args[0], r, nil) && !n.Outer
+		pieceNotNull := piecesNotNull(n.Gen.Args[0].(*sql.Call), r, n.Outer)
 		r = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
-		r.add(expr.Column{Qualifier: qual, Name: name, Type: types.TString}, strNotNull)
+		r.add(expr.Column{Qualifier: qual, Name: name, Type: types.TString}, pieceNotNull)
 		return r, nil
 	case *sql.Join:
 		return nil, sql.Errorf(n.At, "joins are not supported by sensorlab's engine: a query reads one source")
@@ -501,6 +501,15 @@ func (b *builder) generator(c *sql.Call, r *relation, outer bool) (*generateOp, 
 		return nil, sql.Errorf(sp.Args[1].Start(), "split pattern %q: %v", pat, err)
 	}
 	return g, nil
+}
+
+// piecesNotNull reports whether the column explode (outer: explode_outer)
+// makes of split sp's pieces is never NULL. As in Spark, where split's
+// array holds no NULL (ArrayType(StringType, containsNull = false)): a
+// piece is never NULL, a NULL string gives explode no row, and
+// explode_outer a NULL row.
+func piecesNotNull(sp *sql.Call, r *relation, outer bool) bool {
+	return !outer || notNull(sp.Args[0], r, nil)
 }
 
 func litText(l *sql.Literal) string {
@@ -620,7 +629,7 @@ func (b *builder) project(s *sql.Select, r *relation) (*relation, error) {
 		b.add(g)
 		sp, _ := isCall(gen.Args[0], "split")
 		in = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
-		in.add(expr.Column{Name: "#gen", Type: types.TString}, sp != nil && notNull(sp.Args[0], r, nil) && callName(gen) == "explode")
+		in.add(expr.Column{Name: "#gen", Type: types.TString}, sp != nil && piecesNotNull(sp, r, callName(gen) == "explode_outer"))
 		genCol := len(r.cols)
 		replace = func(e sql.Expr) (int, bool) {
 			if c, ok := e.(*sql.Call); ok && c == gen {

@@ -183,11 +183,18 @@ func (d *Driver) queryMetas(have map[string]checkpoint.QueryMeta) []checkpoint.Q
 func fingerprint(q *plan.Query) string {
 	fp := q.Fingerprint()
 	if in, c, ok := q.AggConfig(); ok {
-		fp += fmt.Sprintf(" state{in=%v keys=%v window=%+v aggs=%v mode=%v watermark=%v/%d}",
-			in, c.Keys, c.Window, c.Aggs, c.Mode, c.HasWatermark, c.Delay)
+		fp += fmt.Sprintf(" state{%s in=%v keys=%v window=%+v aggs=%v mode=%v watermark=%v/%d}",
+			stateLayout, in, c.Keys, c.Window, c.Aggs, c.Mode, c.HasWatermark, c.Delay)
 	}
 	return fp
 }
+
+// stateLayout names, in a stateful query's fingerprint, how its state
+// encodes group keys: since layout 2 a key column the query proves never
+// NULL (a NOT NULL column, the pieces of split) has no null marker. A
+// checkpoint of a stateful query whose fingerprint names no layout was
+// written in layout 1, which this build does not read.
+const stateLayout = "layout=2"
 
 // matchQueries compares the script's queries with the checkpoint's: a
 // query whose fingerprint changed is refused, as Spark refuses a restart
@@ -208,6 +215,9 @@ func (d *Driver) matchQueries(stored []checkpoint.QueryMeta) ([]checkpoint.Query
 		case !ok:
 			changed = true
 			d.log.Info("query added to the script: it starts from empty state", "query", m.Name)
+		case h.Fingerprint != m.Fingerprint && strings.Contains(h.Fingerprint, " state{") && !strings.Contains(h.Fingerprint, " state{layout="):
+			errs = append(errs, fmt.Errorf("query %s %w: at %s, its state was written by an earlier sensorlab build, in a layout this one does not read (group keys that cannot be NULL are now kept without a null marker); start it with a new --checkpoint (the old checkpoint and the tables stay as they are)",
+				m.Name, errIncompatibleQuery, d.prog.Queries[i].At))
 		case h.Fingerprint != m.Fingerprint:
 			errs = append(errs, fmt.Errorf("query %s %w: at %s, its state was kept for %s, and the script now says %s; start it with a new --checkpoint",
 				m.Name, errIncompatibleQuery, d.prog.Queries[i].At, h.Fingerprint, m.Fingerprint))

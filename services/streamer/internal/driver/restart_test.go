@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -187,5 +189,39 @@ func TestConsoleShowsTheFirstRowsOfTheOrder(t *testing.T) {
 		if want := fmt.Sprintf(`{"word":%q,"count":%d}`, all[i].word, all[i].n); string(r) != want {
 			t.Fatalf("latest row %d is %s, want %s (the order's)", i, r, want)
 		}
+	}
+}
+
+// A checkpoint an earlier build wrote, whose state keeps a null marker in
+// every group key, is refused with that reason, not read as this build's
+// layout (which would misread every key) and not as a query the user
+// changed.
+func TestACheckpointOfTheEarlierStateLayoutIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := newWorld(t, contract.EventsTopic)
+	w.send(ctx, contract.EventsTopic, readings(rand.New(rand.NewPCG(7, 8)), origin, 300)...)
+	script := seedScript(t)
+	cfg := w.config()
+	if err := w.run(ctx, cfg, script, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimPrefix(cfg.Checkpoint, "file://")
+	meta := filepath.Join(dir, "metadata.json")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.ReplaceAll(string(b), "state{"+stateLayout+" ", "state{")
+	if old == string(b) {
+		t.Fatalf("metadata.json names no state layout:\n%s", b)
+	}
+	if err := os.WriteFile(meta, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = w.run(ctx, cfg, script, io.Discard, nil)
+	if !errors.Is(err, errIncompatibleQuery) || !strings.Contains(err.Error(), "written by an earlier sensorlab build") ||
+		!strings.Contains(err.Error(), "start it with a new --checkpoint") {
+		t.Fatalf("restart on a checkpoint of the earlier layout: err = %v, want it refused for its layout", err)
 	}
 }
