@@ -350,7 +350,7 @@ func (o *Op) add(b *types.Batch) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if o.sess != nil || !o.rawKey {
+	if !o.rawKey {
 		if cap(o.keyEnds) < n {
 			o.keyEnds = make([]uint32, n)
 		}

@@ -186,12 +186,12 @@ func (o *Op) markKey(kid int32) {
 // here and in finishSessions' merge of partitions.
 func (o *Op) addSessions(b *types.Batch, rows []int32, ts []int64) error {
 	s, S, gap := o.sess, o.stride, o.cfg.Window.Gap
+	var raw []string // the key strings, when they are their encoding
+	if o.rawKey {
+		raw = b.Cols[o.cfg.Keys[0]].Str
+	}
 	for _, i := range rows {
-		var lo uint32
-		if i > 0 {
-			lo = o.keyEnds[i-1]
-		}
-		kid := s.keyID(o.keyBuf[lo:o.keyEnds[i]])
+		kid := s.keyID(o.rowKey(raw, i))
 		var p int32
 		if b.Partition != nil {
 			p = b.Partition[i]
