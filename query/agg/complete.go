@@ -49,7 +49,8 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 		w.shown = c
 	}
 	// The rows to compute: the groups created since the last emission,
-	// sorted by key, then the older groups the batch changed.
+	// sorted by key, then the older groups the batch changed (whose keys
+	// the cache holds: only their aggregates are computed).
 	refs := o.sc.refs[:0]
 	for r := c.upTo; r < w.n; r++ {
 		if w.isMain(r, S) {
@@ -60,7 +61,7 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 	o.sortKeys(refs)
 	for _, m := range w.touched {
 		if m < c.upTo {
-			refs = append(refs, keyRef{k: w.key(m, S), r: m})
+			refs = append(refs, keyRef{r: m})
 		}
 	}
 	rows := refs[:0:0]
@@ -71,7 +72,11 @@ func (o *Op) emitComplete(out *types.Batch, w *store) error {
 	reserve(scratch, len(refs))
 	err := o.mergeGroups(&o.sc, w, refs)
 	if err == nil {
-		err = o.emitRows(&o.sc, scratch, 0, w, refs)
+		err = o.emitKeys(scratch, 0, refs[:nNew])
+	}
+	if err == nil {
+		err = o.emitAggs(&o.sc, scratch, len(o.cfg.Keys), w, refs)
+		scratch.N = len(refs) // the key columns hold the new groups' rows only
 	}
 	clear(refs)
 	o.sc.refs = refs[:0]

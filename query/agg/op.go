@@ -1387,6 +1387,18 @@ func (o *Op) stringKey() bool {
 // emitRows appends to out, from column c on, the keys and aggregates of
 // the groups refs: each a record of src, or (^r) of o.sc.acc.
 func (o *Op) emitRows(sc *scratch, out *types.Batch, c int, src *store, refs []keyRef) error {
+	if err := o.emitKeys(out, c, refs); err != nil {
+		return err
+	}
+	if err := o.emitAggs(sc, out, c+len(o.cfg.Keys), src, refs); err != nil {
+		return err
+	}
+	out.N += len(refs)
+	return nil
+}
+
+// emitKeys appends the keys of refs to out's key columns, from column c on.
+func (o *Op) emitKeys(out *types.Batch, c int, refs []keyRef) error {
 	nk := len(o.cfg.Keys)
 	if o.stringKey() {
 		// The encoding is the string: every key of the batch in one
@@ -1413,13 +1425,17 @@ func (o *Op) emitRows(sc *scratch, out *types.Batch, c int, src *store, refs []k
 			}
 		}
 	}
-	c += nk
+	return nil
+}
+
+// emitAggs appends the aggregates of refs (records of src, or (^r) of
+// sc.acc) to out's aggregate columns, from column c on.
+func (o *Op) emitAggs(sc *scratch, out *types.Batch, c int, src *store, refs []keyRef) error {
 	for i := range o.aggs {
 		if err := o.aggs[i].emitCol(src, sc.acc, refs, o.stride, out.Cols[c+i]); err != nil {
 			return err
 		}
 	}
-	out.N += len(refs)
 	return nil
 }
 
