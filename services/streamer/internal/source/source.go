@@ -56,7 +56,10 @@ type Options struct {
 	Brokers        []string
 	Topic          string
 	FailOnDataLoss bool
-	Logger         *slog.Logger
+	// Partitions, when set, are the only partitions read (a replica's task
+	// reads the partitions its consumer group assigned it); nil reads all.
+	Partitions []int32
+	Logger     *slog.Logger
 	// ExtraOpts are appended to the clients' options (tests use them).
 	ExtraOpts []kgo.Opt
 }
@@ -108,6 +111,15 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 	if err != nil {
 		admCl.Close()
 		return nil, fmt.Errorf("topic %q: %w (last error: %v)", o.Topic, err, last)
+	}
+	if o.Partitions != nil {
+		for _, p := range o.Partitions {
+			if !slices.Contains(parts, p) {
+				admCl.Close()
+				return nil, fmt.Errorf("topic %q has no partition %d (it has %d)", o.Topic, p, len(parts))
+			}
+		}
+		parts = slices.Sorted(slices.Values(o.Partitions))
 	}
 	s.partitions = parts
 	return s, nil

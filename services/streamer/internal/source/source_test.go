@@ -3,6 +3,8 @@ package source
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +108,60 @@ func TestSourceTakesExactRanges(t *testing.T) {
 	})
 	if n != 80+95+50 {
 		t.Fatalf("second batch took %d records, want %d", n, 80+95+50)
+	}
+}
+
+// A source given some partitions (a replica's task) lists, plans and reads
+// only those, and one the topic does not have is refused by name.
+func TestSourceReadsOnlyItsPartitions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := 0; i < 30; i++ {
+		r := &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := Open(ctx, Options{Brokers: brokers, Topic: "t", Partitions: []int32{2, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if got := src.Partitions(); !slices.Equal(got, []int32{0, 2}) {
+		t.Fatalf("partitions %v, want [0 2]", got)
+	}
+	latest, err := src.ListOffsets(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != 2 || latest[0] != 10 || latest[2] != 10 {
+		t.Fatalf("latest %v, want partitions 0 and 2 at 10", latest)
+	}
+	if err := src.StartAt(Offsets{0: 0, 2: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.FillTo(ctx, latest); err != nil {
+		t.Fatal(err)
+	}
+	parts := map[int32]int{}
+	src.Take(Offsets{0: 0, 2: 0}, latest, func(r *kgo.Record) { parts[r.Partition]++ })
+	if len(parts) != 2 || parts[0] != 10 || parts[2] != 10 {
+		t.Fatalf("took %v records by partition, want 10 of 0 and 10 of 2", parts)
+	}
+
+	_, err = Open(ctx, Options{Brokers: brokers, Topic: "t", Partitions: []int32{1, 3}})
+	if err == nil || !strings.Contains(err.Error(), `topic "t" has no partition 3 (it has 3)`) {
+		t.Fatalf("Open of a partition the topic lacks: %v", err)
 	}
 }
