@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sensorlab/sensorlab/query/agg"
@@ -31,6 +32,9 @@ type aggPlan struct {
 	inCanon  []string
 	out      types.Schema
 	shareKey string
+	// keyOrigins are the source columns among the group keys (a key that
+	// is a source column unchanged).
+	keyOrigins []string
 }
 
 // resolveRef finds the column a reference names in r; -1 when none.
@@ -145,6 +149,9 @@ func (b *builder) aggregate(s *sql.Select, r *relation) (*relation, error) {
 		if ref, ok := g.(*sql.ColumnRef); ok {
 			if i := resolveRef(r, ref); i >= 0 {
 				name, qual = r.cols[i].Name, r.cols[i].Qualifier
+				if o := r.originOf(i); o != "" {
+					ap.keyOrigins = append(ap.keyOrigins, o)
+				}
 			}
 		}
 		keyCanon[k] = len(keys)
@@ -516,6 +523,13 @@ func (b *builder) checkStreaming(s *sql.Select) error {
 		return sql.Errorf(q.At, "session windows are emitted in append or complete mode")
 	}
 	return nil
+}
+
+// GroupedBy reports whether the query aggregates by column col of its
+// source, unchanged, among its group keys: then every group of the query
+// holds rows of one value of col.
+func (q *Query) GroupedBy(col string) bool {
+	return q.agg != nil && slices.ContainsFunc(q.agg.keyOrigins, func(o string) bool { return strings.EqualFold(o, col) })
 }
 
 // Fingerprint describes what a checkpoint's state depends on: the source,

@@ -42,6 +42,10 @@ type Source struct {
 	// time is at or before the batch's watermark, the rows the stateful
 	// queries drop as late (Spark only counts them); "" drops them.
 	LateTopic string
+	// Key (WITH key = '…') is the column whose value the records' Kafka key
+	// carries, as the kafka sink's key option writes it: all the records
+	// of one value are in one partition. "" when not declared.
+	Key string
 	// Options are the WITH options, keys in lower case.
 	Options map[string]string
 	// Schema is every column in declaration order: decoded and computed.
@@ -60,7 +64,7 @@ type Watermark struct {
 // The WITH options each connector accepts, for sources and for sinks.
 var (
 	sourceOptions = map[string][]string{
-		"kafka": {"connector", "topic", "format", "scan.startup.mode", "startingoffsets", "late_topic"},
+		"kafka": {"connector", "topic", "format", "scan.startup.mode", "startingoffsets", "late_topic", "key"},
 		"delta": {"connector", "path"},
 	}
 	sinkOptions = map[string][]string{
@@ -200,6 +204,13 @@ func bindSource(cs *sql.CreateSource) (*Source, error) {
 			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: late_topic %q: name a topic other than the source's", s.Name, t)
 		}
 		s.LateTopic = t
+	}
+	if k, ok := opts["key"]; ok {
+		i := slices.IndexFunc(cs.Columns, func(c *sql.ColumnDef) bool { return strings.EqualFold(c.Name.Name, k) })
+		if i < 0 {
+			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: key %q: no such column (the key option names the column the records' Kafka key carries)", s.Name, k)
+		}
+		s.Key = cs.Columns[i].Name.Name
 	}
 	return s, nil
 }

@@ -307,6 +307,17 @@ func checkSinkColumns(q *Query) error {
 type relation struct {
 	cols    []expr.Column
 	notNull []bool // per column: never NULL (see notNull)
+	// origin is, per column, the source column it is unchanged; "" (or
+	// past the end) when it is computed or comes through a subquery.
+	origin []string
+}
+
+// originOf is the source column that column i is, "" when none.
+func (r *relation) originOf(i int) string {
+	if i < len(r.origin) {
+		return r.origin[i]
+	}
+	return ""
 }
 
 // add appends a column.
@@ -394,6 +405,7 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 		r := &relation{}
 		for _, f := range src.Schema {
 			r.add(expr.Column{Qualifier: qual, Name: f.Name, Type: f.Type}, !f.Nullable)
+			r.origin = append(r.origin, f.Name)
 		}
 		if src.Watermark != nil {
 			b.watermarked = strings.ToLower(src.Watermark.Column)
@@ -432,7 +444,7 @@ func (b *builder) from(t sql.TableExpr) (*relation, error) {
 			qual = n.Alias.Name
 		}
 		pieceNotNull := piecesNotNull(n.Gen.Args[0].(*sql.Call), r, n.Outer)
-		r = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull)}
+		r = &relation{cols: slices.Clone(r.cols), notNull: slices.Clone(r.notNull), origin: slices.Clone(r.origin)}
 		r.add(expr.Column{Qualifier: qual, Name: name, Type: types.TString}, pieceNotNull)
 		return r, nil
 	case *sql.Join:

@@ -121,6 +121,7 @@ func TestStreamingRefusals(t *testing.T) {
 		{"bad option", "CREATE SINK s WITH (connector='delta', path='p', colour='red') AS SELECT * FROM sensors", 1, 50, `option "colour" is not known`},
 		{"late topic without a watermark", "CREATE SOURCE l (v STRING) WITH (topic='in', late_topic='in.late');\nSELECT v FROM l", 1, 1, "late_topic receives the records dropped as late: it needs a WATERMARK"},
 		{"late topic is the source's", "CREATE SOURCE l (ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) WITH (topic='in', late_topic='in');\nSELECT ts FROM l", 1, 1, "name a topic other than the source's"},
+		{"key of no column", "CREATE SOURCE k (v STRING) WITH (topic='in', key='device');\nSELECT v FROM k", 1, 1, `key "device": no such column`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -217,6 +218,39 @@ SELECT word FROM (SELECT explode(split(sensor_id, ',')) AS word FROM sensors) t`
 	} {
 		if got := p.Queries[i].Output.String(); got != want {
 			t.Errorf("query %d\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// A query groups by its source's key column when one of its group keys is
+// that column unchanged: not through an expression, a subquery or a
+// column of another name.
+func TestGroupedByTheSourceColumn(t *testing.T) {
+	ddl := "CREATE SOURCE k (device STRING, site STRING, v DOUBLE, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE) WITH (topic='in', key='DEVICE');\n"
+	for _, c := range []struct {
+		query string
+		want  bool
+	}{
+		{"SELECT device, count(*) FROM k GROUP BY device", true},
+		{"SELECT window.start, k.device, site, sum(v) FROM k GROUP BY window(ts, '10 seconds'), site, k.device", true},
+		{"SELECT x.Device, count(*) FROM k x GROUP BY x.Device", true},
+		{"SELECT site, count(*) FROM k GROUP BY site", false},
+		{"SELECT lower(device), count(*) FROM k GROUP BY lower(device)", false},
+		{"SELECT device, count(*) FROM (SELECT site AS device FROM k) t GROUP BY device", false},
+		{"SELECT word, count(*) FROM k LATERAL VIEW explode(split(site, ' ')) w AS word GROUP BY word", false},
+		{"SELECT word, device, count(*) FROM k LATERAL VIEW explode(split(site, ' ')) w AS word GROUP BY word, device", true},
+		{"SELECT device, v FROM k", false},
+	} {
+		prog, err := compile(t, ddl+"CREATE SINK s WITH (connector = 'console', mode = 'update') AS "+c.query, Streaming)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		q := prog.Queries[0]
+		if q.Source.Key != "device" {
+			t.Fatalf("source key %q, want the column's declared name device", q.Source.Key)
+		}
+		if got := q.GroupedBy(q.Source.Key); got != c.want {
+			t.Errorf("%s: GroupedBy(device) = %v, want %v", c.query, got, c.want)
 		}
 	}
 }
