@@ -62,7 +62,7 @@ type status interface {
 	Ready() error
 	Progress(n int) []progress.Query
 	Rows() any
-	Registry() *prometheus.Registry
+	Registry() prometheus.Gatherer
 }
 
 // newHandler serves:

@@ -59,8 +59,18 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 	if err != nil {
 		return err
 	}
-	d := driver.New(cfg, prog, log, stdout)
 	log.Info("streamer starting", "config", cfg, "query", name)
+	if cfg.Group != "" {
+		if err := driver.CheckReplicable(prog); err != nil {
+			return err
+		}
+		r := newReplica(cfg, prog, log, stdout)
+		if ln != nil {
+			defer serveHTTP(ln, newHandler(log, r), log)()
+		}
+		return r.run(ctx)
+	}
+	d := driver.New(cfg, prog, log, stdout)
 	if ln != nil {
 		defer serveHTTP(ln, newHandler(log, driverStatus{d}), log)()
 	}

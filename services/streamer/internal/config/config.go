@@ -69,6 +69,16 @@ type Config struct {
 	MaxOffsetsPerTrigger int64
 	FailOnDataLoss       bool
 
+	// Group, when set, makes this streamer one replica of the query: it
+	// joins the Kafka consumer group of that name and runs the query over
+	// the partitions the group assigns it, each with its own checkpoint
+	// under <checkpoint>/partitions/<n>. Empty: one streamer reads every
+	// partition.
+	Group string
+	// GroupSessionTimeout is how long the group waits for a silent replica
+	// before it gives the replica's partitions to the others.
+	GroupSessionTimeout time.Duration
+
 	// HTTPAddr serves the live page, /metrics, /healthz and /readyz; empty
 	// disables the server.
 	HTTPAddr string
@@ -173,16 +183,17 @@ type Healthcheck struct {
 // Default returns the configuration the seed lab runs with.
 func Default() Config {
 	return Config{
-		Command:         CommandRun,
-		Brokers:         []string{"localhost:9092"},
-		DLQTopic:        contract.DLQTopic,
-		StartingOffsets: "latest",
-		Trigger:         TriggerContinuous,
-		FailOnDataLoss:  true,
-		HTTPAddr:        DefaultHTTPAddr,
-		LogLevel:        slog.LevelInfo,
-		ShutdownTimeout: 20 * time.Second,
-		Healthcheck:     Healthcheck{Timeout: 3 * time.Second},
+		Command:             CommandRun,
+		Brokers:             []string{"localhost:9092"},
+		DLQTopic:            contract.DLQTopic,
+		StartingOffsets:     "latest",
+		Trigger:             TriggerContinuous,
+		FailOnDataLoss:      true,
+		HTTPAddr:            DefaultHTTPAddr,
+		LogLevel:            slog.LevelInfo,
+		ShutdownTimeout:     20 * time.Second,
+		GroupSessionTimeout: 10 * time.Second,
+		Healthcheck:         Healthcheck{Timeout: 3 * time.Second},
 	}
 }
 
@@ -198,6 +209,8 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "trigger", Env: "TRIGGER", Default: "0", Usage: "0 (next micro-batch as soon as the previous ends), an interval such as 5s, or available-now", Value: envflag.Func(c.setTrigger, c.triggerText)},
 		{Flag: "max-offsets-per-trigger", Env: "MAX_OFFSETS_PER_TRIGGER", Default: "0", Usage: "cap on records per micro-batch across partitions; 0 = no cap", Value: envflag.Int64(&c.MaxOffsetsPerTrigger)},
 		{Flag: "fail-on-data-loss", Env: "FAIL_ON_DATA_LOSS", Default: "true", Usage: "stop when checkpointed offsets are no longer in Kafka", Value: envflag.Bool(&c.FailOnDataLoss)},
+		{Flag: "group", Env: "GROUP", Default: "(none)", Usage: "Kafka consumer group of the query's replicas: each replica runs the query over the partitions the group assigns it; empty = this streamer reads every partition", Value: envflag.String(&c.Group)},
+		{Flag: "group-session-timeout", Env: "GROUP_SESSION_TIMEOUT", Default: "10s", Usage: "how long the group waits for a silent replica before giving its partitions to the others", Value: envflag.Duration(&c.GroupSessionTimeout)},
 		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of the HTTP server (live page /, /progress, /rows, /metrics, /healthz, /readyz); empty disables", Value: envflag.String(&c.HTTPAddr)},
 		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
 		{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long a signal waits for the batch in flight", Value: envflag.Duration(&c.ShutdownTimeout)},
@@ -335,6 +348,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--http %q: want host:port, or empty to disable", c.HTTPAddr))
 		}
 	}
+	if c.Group != "" && c.Trigger == TriggerAvailableNow {
+		errs = append(errs, errors.New("--trigger available-now processes what one streamer finds at start, then exits: not with --group, whose replicas share the partitions as long as they run"))
+	}
+	if c.Group != "" && (c.GroupSessionTimeout < 6*time.Second || c.GroupSessionTimeout > 5*time.Minute) {
+		errs = append(errs, fmt.Errorf("--group-session-timeout %v: want 6s to 5m (the broker's group.min/max.session.timeout.ms)", c.GroupSessionTimeout))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want a positive duration", c.ShutdownTimeout))
 	}
@@ -395,6 +414,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("trigger", c.triggerText()),
 		slog.Int64("max_offsets_per_trigger", c.MaxOffsetsPerTrigger),
 		slog.Bool("fail_on_data_loss", c.FailOnDataLoss),
+		slog.String("group", c.Group),
+		slog.String("group_session_timeout", c.GroupSessionTimeout.String()),
 		slog.String("http", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

@@ -79,12 +79,13 @@ func TestEmptyVariables(t *testing.T) {
 		"S3_ACCESS_KEY":    is("no access key", func(c Config) bool { return c.S3.AccessKey == "" }),
 		"S3_SECRET_KEY":    is("no secret key", func(c Config) bool { return c.S3.SecretKey == "" }),
 		"S3_REGION":        is("no region", func(c Config) bool { return c.S3.Region == "" }),
+		"GROUP":            is("no group: one streamer reads every partition", func(c Config) bool { return c.Group == "" }),
 		"KAFKA_BROKERS":    wantError("--brokers: at least one"),
 		"DLQ_TOPIC":        wantError("--dlq-topic: required"),
 		"LAKE":             wantError("--lake (LAKE): required"),
 		"STARTING_OFFSETS": wantError("--starting-offsets"),
 	}
-	for _, name := range []string{"TRIGGER", "MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL"} {
+	for _, name := range []string{"TRIGGER", "MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL", "GROUP_SESSION_TIMEOUT"} {
 		cases[name] = wantError(name + `=""`)
 	}
 	def := Default()
@@ -128,12 +129,12 @@ func TestAnEmptyVariableCountsAsSet(t *testing.T) {
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
-	_, err := Parse([]string{"--starting-offsets", "middle", "--http", "nonsense"},
+	_, err := Parse([]string{"--starting-offsets", "middle", "--http", "nonsense", "--group", "g", "--group-session-timeout", "1s", "--trigger", "available-now"},
 		env(map[string]string{"LAKE": "s3://lake", "SHUTDOWN_TIMEOUT": "soon", "MAX_OFFSETS_PER_TRIGGER": "-1"}), io.Discard)
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{`SHUTDOWN_TIMEOUT="soon"`, "--starting-offsets", "--http", "S3_ENDPOINT", "--max-offsets-per-trigger -1"} {
+	for _, want := range []string{`SHUTDOWN_TIMEOUT="soon"`, "--starting-offsets", "--http", "S3_ENDPOINT", "--max-offsets-per-trigger -1", "--group-session-timeout 1s: want 6s to 5m", "available-now processes what one streamer finds at start, then exits: not with --group"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

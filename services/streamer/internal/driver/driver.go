@@ -71,6 +71,9 @@ type Driver struct {
 	stdout io.Writer
 	// ExtraKafkaOpts are added to every Kafka client (tests use them).
 	ExtraKafkaOpts []kgo.Opt
+	// Partitions, when set, are the only partitions of the source the
+	// queries read (a replica's task); nil reads all.
+	Partitions []int32
 	// WrapStore, when set, wraps the lake ("lake") and the checkpoint
 	// ("checkpoint") stores as they are opened (tests inject failures).
 	WrapStore func(name string, st lake.Store) lake.Store
@@ -273,7 +276,7 @@ func (d *Driver) open(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	src, err := source.Open(ctx, source.Options{Brokers: d.cfg.Brokers, Topic: s.topic,
-		FailOnDataLoss: d.cfg.FailOnDataLoss, Logger: d.log, ExtraOpts: d.ExtraKafkaOpts})
+		FailOnDataLoss: d.cfg.FailOnDataLoss, Partitions: d.Partitions, Logger: d.log, ExtraOpts: d.ExtraKafkaOpts})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
@@ -380,4 +383,26 @@ func (d *Driver) LatestRows() []QueryRows {
 		names[i] = q.Name
 	}
 	return d.latest.get(names)
+}
+
+// CheckReplicable refuses a query file that replicas of a consumer group
+// (--group) cannot run: each replica's task aggregates one partition alone,
+// so an aggregating query must group by the column the records are keyed
+// by (CREATE SOURCE … WITH (key = '…')), whose groups then each live in
+// one partition. Queries without aggregation run on any input.
+func CheckReplicable(prog *plan.Program) error {
+	var errs []error
+	for _, q := range prog.Queries {
+		switch {
+		case !q.Stateful:
+		case q.Source.Key == "":
+			errs = append(errs, fmt.Errorf("%s: query %s aggregates, and with --group each partition is aggregated by its own task: "+
+				"declare the column the records' Kafka key carries (CREATE SOURCE %s … WITH (key = '<column>')) and group by it, "+
+				"or run one streamer without --group", q.At, q.Name, q.Source.Name))
+		case !q.GroupedBy(q.Source.Key):
+			errs = append(errs, fmt.Errorf("%s: query %s does not group by %s, the column source %s is keyed by: with --group each partition is aggregated by its own task, "+
+				"so a group must not span partitions; add %s to its GROUP BY, or run one streamer without --group", q.At, q.Name, q.Source.Key, q.Source.Name, q.Source.Key))
+		}
+	}
+	return errors.Join(errs...)
 }

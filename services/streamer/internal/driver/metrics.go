@@ -96,7 +96,7 @@ func newObserver(d *Driver) *observer {
 }
 
 // Registry is the driver's Prometheus registry, for /metrics.
-func (d *Driver) Registry() *prometheus.Registry { return d.obs.reg }
+func (d *Driver) Registry() prometheus.Gatherer { return d.obs.reg }
 
 // record updates the series from one batch's reports (one per query),
 // its watermark and the largest event time it read (ms; ok false if none).

@@ -89,8 +89,8 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	for _, rq := range s.queries {
 		if n, ok := qsink.ShowsFirst(rq.out); ok {
 			// A console prints its first rows and /rows keeps its first
-			// latestRowsCap: only those need ORDER BY's order.
-			rq.exec.ReadsFirst(max(n, latestRowsCap))
+			// LatestRowsCap: only those need ORDER BY's order.
+			rq.exec.ReadsFirst(max(n, LatestRowsCap))
 		}
 	}
 	s.state = stateCursor{snapshotNext: true}

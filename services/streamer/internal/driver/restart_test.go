@@ -182,8 +182,8 @@ func TestConsoleShowsTheFirstRowsOfTheOrder(t *testing.T) {
 	if len(rows) != 1 {
 		t.Fatalf("latest rows %+v, want word_counts'", d.LatestRows())
 	}
-	if rows[0].NumRows != 160 || len(rows[0].Rows) != latestRowsCap {
-		t.Fatalf("latest rows: %d of %d, want the first %d of 160", len(rows[0].Rows), rows[0].NumRows, latestRowsCap)
+	if rows[0].NumRows != 160 || len(rows[0].Rows) != LatestRowsCap {
+		t.Fatalf("latest rows: %d of %d, want the first %d of 160", len(rows[0].Rows), rows[0].NumRows, LatestRowsCap)
 	}
 	for i, r := range rows[0].Rows {
 		if want := fmt.Sprintf(`{"word":%q,"count":%d}`, all[i].word, all[i].n); string(r) != want {

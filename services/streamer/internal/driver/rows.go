@@ -8,12 +8,12 @@ import (
 	"github.com/sensorlab/sensorlab/query/types"
 )
 
-// latestRowsCap is how many rows of a query's latest output the live page
+// LatestRowsCap is how many rows of a query's latest output the live page
 // is given.
-const latestRowsCap = 100
+const LatestRowsCap = 100
 
 // QueryRows is the latest output of one query: the rows of the last batch
-// that produced any (the first latestRowsCap), as to_json writes them.
+// that produced any (the first LatestRowsCap), as to_json writes them.
 type QueryRows struct {
 	Query     string            `json:"query"`
 	Sink      string            `json:"sink"`
@@ -50,7 +50,7 @@ func (l *latestRows) record(name, sink, mode string, batchID int64, b *types.Bat
 		}
 		l.fmts[name] = f
 	}
-	head := headRows(b, latestRowsCap)
+	head := headRows(b, LatestRowsCap)
 	qr := QueryRows{Query: name, Sink: sink, Mode: mode, BatchID: batchID, NumRows: b.N, Truncated: b.N > head.N,
 		Rows: make([]json.RawMessage, 0, head.N)}
 	for _, fl := range b.Schema {

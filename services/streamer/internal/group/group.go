@@ -241,3 +241,10 @@ func (m *Member) stop(ps []int32, why string) {
 	m.log.Info(why+": their tasks stopped", "group", m.opts.Group, "partitions", which,
 		"stop_ms", time.Since(start).Milliseconds(), "owned", m.Owned())
 }
+
+// Joined reports whether the member is in the group now (it has joined and
+// not been fenced or left since).
+func (m *Member) Joined() bool {
+	_, gen := m.cl.GroupMetadata()
+	return gen >= 0
+}

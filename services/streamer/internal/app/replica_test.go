@@ -1,0 +1,240 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/queries"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
+)
+
+// keyedSeed writes the seed lab's query file with its source declared
+// keyed by sensor_id (as the producer keys it) and returns its path.
+func keyedSeed(t *testing.T) string {
+	t.Helper()
+	b, err := fs.ReadFile(queries.FS, queries.SeedStreaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const with = "late_topic = 'eventos_sensores.late')"
+	text := strings.Replace(string(b), with, "late_topic = 'eventos_sensores.late', key = 'sensor_id')", 1)
+	if text == string(b) {
+		t.Fatalf("the seed query file no longer ends its source with %q", with)
+	}
+	path := filepath.Join(t.TempDir(), "keyed.sql")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startReplica runs a replica of cfg until its context is cancelled; the
+// returned stop cancels it and waits for it to leave the group.
+func (w *world) startReplica(cfg config.Config) (*replica, func()) {
+	w.t.Helper()
+	name, text, err := queryText(cfg.Query)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	prog, err := driver.Compile(name, text)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := driver.CheckReplicable(prog); err != nil {
+		w.t.Fatal(err)
+	}
+	r := newReplica(cfg, prog, quietLog(), discard{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := r.run(ctx); err != nil {
+			w.t.Errorf("replica: %v", err)
+		}
+	}()
+	return r, func() { cancel(); wg.Wait() }
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Replicas of one query share its partitions: with two, then one (the
+// other stopped mid-stream), then two again (one added back), the stream
+// table holds every closed window of every sensor once, as one streamer
+// writes it, and each partition has its own checkpoint.
+func TestReplicasShareThePartitionsAndWriteEachWindowOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	cfg := w.config(func(c *config.Config) {
+		c.Query = keyedSeed(t)
+		c.Group = "seed-replicas"
+		c.Trigger = config.TriggerContinuous
+	})
+	rng := rand.New(rand.NewPCG(7, 8))
+	ts := origin
+	produce := func(n int) {
+		w.produce(ctx, rng, ts, n)
+		ts += int64(n) * 100
+	}
+	owned := func(rs ...*replica) [][]int32 {
+		out := make([][]int32, len(rs))
+		for i, r := range rs {
+			out[i], _ = r.owned()
+		}
+		return out
+	}
+	shared := func(rs ...*replica) func() bool {
+		return func() bool {
+			var all []int32
+			for _, ps := range owned(rs...) {
+				if len(ps) == 0 {
+					return false
+				}
+				all = append(all, ps...)
+			}
+			slices.Sort(all)
+			return slices.Equal(all, []int32{0, 1, 2})
+		}
+	}
+
+	produce(1500)
+	a, stopA := w.startReplica(cfg)
+	b, stopB := w.startReplica(cfg)
+	defer stopB()
+	waitFor(t, ctx, shared(a, b))
+	t.Logf("two replicas own %v", owned(a, b))
+	produce(1500)
+	waitFor(t, ctx, func() bool { return len(w.committedRows(ctx)) > 0 })
+
+	stopA() // mid-stream: b takes a's partitions over
+	waitFor(t, ctx, shared(b))
+	produce(1500)
+	c, stopC := w.startReplica(cfg)
+	defer stopC()
+	waitFor(t, ctx, shared(b, c))
+	t.Logf("after a stopped and c joined: %v", owned(b, c))
+	produce(1500)
+
+	// A last reading of every sensor, five minutes on, moves every
+	// partition's watermark past every window above.
+	closing := ts + 5*60_000
+	for i := 1; i <= 20; i++ {
+		w.produceRecord(ctx, contract.Event{SensorID: fmt.Sprintf("S%03d", i), TS: closing, Temp: 20, Hum: 50, OK: true})
+	}
+	want := expected(w.sent, 10_000, 60_000)
+	waitFor(t, ctx, func() bool { return len(w.committedRows(ctx)) >= len(want) })
+	compareRows(t, w.committedRows(ctx), want)
+
+	// Each partition's task commits its alerts in its own transactions:
+	// read_committed, every hot window's alert is there once.
+	var wantAlerts, gotAlerts []string
+	for k, r := range want {
+		if r.MaxTemp > 39.5 {
+			wantAlerts = append(wantAlerts, fmt.Sprintf("%s@%d", k.sensor, k.start))
+		}
+	}
+	waitFor(t, ctx, func() bool {
+		gotAlerts = gotAlerts[:0]
+		for _, r := range committedRecords(t, ctx, w.brokers, contract.AlertsTopic) {
+			var a contract.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				t.Fatalf("alert %s: %v", r.Value, err)
+			}
+			gotAlerts = append(gotAlerts, fmt.Sprintf("%s@%d", a.SensorID, a.WinStart))
+		}
+		return len(gotAlerts) >= len(wantAlerts)
+	})
+	slices.Sort(wantAlerts)
+	slices.Sort(gotAlerts)
+	if len(wantAlerts) == 0 || !slices.Equal(gotAlerts, wantAlerts) {
+		t.Fatalf("alerts: got %d, want %d (%v, want %v)", len(gotAlerts), len(wantAlerts), gotAlerts, wantAlerts)
+	}
+
+	// The replica's status: each task's progress, rows and series, the
+	// series labelled with the partition.
+	h := newHandler(quietLog(), b)
+	ps, _ := b.owned()
+	metrics := string(get(t, h, "/metrics"))
+	for _, p := range ps {
+		if want := fmt.Sprintf(`sensorlab_streamer_batches_total{partition="%d"}`, p); !strings.Contains(metrics, want) {
+			t.Errorf("/metrics of a replica owning %v has no %s", ps, want)
+		}
+	}
+	if strings.Count(metrics, "# TYPE go_goroutines ") != 1 {
+		t.Error("/metrics repeats the process's own series per partition")
+	}
+	var reports []struct {
+		Sources []struct{ StartOffset map[string]map[string]int64 }
+	}
+	if err := json.Unmarshal(get(t, h, "/progress"), &reports); err != nil || len(reports) == 0 {
+		t.Fatalf("/progress: %d reports, %v", len(reports), err)
+	}
+	var rows []driver.QueryRows
+	if err := json.Unmarshal(get(t, h, "/rows"), &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("/rows: %v, %v", rows, err)
+	}
+	if string(get(t, h, "/readyz")) != "ready\n" {
+		t.Error("/readyz: a replica whose tasks run is not ready")
+	}
+
+	for p := range 3 {
+		key := fmt.Sprintf("_checkpoints/streamer/partitions/%d/metadata.json", p)
+		if _, err := w.store.Get(ctx, key); err != nil {
+			t.Errorf("partition %d has no checkpoint of its own: %v", p, err)
+		}
+	}
+	if _, err := w.store.Get(ctx, "_checkpoints/streamer/metadata.json"); err == nil {
+		t.Error("replicas wrote a checkpoint for every partition at once: each partition's task keeps its own")
+	}
+}
+
+// produceRecord sends one reading keyed by its sensor.
+func (w *world) produceRecord(ctx context.Context, ev contract.Event) {
+	w.t.Helper()
+	w.sent = append(w.sent, ev)
+	r := &kgo.Record{Topic: contract.EventsTopic, Key: []byte(ev.SensorID), Value: contract.AppendJSON(nil, ev)}
+	if err := w.prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// With --group, a query that aggregates must group by the column its
+// source is keyed by: the seed's own file, which declares no key, is
+// refused at start with what to write.
+func TestReplicasRefuseAQueryNotGroupedByItsKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := newWorld(t)
+	cfg := w.config(func(c *config.Config) { c.Group = "g"; c.Trigger = config.TriggerContinuous })
+	var logs strings.Builder
+	if code := Main(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	for _, s := range []string{"query stream aggregates", "WITH (key = '<column>')", "query alerts aggregates", "without --group"} {
+		if !strings.Contains(logs.String(), s) {
+			t.Errorf("the refusal %q does not say %q", logs.String(), s)
+		}
+	}
+	if objs, _ := w.store.List(ctx, ""); len(objs) != 0 {
+		t.Fatalf("the refused start wrote %d objects", len(objs))
+	}
+}
