@@ -168,6 +168,9 @@ const (
 	ReasonMissingField  = "missing_field"
 	ReasonWrongType     = "wrong_type"
 	ReasonOutOfRange    = "out_of_range"
+	// ReasonKeyMismatch: the record's Kafka key is not the value of the
+	// column its source is declared keyed by (plan's WITH key = '…').
+	ReasonKeyMismatch = "key_mismatch"
 )
 
 // Reject says why a record was not decoded. Field names the column at

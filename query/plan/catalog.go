@@ -206,11 +206,16 @@ func bindSource(cs *sql.CreateSource) (*Source, error) {
 		s.LateTopic = t
 	}
 	if k, ok := opts["key"]; ok {
-		i := slices.IndexFunc(cs.Columns, func(c *sql.ColumnDef) bool { return strings.EqualFold(c.Name.Name, k) })
-		if i < 0 {
+		i := slices.IndexFunc(s.Decoded, func(c decode.Column) bool { return strings.EqualFold(c.Name, k) })
+		switch {
+		case i < 0 && slices.ContainsFunc(cs.Columns, func(c *sql.ColumnDef) bool { return strings.EqualFold(c.Name.Name, k) }):
+			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: key %q: name a column read from the record, not a computed one", s.Name, k)
+		case i < 0:
 			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: key %q: no such column (the key option names the column the records' Kafka key carries)", s.Name, k)
+		case s.Decoded[i].Type.Kind != types.String:
+			return nil, sql.Errorf(cs.At, "CREATE SOURCE %s: key %q: the column is %s; a Kafka key is compared as text: name a STRING column", s.Name, k, s.Decoded[i].Type)
 		}
-		s.Key = cs.Columns[i].Name.Name
+		s.Key = s.Decoded[i].Name
 	}
 	return s, nil
 }

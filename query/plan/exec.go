@@ -20,6 +20,7 @@ type SourceReader struct {
 	rec      []int        // record index of each raw row
 	computed []expr.Expr
 	checks   []check
+	keyCol   int // the decoded column the records' key must equal (WITH key); -1: none
 	sel      [2][]int32 // the rows that passed the checks so far, and the next check's
 	now      int64
 	work     types.Batch     // the decoded and computed columns of a batch
@@ -51,7 +52,10 @@ func NewSourceReader(s *Source) (*SourceReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.Name, err)
 	}
-	r := &SourceReader{src: s, dec: d, raw: types.NewBatch(d.Schema(), 1024)}
+	r := &SourceReader{src: s, dec: d, raw: types.NewBatch(d.Schema(), 1024), keyCol: -1}
+	if s.Key != "" {
+		r.keyCol = slices.IndexFunc(s.Decoded, func(c decode.Column) bool { return c.Name == s.Key })
+	}
 	internal := make(types.Schema, 0, len(s.Schema))
 	for _, c := range s.Decoded {
 		internal = append(internal, types.Field{Name: c.Name, Type: c.Type, Nullable: !c.NotNull})
@@ -102,7 +106,43 @@ func (r *SourceReader) Read(recs []decode.Record, nowMicros int64) (*types.Batch
 		r.rec = append(r.rec, i)
 	}
 	r.raw.N = len(r.rec)
+	if r.keyCol >= 0 {
+		rejected = r.checkKeys(recs, rejected)
+	}
 	return r.rows(r.raw, rejected)
+}
+
+// checkKeys rejects the rows whose record's Kafka key is not their key
+// column's value: a source declared keyed by a column has each value's
+// records in one partition, which a record keyed otherwise breaks.
+func (r *SourceReader) checkKeys(recs []decode.Record, rejected []Rejected) []Rejected {
+	v := r.raw.Cols[r.keyCol]
+	sel := r.sel[0][:0]
+	before := len(rejected)
+	for j := range r.raw.N {
+		i := r.rec[j]
+		if (v.Null == nil || !v.Null[j]) && string(recs[i].Key) == v.Str[j] {
+			sel = append(sel, int32(j))
+			continue
+		}
+		got := "no key"
+		if recs[i].Key != nil {
+			got = fmt.Sprintf("key %q", recs[i].Key)
+		}
+		rejected = append(rejected, Rejected{Index: i, Reason: decode.ReasonKeyMismatch, Field: r.src.Key,
+			Detail: fmt.Sprintf("the record has %s, not its %s: the source is declared keyed by %s", got, r.src.Key, r.src.Key)})
+	}
+	r.sel[0] = sel
+	if len(rejected) == before {
+		return rejected
+	}
+	compact(r.raw, sel)
+	for j, k := range sel {
+		r.rec[j] = r.rec[k]
+	}
+	r.rec = r.rec[:len(sel)]
+	slices.SortStableFunc(rejected, func(a, b Rejected) int { return a.Index - b.Index })
+	return rejected
 }
 
 // rows adds the computed columns, applies the CHECK constraints (rejected

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sensorlab/sensorlab/query/decode"
 	"github.com/sensorlab/sensorlab/query/expr"
 	"github.com/sensorlab/sensorlab/query/types"
 )
@@ -163,4 +164,58 @@ func rowsText(b *types.Batch, rows []int) string {
 		}
 	}
 	return sb.String()
+}
+
+// A source declared keyed by a column rejects, as key_mismatch, every
+// record whose Kafka key is not that column's value (another key, or none),
+// in record order among the records that do not decode; the CHECKs apply
+// to the rows kept (their rejections after).
+func TestKeyedSourceRejectsRecordsKeyedOtherwise(t *testing.T) {
+	p, err := compile(t, `CREATE SOURCE s (id STRING, v BIGINT, CONSTRAINT neg CHECK (v >= 0)) WITH (topic = 't', key = 'id');
+CREATE SINK out WITH (connector = 'console', mode = 'append') AS SELECT * FROM s;`, Streaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewSourceReader(p.Queries[0].Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []decode.Record{
+		{Key: []byte("a"), Value: []byte(`{"id":"a","v":1}`)},
+		{Key: []byte("b"), Value: []byte(`{"id":"a","v":2}`)},
+		{Value: []byte(`{"id":"c","v":3}`)},
+		{Key: []byte("d"), Value: []byte(`{"id":"d",`)},
+		{Key: []byte("e"), Value: []byte(`{"id":"e","v":-5}`)},
+		{Key: []byte("f"), Value: []byte(`{"v":6}`)},
+		{Key: []byte("g"), Value: []byte(`{"id":"g","v":7}`)},
+	}
+	b, rej := r.Read(recs, 0)
+	var got []string
+	for i := range b.N {
+		got = append(got, fmt.Sprintf("%s=%d", b.Cols[0].Str[i], b.Cols[1].I64[i]))
+	}
+	if want := []string{"a=1", "g=7"}; !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	var reasons []string
+	for _, x := range rej {
+		reasons = append(reasons, fmt.Sprintf("%d:%s", x.Index, x.Reason))
+	}
+	if want := []string{"1:key_mismatch", "2:key_mismatch", "3:malformed_json", "5:key_mismatch", "4:neg"}; !slices.Equal(reasons, want) {
+		t.Fatalf("rejected %v, want %v", reasons, want)
+	}
+	if d := rej[1].Detail; !strings.Contains(d, "the record has no key, not its id") {
+		t.Errorf("detail %q", d)
+	}
+
+	for ddl, msg := range map[string]string{
+		"CREATE SOURCE s (id BIGINT) WITH (topic = 't', key = 'id')":                `key "id": the column is BIGINT`,
+		"CREATE SOURCE s (id STRING, k AS lower(id)) WITH (topic = 't', key = 'k')": `key "k": name a column read from the record`,
+		"CREATE SOURCE s (id STRING) WITH (topic = 't', key = 'nope')":              `key "nope": no such column`,
+	} {
+		_, err := compile(t, ddl+";\nSELECT * FROM s", Streaming)
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want …%s…", ddl, err, msg)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/query/plan"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/group"
@@ -61,6 +62,7 @@ func (r *replica) run(ctx context.Context) error {
 		// A task given the shutdown timeout for its batch in flight, and
 		// the time to close its clients.
 		StopTimeout: r.cfg.ShutdownTimeout + 5*time.Second,
+		Migrated:    func(err error) bool { return errors.Is(err, checkpoint.ErrInUse) },
 		Logger:      r.log, ExtraOpts: r.extraKafkaOpts,
 	}, r.task)
 	if err != nil {

@@ -49,7 +49,14 @@ type Options struct {
 	// its batch in flight; a task still running then is abandoned (its batch
 	// is re-run by the partition's next owner).
 	StopTimeout time.Duration
-	Logger      *slog.Logger
+	// Migrated, when set, says that a task's error means another member
+	// owns the partition now (the task found its checkpoint advanced by
+	// another replica): this member was frozen or cut off past the session
+	// timeout and has not heard yet. Such a task waits for the group to
+	// take the partition away (up to twice the session timeout) instead of
+	// failing the replica.
+	Migrated func(error) bool
+	Logger   *slog.Logger
 	// ExtraOpts are appended to the client's options (tests use them).
 	ExtraOpts []kgo.Opt
 }
@@ -174,6 +181,18 @@ func (m *Member) runTask(ctx context.Context, p int32, r *running) {
 	r.err = m.task(ctx, p)
 	if r.err == nil || ctx.Err() != nil {
 		return // stopped: revoked, lost, or the member leaves
+	}
+	if m.opts.Migrated != nil && m.opts.Migrated(r.err) {
+		wait := 2 * m.opts.SessionTimeout
+		if wait <= 0 {
+			wait = 90 * time.Second // twice franz-go's default
+		}
+		m.log.Warn("another replica took the partition over: waiting for the group to say so", "partition", p, "err", r.err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
 	}
 	m.log.Error("the task of an owned partition failed: the replica stops", "partition", p, "err", r.err)
 	select {

@@ -212,3 +212,35 @@ func TestStopGivesUpOnATaskAfterStopTimeout(t *testing.T) {
 		t.Fatalf("Leave took %v with a task that never stops, want about StopTimeout (200ms)", d)
 	}
 }
+
+// A task whose error says another member owns its partition now (this one
+// was frozen past the session timeout) does not fail the replica: it waits
+// for the group to take the partition away; any other error fails it.
+func TestAMigratedTaskWaitsForTheGroup(t *testing.T) {
+	brokers := cluster(t, 2)
+	errMoved := errors.New("checkpoint in use by another streamer")
+	o := options(brokers)
+	o.SessionTimeout = 6 * time.Second
+	o.Migrated = func(err error) bool { return errors.Is(err, errMoved) }
+	m, err := Join(o, func(ctx context.Context, p int32) error {
+		if p == 0 {
+			return errMoved
+		}
+		<-ctx.Done()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitOwned(t, []int32{0, 1}, m)
+	select {
+	case err := <-m.Failed():
+		t.Fatalf("a migrated task failed the replica: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	start := time.Now()
+	m.Leave()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Leave waited %v for the migrated task", d)
+	}
+}
