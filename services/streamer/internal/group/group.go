@@ -50,11 +50,11 @@ type Options struct {
 	// is re-run by the partition's next owner).
 	StopTimeout time.Duration
 	// Migrated, when set, says that a task's error means another member
-	// owns the partition now (the task found its checkpoint advanced by
-	// another replica): this member was frozen or cut off past the session
-	// timeout and has not heard yet. Such a task waits for the group to
-	// take the partition away (up to twice the session timeout) instead of
-	// failing the replica.
+	// wrote the partition's checkpoint (a replica frozen or cut off past
+	// the session timeout, this one or the other). Such a task is run
+	// afresh every few seconds, for up to twice the session timeout, until
+	// the group takes the partition away or the other member stops,
+	// instead of failing the replica.
 	Migrated func(error) bool
 	Logger   *slog.Logger
 	// ExtraOpts are appended to the client's options (tests use them).
@@ -178,20 +178,29 @@ func (m *Member) assigned(_ context.Context, _ *kgo.Client, parts map[string][]i
 
 func (m *Member) runTask(ctx context.Context, p int32, r *running) {
 	defer close(r.done)
-	r.err = m.task(ctx, p)
-	if r.err == nil || ctx.Err() != nil {
-		return // stopped: revoked, lost, or the member leaves
+	session := m.opts.SessionTimeout
+	if session <= 0 {
+		session = 45 * time.Second // franz-go's default
 	}
-	if m.opts.Migrated != nil && m.opts.Migrated(r.err) {
-		wait := 2 * m.opts.SessionTimeout
-		if wait <= 0 {
-			wait = 90 * time.Second // twice franz-go's default
+	deadline := time.Now().Add(2 * session)
+	for {
+		r.err = m.task(ctx, p)
+		if r.err == nil || ctx.Err() != nil {
+			return // stopped: revoked, lost, or the member leaves
 		}
-		m.log.Warn("another replica took the partition over: waiting for the group to say so", "partition", p, "err", r.err)
+		if m.opts.Migrated == nil || !m.opts.Migrated(r.err) || time.Now().After(deadline) {
+			break
+		}
+		// Another member wrote the partition's checkpoint: either this
+		// member was frozen past the session timeout and the group will
+		// take the partition away (ctx ends), or the other one is such a
+		// zombie, which stops writing once it hears from the group (a
+		// heartbeat or so): a fresh run then continues from what it left.
+		m.log.Warn("another replica wrote the partition's checkpoint: running its task afresh shortly", "partition", p, "err", r.err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(min(3*time.Second, session/3)):
 		}
 	}
 	m.log.Error("the task of an owned partition failed: the replica stops", "partition", p, "err", r.err)
