@@ -24,6 +24,7 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/driver"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/group"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/qsink"
 )
 
 // PartitionCheckpoint is where a replica keeps the checkpoint of one
@@ -62,8 +63,10 @@ func (r *replica) run(ctx context.Context) error {
 		// A task given the shutdown timeout for its batch in flight, and
 		// the time to close its clients.
 		StopTimeout: r.cfg.ShutdownTimeout + 5*time.Second,
-		Migrated:    func(err error) bool { return errors.Is(err, checkpoint.ErrInUse) },
-		Logger:      r.log, ExtraOpts: r.extraKafkaOpts,
+		Migrated: func(err error) bool {
+			return errors.Is(err, checkpoint.ErrInUse) || errors.Is(err, qsink.ErrFenced)
+		},
+		Logger: r.log, ExtraOpts: r.extraKafkaOpts,
 	}, r.task)
 	if err != nil {
 		return err
@@ -81,12 +84,14 @@ func (r *replica) run(ctx context.Context) error {
 	return ferr
 }
 
-// task runs the query file over partition p until ctx ends.
-func (r *replica) task(ctx context.Context, p int32) error {
+// task runs the query file over partition p until ctx ends, its outputs
+// fenced with the owner epoch of the generation that assigned it.
+func (r *replica) task(ctx context.Context, p int32, generation int32) error {
 	c := r.cfg
 	c.Checkpoint = PartitionCheckpoint(c.Checkpoint, p)
 	d := driver.New(c, r.prog, r.log.With("partition", p), r.stdout)
 	d.Partitions = []int32{p}
+	d.Epoch = int64(generation) + 1
 	d.ExtraKafkaOpts = r.extraKafkaOpts
 	r.mu.Lock()
 	r.tasks[p] = d

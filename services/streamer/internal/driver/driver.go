@@ -74,6 +74,9 @@ type Driver struct {
 	// Partitions, when set, are the only partitions of the source the
 	// queries read (a replica's task); nil reads all.
 	Partitions []int32
+	// Epoch, when above 0, is a replica's task's owner epoch: its Delta
+	// sinks fence their tables against earlier owners (qsink.Env.Epoch).
+	Epoch int64
 	// WrapStore, when set, wraps the lake ("lake") and the checkpoint
 	// ("checkpoint") stores as they are opened (tests inject failures).
 	WrapStore func(name string, st lake.Store) lake.Store
@@ -219,7 +222,7 @@ func permanent(err error) bool {
 		errors.Is(err, checkpoint.ErrInUse) || errors.Is(err, source.ErrDataLoss) ||
 		errors.Is(err, errIncompatibleQuery) || errors.Is(err, errCrash) || errors.Is(err, errSetup) ||
 		errors.Is(err, agg.ErrCorrupt) || errors.Is(err, agg.ErrConfig) || errors.Is(err, agg.ErrVersion) ||
-		errors.Is(err, agg.ErrSequence) || errors.Is(err, qsink.ErrIncompatibleTable) || errors.Is(err, qsink.ErrLegacyTable) ||
+		errors.Is(err, agg.ErrSequence) || errors.Is(err, qsink.ErrIncompatibleTable) || errors.Is(err, qsink.ErrLegacyTable) || errors.Is(err, qsink.ErrFenced) ||
 		errors.Is(err, delta.ErrUnsupportedFeature)
 }
 

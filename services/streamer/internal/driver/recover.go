@@ -76,7 +76,7 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	}
 	s.queries = s.queries[:0]
 	for i, q := range d.prog.Queries {
-		out, err := qsink.Open(work, q, qsink.Env{Lake: s.lake, LakeURL: d.cfg.Lake, Kafka: s.out, Stdout: d.stdout,
+		out, err := qsink.Open(work, q, qsink.Env{Lake: s.lake, LakeURL: d.cfg.Lake, Kafka: s.out, Stdout: d.stdout, Epoch: d.Epoch,
 			QueryID: metas[i].ID, Log: d.log.With("query", q.Name)})
 		if err != nil {
 			return fmt.Errorf("query %s: %w", q.Name, err)

@@ -33,8 +33,11 @@ import (
 )
 
 // Task is the work of one partition: it runs until its context ends (then
-// it finishes the batch in flight and returns nil) or it fails.
-type Task func(ctx context.Context, partition int32) error
+// it finishes the batch in flight and returns nil) or it fails. generation
+// is the group's generation that assigned the partition to this member: a
+// later owner of the partition always has a greater one, the fencing epoch
+// of the partition's outputs.
+type Task func(ctx context.Context, partition int32, generation int32) error
 
 // Options configures a member.
 type Options struct {
@@ -63,6 +66,7 @@ type Options struct {
 
 // running is one partition's task in this member.
 type running struct {
+	gen    int32 // the generation that assigned the partition
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done closes
@@ -157,23 +161,24 @@ func (m *Member) Leave() {
 	m.cl.Close()
 }
 
-func (m *Member) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+func (m *Member) assigned(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 	ps := slices.Sorted(slices.Values(parts[m.opts.Topic]))
 	if len(ps) == 0 {
 		return
 	}
+	_, gen := cl.GroupMetadata()
 	m.mu.Lock()
 	for _, p := range ps {
 		if _, ok := m.tasks[p]; ok {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		r := &running{cancel: cancel, done: make(chan struct{})}
+		r := &running{gen: gen, cancel: cancel, done: make(chan struct{})}
 		m.tasks[p] = r
 		go m.runTask(ctx, p, r)
 	}
 	m.mu.Unlock()
-	m.log.Info("partitions assigned: their tasks start", "group", m.opts.Group, "partitions", ps, "owned", m.Owned())
+	m.log.Info("partitions assigned: their tasks start", "group", m.opts.Group, "generation", gen, "partitions", ps, "owned", m.Owned())
 }
 
 func (m *Member) runTask(ctx context.Context, p int32, r *running) {
@@ -184,7 +189,7 @@ func (m *Member) runTask(ctx context.Context, p int32, r *running) {
 	}
 	deadline := time.Now().Add(2 * session)
 	for {
-		r.err = m.task(ctx, p)
+		r.err = m.task(ctx, p, r.gen)
 		if r.err == nil || ctx.Err() != nil {
 			return // stopped: revoked, lost, or the member leaves
 		}

@@ -33,7 +33,7 @@ func newLedger(t *testing.T) *ledger {
 // task is a member's Task: batches of 250 ms (longer than a rebalance takes
 // on kfake) until its context ends.
 func (l *ledger) task(member string) Task {
-	return func(ctx context.Context, p int32) error {
+	return func(ctx context.Context, p int32, _ int32) error {
 		for ctx.Err() == nil {
 			l.mu.Lock()
 			if other, ok := l.inBatch[p]; ok {
@@ -170,7 +170,7 @@ func TestATaskThatFailsStopsTheReplica(t *testing.T) {
 	var mu sync.Mutex
 	stopped := map[int32]bool{}
 	boom := errors.New("checkpoint in use by another streamer")
-	task := func(ctx context.Context, p int32) error {
+	task := func(ctx context.Context, p int32, _ int32) error {
 		if p == 1 {
 			time.Sleep(20 * time.Millisecond)
 			return boom
@@ -201,7 +201,7 @@ func TestStopGivesUpOnATaskAfterStopTimeout(t *testing.T) {
 	o.StopTimeout = 200 * time.Millisecond
 	release := make(chan struct{})
 	defer close(release)
-	m, err := Join(o, func(ctx context.Context, p int32) error { <-release; return nil })
+	m, err := Join(o, func(ctx context.Context, p int32, _ int32) error { <-release; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestAMigratedTaskRunsAfresh(t *testing.T) {
 	o.Migrated = func(err error) bool { return errors.Is(err, errMoved) }
 	var mu sync.Mutex
 	runs := 0
-	m, err := Join(o, func(ctx context.Context, p int32) error {
+	m, err := Join(o, func(ctx context.Context, p int32, _ int32) error {
 		if p == 0 {
 			mu.Lock()
 			runs++

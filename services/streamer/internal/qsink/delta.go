@@ -74,6 +74,7 @@ type deltaOutput struct {
 	table   *delta.Table
 	root    string
 	queryID string
+	epoch   int64 // Env.Epoch
 	mode    string
 
 	create    delta.StructType // the table schema a first batch creates
@@ -105,7 +106,7 @@ func openDelta(ctx context.Context, q *plan.Query, env Env) (*deltaOutput, error
 	if err != nil {
 		return nil, fmt.Errorf("qsink: sink %s: %w", s.Name, err)
 	}
-	o := &deltaOutput{q: q, st: env.Lake, table: delta.NewTable(env.Lake, root), root: root, queryID: env.QueryID, mode: s.Mode, codec: codec}
+	o := &deltaOutput{q: q, st: env.Lake, table: delta.NewTable(env.Lake, root), root: root, queryID: env.QueryID, epoch: env.Epoch, mode: s.Mode, codec: codec}
 	isPart := make([]bool, len(q.Output))
 	for _, name := range columnList(s.Options["partitioned_by"]) {
 		i := q.Output.Index(name)
@@ -150,10 +151,79 @@ func openDelta(ctx context.Context, q *plan.Query, env Env) (*deltaOutput, error
 	o.order = append(slices.Clone(o.part), o.data...)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := o.latest(ctx); err != nil {
+	snap, err := o.latest(ctx)
+	if err != nil {
 		return nil, err
 	}
+	if o.epoch > 0 {
+		if err := o.fence(ctx, snap); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// ErrFenced marks a Delta sink whose table a later owner of the
+// partition has fenced: this task belongs to a replica that lost the
+// partition (frozen or cut off past the group's session timeout).
+var ErrFenced = errors.New("fenced by a later owner of the partition")
+
+// epochShift places the owner epoch above the batch in a txn version.
+const epochShift = 32
+
+// txnVersion is the txn version of batchID: the batch id, or with an owner
+// epoch Epoch<<32 + batch + 1 (the low half 0 meaning no batch).
+func (o *deltaOutput) txnVersion(batchID int64) int64 {
+	if o.epoch == 0 {
+		return batchID
+	}
+	return o.epoch<<epochShift + batchID + 1
+}
+
+// fence commits, at the start of an owner epoch, the table's txn for the
+// query raised to this epoch with its batch unchanged: every commit of an
+// earlier owner (a zombie) is then behind the table's txn, or conflicts
+// with this commit, and is refused. A table fenced by a later epoch
+// refuses this one (ErrFenced).
+func (o *deltaOutput) fence(ctx context.Context, snap *delta.Snapshot) error {
+	for attempt := 0; ; attempt++ {
+		var last int64 // the low half of the table's txn: batch + 1, 0 for none
+		if snap != nil {
+			if v, ok := snap.TxnVersion(o.queryID); ok {
+				if v>>epochShift > o.epoch {
+					return fmt.Errorf("%w: sink %s: %s holds txn version %d of query %s, from owner epoch %d; this task's epoch is %d",
+						ErrFenced, o.q.Sink.Name, o.table, v, o.queryID, v>>epochShift, o.epoch)
+				}
+				if v>>epochShift == o.epoch {
+					return nil // fenced already (an in-process restart)
+				}
+				if v>>epochShift == 0 {
+					last = v + 1 // a batch id, written without an epoch
+				} else {
+					last = v & (1<<epochShift - 1)
+				}
+			}
+		}
+		actions, err := o.actions(snap, -1, nil)
+		if err != nil {
+			return err
+		}
+		actions[len(actions)-1].Txn.Version = o.epoch<<epochShift + last
+		_, err = o.table.Commit(ctx, snap, delta.Commit{
+			Operation: delta.StreamingUpdate(sparkOutputMode(o.mode), o.queryID, -1),
+			Actions:   actions,
+		})
+		switch {
+		case err == nil:
+			return nil
+		case (errors.Is(err, delta.ErrConflict) || errors.Is(err, delta.ErrTxnCommitted)) && attempt < maxConflictRetries:
+			if snap, err = o.latest(ctx); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("qsink: sink %s: fence %s for owner epoch %d: %w", o.q.Sink.Name, o.table, o.epoch, err)
+		}
+	}
 }
 
 // ErrLegacyTable marks a Delta sink's path holding the commit log of the
@@ -379,7 +449,7 @@ func (o *deltaOutput) committed(snap *delta.Snapshot, batchID int64) bool {
 		return false
 	}
 	v, ok := snap.TxnVersion(o.queryID)
-	return ok && v >= batchID
+	return ok && v >= o.txnVersion(batchID)
 }
 
 // dataFile is one data file a batch wrote.
@@ -491,7 +561,7 @@ func (o *deltaOutput) actions(snap *delta.Snapshot, batchID int64, files []dataF
 		}
 		actions = append(actions, delta.Action{Metadata: &md})
 	}
-	actions = append(actions, delta.Action{Txn: &delta.Txn{AppID: o.queryID, Version: batchID}})
+	actions = append(actions, delta.Action{Txn: &delta.Txn{AppID: o.queryID, Version: o.txnVersion(batchID)}})
 	now := time.Now()
 	for _, f := range files {
 		add, err := delta.NewAdd(md, f.rel, o.partitionValues(names, f.values), f.data, now, true)

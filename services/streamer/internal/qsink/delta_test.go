@@ -659,3 +659,68 @@ func TestDataFilesAreCompressedAsTheSinkSays(t *testing.T) {
 		t.Fatalf("compression lzo: err = %v", err)
 	}
 }
+
+// A replica's task fences the table when it opens its sink with its owner
+// epoch: the partition's earlier owner (a zombie, frozen past the group's
+// session timeout) then commits nothing, neither the batch it was running
+// nor a later one, and cannot open the sink again; the new owner's batches
+// go on from the table's, a re-run of one the zombie committed skipped.
+func TestALaterOwnerFencesTheTable(t *testing.T) {
+	ctx := context.Background()
+	st := fileStore(t)
+	q := seedQuery(t, "stream")
+	env := func(epoch int64) Env { e := seedEnv(st); e.Epoch = epoch; return e }
+	zombie := open(t, q, env(3))
+	if res := write(t, zombie, q, 0, batchRows(0)); res.Skipped {
+		t.Fatalf("the first owner's batch 0: %+v", res)
+	}
+	if res := write(t, zombie, q, 1, batchRows(1)); res.Skipped {
+		t.Fatalf("the first owner's batch 1: %+v", res)
+	}
+	if v, _ := snapshotOf(t, st, "stream").TxnVersion(queryID); v != 3<<32+2 {
+		t.Fatalf("txn version %#x, want epoch 3, batch 1 (%#x)", v, int64(3<<32+2))
+	}
+
+	owner := open(t, q, env(5)) // the group gave the partition to another replica
+	fenced := snapshotOf(t, st, "stream")
+	if v, _ := fenced.TxnVersion(queryID); v != 5<<32+2 {
+		t.Fatalf("txn version after the fence %#x, want epoch 5, batch 1", v)
+	}
+	live := len(fenced.Files())
+	for _, b := range []int64{1, 2, 7} { // the batch in flight, the next one, any later one
+		res := write(t, zombie, q, b, batchRows(b))
+		if !res.Skipped {
+			t.Fatalf("the zombie's batch %d: %+v, want skipped", b, res)
+		}
+	}
+	if snap := snapshotOf(t, st, "stream"); snap.Version() != fenced.Version() || len(snap.Files()) != live {
+		t.Fatalf("the zombie committed after the fence: version %d → %d", fenced.Version(), snap.Version())
+	}
+	if _, err := Open(ctx, q, env(3)); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "from owner epoch 5; this task's epoch is 3") {
+		t.Fatalf("the zombie reopening its sink: %v, want ErrFenced", err)
+	}
+
+	if res := write(t, owner, q, 1, batchRows(1)); !res.Skipped {
+		t.Fatalf("the owner's re-run of batch 1, which the zombie committed: %+v, want skipped", res)
+	}
+	if res := write(t, owner, q, 2, batchRows(2)); res.Skipped {
+		t.Fatalf("the owner's batch 2: %+v", res)
+	}
+	if v, _ := snapshotOf(t, st, "stream").TxnVersion(queryID); v != 5<<32+3 {
+		t.Fatalf("txn version %#x, want epoch 5, batch 2", v)
+	}
+	// Reopening at the same epoch (an in-process restart) commits nothing.
+	before := snapshotOf(t, st, "stream").Version()
+	open(t, q, env(5))
+	if v := snapshotOf(t, st, "stream").Version(); v != before {
+		t.Fatalf("reopening at the same epoch committed version %d", v)
+	}
+	// A fence on an empty path creates the table.
+	empty := fileStore(t)
+	e := seedEnv(empty)
+	e.Epoch = 1
+	open(t, q, e)
+	if v, ok := snapshotOf(t, empty, "stream").TxnVersion(queryID); !ok || v != 1<<32 {
+		t.Fatalf("a fence on no table: txn %#x, %v; want epoch 1, no batch", v, ok)
+	}
+}

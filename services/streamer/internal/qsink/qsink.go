@@ -93,6 +93,12 @@ type Env struct {
 	// QueryID is the query's id (its checkpoint's metadata.json): a Delta
 	// sink's txn appId and commitInfo queryId.
 	QueryID string
+	// Epoch, when above 0, is the owner epoch of a replica's task (the
+	// consumer group's generation that gave it the partition, plus one): a
+	// Delta sink fences the table against the partition's earlier owners
+	// at Open and writes txn versions Epoch<<32 + batch + 1, so that a
+	// zombie's commit is never admitted. 0: txn versions are batch ids.
+	Epoch int64
 	// Log receives warnings; nil discards them.
 	Log *slog.Logger
 }

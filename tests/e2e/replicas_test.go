@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sensorlab/sensorlab/contract"
+)
+
+// keyedSeedFile writes the seed lab's streaming queries with the source
+// declared keyed by sensor_id (the producer keys its readings so), which
+// replicas need, and returns its path.
+func keyedSeedFile(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "queries", "seed", "streaming.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const with = "late_topic = 'eventos_sensores.late')"
+	text := strings.Replace(string(b), with, "late_topic = 'eventos_sensores.late', key = 'sensor_id')", 1)
+	if text == string(b) {
+		t.Fatalf("the seed query file no longer ends its source with %q", with)
+	}
+	path := filepath.Join(t.TempDir(), "keyed.sql")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// replicaLogs keeps every log line of the replicas with when it came.
+type replicaLogs struct {
+	mu    sync.Mutex
+	lines []replicaLine
+}
+
+type replicaLine struct {
+	at      time.Time
+	replica string
+	line    string
+}
+
+func (l *replicaLogs) watch(name string, p *proc) {
+	go func() {
+		for line := range p.lines {
+			l.mu.Lock()
+			l.lines = append(l.lines, replicaLine{time.Now(), name, line})
+			l.mu.Unlock()
+		}
+	}()
+}
+
+// find returns the first line after since, of one of replicas (any if
+// none named), that contains every sub.
+func (l *replicaLogs) find(since time.Time, replicas []string, subs ...string) (replicaLine, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ln := range l.lines {
+		if ln.at.Before(since) || (len(replicas) > 0 && !slices.Contains(replicas, ln.replica)) {
+			continue
+		}
+		ok := true
+		for _, s := range subs {
+			ok = ok && strings.Contains(ln.line, s)
+		}
+		if ok {
+			return ln, true
+		}
+	}
+	return replicaLine{}, false
+}
+
+// owned is what a replica last logged it owns.
+func (l *replicaLogs) owned(replica string) []int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.lines) - 1; i >= 0; i-- {
+		ln := l.lines[i]
+		if ln.replica != replica || !strings.Contains(ln.line, `"owned":`) {
+			continue
+		}
+		var v struct{ Owned []int32 }
+		if json.Unmarshal([]byte(ln.line), &v) == nil {
+			return v.Owned
+		}
+	}
+	return nil
+}
+
+func (l *replicaLogs) await(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not before the deadline", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestReplicasFailOverWithoutLossOrDuplicates runs the seed lab's queries
+// (keyed by sensor) on three streamer processes of one consumer group
+// while the producer sends, and then: SIGKILLs one, stops another with
+// SIGTERM, starts one again, and freezes one (SIGSTOP) past the group's
+// session timeout before resuming it. The stream table, the batch table,
+// the dead-letter topic and the alerts (read_committed) must equal the
+// reference exactly, and the time from the kill to the killed replica's
+// partitions committing batches again is measured.
+func TestReplicasFailOverWithoutLossOrDuplicates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	p := newPipeline(t, false)
+	query := keyedSeedFile(t)
+	stream := faultStream{count: 30_000, seed: 71, startMs: originMs, step: 20 * time.Millisecond}
+	pr := p.producer(append(stream.args(), "--rate", "1000")...)
+	waitTopic(t, ctx, p.brokers, contract.EventsTopic)
+
+	logs := &replicaLogs{}
+	replica := func(name string) *proc {
+		base := []string{"--brokers", p.brokerList(), "--lake", p.lakeURL, "--starting-offsets", "earliest",
+			"--http", "", "--trigger", "0", "--query", query, "--group", "sensorlab-replicas",
+			"--group-session-timeout", "6s", "--shutdown-timeout", "5s"}
+		s := start(t, "streamer", p.env, base...)
+		logs.watch(name, s)
+		return s
+	}
+	committing := func(since time.Time, name string) func() bool {
+		return func() bool { _, ok := logs.find(since, []string{name}, `"batch committed"`); return ok }
+	}
+	t0 := time.Now()
+	r1, r2, r3 := replica("r1"), replica("r2"), replica("r3")
+	for _, n := range []string{"r1", "r2", "r3"} {
+		logs.await(t, ctx, n+" commits a batch", committing(t0, n))
+	}
+	logs.await(t, ctx, "the three replicas share the three partitions", func() bool {
+		return len(logs.owned("r1")) == 1 && len(logs.owned("r2")) == 1 && len(logs.owned("r3")) == 1
+	})
+
+	// SIGKILL r1: the group gives its partition to another replica after
+	// the session timeout; its task resumes from the partition's checkpoint.
+	lost := logs.owned("r1")
+	killed := time.Now()
+	r1.kill(t)
+	var resumed time.Duration
+	logs.await(t, ctx, fmt.Sprintf("partition %v committing again after r1's kill", lost), func() bool {
+		ln, ok := logs.find(killed, []string{"r2", "r3"}, `"batch committed"`, fmt.Sprintf(`"partition":%d`, lost[0]))
+		resumed = ln.at.Sub(killed)
+		return ok
+	})
+	t.Logf("SIGKILL of r1 (partition %v): its partition committed a batch again %v later (session timeout 6s)", lost, resumed.Round(time.Millisecond))
+
+	// SIGTERM r2: it finishes its batches, leaves the group, exits 0.
+	r2.term(t)
+	r2.mustSucceed(t, ctx)
+	since := time.Now()
+	r4 := replica("r4")
+	logs.await(t, ctx, "r4 commits a batch", committing(since, "r4"))
+
+	// Freeze r3 past the session timeout, then resume it: a zombie.
+	if err := r3.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	logs.await(t, ctx, "r4 takes every partition while r3 is frozen", func() bool {
+		return len(logs.owned("r4")) == 3
+	})
+	tookOver := time.Since(frozen)
+	time.Sleep(time.Until(frozen.Add(9 * time.Second)))
+	if err := r3.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("r3 frozen for %v; r4 owned every partition %v after the freeze", time.Since(frozen).Round(time.Millisecond), tookOver.Round(time.Millisecond))
+
+	sent := produced(t, ctx, pr)
+	// A last reading of every sensor, five minutes on, moves every
+	// partition's watermark past every window the stream made.
+	recs := p.eventsOf(ctx)
+	var maxTS int64
+	keys := map[string]bool{}
+	for _, r := range recs {
+		if ev, err := contract.DecodeEvent(r.Value, time.Now().UnixMilli()); err == nil {
+			maxTS = max(maxTS, ev.TS)
+			keys[ev.SensorID] = true
+		}
+	}
+	var closing []*kgo.Record
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		ev := contract.Event{SensorID: id, TS: maxTS + 5*60_000, Temp: 20, Hum: 50, OK: true}
+		closing = append(closing, &kgo.Record{Topic: contract.EventsTopic, Key: []byte(id), Value: contract.AppendJSON(nil, ev)})
+	}
+	produceRecords(t, ctx, p.brokers, closing)
+	recs = p.eventsOf(ctx)
+	checkSent(t, sent+int64(len(closing)), recs)
+	valid, _ := reference(recs)
+	want := closedWindows(valid, windowMs, delayMs)
+	logs.await(t, ctx, fmt.Sprintf("the stream table holds the %d closed windows", len(want)), func() bool {
+		return len(streamRows(t, ctx, p.store)) >= len(want)
+	})
+
+	for _, s := range []*proc{r3, r4} {
+		s.term(t)
+	}
+	for name, s := range map[string]*proc{"r3 (resumed after its freeze)": r3, "r4": r4} {
+		if code := s.wait(t, ctx); code != 0 {
+			t.Fatalf("%s exited %d:\n%s", name, code, s.Tail())
+		}
+	}
+	p.batch(ctx)
+	v := p.verifyRecords(ctx, recs)
+	t.Logf("three replicas, one killed, one stopped, one added, one frozen: %d windows, %d readings, none lost or duplicated", v.Windows, v.Valid)
+}
+
+// waitTopic waits until the topic exists.
+func waitTopic(t *testing.T, ctx context.Context, brokers []string, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		tds, err := adm.ListTopics(ctx, topic)
+		if err == nil && tds.Has(topic) && tds[topic].Err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s never appeared", topic)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// produceRecords sends recs and waits for their acknowledgement.
+func produceRecords(t *testing.T, ctx context.Context, brokers []string, recs []*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
