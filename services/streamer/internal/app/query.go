@@ -64,7 +64,7 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 		if err := driver.CheckReplicable(prog); err != nil {
 			return err
 		}
-		r := newReplica(cfg, prog, log, stdout)
+		r := newReplica(cfg, name, text, prog, log, stdout)
 		if ln != nil {
 			defer serveHTTP(ln, newHandler(log, r), log)()
 		}

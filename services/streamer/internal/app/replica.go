@@ -39,8 +39,11 @@ func PartitionCheckpoint(checkpoint string, p int32) string {
 // Kafka transactional id). It is the HTTP server's status: every task's
 // progress, rows and metrics, the metrics labelled with their partition.
 type replica struct {
-	cfg    config.Config
-	prog   *plan.Program
+	cfg  config.Config
+	prog *plan.Program
+	// name and text are the query file's: each task compiles its own
+	// program (a compiled query holds its running instance's clock).
+	name, text string
 	log    *slog.Logger
 	stdout io.Writer
 	// extraKafkaOpts are added to every Kafka client (tests use them).
@@ -51,8 +54,8 @@ type replica struct {
 	member *group.Member
 }
 
-func newReplica(cfg config.Config, prog *plan.Program, log *slog.Logger, stdout io.Writer) *replica {
-	return &replica{cfg: cfg, prog: prog, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}}
+func newReplica(cfg config.Config, name, text string, prog *plan.Program, log *slog.Logger, stdout io.Writer) *replica {
+	return &replica{cfg: cfg, prog: prog, name: name, text: text, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}}
 }
 
 // run joins the group and runs the tasks until ctx ends or a task fails.
@@ -89,7 +92,11 @@ func (r *replica) run(ctx context.Context) error {
 func (r *replica) task(ctx context.Context, p int32, generation int32) error {
 	c := r.cfg
 	c.Checkpoint = PartitionCheckpoint(c.Checkpoint, p)
-	d := driver.New(c, r.prog, r.log.With("partition", p), r.stdout)
+	prog, err := driver.Compile(r.name, r.text)
+	if err != nil {
+		return err
+	}
+	d := driver.New(c, prog, r.log.With("partition", p), r.stdout)
 	d.Partitions = []int32{p}
 	d.Epoch = int64(generation) + 1
 	d.ExtraKafkaOpts = r.extraKafkaOpts

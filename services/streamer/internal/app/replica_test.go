@@ -59,7 +59,7 @@ func (w *world) startReplica(cfg config.Config) (*replica, func()) {
 	if err := driver.CheckReplicable(prog); err != nil {
 		w.t.Fatal(err)
 	}
-	r := newReplica(cfg, prog, quietLog(), discard{})
+	r := newReplica(cfg, name, text, prog, quietLog(), discard{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
