@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/query/plan"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
@@ -44,18 +45,32 @@ type replica struct {
 	// name and text are the query file's: each task compiles its own
 	// program (a compiled query holds its running instance's clock).
 	name, text string
-	log    *slog.Logger
-	stdout io.Writer
+	log        *slog.Logger
+	stdout     io.Writer
 	// extraKafkaOpts are added to every Kafka client (tests use them).
 	extraKafkaOpts []kgo.Opt
 
 	mu     sync.Mutex
 	tasks  map[int32]*driver.Driver
 	member *group.Member
+	// wms is the newest committed watermark of each partition this
+	// replica knows, and when a batch of it last read records: its own
+	// tasks' as they commit, the others' as read from their checkpoints
+	// every watermarkPoll.
+	wms map[int32]partitionWatermark
 }
 
+type partitionWatermark struct {
+	wm     int64
+	active time.Time
+}
+
+// watermarkPoll is how often a replica reads the watermarks the other
+// replicas' partitions committed.
+const watermarkPoll = 2 * time.Second
+
 func newReplica(cfg config.Config, name, text string, prog *plan.Program, log *slog.Logger, stdout io.Writer) *replica {
-	return &replica{cfg: cfg, prog: prog, name: name, text: text, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}}
+	return &replica{cfg: cfg, prog: prog, name: name, text: text, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}, wms: map[int32]partitionWatermark{}}
 }
 
 // run joins the group and runs the tasks until ctx ends or a task fails.
@@ -78,6 +93,9 @@ func (r *replica) run(ctx context.Context) error {
 	r.member = m
 	r.mu.Unlock()
 	r.log.Info("replica joining its consumer group", "group", r.cfg.Group)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go r.pollWatermarks(pollCtx)
 	var ferr error
 	select {
 	case <-ctx.Done():
@@ -99,6 +117,15 @@ func (r *replica) task(ctx context.Context, p int32, generation int32) error {
 	d := driver.New(c, prog, r.log.With("partition", p), r.stdout)
 	d.Partitions = []int32{p}
 	d.Epoch = int64(generation) + 1
+	d.SharedWatermark = func() int64 { return r.sharedWatermark(p) }
+	d.IdleTimeout = r.cfg.GroupIdleTimeout
+	d.Committed = func(wm int64, hadInput bool) {
+		var active time.Time
+		if hadInput {
+			active = time.Now()
+		}
+		r.noteWatermark(p, wm, active)
+	}
 	d.ExtraKafkaOpts = r.extraKafkaOpts
 	r.mu.Lock()
 	r.tasks[p] = d
@@ -232,4 +259,96 @@ func (g gatherTasks) Gather() ([]*dto.MetricFamily, error) {
 		out = append(out, byName[name])
 	}
 	return out, nil
+}
+
+// sharedWatermark is the query's watermark for idle partition p, as far
+// as this replica knows: the least of the active partitions' (those that
+// read records within the idle timeout), Flink's rule for idle inputs; when
+// none is active (the stream has stopped), the greatest of them all, which
+// is one streamer's watermark over the whole topic. 0 when no other
+// partition committed yet.
+func (r *replica) sharedWatermark(p int32) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var least, greatest int64
+	active := false
+	for q, w := range r.wms {
+		if q == p {
+			continue
+		}
+		greatest = max(greatest, w.wm)
+		if time.Since(w.active) > r.cfg.GroupIdleTimeout {
+			continue
+		}
+		if !active || w.wm < least {
+			least, active = w.wm, true
+		}
+	}
+	if active {
+		return least
+	}
+	return greatest
+}
+
+// noteWatermark records partition p's committed watermark, and when it
+// last read records (zero: not in this commit).
+func (r *replica) noteWatermark(p int32, wm int64, active time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.wms[p]
+	w.wm = max(w.wm, wm)
+	if active.After(w.active) {
+		w.active = active
+	}
+	r.wms[p] = w
+}
+
+// pollWatermarks reads, every watermarkPoll, the newest committed
+// watermark of each partition whose task runs elsewhere, from the
+// partition's checkpoint.
+func (r *replica) pollWatermarks(ctx context.Context) {
+	cks := map[int32]*checkpoint.Checkpoint{}
+	t := time.NewTicker(watermarkPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		m := r.member
+		r.mu.Unlock()
+		if m == nil {
+			continue
+		}
+		parts, err := m.Partitions(ctx)
+		if err != nil {
+			continue
+		}
+		owned, _ := r.owned()
+		for _, p := range parts {
+			if slices.Contains(owned, p) {
+				continue
+			}
+			ck, ok := cks[p]
+			if !ok {
+				st, err := lake.Open(ctx, PartitionCheckpoint(r.cfg.Checkpoint, p), r.cfg.S3)
+				if err != nil {
+					continue
+				}
+				if ck, err = checkpoint.Open(ctx, st); err != nil {
+					continue
+				}
+				cks[p] = ck
+			}
+			if c, ok, err := ck.LatestCommit(ctx); err == nil && ok {
+				var active time.Time
+				if c.NumInputRows > 0 {
+					active = c.CommittedAt
+				}
+				r.noteWatermark(p, c.NextWatermarkMs, active)
+			}
+		}
+	}
 }

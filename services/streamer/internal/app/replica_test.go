@@ -238,3 +238,68 @@ func TestReplicasRefuseAQueryNotGroupedByItsKey(t *testing.T) {
 		t.Fatalf("the refused start wrote %d objects", len(objs))
 	}
 }
+
+// An idle partition does not hold its windows open: once it has read
+// nothing for the idle timeout, its watermark follows the active
+// partitions' (read from their checkpoints, their tasks running in other
+// replicas), and its windows close.
+func TestAnIdlePartitionClosesItsWindowsByTheQueryWatermark(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	cfg := w.config(func(c *config.Config) {
+		c.Query = keyedSeed(t)
+		c.Group = "seed-replicas"
+		c.Trigger = config.TriggerContinuous
+		c.GroupIdleTimeout = time.Second
+	})
+	var rs []*replica
+	for range 3 {
+		r, stop := w.startReplica(cfg)
+		defer stop()
+		rs = append(rs, r)
+	}
+	waitFor(t, ctx, func() bool {
+		for _, r := range rs {
+			if ps, _ := r.owned(); len(ps) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	w.produce(ctx, rand.New(rand.NewPCG(9, 9)), origin, 1500)
+	last := origin + 1500*100
+	// Only S001's partition reads on: the other two are idle from here.
+	w.produceRecord(ctx, contract.Event{SensorID: "S001", TS: last + 5*60_000, Temp: 20, Hum: 50, OK: true})
+	want := expected(w.sent, 10_000, 60_000)
+	waitFor(t, ctx, func() bool { return len(w.committedRows(ctx)) >= len(want) })
+	compareRows(t, w.committedRows(ctx), want)
+}
+
+// The watermark an idle partition follows: the least of the partitions
+// still reading (a partition behind on its backlog holds it back, so that
+// its readings are not made late), the greatest when every partition is
+// idle; never its own, nor one nobody committed.
+func TestTheWatermarkAnIdlePartitionFollows(t *testing.T) {
+	now := time.Now()
+	r := &replica{cfg: config.Config{GroupIdleTimeout: 10 * time.Second}, wms: map[int32]partitionWatermark{}}
+	if got := r.sharedWatermark(0); got != 0 {
+		t.Fatalf("nothing committed: %d, want 0", got)
+	}
+	r.noteWatermark(0, 900, now)                   // the idle partition itself
+	r.noteWatermark(1, 500, now.Add(-time.Minute)) // idle
+	r.noteWatermark(2, 700, now)                   // active
+	r.noteWatermark(3, 300, now.Add(-time.Second)) // active, behind
+	if got := r.sharedWatermark(0); got != 300 {
+		t.Fatalf("two active partitions at 700 and 300: %d, want 300", got)
+	}
+	r.noteWatermark(3, 800, time.Time{}) // a commit without input: its last input stays
+	if got := r.sharedWatermark(0); got != 700 {
+		t.Fatalf("active partitions at 700 and 800: %d, want 700", got)
+	}
+	r.wms[2] = partitionWatermark{wm: 700, active: now.Add(-time.Hour)}
+	r.wms[3] = partitionWatermark{wm: 800, active: now.Add(-time.Hour)}
+	if got := r.sharedWatermark(0); got != 800 {
+		t.Fatalf("every partition idle: %d, want the greatest of the others, 800", got)
+	}
+}

@@ -397,3 +397,19 @@ func (c *Checkpoint) Purge(ctx context.Context, keep int) error {
 	}
 	return nil
 }
+
+// LatestCommit returns the newest commit (ok false when nothing is
+// committed yet): what a replica learns of another partition's progress,
+// its watermark and whether it read records.
+func (c *Checkpoint) LatestCommit(ctx context.Context) (e CommitEntry, ok bool, err error) {
+	var notes []string
+	ids, err := c.listIDs(ctx, CommitsDir, ".json", &notes)
+	if err != nil || len(ids) == 0 {
+		return CommitEntry{}, false, err
+	}
+	e, _, err = c.readCommit(ctx, ids[len(ids)-1])
+	if err != nil {
+		return CommitEntry{}, false, err
+	}
+	return e, true, nil
+}

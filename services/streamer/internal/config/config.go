@@ -78,6 +78,9 @@ type Config struct {
 	// GroupSessionTimeout is how long the group waits for a silent replica
 	// before it gives the replica's partitions to the others.
 	GroupSessionTimeout time.Duration
+	// GroupIdleTimeout is how long a replica's partition goes without a
+	// record before its watermark follows the query's (Flink's idleness).
+	GroupIdleTimeout time.Duration
 
 	// HTTPAddr serves the live page, /metrics, /healthz and /readyz; empty
 	// disables the server.
@@ -193,6 +196,7 @@ func Default() Config {
 		LogLevel:            slog.LevelInfo,
 		ShutdownTimeout:     20 * time.Second,
 		GroupSessionTimeout: 10 * time.Second,
+		GroupIdleTimeout:    30 * time.Second,
 		Healthcheck:         Healthcheck{Timeout: 3 * time.Second},
 	}
 }
@@ -211,6 +215,7 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "fail-on-data-loss", Env: "FAIL_ON_DATA_LOSS", Default: "true", Usage: "stop when checkpointed offsets are no longer in Kafka", Value: envflag.Bool(&c.FailOnDataLoss)},
 		{Flag: "group", Env: "GROUP", Default: "(none)", Usage: "Kafka consumer group of the query's replicas: each replica runs the query over the partitions the group assigns it; empty = this streamer reads every partition", Value: envflag.String(&c.Group)},
 		{Flag: "group-session-timeout", Env: "GROUP_SESSION_TIMEOUT", Default: "10s", Usage: "how long the group waits for a silent replica before giving its partitions to the others", Value: envflag.Duration(&c.GroupSessionTimeout)},
+		{Flag: "group-idle-timeout", Env: "GROUP_IDLE_TIMEOUT", Default: "30s", Usage: "how long a replica's partition goes without a record before its watermark follows the other partitions'", Value: envflag.Duration(&c.GroupIdleTimeout)},
 		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address of the HTTP server (live page /, /progress, /rows, /metrics, /healthz, /readyz); empty disables", Value: envflag.String(&c.HTTPAddr)},
 		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
 		{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long a signal waits for the batch in flight", Value: envflag.Duration(&c.ShutdownTimeout)},
@@ -354,6 +359,9 @@ func (c Config) Validate() error {
 	if c.Group != "" && (c.GroupSessionTimeout < 6*time.Second || c.GroupSessionTimeout > 5*time.Minute) {
 		errs = append(errs, fmt.Errorf("--group-session-timeout %v: want 6s to 5m (the broker's group.min/max.session.timeout.ms)", c.GroupSessionTimeout))
 	}
+	if c.Group != "" && c.GroupIdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--group-idle-timeout %v: want a positive duration", c.GroupIdleTimeout))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want a positive duration", c.ShutdownTimeout))
 	}
@@ -416,6 +424,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("fail_on_data_loss", c.FailOnDataLoss),
 		slog.String("group", c.Group),
 		slog.String("group_session_timeout", c.GroupSessionTimeout.String()),
+		slog.String("group_idle_timeout", c.GroupIdleTimeout.String()),
 		slog.String("http", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),

@@ -85,7 +85,7 @@ func TestEmptyVariables(t *testing.T) {
 		"LAKE":             wantError("--lake (LAKE): required"),
 		"STARTING_OFFSETS": wantError("--starting-offsets"),
 	}
-	for _, name := range []string{"TRIGGER", "MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL", "GROUP_SESSION_TIMEOUT"} {
+	for _, name := range []string{"TRIGGER", "MAX_OFFSETS_PER_TRIGGER", "FAIL_ON_DATA_LOSS", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "S3_USE_SSL", "GROUP_SESSION_TIMEOUT", "GROUP_IDLE_TIMEOUT"} {
 		cases[name] = wantError(name + `=""`)
 	}
 	def := Default()

@@ -77,6 +77,15 @@ type Driver struct {
 	// Epoch, when above 0, is a replica's task's owner epoch: its Delta
 	// sinks fence their tables against earlier owners (qsink.Env.Epoch).
 	Epoch int64
+	// SharedWatermark, when set, is asked for the query's watermark (epoch
+	// ms) once the partitions read have had no new record for IdleTimeout:
+	// an idle partition's windows then close by it (in a batch without
+	// data), as Flink's idle sources let the others' watermark through.
+	// Committed is told each batch's next watermark and whether it read
+	// records.
+	SharedWatermark func() int64
+	IdleTimeout     time.Duration
+	Committed       func(nextWatermarkMs int64, hadInput bool)
 	// WrapStore, when set, wraps the lake ("lake") and the checkpoint
 	// ("checkpoint") stores as they are opened (tests inject failures).
 	WrapStore func(name string, st lake.Store) lake.Store
@@ -142,6 +151,8 @@ type position struct {
 	targets     source.Offsets // available-now: the offsets to reach
 	lastTrigger time.Time      // interval trigger: when the last batch was planned
 	lastStart   time.Time      // when the last batch started (inputRowsPerSecond)
+	stateRows   int64          // rows the last batch left in the watermarked aggregations' state
+	lastInput   time.Time      // when a batch last read records (or the run started)
 }
 
 // seenBatches is how far the checkpoint went as far as this process knows.

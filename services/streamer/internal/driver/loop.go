@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sensorlab/sensorlab/query/agg"
 )
@@ -47,6 +48,18 @@ func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batch
 	p.lastStart = res.timing.start
 	p.watermarkMs = res.nextWatermarkMs
 	p.needsNoData = res.needsNoData
+	p.stateRows = 0
+	for i, rq := range s.queries {
+		if rq.exec.Agg() != nil && rq.q.Sink.Mode != "complete" {
+			p.stateRows += res.queries[i].out.Stats.NumRowsTotal
+		}
+	}
+	if res.numInput > 0 {
+		p.lastInput = time.Now()
+	}
+	if d.Committed != nil {
+		d.Committed(res.nextWatermarkMs, res.numInput > 0)
+	}
 	p.nextStart = e.End
 	p.nextBatch = e.BatchID + 1
 	if e.BatchID%retainBatches == 0 && e.BatchID > 0 {

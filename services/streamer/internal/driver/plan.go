@@ -57,7 +57,7 @@ func (d *Driver) planBatch(ctx, work context.Context, s *session) (planned, plan
 		if end, err = d.latestEnd(ctx, s); err != nil {
 			return planned{}, planNothing, err
 		}
-		if p.nextStart.Lag(end) == 0 && !p.needsNoData {
+		if p.nextStart.Lag(end) == 0 && !p.needsNoData && !d.idleRaise(p) {
 			return planned{}, planNothing, nil
 		}
 	default: // continuous
@@ -65,7 +65,7 @@ func (d *Driver) planBatch(ctx, work context.Context, s *session) (planned, plan
 		if end, err = d.latestEnd(ctx, s); err != nil {
 			return planned{}, planNothing, err
 		}
-		if p.nextStart.Lag(end) == 0 && !p.needsNoData {
+		if p.nextStart.Lag(end) == 0 && !p.needsNoData && !d.idleRaise(p) {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			err := s.src.Poll(pctx)
 			cancel()
@@ -115,4 +115,21 @@ func (d *Driver) pollUntil(ctx context.Context, s *session, deadline time.Time) 
 		}
 	}
 	return nil
+}
+
+// idleRaise raises the watermark of partitions idle for IdleTimeout to the
+// query's (SharedWatermark), and says whether that closes windows in
+// state: then a batch without data runs.
+func (d *Driver) idleRaise(p *position) bool {
+	if d.SharedWatermark == nil || time.Since(p.lastInput) < d.IdleTimeout {
+		return false
+	}
+	w := d.SharedWatermark()
+	if w <= p.watermarkMs {
+		return false
+	}
+	d.log.Info("partition idle: its watermark follows the query's", "watermark", p.watermarkMs, "query_watermark", w,
+		"idle_for", time.Since(p.lastInput).Round(time.Second).String())
+	p.watermarkMs = w
+	return p.stateRows > 0
 }

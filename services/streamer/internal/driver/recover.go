@@ -99,7 +99,7 @@ func (d *Driver) recover(work, ctx context.Context, s *session) error {
 	if rec.LastOffsets != nil {
 		d.seen.offsets = rec.LastOffsets.BatchID
 	}
-	p := position{}
+	p := position{lastInput: time.Now()}
 	if rec.LastCommit != nil {
 		d.seen.commit = rec.LastCommit.BatchID
 		p.nextBatch = rec.LastCommit.BatchID + 1

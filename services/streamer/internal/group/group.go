@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 )
@@ -280,4 +281,17 @@ func (m *Member) stop(ps []int32, why string) {
 func (m *Member) Joined() bool {
 	_, gen := m.cl.GroupMetadata()
 	return gen >= 0
+}
+
+// Partitions returns the partitions of the group's topic, ascending.
+func (m *Member) Partitions(ctx context.Context) ([]int32, error) {
+	tds, err := kadm.NewClient(m.cl).ListTopics(ctx, m.opts.Topic)
+	if err != nil {
+		return nil, err
+	}
+	td, ok := tds[m.opts.Topic]
+	if !ok || td.Err != nil {
+		return nil, fmt.Errorf("topic %q: not found", m.opts.Topic)
+	}
+	return slices.Sorted(maps.Keys(td.Partitions)), nil
 }
