@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
+	"github.com/sensorlab/sensorlab/lake"
 )
 
 // keyedSeedFile writes the seed lab's streaming queries with the source
@@ -218,6 +219,10 @@ func TestReplicasFailOverWithoutLossOrDuplicates(t *testing.T) {
 			t.Fatalf("%s exited %d:\n%s", name, code, s.Tail())
 		}
 	}
+	// No zombie commit entered the stream table: each partition's txn
+	// version (owner epoch << 32 + batch + 1) never goes back in the log,
+	// as it would if an owner's commit landed after a later owner's fence.
+	checkNoZombieCommit(t, ctx, p.store)
 	p.batch(ctx)
 	v := p.verifyRecords(ctx, recs)
 	t.Logf("three replicas, one killed, one stopped, one added, one frozen: %d windows, %d readings, none lost or duplicated", v.Windows, v.Valid)
@@ -256,4 +261,60 @@ func produceRecords(t *testing.T, ctx context.Context, brokers []string, recs []
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkNoZombieCommit reads the stream table's log, commit by commit, and
+// fails if a txn version of an appId is below one an earlier commit holds:
+// a commit of a partition's earlier owner after its later owner's fence.
+func checkNoZombieCommit(t *testing.T, ctx context.Context, st lake.Store) {
+	t.Helper()
+	objs, err := st.List(ctx, "stream/_delta_log/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]int64{}
+	fences := 0
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		b, err := st.Get(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds := 0
+		var txns []struct {
+			AppID   string `json:"appId"`
+			Version int64  `json:"version"`
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var a struct {
+				Txn *struct {
+					AppID   string `json:"appId"`
+					Version int64  `json:"version"`
+				} `json:"txn"`
+				Add *struct{} `json:"add"`
+			}
+			if err := json.Unmarshal([]byte(line), &a); err != nil {
+				t.Fatalf("%s: %v", o.Key, err)
+			}
+			if a.Add != nil {
+				adds++
+			}
+			if a.Txn != nil {
+				txns = append(txns, *a.Txn)
+			}
+		}
+		for _, x := range txns {
+			if prev, ok := last[x.AppID]; ok && x.Version < prev {
+				t.Fatalf("%s: appId %s at txn version %#x (owner epoch %d) after %#x (epoch %d): an earlier owner committed after a later one's fence",
+					o.Key, x.AppID, x.Version, x.Version>>32, prev, prev>>32)
+			}
+			last[x.AppID] = x.Version
+			if adds == 0 {
+				fences++
+			}
+		}
+	}
+	t.Logf("stream table log: %d partitions' txns, %d owner fences, no commit of an earlier owner after a fence", len(last), fences)
 }

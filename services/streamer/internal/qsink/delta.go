@@ -180,6 +180,21 @@ func (o *deltaOutput) txnVersion(batchID int64) int64 {
 	return o.epoch<<epochShift + batchID + 1
 }
 
+// checkFenced refuses a write of an owner whose table a later owner of
+// the partition has fenced: its batch must fail, not count as committed
+// (the later owner re-runs it), so that it never records the batch done in
+// its checkpoint.
+func (o *deltaOutput) checkFenced(snap *delta.Snapshot) error {
+	if o.epoch == 0 || snap == nil {
+		return nil
+	}
+	if v, ok := snap.TxnVersion(o.queryID); ok && v>>epochShift > o.epoch {
+		return fmt.Errorf("%w: sink %s: %s holds txn version %d of query %s, from owner epoch %d; this task's epoch is %d",
+			ErrFenced, o.q.Sink.Name, o.table, v, o.queryID, v>>epochShift, o.epoch)
+	}
+	return nil
+}
+
 // fence commits, at the start of an owner epoch, the table's txn for the
 // query raised to this epoch with its batch unchanged: every commit of an
 // earlier owner (a zombie) is then behind the table's txn, or conflicts
@@ -190,9 +205,8 @@ func (o *deltaOutput) fence(ctx context.Context, snap *delta.Snapshot) error {
 		var last int64 // the low half of the table's txn: batch + 1, 0 for none
 		if snap != nil {
 			if v, ok := snap.TxnVersion(o.queryID); ok {
-				if v>>epochShift > o.epoch {
-					return fmt.Errorf("%w: sink %s: %s holds txn version %d of query %s, from owner epoch %d; this task's epoch is %d",
-						ErrFenced, o.q.Sink.Name, o.table, v, o.queryID, v>>epochShift, o.epoch)
+				if err := o.checkFenced(snap); err != nil {
+					return err
 				}
 				if v>>epochShift == o.epoch {
 					return nil // fenced already (an in-process restart)
@@ -392,6 +406,9 @@ func (o *deltaOutput) Write(ctx context.Context, batchID int64, rows *types.Batc
 	if err != nil {
 		return Result{}, err
 	}
+	if err := o.checkFenced(snap); err != nil {
+		return Result{}, err
+	}
 	if o.committed(snap, batchID) {
 		return skipped, nil
 	}
@@ -412,6 +429,9 @@ func (o *deltaOutput) Write(ctx context.Context, batchID int64, rows *types.Batc
 		switch {
 		case err == nil:
 			return Result{Rows: int64(n), Files: len(files), Version: cr.Version, PostCommitErr: cr.PostCommitErr}, nil
+		case errors.As(err, &txnErr) && o.epoch > 0 && txnErr.Committed>>epochShift > o.epoch:
+			return Result{}, fmt.Errorf("%w: sink %s: batch %d: %s was fenced meanwhile by owner epoch %d; this task's is %d",
+				ErrFenced, o.q.Sink.Name, batchID, o.table, txnErr.Committed>>epochShift, o.epoch)
 		case errors.As(err, &txnErr):
 			skipped.Files, skipped.CommittedElsewhere = len(files), err
 			return skipped, nil
@@ -419,6 +439,9 @@ func (o *deltaOutput) Write(ctx context.Context, batchID int64, rows *types.Batc
 			// Another writer created the table or changed its metadata
 			// meanwhile: read it again, check it, and commit on top of it.
 			if snap, err = o.latest(ctx); err != nil {
+				return Result{}, err
+			}
+			if err := o.checkFenced(snap); err != nil {
 				return Result{}, err
 			}
 			if o.committed(snap, batchID) {
