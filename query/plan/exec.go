@@ -20,7 +20,7 @@ type SourceReader struct {
 	rec      []int        // record index of each raw row
 	computed []expr.Expr
 	checks   []check
-	keyCol   int // the decoded column the records' key must equal (WITH key); -1: none
+	keyCol   int        // the decoded column the records' key must equal (WITH key); -1: none
 	sel      [2][]int32 // the rows that passed the checks so far, and the next check's
 	now      int64
 	work     types.Batch     // the decoded and computed columns of a batch
