@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sensorlab/sensorlab/contract"
@@ -302,4 +304,34 @@ func TestTheWatermarkAnIdlePartitionFollows(t *testing.T) {
 	if got := r.sharedWatermark(0); got != 800 {
 		t.Fatalf("every partition idle: %d, want the greatest of the others, 800", got)
 	}
+}
+
+// A replica started before its topic exists (the producer creates it)
+// waits for it, then gets its partitions.
+func TestAReplicaWaitsForItsTopic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := kfake.NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := &world{t: t, brokers: c.ListenAddrs(), lakeURL: "file://" + t.TempDir()}
+	cfg := w.config(func(c *config.Config) {
+		c.Query = keyedSeed(t)
+		c.Group = "late-topic"
+		c.Trigger = config.TriggerContinuous
+	})
+	r, stop := w.startReplica(cfg)
+	defer stop()
+	time.Sleep(500 * time.Millisecond)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, contract.EventsTopic); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool { ps, _ := r.owned(); return slices.Equal(ps, []int32{0, 1}) })
 }
