@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -113,36 +114,123 @@ func (l *replicaLogs) await(t *testing.T, ctx context.Context, what string, cond
 }
 
 // TestReplicasFailOverWithoutLossOrDuplicates runs the seed lab's queries
-// (keyed by sensor) on three streamer processes of one consumer group
-// while the producer sends, and then: SIGKILLs one, stops another with
-// SIGTERM, starts one again, and freezes one (SIGSTOP) past the group's
-// session timeout before resuming it. The stream table, the batch table,
-// the dead-letter topic and the alerts (read_committed) must equal the
-// reference exactly, and the time from the kill to the killed replica's
-// partitions committing batches again is measured.
+// (keyed by sensor) on three streamer replicas of one consumer group —
+// processes, then containers of the streamer image — while the producer
+// sends, and then: kills one (SIGKILL, docker kill), stops another (SIGTERM,
+// docker stop), starts one again, and freezes one (SIGSTOP, docker pause)
+// past the group's session timeout before resuming it. The stream table,
+// the batch table, the dead-letter topic and the alerts (read_committed)
+// must equal the reference exactly, no commit of a partition's earlier
+// owner may follow a later owner's fence in the table's log, and the time
+// from the kill to the killed replica's partition committing batches again
+// is measured.
 func TestReplicasFailOverWithoutLossOrDuplicates(t *testing.T) {
+	t.Run("processes", func(t *testing.T) { replicasFailOver(t, false) })
+	t.Run("containers", func(t *testing.T) { replicasFailOver(t, true) })
+}
+
+// replica is one streamer replica, a process or a container.
+type replica struct {
+	*proc
+	container string // the container's name; "" for a process
+}
+
+func (r replica) signal(t *testing.T, sig syscall.Signal, docker ...string) {
+	t.Helper()
+	if r.container == "" {
+		if err := r.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if b, err := exec.Command("docker", append(docker, r.container)...).CombinedOutput(); err != nil {
+		t.Fatalf("docker %v %s: %v: %s", docker, r.container, err, b)
+	}
+}
+
+func (r replica) kill(t *testing.T) {
+	t.Helper()
+	if r.container == "" {
+		r.proc.kill(t)
+		return
+	}
+	r.signal(t, syscall.SIGKILL, "kill")
+	r.wait(t, context.Background())
+}
+
+// stop asks for a graceful stop (SIGTERM; docker stop, which sends it) and
+// returns at once.
+func (r replica) stop(t *testing.T) {
+	t.Helper()
+	if r.container == "" {
+		r.term(t)
+		return
+	}
+	go func() { _ = exec.Command("docker", "stop", "-t", "30", r.container).Run() }()
+}
+
+func (r replica) freeze(t *testing.T) { t.Helper(); r.signal(t, syscall.SIGSTOP, "pause") }
+func (r replica) thaw(t *testing.T)   { t.Helper(); r.signal(t, syscall.SIGCONT, "unpause") }
+
+// streamerImage is the streamer's image the e2e setup prepared.
+func streamerImage(t *testing.T) string {
+	t.Helper()
+	file := "compose.yaml"
+	if setup.offline {
+		file = "compose.offline.yaml"
+	}
+	c, err := loadCompose(repoRoot(t), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Services["streamer"].Image
+}
+
+func replicasFailOver(t *testing.T, containers bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	p := newPipeline(t, false)
 	query := keyedSeedFile(t)
+	var image, lakeDir string
+	if containers {
+		requireDocker(t)
+		image = streamerImage(t)
+		// The containers write the lake as the image's user, at the same
+		// path as the test reads it.
+		lakeDir = strings.TrimPrefix(p.lakeURL, "file://")
+		if err := os.Chmod(lakeDir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stream := faultStream{count: 30_000, seed: 71, startMs: originMs, step: 20 * time.Millisecond}
 	pr := p.producer(append(stream.args(), "--rate", "1000")...)
 	waitTopic(t, ctx, p.brokers, contract.EventsTopic)
 
 	logs := &replicaLogs{}
-	replica := func(name string) *proc {
+	run := 0
+	startReplica := func(name string) replica {
 		base := []string{"--brokers", p.brokerList(), "--lake", p.lakeURL, "--starting-offsets", "earliest",
 			"--http", "", "--trigger", "0", "--query", query, "--group", "sensorlab-replicas",
 			"--group-session-timeout", "6s", "--shutdown-timeout", "5s"}
-		s := start(t, "streamer", p.env, base...)
+		if !containers {
+			s := start(t, "streamer", p.env, base...)
+			logs.watch(name, s)
+			return replica{proc: s}
+		}
+		run++
+		cname := fmt.Sprintf("sensorlab-e2e-%d-%s-%d", os.Getpid(), name, run)
+		args := append([]string{"run", "--rm", "--name", cname, "--network", "host",
+			"-v", lakeDir + ":" + lakeDir, "-v", filepath.Dir(query) + ":" + filepath.Dir(query) + ":ro", image}, base...)
+		s := startPath(t, dockerCLI(t), "streamer container "+name, nil, args...)
+		t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", cname).Run() })
 		logs.watch(name, s)
-		return s
+		return replica{proc: s, container: cname}
 	}
 	committing := func(since time.Time, name string) func() bool {
 		return func() bool { _, ok := logs.find(since, []string{name}, `"batch committed"`); return ok }
 	}
 	t0 := time.Now()
-	r1, r2, r3 := replica("r1"), replica("r2"), replica("r3")
+	r1, r2, r3 := startReplica("r1"), startReplica("r2"), startReplica("r3")
 	for _, n := range []string{"r1", "r2", "r3"} {
 		logs.await(t, ctx, n+" commits a batch", committing(t0, n))
 	}
@@ -161,28 +249,24 @@ func TestReplicasFailOverWithoutLossOrDuplicates(t *testing.T) {
 		resumed = ln.at.Sub(killed)
 		return ok
 	})
-	t.Logf("SIGKILL of r1 (partition %v): its partition committed a batch again %v later (session timeout 6s)", lost, resumed.Round(time.Millisecond))
+	t.Logf("kill of r1 (partition %v): its partition committed a batch again %v later (session timeout 6s)", lost, resumed.Round(time.Millisecond))
 
 	// SIGTERM r2: it finishes its batches, leaves the group, exits 0.
-	r2.term(t)
+	r2.stop(t)
 	r2.mustSucceed(t, ctx)
 	since := time.Now()
-	r4 := replica("r4")
+	r4 := startReplica("r4")
 	logs.await(t, ctx, "r4 commits a batch", committing(since, "r4"))
 
 	// Freeze r3 past the session timeout, then resume it: a zombie.
-	if err := r3.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	r3.freeze(t)
 	frozen := time.Now()
 	logs.await(t, ctx, "r4 takes every partition while r3 is frozen", func() bool {
 		return len(logs.owned("r4")) == 3
 	})
 	tookOver := time.Since(frozen)
 	time.Sleep(time.Until(frozen.Add(9 * time.Second)))
-	if err := r3.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	r3.thaw(t)
 	t.Logf("r3 frozen for %v; r4 owned every partition %v after the freeze", time.Since(frozen).Round(time.Millisecond), tookOver.Round(time.Millisecond))
 
 	sent := produced(t, ctx, pr)
@@ -211,10 +295,10 @@ func TestReplicasFailOverWithoutLossOrDuplicates(t *testing.T) {
 		return len(streamRows(t, ctx, p.store)) >= len(want)
 	})
 
-	for _, s := range []*proc{r3, r4} {
-		s.term(t)
+	for _, s := range []replica{r3, r4} {
+		s.stop(t)
 	}
-	for name, s := range map[string]*proc{"r3 (resumed after its freeze)": r3, "r4": r4} {
+	for name, s := range map[string]replica{"r3 (resumed after its freeze)": r3, "r4": r4} {
 		if code := s.wait(t, ctx); code != 0 {
 			t.Fatalf("%s exited %d:\n%s", name, code, s.Tail())
 		}
