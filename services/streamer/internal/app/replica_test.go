@@ -46,6 +46,17 @@ func keyedSeed(t *testing.T) string {
 	return path
 }
 
+// replicaConfig is the world's configuration for a replica of the keyed
+// seed queries: group seed-replicas, continuous trigger.
+func (w *world) replicaConfig(extra ...func(*config.Config)) config.Config {
+	w.t.Helper()
+	return w.config(append([]func(*config.Config){func(c *config.Config) {
+		c.Query = keyedSeed(w.t)
+		c.Group = "seed-replicas"
+		c.Trigger = config.TriggerContinuous
+	}}, extra...)...)
+}
+
 // startReplica runs a replica of cfg until its context is cancelled; the
 // returned stop cancels it and waits for it to leave the group.
 func (w *world) startReplica(cfg config.Config) (*replica, func()) {
@@ -86,11 +97,7 @@ func TestReplicasShareThePartitionsAndWriteEachWindowOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w := newWorld(t)
-	cfg := w.config(func(c *config.Config) {
-		c.Query = keyedSeed(t)
-		c.Group = "seed-replicas"
-		c.Trigger = config.TriggerContinuous
-	})
+	cfg := w.replicaConfig()
 	rng := rand.New(rand.NewPCG(7, 8))
 	ts := origin
 	produce := func(n int) {
@@ -249,12 +256,7 @@ func TestAnIdlePartitionClosesItsWindowsByTheQueryWatermark(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w := newWorld(t)
-	cfg := w.config(func(c *config.Config) {
-		c.Query = keyedSeed(t)
-		c.Group = "seed-replicas"
-		c.Trigger = config.TriggerContinuous
-		c.GroupIdleTimeout = time.Second
-	})
+	cfg := w.replicaConfig(func(c *config.Config) { c.GroupIdleTimeout = time.Second })
 	var rs []*replica
 	for range 3 {
 		r, stop := w.startReplica(cfg)
@@ -317,11 +319,7 @@ func TestAReplicaWaitsForItsTopic(t *testing.T) {
 	}
 	defer c.Close()
 	w := &world{t: t, brokers: c.ListenAddrs(), lakeURL: "file://" + t.TempDir()}
-	cfg := w.config(func(c *config.Config) {
-		c.Query = keyedSeed(t)
-		c.Group = "late-topic"
-		c.Trigger = config.TriggerContinuous
-	})
+	cfg := w.replicaConfig()
 	r, stop := w.startReplica(cfg)
 	defer stop()
 	time.Sleep(500 * time.Millisecond)
