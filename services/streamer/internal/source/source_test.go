@@ -46,24 +46,7 @@ func TestPlanSplitsCapInProportionToLag(t *testing.T) {
 func TestSourceTakesExactRanges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	for i := 0; i < 300; i++ {
-		r := &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}
-		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	brokers := roundRobinTopic(t, ctx, 300)
 
 	src, err := Open(ctx, Options{Brokers: brokers, Topic: "t", FailOnDataLoss: true})
 	if err != nil {
@@ -116,23 +99,7 @@ func TestSourceTakesExactRanges(t *testing.T) {
 func TestSourceReadsOnlyItsPartitions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	for i := 0; i < 30; i++ {
-		r := &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}
-		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	brokers := roundRobinTopic(t, ctx, 30)
 	src, err := Open(ctx, Options{Brokers: brokers, Topic: "t", Partitions: []int32{2, 0}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +131,29 @@ func TestSourceReadsOnlyItsPartitions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `topic "t" has no partition 3 (it has 3)`) {
 		t.Fatalf("Open of a partition the topic lacks: %v", err)
 	}
+}
+
+// roundRobinTopic starts a broker with topic "t" of 3 partitions and
+// produces n records to it, record i (value "i") to partition i%3, and
+// returns the broker's addresses.
+func roundRobinTopic(t *testing.T, ctx context.Context, n int) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range n {
+		prod.Produce(ctx, &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return brokers
 }

@@ -20,23 +20,7 @@ func TestTakeAsFetchedMatchesFillToThenTake(t *testing.T) {
 	takeChunk = 128
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.SeedTopics(3, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	for i := range 3000 {
-		prod.Produce(ctx, &kgo.Record{Topic: "t", Partition: int32(i % 3), Value: []byte(fmt.Sprint(i))}, nil)
-	}
-	if err := prod.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	brokers := roundRobinTopic(t, ctx, 3000)
 	take := func(asFetched bool) []string {
 		src, err := Open(ctx, Options{Brokers: brokers, Topic: "t", FailOnDataLoss: true,
 			ExtraOpts: []kgo.Opt{kgo.FetchMaxPartitionBytes(512)}}) // many small fetches
