@@ -121,7 +121,8 @@ func (r *SourceReader) checkKeys(recs []decode.Record, rejected []Rejected) []Re
 	before := len(rejected)
 	for j := range r.raw.N {
 		i := r.rec[j]
-		if (v.Null == nil || !v.Null[j]) && string(recs[i].Key) == v.Str[j] {
+		null := v.Null != nil && v.Null[j]
+		if null && recs[i].Key == nil || !null && recs[i].Key != nil && string(recs[i].Key) == v.Str[j] {
 			sel = append(sel, int32(j))
 			continue
 		}

@@ -169,7 +169,9 @@ func rowsText(b *types.Batch, rows []int) string {
 // A source declared keyed by a column rejects, as key_mismatch, every
 // record whose Kafka key is not that column's value (another key, or none),
 // in record order among the records that do not decode; the CHECKs apply
-// to the rows kept (their rejections after).
+// to the rows kept (their rejections after). A record without a key whose
+// column is NULL is kept: a kafka sink keyed by the column writes such a
+// row so, and a replica's repartition stage re-keys it so.
 func TestKeyedSourceRejectsRecordsKeyedOtherwise(t *testing.T) {
 	p, err := compile(t, `CREATE SOURCE s (id STRING, v BIGINT, CONSTRAINT neg CHECK (v >= 0)) WITH (topic = 't', key = 'id');
 CREATE SINK out WITH (connector = 'console', mode = 'append') AS SELECT * FROM s;`, Streaming)
@@ -188,20 +190,22 @@ CREATE SINK out WITH (connector = 'console', mode = 'append') AS SELECT * FROM s
 		{Key: []byte("e"), Value: []byte(`{"id":"e","v":-5}`)},
 		{Key: []byte("f"), Value: []byte(`{"v":6}`)},
 		{Key: []byte("g"), Value: []byte(`{"id":"g","v":7}`)},
+		{Value: []byte(`{"v":8}`)},
+		{Key: []byte(""), Value: []byte(`{"v":9}`)},
 	}
 	b, rej := r.Read(recs, 0)
 	var got []string
 	for i := range b.N {
 		got = append(got, fmt.Sprintf("%s=%d", b.Cols[0].Str[i], b.Cols[1].I64[i]))
 	}
-	if want := []string{"a=1", "g=7"}; !slices.Equal(got, want) {
+	if want := []string{"a=1", "g=7", "=8"}; !slices.Equal(got, want) || !b.Cols[0].IsNull(2) {
 		t.Fatalf("rows %v, want %v", got, want)
 	}
 	var reasons []string
 	for _, x := range rej {
 		reasons = append(reasons, fmt.Sprintf("%d:%s", x.Index, x.Reason))
 	}
-	if want := []string{"1:key_mismatch", "2:key_mismatch", "3:malformed_json", "5:key_mismatch", "4:neg"}; !slices.Equal(reasons, want) {
+	if want := []string{"1:key_mismatch", "2:key_mismatch", "3:malformed_json", "5:key_mismatch", "8:key_mismatch", "4:neg"}; !slices.Equal(reasons, want) {
 		t.Fatalf("rejected %v, want %v", reasons, want)
 	}
 	if d := rej[1].Detail; !strings.Contains(d, "the record has no key, not its id") {
