@@ -69,6 +69,7 @@ type Op struct {
 	lastW        []*store // by pass: the window the previous row went to
 	sess         *sessions
 	wm, maxSeen  int64
+	held         bool   // the watermark moves only by SetWatermark (HoldWatermark)
 	seq, clSeq   uint32 // current batch; last batch a changelog covers
 	clNum        uint64 // changelogs written (or restored) so far
 	removedWins  []int64
@@ -275,6 +276,12 @@ func (o *Op) Config() Config { return o.cfg }
 // SetWatermark sets the watermark the next rows are filtered and windows
 // closed by. The watermark never moves backwards: a lower wm is ignored.
 func (o *Op) SetWatermark(wm int64) { o.wm = max(o.wm, wm) }
+
+// HoldWatermark makes the watermark move only by SetWatermark: a batch's
+// end no longer raises it to the largest event time seen minus the delay.
+// A caller whose watermark is not that (a task over a repartition topic
+// follows the least of its origin partitions') sets it every batch.
+func (o *Op) HoldWatermark() { o.held = true }
 
 // Watermark returns the watermark the current (or next) batch uses.
 func (o *Op) Watermark() int64 { return o.wm }
@@ -1083,7 +1090,7 @@ func (o *Op) finishModes(wantApp, wantUpd bool) (app, upd *types.Batch, st Stats
 		st.EventTimeAvg = o.tsBase + floorDiv(o.tsSum, o.nTs)
 	}
 	next := o.wm
-	if o.cfg.HasWatermark && o.maxSeen != noEventTime && o.maxSeen >= math.MinInt64+o.cfg.Delay {
+	if o.cfg.HasWatermark && !o.held && o.maxSeen != noEventTime && o.maxSeen >= math.MinInt64+o.cfg.Delay {
 		next = max(o.wm, o.maxSeen-o.cfg.Delay)
 	}
 	st.NextWatermark = next

@@ -38,6 +38,31 @@ func TestLateRowsAndNoDataBatch(t *testing.T) {
 	}
 }
 
+// A held watermark moves only as its caller sets it: the batches' event
+// times do not raise it, a late row is judged by the one set, and a window
+// closes (in the batch after) when the watermark set passes its end.
+func TestHeldWatermarkMovesOnlyWhenSet(t *testing.T) {
+	op, _ := New(seedSchema, seedConfig(Append)) // 10 s windows, 1 min delay
+	op.HoldWatermark()
+	const s = 1_000_000
+	op.Add(seedBatch([]reading{{ts: 100 * s, sensor: "a", temp: 1}, {ts: 300 * s, sensor: "a", temp: 3}}))
+	if out, st := op.Finish(); out.N != 0 || st.NextWatermark != 0 || st.NeedsNoDataBatch {
+		t.Fatalf("batch 0: %d rows, %+v; want the watermark held at 0", out.N, st)
+	}
+	op.SetWatermark(95 * s) // the least of its inputs': 100 s is on time
+	op.Add(seedBatch([]reading{{ts: 101 * s, sensor: "a", temp: 5}, {ts: 90 * s, sensor: "a", temp: 7}}))
+	out, st := op.Finish()
+	if out.N != 0 || st.NumRowsDroppedByWatermark != 1 || st.NextWatermark != 95*s {
+		t.Fatalf("batch 1: %d rows, %+v; want the 90 s row late and the watermark at 95 s", out.N, st)
+	}
+	op.SetWatermark(120 * s)
+	out, _ = op.Finish()
+	want := []string{seedRow(100*s, 110*s, "a", 2, 3, 0, 0, 1, 5)}
+	if got := opRows(t, out); !slices.Equal(got, want) {
+		t.Fatalf("watermark set to 120 s: %q, want %q", got, want)
+	}
+}
+
 // TestDecimalOverflowIsAnError checks that a DECIMAL sum leaving the
 // 18 digits this engine stores stops the operator with an error instead of
 // wrapping.
