@@ -304,6 +304,9 @@ func (a *App) produce(ctx, prodCtx context.Context, g *gen.Generator, backfill i
 		kr := &recs[0]
 		recs = recs[1:]
 		kr.Key, kr.Value = rec.Key, rec.Value
+		if !a.cfg.KeyBySensor {
+			kr.Key = nil
+		}
 		a.cl.Produce(prodCtx, kr, promise)
 	}
 }

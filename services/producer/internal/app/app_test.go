@@ -169,6 +169,42 @@ func TestCount5000Seed7ProducesExactlyTheGeneratorsRecords(t *testing.T) {
 	assertSameRecords(t, consumeAll(t, c, contract.EventsTopic, 5000), expected(t, cfg, 5000))
 }
 
+// Without keys (the seed lab's generator), the same records are sent with
+// no key, spread over every partition.
+func TestUnkeyedRecordsSpreadOverThePartitions(t *testing.T) {
+	c := cluster(t)
+	cfg := testConfig(c, 6000, 7)
+	cfg.KeyBySensor = false
+	a, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(t.Context()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := consumeAll(t, c, contract.EventsTopic, 6000)
+	perPartition := map[int32]int{}
+	values := map[string]int{}
+	for _, r := range got {
+		if r.Key != nil {
+			t.Fatalf("record %q has key %q", r.Value, r.Key)
+		}
+		perPartition[r.Partition]++
+		values[string(r.Value)]++
+	}
+	if len(perPartition) != 3 {
+		t.Errorf("records in partitions %v, want all three", perPartition)
+	}
+	for _, r := range expected(t, cfg, 6000) {
+		values[string(r.Value)]--
+	}
+	for v, n := range values {
+		if n != 0 {
+			t.Fatalf("value %q: %d more sent than generated", v, n)
+		}
+	}
+}
+
 func TestExistingTopicIsKept(t *testing.T) {
 	c := cluster(t)
 	cfg := testConfig(c, 10, 1)

@@ -52,6 +52,10 @@ type Config struct {
 	Partitions int
 	// Rate is the target in records per second; 0 means as fast as possible.
 	Rate float64
+	// KeyBySensor keys each record by its sensor_id; false sends no key
+	// (the seed lab's generator, kcat without -K): Kafka's default
+	// partitioner then spreads the records over the partitions.
+	KeyBySensor bool
 	// Count is how many records to send before flushing and exiting; 0 means until stopped.
 	Count int64
 	// Sensors is how many sensors take turns: S001..S<Sensors>.
@@ -103,6 +107,7 @@ func Default() Config {
 		Topic:              contract.EventsTopic,
 		Partitions:         contract.EventsPartitions,
 		Rate:               5,
+		KeyBySensor:        true,
 		Sensors:            20,
 		Step:               200 * time.Millisecond,
 		LateBy:             90 * time.Second,
@@ -122,6 +127,7 @@ func (c *Config) vars() []envflag.Var {
 		{Flag: "topic", Env: "TOPIC", Default: contract.EventsTopic, Usage: "topic the readings go to", Value: envflag.String(&c.Topic)},
 		{Flag: "partitions", Env: "PARTITIONS", Default: strconv.Itoa(contract.EventsPartitions), Usage: "partitions when the producer creates the topic (replication 1)", Value: envflag.Int(&c.Partitions)},
 		{Flag: "rate", Env: "RATE", Default: "5", Usage: "records per second; 0 = as fast as possible", Value: envflag.Float64(&c.Rate)},
+		{Flag: "key-by-sensor", Env: "KEY_BY_SENSOR", Default: "true", Usage: "key each record by its sensor_id; false sends no key (the seed lab's generator)", Value: envflag.Bool(&c.KeyBySensor)},
 		{Flag: "count", Env: "COUNT", Default: "0", Usage: "records to send, then flush and exit 0; 0 = until stopped", Value: envflag.Int64(&c.Count)},
 		{Flag: "sensors", Env: "SENSORS", Default: "20", Usage: "number of sensors, ids S001.. (1-999)", Value: envflag.Int(&c.Sensors)},
 		{Flag: "seed", Env: "SEED", Default: "random (logged)", Usage: "generator seed; same seed and flags give a byte-identical record sequence; empty = random", Value: envflag.Func(c.setSeed, c.seedText)},

@@ -190,7 +190,7 @@ func TestEmptyVariables(t *testing.T) {
 		"TOPIC":         wantError("topic: must not be empty"),
 	}
 	for _, name := range []string{"PARTITIONS", "RATE", "COUNT", "SENSORS", "STEP", "BACKFILL", "LATE_FRACTION", "LATE_BY",
-		"DUPLICATE_FRACTION", "INVALID_FRACTION", "PROGRESS", "MAX_BUFFERED_RECORDS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"} {
+		"DUPLICATE_FRACTION", "INVALID_FRACTION", "PROGRESS", "MAX_BUFFERED_RECORDS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "KEY_BY_SENSOR"} {
 		cases[name] = wantError(name + `=""`)
 	}
 	for _, v := range def.vars() {
