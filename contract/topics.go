@@ -27,3 +27,14 @@ const (
 	HeaderSourcePartition = "sensorlab.source.partition"
 	HeaderSourceOffset    = "sensorlab.source.offset"
 )
+
+// Headers a replica's repartition stage sets on the records it re-keys into
+// a repartition topic: where each came from and its key there (absent when
+// it had none). The dead letters and late records of a re-keyed record name
+// its origin, as they would without the repartition topic.
+const (
+	HeaderOriginTopic     = "sensorlab.origin.topic"
+	HeaderOriginPartition = "sensorlab.origin.partition"
+	HeaderOriginOffset    = "sensorlab.origin.offset"
+	HeaderOriginKey       = "sensorlab.origin.key"
+)

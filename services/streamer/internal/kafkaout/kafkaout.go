@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -319,6 +320,38 @@ func DeadLetter(topic string, rec *kgo.Record, reason contract.Reason, detail st
 // unchanged, the watermark it missed and its source position in headers.
 func Late(topic string, rec *kgo.Record, watermarkMs int64) *kgo.Record {
 	return forward(topic, rec, "late", "event time <= watermark "+strconv.FormatInt(watermarkMs, 10))
+}
+
+// Origin returns the record a repartition stage re-keyed into rec: its
+// topic, partition, offset and key from rec's origin headers (which it
+// drops), value, timestamp and other headers rec's. A record without them
+// is returned as it is.
+func Origin(rec *kgo.Record) *kgo.Record {
+	if !slices.ContainsFunc(rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == contract.HeaderOriginTopic }) {
+		return rec
+	}
+	o := *rec
+	o.Key = nil
+	o.Headers = make([]kgo.RecordHeader, 0, len(rec.Headers))
+	for _, h := range rec.Headers {
+		switch h.Key {
+		case contract.HeaderOriginTopic:
+			o.Topic = string(h.Value)
+		case contract.HeaderOriginPartition:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
+				o.Partition = int32(n)
+			}
+		case contract.HeaderOriginOffset:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				o.Offset = n
+			}
+		case contract.HeaderOriginKey:
+			o.Key = h.Value
+		default:
+			o.Headers = append(o.Headers, h)
+		}
+	}
+	return &o
 }
 
 // forward copies rec to topic with headers saying why and where it came
