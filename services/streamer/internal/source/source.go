@@ -59,7 +59,10 @@ type Options struct {
 	// Partitions, when set, are the only partitions read (a replica's task
 	// reads the partitions its consumer group assigned it); nil reads all.
 	Partitions []int32
-	Logger     *slog.Logger
+	// ReadCommitted reads only committed records (a repartition topic,
+	// written in transactions); aborted ones are skipped with their offsets.
+	ReadCommitted bool
+	Logger        *slog.Logger
 	// ExtraOpts are appended to the clients' options (tests use them).
 	ExtraOpts []kgo.Opt
 }
@@ -208,6 +211,9 @@ func (s *Source) StartAt(start Offsets) error {
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(250 * time.Millisecond),
 	}, s.opts.ExtraOpts...)
+	if s.opts.ReadCommitted {
+		copts = append(copts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	cl, err := kgo.NewClient(copts...)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
