@@ -33,6 +33,10 @@ type world struct {
 	lakeURL string
 	store   lake.Store
 	sent    []contract.Event
+	// unkeyed: produce sends readings without a key, round robin over the
+	// partitions (as the seed's generator and kcat without -K do).
+	unkeyed bool
+	rr      int32
 }
 
 func newWorld(t *testing.T) *world {
@@ -42,7 +46,18 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	// Keyed records go where Kafka's default partitioner puts their key;
+	// unkeyed ones where roundRobin says.
+	keyed := kgo.StickyKeyPartitioner(nil)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+		byKey := keyed.ForTopic(topic)
+		return func(r *kgo.Record, n int) int {
+			if r.Key == nil {
+				return int(r.Partition) % n
+			}
+			return byKey.Partition(r, n)
+		}
+	})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +84,25 @@ func (w *world) produce(ctx context.Context, rng *rand.Rand, ts0 int64, n int, i
 			OK:       rng.Float64() < 0.95,
 		}
 		w.sent = append(w.sent, ev)
-		recs = append(recs, &kgo.Record{Topic: contract.EventsTopic, Key: []byte(ev.SensorID), Value: contract.AppendJSON(nil, ev)})
+		r := &kgo.Record{Topic: contract.EventsTopic, Key: []byte(ev.SensorID), Value: contract.AppendJSON(nil, ev)}
+		if w.unkeyed {
+			r = w.roundRobin(r.Value)
+		}
+		recs = append(recs, r)
 	}
 	for _, v := range invalid {
-		recs = append(recs, &kgo.Record{Topic: contract.EventsTopic, Value: []byte(v)})
+		recs = append(recs, w.roundRobin([]byte(v)))
 	}
 	if err := w.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// roundRobin is an unkeyed record of value, in the partition after the
+// last one's.
+func (w *world) roundRobin(value []byte) *kgo.Record {
+	w.rr++
+	return &kgo.Record{Topic: contract.EventsTopic, Partition: w.rr % 3, Value: value}
 }
 
 // config is the streamer's configuration for the world: the seed lab's

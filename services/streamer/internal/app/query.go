@@ -61,10 +61,11 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 	}
 	log.Info("streamer starting", "config", cfg, "query", name)
 	if cfg.Group != "" {
-		if err := driver.CheckReplicable(prog); err != nil {
+		rekey, err := driver.RepartitionKey(prog)
+		if err != nil {
 			return err
 		}
-		r := newReplica(cfg, name, text, prog, log, stdout)
+		r := newReplica(cfg, name, text, prog, rekey, log, stdout)
 		if ln != nil {
 			defer serveHTTP(ln, newHandler(log, r), log)()
 		}

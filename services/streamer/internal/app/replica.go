@@ -26,6 +26,7 @@ import (
 	"github.com/sensorlab/sensorlab/services/streamer/internal/group"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/progress"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/qsink"
+	"github.com/sensorlab/sensorlab/services/streamer/internal/repartition"
 )
 
 // PartitionCheckpoint is where a replica keeps the checkpoint of one
@@ -45,14 +46,20 @@ type replica struct {
 	// name and text are the query file's: each task compiles its own
 	// program (a compiled query holds its running instance's clock).
 	name, text string
-	log        *slog.Logger
-	stdout     io.Writer
+	// rekey, when set, is the column the source's records are re-keyed by
+	// through the repartition topic (driver.RepartitionKey): the tasks then
+	// read that topic's partitions.
+	rekey  string
+	log    *slog.Logger
+	stdout io.Writer
 	// extraKafkaOpts are added to every Kafka client (tests use them).
 	extraKafkaOpts []kgo.Opt
 
-	mu     sync.Mutex
-	tasks  map[int32]*driver.Driver
-	member *group.Member
+	mu      sync.Mutex
+	tasks   map[int32]*driver.Driver
+	member  *group.Member
+	stage   *repartition.Stage
+	origins int32 // the source topic's partitions, when re-keying
 	// wms is the newest committed watermark of each partition this
 	// replica knows, and when a batch of it last read records: its own
 	// tasks' as they commit, the others' as read from their checkpoints
@@ -69,14 +76,61 @@ type partitionWatermark struct {
 // replicas' partitions committed.
 const watermarkPoll = 2 * time.Second
 
-func newReplica(cfg config.Config, name, text string, prog *plan.Program, log *slog.Logger, stdout io.Writer) *replica {
-	return &replica{cfg: cfg, prog: prog, name: name, text: text, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}, wms: map[int32]partitionWatermark{}}
+func newReplica(cfg config.Config, name, text string, prog *plan.Program, rekey string, log *slog.Logger, stdout io.Writer) *replica {
+	return &replica{cfg: cfg, prog: prog, name: name, text: text, rekey: rekey, log: log, stdout: stdout, tasks: map[int32]*driver.Driver{}, wms: map[int32]partitionWatermark{}}
+}
+
+// repartitionOptions configures the replica's repartition stage.
+func (r *replica) repartitionOptions() repartition.Options {
+	src := r.prog.Queries[0].Source
+	mode := strings.ToLower(src.Options["scan.startup.mode"] + src.Options["startingoffsets"])
+	if mode == "" {
+		mode = r.cfg.StartingOffsets
+	}
+	return repartition.Options{
+		Brokers: r.cfg.Brokers, Group: repartition.Group(r.cfg.Group),
+		Source: src.Options["topic"], Topic: repartition.Topic(r.cfg.Group, src.Name),
+		StartAtEnd: mode == "latest", SessionTimeout: r.cfg.GroupSessionTimeout,
+		Logger: r.log.With("stage", "repartition"), ExtraOpts: r.extraKafkaOpts,
+	}
 }
 
 // run joins the group and runs the tasks until ctx ends or a task fails.
+// With a repartition key it runs the repartition stage too, and the tasks
+// read the repartition topic.
 func (r *replica) run(ctx context.Context) error {
+	topic := r.prog.Queries[0].Source.Options["topic"]
+	stageFailed := make(chan error, 1)
+	if r.rekey != "" {
+		o := r.repartitionOptions()
+		keyOf, err := repartition.KeyOf(r.prog.Queries[0].Source, r.rekey)
+		if err != nil {
+			return err
+		}
+		o.KeyOf = keyOf
+		origins, n, err := repartition.Ensure(ctx, o)
+		if err != nil {
+			return err
+		}
+		stage := repartition.New(o, n)
+		r.mu.Lock()
+		r.stage, r.origins = stage, origins
+		r.mu.Unlock()
+		stageCtx, stopStage := context.WithCancel(context.WithoutCancel(ctx))
+		stageDone := make(chan struct{})
+		go func() {
+			defer close(stageDone)
+			if err := stage.Run(stageCtx); err != nil {
+				stageFailed <- err
+			}
+		}()
+		// The stage leaves its group after the tasks have left theirs.
+		defer func() { stopStage(); <-stageDone }()
+		topic = o.Topic
+		r.log.Info("re-keying the source through a repartition topic", "key", r.rekey, "topic", o.Topic, "partitions", n)
+	}
 	m, err := group.Join(group.Options{
-		Brokers: r.cfg.Brokers, Group: r.cfg.Group, Topic: r.prog.Queries[0].Source.Options["topic"],
+		Brokers: r.cfg.Brokers, Group: r.cfg.Group, Topic: topic,
 		SessionTimeout: r.cfg.GroupSessionTimeout,
 		// A task given the shutdown timeout for its batch in flight, and
 		// the time to close its clients.
@@ -100,6 +154,7 @@ func (r *replica) run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case ferr = <-m.Failed():
+	case ferr = <-stageFailed:
 	}
 	m.Leave()
 	return ferr
@@ -114,8 +169,24 @@ func (r *replica) task(ctx context.Context, p int32, generation int32) error {
 	if err != nil {
 		return err
 	}
+	if r.rekey != "" {
+		// The task reads the repartition topic, keyed by the key column,
+		// from its start (the stage writes there from the source's
+		// starting offsets on), read_committed.
+		for _, q := range prog.Queries {
+			o := q.Source.Options
+			o["topic"] = repartition.Topic(r.cfg.Group, q.Source.Name)
+			o["startingoffsets"] = "earliest"
+			delete(o, "scan.startup.mode")
+			q.Source.Key = r.rekey
+		}
+	}
 	d := driver.New(c, prog, r.log.With("partition", p), r.stdout)
 	d.Partitions = []int32{p}
+	d.ReadCommitted = r.rekey != ""
+	r.mu.Lock()
+	d.Origins = r.origins
+	r.mu.Unlock()
 	d.Epoch = int64(generation) + 1
 	d.SharedWatermark = func() int64 { return r.sharedWatermark(p) }
 	d.IdleTimeout = r.cfg.GroupIdleTimeout

@@ -69,10 +69,11 @@ func (w *world) startReplica(cfg config.Config) (*replica, func()) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := driver.CheckReplicable(prog); err != nil {
+	rekey, err := driver.RepartitionKey(prog)
+	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := newReplica(cfg, name, text, prog, quietLog(), discard{})
+	r := newReplica(cfg, name, text, prog, rekey, quietLog(), discard{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -92,16 +93,35 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // Replicas of one query share its partitions: with two, then one (the
 // other stopped mid-stream), then two again (one added back), the stream
 // table holds every closed window of every sensor once, as one streamer
-// writes it, and each partition has its own checkpoint.
+// writes it, and each partition has its own checkpoint. Keyed: the source
+// is declared keyed by sensor_id and the records are. Re-keyed: the seed's
+// own file over records without a key, spread round robin (as the seed's
+// generator and kcat without -K send them), some of them not readings, go
+// through the repartition topic; each invalid record is dead-lettered
+// once, naming its place in the source topic.
 func TestReplicasShareThePartitionsAndWriteEachWindowOnce(t *testing.T) {
+	t.Run("keyed", func(t *testing.T) { testReplicasShareThePartitions(t, false) })
+	t.Run("re-keyed", func(t *testing.T) { testReplicasShareThePartitions(t, true) })
+}
+
+func testReplicasShareThePartitions(t *testing.T, unkeyed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w := newWorld(t)
 	cfg := w.replicaConfig()
+	var invalid []string
+	if unkeyed {
+		cfg.Query = "" // the seed's own file
+		// The closing readings below come from some origin partitions
+		// only: the others, idle, must stop holding the watermark.
+		cfg.GroupIdleTimeout = 5 * time.Second
+		w.unkeyed = true
+		invalid = []string{"{not json", `{"sensor_id": "S001"}`, `{"sensor_id": "", "ts": 1, "temp": 1, "hum": 1, "ok": true}`}
+	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	ts := origin
 	produce := func(n int) {
-		w.produce(ctx, rng, ts, n)
+		w.produce(ctx, rng, ts, n, invalid...)
 		ts += int64(n) * 100
 	}
 	owned := func(rs ...*replica) [][]int32 {
@@ -205,6 +225,36 @@ func TestReplicasShareThePartitionsAndWriteEachWindowOnce(t *testing.T) {
 		t.Error("/readyz: a replica whose tasks run is not ready")
 	}
 
+	if unkeyed {
+		// Every invalid record once in the dead-letter topic, with its
+		// reason and its own topic, partition and offset, not the
+		// repartition topic's.
+		dead := committedRecords(t, ctx, w.brokers, contract.DLQTopic)
+		if want := 4 * len(invalid); len(dead) != want {
+			t.Errorf("%d dead letters, want %d (each invalid record once)", len(dead), want)
+		}
+		seen := map[string]bool{}
+		for _, r := range dead {
+			h := map[string]string{}
+			for _, kv := range r.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			at := h[contract.HeaderSourceTopic] + "/" + h[contract.HeaderSourcePartition] + "/" + h[contract.HeaderSourceOffset]
+			if h[contract.HeaderSourceTopic] != contract.EventsTopic || seen[at] || h[contract.HeaderReason] == "" || r.Key != nil {
+				t.Errorf("dead letter %q at %s (reason %q, key %q): want the source topic's own place, once, a reason and no key", r.Value, at, h[contract.HeaderReason], r.Key)
+			}
+			seen[at] = true
+			for k := range h {
+				if strings.HasPrefix(k, "sensorlab.origin.") {
+					t.Errorf("dead letter %q keeps the repartition header %s", r.Value, k)
+				}
+			}
+		}
+		if got := b.stage.Records(); got == 0 {
+			t.Error("replica b re-keyed no record")
+		}
+	}
+
 	for p := range 3 {
 		key := fmt.Sprintf("_checkpoints/streamer/partitions/%d/metadata.json", p)
 		if _, err := w.store.Get(ctx, key); err != nil {
@@ -226,19 +276,31 @@ func (w *world) produceRecord(ctx context.Context, ev contract.Event) {
 	}
 }
 
-// With --group, a query that aggregates must group by the column its
-// source is keyed by: the seed's own file, which declares no key, is
-// refused at start with what to write.
-func TestReplicasRefuseAQueryNotGroupedByItsKey(t *testing.T) {
+// With --group, the aggregating queries must share a group column the
+// records can be re-keyed by: a file whose queries share none is refused
+// at start with what to write.
+func TestReplicasRefuseQueriesWithoutACommonKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w := newWorld(t)
-	cfg := w.config(func(c *config.Config) { c.Group = "g"; c.Trigger = config.TriggerContinuous })
+	b, err := fs.ReadFile(queries.FS, queries.SeedStreaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The alerts per window only, over every sensor.
+	text := strings.Replace(string(b), "GROUP BY window(event_time, '10 seconds'), sensor_id\nHAVING", "GROUP BY window(event_time, '10 seconds')\nHAVING", 1)
+	text = strings.Replace(text, "       sensor_id,\n       unix_millis(window.end)", "       unix_millis(window.end)", 1)
+	text = strings.Replace(text, "mode = 'append', key = 'sensor_id') AS", "mode = 'append') AS", 1)
+	path := filepath.Join(t.TempDir(), "windows.sql")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := w.config(func(c *config.Config) { c.Query = path; c.Group = "g"; c.Trigger = config.TriggerContinuous })
 	var logs strings.Builder
 	if code := Main(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	for _, s := range []string{"query stream aggregates", "WITH (key = '<column>')", "query alerts aggregates", "without --group"} {
+	for _, s := range []string{"re-keyed through a repartition topic", "stream, console, alerts share none", "without --group"} {
 		if !strings.Contains(logs.String(), s) {
 			t.Errorf("the refusal %q does not say %q", logs.String(), s)
 		}

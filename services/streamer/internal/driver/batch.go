@@ -36,6 +36,7 @@ type batchResult struct {
 	numLate         int64 // records forwarded to the source's late topic
 	invalidBy       map[string]int64
 	event           eventStats
+	originMax       map[int32]int64 // the largest event time per origin partition (Driver.Origins)
 	nextWatermarkMs int64
 	needsNoData     bool
 	stateKind       string
@@ -83,6 +84,9 @@ func (d *Driver) runBatch(ctx context.Context, s *session, pl planned) (*batchRe
 	nowMicros := e.BatchTimestampMs * 1000
 	for _, rq := range s.queries {
 		if a := rq.exec.Agg(); a != nil {
+			if d.Origins > 0 {
+				a.HoldWatermark()
+			}
 			a.SetWatermark(e.WatermarkMs * 1000)
 		}
 	}
@@ -208,7 +212,11 @@ func (d *Driver) crash(step string, batchID int64) error {
 func (d *Driver) nextWatermark(s *session, curMs int64, res *batchResult) (int64, bool) {
 	next := curMs
 	if wm := d.src.Watermark; wm != nil && res.event.n > 0 {
-		next = max(curMs, floorDiv(res.event.max, 1000)-wm.Delay/1000)
+		evMax := res.event.max
+		if d.Origins > 0 {
+			evMax = d.origins.watermarkTime(d.Origins, res.originMax, d.IdleTimeout, time.Now())
+		}
+		next = max(curMs, floorDiv(evMax, 1000)-wm.Delay/1000)
 	}
 	needs := false
 	for i, rq := range s.queries {
@@ -267,12 +275,15 @@ func (r *batchReader) flush() error {
 		if rej.Field != "" {
 			detail = rej.Field + ": " + detail
 		}
-		r.s.out.Send(kafkaout.DeadLetter(r.d.cfg.DLQTopic, r.raw[rej.Index], contract.Reason(rej.Reason), detail))
+		r.s.out.Send(kafkaout.DeadLetter(r.d.cfg.DLQTopic, kafkaout.Origin(r.raw[rej.Index]), contract.Reason(rej.Reason), detail))
 		r.res.numInvalid++
 		r.res.invalidBy[rej.Reason]++
 	}
 	if r.wmCol >= 0 {
 		r.res.event.addColumn(rows, r.wmCol)
+		if r.d.Origins > 0 {
+			r.addOrigins(rows, rejected)
+		}
 		if r.d.src.LateTopic != "" {
 			r.forwardLate(rows, rejected)
 		}
@@ -305,8 +316,39 @@ func (r *batchReader) forwardLate(rows *types.Batch, rejected []plan.Rejected) {
 			continue
 		}
 		if !v.IsNull(row) && v.I64[row] <= limit {
-			r.s.out.Send(kafkaout.Late(r.d.src.LateTopic, r.raw[i], r.wmMs))
+			r.s.out.Send(kafkaout.Late(r.d.src.LateTopic, kafkaout.Origin(r.raw[i]), r.wmMs))
 			r.res.numLate++
+		}
+		row++
+	}
+}
+
+// addOrigins adds the event times of rows (the records not rejected, in
+// record order) to the largest of the partitions the records came from
+// (their origin headers).
+func (r *batchReader) addOrigins(rows *types.Batch, rejected []plan.Rejected) {
+	res := r.res
+	if res.originMax == nil {
+		res.originMax = map[int32]int64{}
+	}
+	var skip []bool
+	if len(rejected) > 0 {
+		skip = make([]bool, len(r.recs))
+		for _, rej := range rejected {
+			skip[rej.Index] = true
+		}
+	}
+	v := rows.Cols[r.wmCol]
+	row := 0
+	for i := range r.recs {
+		if skip != nil && skip[i] {
+			continue
+		}
+		if !v.IsNull(row) {
+			p := originPartition(r.raw[i])
+			if have, ok := res.originMax[p]; !ok || v.I64[row] > have {
+				res.originMax[p] = v.I64[row]
+			}
 		}
 		row++
 	}

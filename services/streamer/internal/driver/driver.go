@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/sensorlab/sensorlab/query/agg"
 	"github.com/sensorlab/sensorlab/query/plan"
 	"github.com/sensorlab/sensorlab/query/sql"
+	"github.com/sensorlab/sensorlab/query/types"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/checkpoint"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
 	"github.com/sensorlab/sensorlab/services/streamer/internal/kafkaout"
@@ -74,6 +76,17 @@ type Driver struct {
 	// Partitions, when set, are the only partitions of the source the
 	// queries read (a replica's task); nil reads all.
 	Partitions []int32
+	// ReadCommitted reads the source read_committed (a replica's
+	// repartition topic).
+	ReadCommitted bool
+	// Origins, when above 0, says the source is a repartition topic whose
+	// records came from that many partitions of the source topic (their
+	// origin headers, contract.HeaderOrigin*): the watermark follows the
+	// least of the origin partitions' largest event times, as an operator
+	// after a shuffle takes the least of its inputs' watermarks (Flink),
+	// leaving out an origin partition that sent nothing for IdleTimeout.
+	Origins int32
+	origins originWatermarks
 	// Epoch, when above 0, is a replica's task's owner epoch: its Delta
 	// sinks fence their tables against earlier owners (qsink.Env.Epoch).
 	Epoch int64
@@ -290,7 +303,7 @@ func (d *Driver) open(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	src, err := source.Open(ctx, source.Options{Brokers: d.cfg.Brokers, Topic: s.topic,
-		FailOnDataLoss: d.cfg.FailOnDataLoss, Partitions: d.Partitions, Logger: d.log, ExtraOpts: d.ExtraKafkaOpts})
+		FailOnDataLoss: d.cfg.FailOnDataLoss, Partitions: d.Partitions, ReadCommitted: d.ReadCommitted, Logger: d.log, ExtraOpts: d.ExtraKafkaOpts})
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
@@ -399,24 +412,53 @@ func (d *Driver) LatestRows() []QueryRows {
 	return d.latest.get(names)
 }
 
-// CheckReplicable refuses a query file that replicas of a consumer group
-// (--group) cannot run: each replica's task aggregates one partition alone,
-// so an aggregating query must group by the column the records are keyed
-// by (CREATE SOURCE … WITH (key = '…')), whose groups then each live in
-// one partition. Queries without aggregation run on any input.
-func CheckReplicable(prog *plan.Program) error {
-	var errs []error
+// RepartitionKey says how replicas of prog (--group) share its source's
+// partitions. A source declared keyed (WITH key = '…') has each partition
+// aggregated by its own task: every aggregating query must group by that
+// column, and key is "". A source not declared keyed has its records
+// re-keyed through a repartition topic by key: a STRING column read from
+// the record that every aggregating query groups by (the first declared,
+// when several are). A program that aggregates nothing needs neither.
+func RepartitionKey(prog *plan.Program) (key string, err error) {
+	var stateful []*plan.Query
 	for _, q := range prog.Queries {
-		switch {
-		case !q.Stateful:
-		case q.Source.Key == "":
-			errs = append(errs, fmt.Errorf("%s: query %s aggregates, and with --group each partition is aggregated by its own task: "+
-				"declare the column the records' Kafka key carries (CREATE SOURCE %s … WITH (key = '<column>')) and group by it, "+
-				"or run one streamer without --group", q.At, q.Name, q.Source.Name))
-		case !q.GroupedBy(q.Source.Key):
-			errs = append(errs, fmt.Errorf("%s: query %s does not group by %s, the column source %s is keyed by: with --group each partition is aggregated by its own task, "+
-				"so a group must not span partitions; add %s to its GROUP BY, or run one streamer without --group", q.At, q.Name, q.Source.Key, q.Source.Name, q.Source.Key))
+		if q.Stateful {
+			stateful = append(stateful, q)
 		}
 	}
-	return errors.Join(errs...)
+	if len(stateful) == 0 {
+		return "", nil
+	}
+	src := stateful[0].Source
+	if src.Key != "" {
+		var errs []error
+		for _, q := range stateful {
+			if !q.GroupedBy(src.Key) {
+				errs = append(errs, fmt.Errorf("%s: query %s does not group by %s, the column source %s is keyed by: with --group each partition is aggregated by its own task, "+
+					"so a group must not span partitions; add %s to its GROUP BY, or run one streamer without --group", q.At, q.Name, src.Key, src.Name, src.Key))
+			}
+		}
+		return "", errors.Join(errs...)
+	}
+	for _, c := range src.Decoded {
+		switch strings.ToLower(c.Metadata) {
+		case "key", "topic", "partition", "offset":
+			return "", fmt.Errorf("%s: source %s reads its records' Kafka %s (METADATA FROM '%s'): with --group its records are re-keyed through a repartition topic, where that is another; "+
+				"declare the column the records' Kafka key carries (WITH (key = '<column>')) so that no repartition is needed, or run one streamer without --group", src.At, src.Name, c.Metadata, c.Metadata)
+		}
+	}
+	for _, c := range src.Decoded {
+		if c.Metadata != "" || c.Type.Kind != types.String {
+			continue
+		}
+		if !slices.ContainsFunc(stateful, func(q *plan.Query) bool { return !q.GroupedBy(c.Name) }) {
+			return c.Name, nil
+		}
+	}
+	var names []string
+	for _, q := range stateful {
+		names = append(names, q.Name)
+	}
+	return "", fmt.Errorf("%s: with --group the records of source %s are re-keyed through a repartition topic by a STRING column read from the record that every aggregating query groups by, and %s share none: "+
+		"add such a column to their GROUP BY, or run one streamer without --group", src.At, src.Name, strings.Join(names, ", "))
 }

@@ -118,9 +118,19 @@ func (d *Driver) pollUntil(ctx context.Context, s *session, deadline time.Time) 
 }
 
 // idleRaise raises the watermark of partitions idle for IdleTimeout to the
-// query's (SharedWatermark), and says whether that closes windows in
-// state: then a batch without data runs.
+// query's (SharedWatermark), or past origin partitions idle for it
+// (Origins), and says whether that closes windows in state: then a batch
+// without data runs.
 func (d *Driver) idleRaise(p *position) bool {
+	if d.Origins > 0 && d.src.Watermark != nil {
+		// Origin partitions that went idle no longer hold the watermark.
+		t := d.origins.watermarkTime(d.Origins, nil, d.IdleTimeout, time.Now())
+		if w := floorDiv(t, 1000) - d.src.Watermark.Delay/1000; w > p.watermarkMs {
+			d.log.Info("origin partitions idle: the watermark follows the others'", "watermark", p.watermarkMs, "next_watermark", w)
+			p.watermarkMs = w
+			return p.stateRows > 0
+		}
+	}
 	if d.SharedWatermark == nil || time.Since(p.lastInput) < d.IdleTimeout {
 		return false
 	}
