@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,27 +20,6 @@ import (
 	"github.com/sensorlab/sensorlab/contract"
 	"github.com/sensorlab/sensorlab/lake"
 )
-
-// keyedSeedFile writes the seed lab's streaming queries with the source
-// declared keyed by sensor_id (the producer keys its readings so), which
-// replicas need, and returns its path.
-func keyedSeedFile(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "queries", "seed", "streaming.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const with = "late_topic = 'eventos_sensores.late')"
-	text := strings.Replace(string(b), with, "late_topic = 'eventos_sensores.late', key = 'sensor_id')", 1)
-	if text == string(b) {
-		t.Fatalf("the seed query file no longer ends its source with %q", with)
-	}
-	path := filepath.Join(t.TempDir(), "keyed.sql")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // replicaLogs keeps every log line of the replicas with when it came.
 type replicaLogs struct {
@@ -113,10 +91,11 @@ func (l *replicaLogs) await(t *testing.T, ctx context.Context, what string, cond
 	}
 }
 
-// TestReplicasFailOverWithoutLossOrDuplicates runs the seed lab's queries
-// (keyed by sensor) on three streamer replicas of one consumer group —
-// processes, then containers of the streamer image — while the producer
-// sends, and then: kills one (SIGKILL, docker kill), stops another (SIGTERM,
+// TestReplicasFailOverWithoutLossOrDuplicates runs the seed lab's own
+// query file on three streamer replicas of one consumer group — processes,
+// then containers of the streamer image — while the producer sends readings
+// without a key (as the seed lab's generator does), which the replicas
+// re-key by sensor through the query's repartition topic, and then: kills one (SIGKILL, docker kill), stops another (SIGTERM,
 // docker stop), starts one again, and freezes one (SIGSTOP, docker pause)
 // past the group's session timeout before resuming it. The stream table,
 // the batch table, the dead-letter topic and the alerts (read_committed)
@@ -190,7 +169,6 @@ func replicasFailOver(t *testing.T, containers bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	p := newPipeline(t, false)
-	query := keyedSeedFile(t)
 	var image, lakeDir string
 	if containers {
 		requireDocker(t)
@@ -203,15 +181,15 @@ func replicasFailOver(t *testing.T, containers bool) {
 		}
 	}
 	stream := faultStream{count: 30_000, seed: 71, startMs: originMs, step: 20 * time.Millisecond}
-	pr := p.producer(append(stream.args(), "--rate", "1000")...)
+	pr := p.producer(append(stream.args(), "--rate", "1000", "--key-by-sensor=false")...)
 	waitTopic(t, ctx, p.brokers, contract.EventsTopic)
 
 	logs := &replicaLogs{}
 	run := 0
 	startReplica := func(name string) replica {
 		base := []string{"--brokers", p.brokerList(), "--lake", p.lakeURL, "--starting-offsets", "earliest",
-			"--http", "", "--trigger", "0", "--query", query, "--group", "sensorlab-replicas",
-			"--group-session-timeout", "6s", "--shutdown-timeout", "5s"}
+			"--http", "", "--trigger", "0", "--group", "sensorlab-replicas",
+			"--group-session-timeout", "6s", "--group-idle-timeout", "10s", "--shutdown-timeout", "5s"}
 		if !containers {
 			s := start(t, "streamer", p.env, base...)
 			logs.watch(name, s)
@@ -220,7 +198,7 @@ func replicasFailOver(t *testing.T, containers bool) {
 		run++
 		cname := fmt.Sprintf("sensorlab-e2e-%d-%s-%d", os.Getpid(), name, run)
 		args := append([]string{"run", "--rm", "--name", cname, "--network", "host",
-			"-v", lakeDir + ":" + lakeDir, "-v", filepath.Dir(query) + ":" + filepath.Dir(query) + ":ro", image}, base...)
+			"-v", lakeDir + ":" + lakeDir, image}, base...)
 		s := startPath(t, dockerCLI(t), "streamer container "+name, nil, args...)
 		t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", cname).Run() })
 		logs.watch(name, s)
@@ -271,7 +249,8 @@ func replicasFailOver(t *testing.T, containers bool) {
 
 	sent := produced(t, ctx, pr)
 	// A last reading of every sensor, five minutes on, moves every
-	// partition's watermark past every window the stream made.
+	// partition's watermark past every window the stream made (once the
+	// source partitions that sent none of them have been idle for 10 s).
 	recs := p.eventsOf(ctx)
 	var maxTS int64
 	keys := map[string]bool{}
