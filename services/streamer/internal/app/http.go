@@ -73,6 +73,7 @@ type status interface {
 //	/progress  the last batches' progress, oldest first (?n= limits them); one report per query per batch
 //	/rows      each query's latest output rows: the first 100 of its last batch with output
 //	/metrics   Prometheus series
+//	/group     a replica's view of its query: every partition, which it runs, their newest commits (404 without --group)
 func newHandler(log *slog.Logger, st status) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -93,6 +94,14 @@ func newHandler(log *slog.Logger, st status) http.Handler {
 		writeJSON(w, st.Rows())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(st.Registry(), promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /group", func(w http.ResponseWriter, _ *http.Request) {
+		g, ok := st.(interface{ Group() GroupStatus })
+		if !ok {
+			http.Error(w, "not a replica: this streamer runs without --group", http.StatusNotFound)
+			return
+		}
+		writeJSON(w, g.Group())
+	})
 	pageRoutes(mux, log)
 	return mux
 }

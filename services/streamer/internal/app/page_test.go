@@ -188,3 +188,49 @@ func TestLivePageRendersInABrowser(t *testing.T) {
 		t.Logf("screenshot written to %s", abs)
 	}
 }
+
+// A replica's live page shows the query's partitions: the three of the
+// topic, those it runs as run by this replica, the other replica's as
+// another's, each with its last batch.
+func TestReplicaPageShowsTheQuerysPartitions(t *testing.T) {
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	cfg := w.replicaConfig()
+	a, stopA := w.startReplica(cfg)
+	defer stopA()
+	b, stopB := w.startReplica(cfg)
+	defer stopB()
+	w.produce(ctx, rand.New(rand.NewPCG(3, 4)), origin, 600)
+	waitFor(t, ctx, func() bool {
+		g := a.Group()
+		if len(g.Partitions) != 3 {
+			return false
+		}
+		for _, p := range g.Partitions {
+			if p.BatchID < 0 {
+				return false
+			}
+		}
+		ps, _ := b.owned()
+		return len(ps) > 0
+	})
+	srv := httptest.NewServer(newHandler(quietLog(), a))
+	defer srv.Close()
+	dom := string(headless(t, ctx, bin, srv.URL+"/", "1400,1500", "--dump-dom"))
+	if strings.Contains(dom, `<section id="group" hidden`) || !strings.Contains(dom, `<section id="group"`) {
+		t.Fatalf("the replica's page hides its partitions:\n%s", dom)
+	}
+	mine, _ := a.owned()
+	var here, there int
+	for _, m := range tbodyRE.FindAllStringSubmatch(dom, -1) {
+		if m[1] != "partitions" {
+			continue
+		}
+		here, there = strings.Count(m[2], "<td>this replica</td>"), strings.Count(m[2], "<td>another replica</td>")
+	}
+	if here != len(mine) || here+there != 3 {
+		t.Errorf("table#partitions: %d rows run here, %d elsewhere; want %d of 3 here", here, there, len(mine))
+	}
+}

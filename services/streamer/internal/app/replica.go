@@ -59,7 +59,8 @@ type replica struct {
 	tasks   map[int32]*driver.Driver
 	member  *group.Member
 	stage   *repartition.Stage
-	origins int32 // the source topic's partitions, when re-keying
+	topic   string // the topic the tasks read
+	origins int32  // the source topic's partitions, when re-keying
 	// wms is the newest committed watermark of each partition this
 	// replica knows, and when a batch of it last read records: its own
 	// tasks' as they commit, the others' as read from their checkpoints
@@ -70,6 +71,10 @@ type replica struct {
 type partitionWatermark struct {
 	wm     int64
 	active time.Time
+	// The newest commit known: its batch (-1: none), when, and its input.
+	batch       int64
+	committedAt time.Time
+	inputRows   int64
 }
 
 // watermarkPoll is how often a replica reads the watermarks the other
@@ -129,6 +134,9 @@ func (r *replica) run(ctx context.Context) error {
 		topic = o.Topic
 		r.log.Info("re-keying the source through a repartition topic", "key", r.rekey, "topic", o.Topic, "partitions", n)
 	}
+	r.mu.Lock()
+	r.topic = topic
+	r.mu.Unlock()
 	m, err := group.Join(group.Options{
 		Brokers: r.cfg.Brokers, Group: r.cfg.Group, Topic: topic,
 		SessionTimeout: r.cfg.GroupSessionTimeout,
@@ -190,13 +198,7 @@ func (r *replica) task(ctx context.Context, p int32, generation int32) error {
 	d.Epoch = int64(generation) + 1
 	d.SharedWatermark = func() int64 { return r.sharedWatermark(p) }
 	d.IdleTimeout = r.cfg.GroupIdleTimeout
-	d.Committed = func(wm int64, hadInput bool) {
-		var active time.Time
-		if hadInput {
-			active = time.Now()
-		}
-		r.noteWatermark(p, wm, active)
-	}
+	d.Committed = func(c checkpoint.CommitEntry) { r.noteCommit(p, c) }
 	d.ExtraKafkaOpts = r.extraKafkaOpts
 	r.mu.Lock()
 	r.tasks[p] = d
@@ -325,11 +327,49 @@ func (g gatherTasks) Gather() ([]*dto.MetricFamily, error) {
 			}
 		}
 	}
+	for _, mf := range g.r.groupFamilies() {
+		byName[mf.GetName()] = mf
+	}
 	out := make([]*dto.MetricFamily, 0, len(byName))
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		out = append(out, byName[name])
 	}
 	return out, nil
+}
+
+// groupFamilies are the series of the query as a whole, as this replica
+// knows it (Group): every partition's newest batch and watermark, labelled
+// with the partition and whether this replica runs it, and the records its
+// repartition stage re-keyed.
+func (r *replica) groupFamilies() []*dto.MetricFamily {
+	g := r.Group()
+	gauge := func(name, help string) *dto.MetricFamily {
+		return &dto.MetricFamily{Name: &name, Help: &help, Type: dto.MetricType_GAUGE.Enum()}
+	}
+	label := func(name, value string) *dto.LabelPair { return &dto.LabelPair{Name: &name, Value: &value} }
+	batch := gauge(metricsPrefix+"group_partition_last_batch", "newest committed batch of each partition of the query, whichever replica runs it (-1: none yet)")
+	wm := gauge(metricsPrefix+"group_partition_watermark_seconds", "committed watermark of each partition of the query, whichever replica runs it")
+	for _, p := range g.Partitions {
+		owner := "other"
+		if p.Owned {
+			owner = "self"
+		}
+		ls := []*dto.LabelPair{label("owner", owner), label("partition", strconv.Itoa(int(p.Partition)))}
+		b, w := float64(p.BatchID), float64(p.WatermarkMs)/1000
+		batch.Metric = append(batch.Metric, &dto.Metric{Label: ls, Gauge: &dto.Gauge{Value: &b}})
+		wm.Metric = append(wm.Metric, &dto.Metric{Label: ls, Gauge: &dto.Gauge{Value: &w}})
+	}
+	qwm := gauge(metricsPrefix+"group_watermark_seconds", "the query's watermark over its partitions: the least of those reading, the greatest when all are idle")
+	v := float64(g.WatermarkMs) / 1000
+	qwm.Metric = []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}
+	out := []*dto.MetricFamily{batch, wm, qwm}
+	if r.stage != nil {
+		name, help := metricsPrefix+"repartitioned_records_total", "records this replica's repartition stage re-keyed into the repartition topic (committed)"
+		n := float64(g.RepartitionedRecords)
+		out = append(out, &dto.MetricFamily{Name: &name, Help: &help, Type: dto.MetricType_COUNTER.Enum(),
+			Metric: []*dto.Metric{{Counter: &dto.Counter{Value: &n}}}})
+	}
+	return out
 }
 
 // sharedWatermark is the query's watermark for idle partition p, as far
@@ -366,12 +406,86 @@ func (r *replica) sharedWatermark(p int32) int64 {
 func (r *replica) noteWatermark(p int32, wm int64, active time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w := r.wms[p]
+	w, ok := r.wms[p]
+	if !ok {
+		w.batch = -1
+	}
 	w.wm = max(w.wm, wm)
 	if active.After(w.active) {
 		w.active = active
 	}
 	r.wms[p] = w
+}
+
+// noteCommit records partition p's newest commit, its own task's or, read
+// from its checkpoint, another replica's.
+func (r *replica) noteCommit(p int32, c checkpoint.CommitEntry) {
+	var active time.Time
+	if c.NumInputRows > 0 {
+		active = c.CommittedAt
+	}
+	r.noteWatermark(p, c.NextWatermarkMs, active)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.wms[p]; c.BatchID >= w.batch {
+		w.batch, w.committedAt, w.inputRows = c.BatchID, c.CommittedAt, c.NumInputRows
+		r.wms[p] = w
+	}
+}
+
+// PartitionStatus is what a replica knows of one partition of its query:
+// whether it runs the partition's task, and the partition's newest commit.
+type PartitionStatus struct {
+	Partition   int32     `json:"partition"`
+	Owned       bool      `json:"owned"`
+	BatchID     int64     `json:"batchId"` // -1: none known
+	WatermarkMs int64     `json:"watermarkMs"`
+	CommittedAt time.Time `json:"committedAt"`
+	// NumInputRows is that batch's; Idle says the partition has read no
+	// record for the idle timeout.
+	NumInputRows int64 `json:"numInputRows"`
+	Idle         bool  `json:"idle"`
+}
+
+// GroupStatus is the query as one replica sees it: every partition the
+// tasks read, which of them it runs, and the query's watermark.
+type GroupStatus struct {
+	Group string `json:"group"`
+	// Topic is the one the tasks read: the source's, or the repartition
+	// topic; RepartitionedRecords are the records this replica's
+	// repartition stage re-keyed (committed).
+	Topic                string            `json:"topic"`
+	RepartitionedRecords int64             `json:"repartitionedRecords"`
+	Partitions           []PartitionStatus `json:"partitions"`
+	// WatermarkMs is the least watermark of the partitions reading (the
+	// greatest when all are idle): what an idle partition follows.
+	WatermarkMs int64 `json:"watermarkMs"`
+}
+
+// Group reports the query's partitions as this replica knows them (its own
+// tasks' commits, the others' read from their checkpoints every 2 s).
+func (r *replica) Group() GroupStatus {
+	owned, _ := r.owned()
+	r.mu.Lock()
+	g := GroupStatus{Group: r.cfg.Group, Topic: r.topic}
+	if r.stage != nil {
+		g.RepartitionedRecords = r.stage.Records()
+	}
+	for _, p := range slices.Sorted(maps.Keys(r.wms)) {
+		w := r.wms[p]
+		g.Partitions = append(g.Partitions, PartitionStatus{Partition: p, Owned: slices.Contains(owned, p),
+			BatchID: w.batch, WatermarkMs: w.wm, CommittedAt: w.committedAt, NumInputRows: w.inputRows,
+			Idle: time.Since(w.active) > r.cfg.GroupIdleTimeout})
+	}
+	r.mu.Unlock()
+	g.WatermarkMs = r.sharedWatermark(-1)
+	for _, p := range owned {
+		if !slices.ContainsFunc(g.Partitions, func(s PartitionStatus) bool { return s.Partition == p }) {
+			g.Partitions = append(g.Partitions, PartitionStatus{Partition: p, Owned: true, BatchID: -1})
+		}
+	}
+	slices.SortFunc(g.Partitions, func(a, b PartitionStatus) int { return cmp.Compare(a.Partition, b.Partition) })
+	return g
 }
 
 // pollWatermarks reads, every watermarkPoll, the newest committed
@@ -414,11 +528,7 @@ func (r *replica) pollWatermarks(ctx context.Context) {
 				cks[p] = ck
 			}
 			if c, ok, err := ck.LatestCommit(ctx); err == nil && ok {
-				var active time.Time
-				if c.NumInputRows > 0 {
-					active = c.CommittedAt
-				}
-				r.noteWatermark(p, c.NextWatermarkMs, active)
+				r.noteCommit(p, c)
 			}
 		}
 	}

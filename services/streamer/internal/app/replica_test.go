@@ -224,6 +224,41 @@ func testReplicasShareThePartitions(t *testing.T, unkeyed bool) {
 	if string(get(t, h, "/readyz")) != "ready\n" {
 		t.Error("/readyz: a replica whose tasks run is not ready")
 	}
+	// Its view of the whole query: every partition, those it runs marked,
+	// each with its newest commit, whichever replica made it.
+	var g GroupStatus
+	if err := json.Unmarshal(get(t, h, "/group"), &g); err != nil {
+		t.Fatalf("/group: %v", err)
+	}
+	var mine []int32
+	for _, p := range g.Partitions {
+		if p.Owned {
+			mine = append(mine, p.Partition)
+		}
+		if p.BatchID < 0 || p.WatermarkMs <= 0 {
+			t.Errorf("/group: partition %d has no commit known: %+v", p.Partition, p)
+		}
+	}
+	if len(g.Partitions) != 3 || !slices.Equal(mine, ps) || g.WatermarkMs <= 0 || g.Group != "seed-replicas" {
+		t.Errorf("/group: %+v; want 3 partitions, %v run here, a query watermark", g, ps)
+	}
+	if unkeyed != (g.Topic == "seed-replicas-sensors-repartition") || unkeyed != (g.RepartitionedRecords > 0) {
+		t.Errorf("/group: topic %s, %d records re-keyed here", g.Topic, g.RepartitionedRecords)
+	}
+	metrics = string(get(t, h, "/metrics"))
+	for p := range int32(3) {
+		owner := "other"
+		if slices.Contains(ps, p) {
+			owner = "self"
+		}
+		series := fmt.Sprintf(`sensorlab_streamer_group_partition_last_batch{owner="%s",partition="%d"} `, owner, p)
+		if !strings.Contains(metrics, series) {
+			t.Errorf("/metrics has no %s", series)
+		}
+	}
+	if unkeyed != strings.Contains(metrics, "sensorlab_streamer_repartitioned_records_total ") {
+		t.Errorf("/metrics: repartitioned_records_total present %v, want %v", !unkeyed, unkeyed)
+	}
 
 	if unkeyed {
 		// Every invalid record once in the dead-letter topic, with its

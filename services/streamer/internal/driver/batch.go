@@ -38,6 +38,7 @@ type batchResult struct {
 	event           eventStats
 	originMax       map[int32]int64 // the largest event time per origin partition (Driver.Origins)
 	nextWatermarkMs int64
+	commit          checkpoint.CommitEntry // what the checkpoint recorded of the batch
 	needsNoData     bool
 	stateKind       string
 	timing          batchTiming
@@ -182,10 +183,11 @@ func (d *Driver) runBatch(ctx context.Context, s *session, pl planned) (*batchRe
 	for _, q := range res.queries {
 		outRows += q.result.Rows
 	}
-	if err := s.ck.WriteCommit(ctx, checkpoint.CommitEntry{
+	res.commit = checkpoint.CommitEntry{
 		BatchID: e.BatchID, NextWatermarkMs: res.nextWatermarkMs,
 		NumInputRows: res.numInput, NumOutputRows: outRows, CommittedAt: time.Now().UTC(),
-	}); err != nil {
+	}
+	if err := s.ck.WriteCommit(ctx, res.commit); err != nil {
 		return nil, fmt.Errorf("write commit: %w", err)
 	}
 	d.seen.commit = e.BatchID

@@ -94,11 +94,10 @@ type Driver struct {
 	// ms) once the partitions read have had no new record for IdleTimeout:
 	// an idle partition's windows then close by it (in a batch without
 	// data), as Flink's idle sources let the others' watermark through.
-	// Committed is told each batch's next watermark and whether it read
-	// records.
+	// Committed is told each batch's commit entry once it is recorded.
 	SharedWatermark func() int64
 	IdleTimeout     time.Duration
-	Committed       func(nextWatermarkMs int64, hadInput bool)
+	Committed       func(checkpoint.CommitEntry)
 	// WrapStore, when set, wraps the lake ("lake") and the checkpoint
 	// ("checkpoint") stores as they are opened (tests inject failures).
 	WrapStore func(name string, st lake.Store) lake.Store

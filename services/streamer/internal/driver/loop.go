@@ -58,7 +58,7 @@ func (d *Driver) advance(ctx context.Context, s *session, pl planned, res *batch
 		p.lastInput = time.Now()
 	}
 	if d.Committed != nil {
-		d.Committed(res.nextWatermarkMs, res.numInput > 0)
+		d.Committed(res.commit)
 	}
 	p.nextStart = e.End
 	p.nextBatch = e.BatchID + 1

@@ -221,6 +221,38 @@ function ofSelectedQuery(reports) {
   return reports.filter(p => p.name === select.value);
 }
 
+// renderGroup shows a replica's view of its query (/group): every
+// partition, whether this replica runs it, its newest commit. A streamer
+// without --group answers 404 and the section stays hidden.
+function renderGroup(g) {
+  const section = document.getElementById("group");
+  if (!g) {
+    section.hidden = true;
+    return;
+  }
+  section.hidden = false;
+  const own = g.partitions.filter(p => p.owned).length;
+  const rows = g.partitions.reduce((n, p) => n + p.numInputRows, 0);
+  document.getElementById("group-caption").textContent = "group " + g.group + ", topic " + g.topic + ": " +
+    g.partitions.length + " partitions, " + own + " run here; " + fmt(rows) + " input rows in their last batches; query watermark " +
+    (g.watermarkMs > 0 ? new Date(g.watermarkMs).toISOString().slice(11, 19) : "–") +
+    (g.repartitionedRecords > 0 ? "; " + fmt(g.repartitionedRecords) + " records re-keyed by this replica" : "");
+  fillTable("partitions", g.partitions.map(p => [
+    cell(p.partition),
+    cell(p.owned ? "this replica" : "another replica"),
+    cell(p.batchId < 0 ? "–" : p.batchId),
+    cell(p.batchId < 0 ? "–" : clock(p.committedAt)),
+    cell(fmt(p.numInputRows)),
+    cell(p.watermarkMs > 0 ? new Date(p.watermarkMs).toISOString().slice(11, 19) : "–"),
+    cell(p.idle ? "idle" : "reading"),
+  ]));
+}
+
+async function fetchGroup() {
+  const r = await fetch("/group", { cache: "no-store" });
+  return r.ok ? r.json() : null;
+}
+
 document.getElementById("query-name").addEventListener("change", refresh);
 
 async function fetchJSON(path) {
@@ -231,7 +263,8 @@ async function fetchJSON(path) {
 
 async function refresh() {
   try {
-    const [reports, rows] = await Promise.all([fetchJSON("/progress?n=100"), fetchJSON("/rows")]);
+    const [reports, rows, group] = await Promise.all([fetchJSON("/progress?n=100"), fetchJSON("/rows"), fetchGroup()]);
+    renderGroup(group);
     if (reports.length === 0) return;
     const rs = withWatermarkDelay(ofSelectedQuery(reports));
     for (const c of document.querySelectorAll("canvas[data-series]")) {
