@@ -255,7 +255,11 @@ func (s *Stage) Run(ctx context.Context) error {
 		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnTimeout)
 		committed, err := sess.End(endCtx, kgo.TransactionEndTry(e.Err() == nil && ctx.Err() == nil))
 		cancel()
+		// ctx may have ended during End: a commit it made still counts.
 		if ctx.Err() != nil {
+			if err == nil && committed {
+				s.records.Add(int64(n))
+			}
 			return nil
 		}
 		switch {
