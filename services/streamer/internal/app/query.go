@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/sensorlab/sensorlab/lake"
 	"github.com/sensorlab/sensorlab/queries"
 
 	"github.com/sensorlab/sensorlab/services/streamer/internal/config"
@@ -18,7 +19,7 @@ import (
 )
 
 // Main runs the command cfg names (a query file's queries, by default the
-// seed lab's: RunQueryFile; or the healthcheck) and returns the process exit
+// seed lab's: RunQueryFile; the healthcheck; or the front of replicas) and returns the process exit
 // code: 0 when the queries stopped cleanly (or, with the available-now
 // trigger, finished), 1 when they failed or could not start (an HTTP
 // address that cannot be bound included).
@@ -26,6 +27,13 @@ func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Wr
 	if cfg.Command == config.CommandHealthcheck {
 		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {
 			log.Error("unhealthy", "err", err)
+			return 1
+		}
+		return 0
+	}
+	if cfg.Command == config.CommandFront {
+		if err := RunFront(ctx, cfg, log); err != nil {
+			log.Error("front stopped", "err", err)
 			return 1
 		}
 		return 0
@@ -60,6 +68,9 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 		return err
 	}
 	log.Info("streamer starting", "config", cfg, "query", name)
+	if err := checkLayout(ctx, cfg); err != nil {
+		return err
+	}
 	if cfg.Group != "" {
 		rekey, err := driver.RepartitionKey(prog)
 		if err != nil {
@@ -76,6 +87,35 @@ func RunQueryFile(ctx context.Context, cfg config.Config, log *slog.Logger, stdo
 		defer serveHTTP(ln, newHandler(log, driverStatus{d}), log)()
 	}
 	return d.Run(ctx)
+}
+
+// checkLayout refuses a checkpoint the other kind of streamer wrote: a
+// streamer without --group keeps its batches at <checkpoint>/offsets and
+// /commits, replicas one checkpoint per partition under
+// <checkpoint>/partitions/. Neither can take the other's over: it would read
+// its input again from where STARTING_OFFSETS says and write the windows
+// already in the tables a second time.
+func checkLayout(ctx context.Context, cfg config.Config) error {
+	if cfg.Checkpoint == "" {
+		return nil
+	}
+	st, err := lake.Open(ctx, cfg.Checkpoint, cfg.S3)
+	if err != nil {
+		return err
+	}
+	other, writer, hint := "offsets/", "a streamer without --group", "run it without --group (GROUP=)"
+	if cfg.Group == "" {
+		other, writer, hint = "partitions/", "replicas of a consumer group (--group)", "run it with --group (GROUP)"
+	}
+	objs, err := st.List(ctx, other)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	if len(objs) > 0 {
+		return fmt.Errorf("checkpoint %s was written by %s (%s): this streamer cannot take it over without reading its input again and writing its windows twice; %s, or give it a new --checkpoint and a new sink path",
+			cfg.Checkpoint, writer, objs[0].Key, hint)
+	}
+	return nil
 }
 
 // queryText reads the query file path names; an empty path is the seed

@@ -430,3 +430,54 @@ func TestAReplicaWaitsForItsTopic(t *testing.T) {
 	}
 	waitFor(t, ctx, func() bool { ps, _ := r.owned(); return slices.Equal(ps, []int32{0, 1}) })
 }
+
+// A checkpoint written without --group is refused by a replica, and one
+// written by replicas by a streamer without --group: either would read the
+// topic again from the start and write the table's windows a second time.
+func TestReplicasAndASingleStreamerRefuseEachOthersCheckpoint(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	refused := func(w *world, cfg config.Config, says ...string) {
+		t.Helper()
+		before, err := w.store.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs strings.Builder
+		if code := Main(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), io.Discard); code != 1 {
+			t.Fatalf("exit code %d, want 1:\n%s", code, logs.String())
+		}
+		for _, s := range says {
+			if !strings.Contains(logs.String(), s) {
+				t.Errorf("the refusal %q does not say %q", logs.String(), s)
+			}
+		}
+		if after, _ := w.store.List(ctx, ""); len(after) != len(before) {
+			t.Fatalf("the refused start changed the lake: %d objects, then %d", len(before), len(after))
+		}
+	}
+
+	w := newWorld(t)
+	w.produce(ctx, rand.New(rand.NewPCG(3, 4)), 1_700_000_000_000, 2000)
+	w.run(ctx, w.config(func(c *config.Config) { c.Query = keyedSeed(t) }))
+	if len(w.committedRows(ctx)) == 0 {
+		t.Fatal("the single streamer wrote no window")
+	}
+	refused(w, w.replicaConfig(), "was written by a streamer without --group", "offsets/", "run it without --group")
+
+	w = newWorld(t)
+	w.produce(ctx, rand.New(rand.NewPCG(3, 4)), 1_700_000_000_000, 2000)
+	_, stop := w.startReplica(w.replicaConfig())
+	for {
+		if objs, _ := w.store.List(ctx, "_checkpoints/streamer/partitions/"); len(objs) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the replica wrote no checkpoint")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stop()
+	refused(w, w.config(func(c *config.Config) { c.Query = keyedSeed(t) }), "was written by replicas of a consumer group", "partitions/", "run it with --group")
+}

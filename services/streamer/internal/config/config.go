@@ -45,6 +45,7 @@ type Command string
 const (
 	CommandRun         Command = "run"         // `streamer [flags]`
 	CommandHealthcheck Command = "healthcheck" // `streamer healthcheck [flags]`
+	CommandFront       Command = "front"       // `streamer front [flags]`
 )
 
 // Config is the streamer's configuration.
@@ -91,6 +92,9 @@ type Config struct {
 
 	// Healthcheck configures `streamer healthcheck`.
 	Healthcheck Healthcheck
+
+	// Front configures `streamer front`.
+	Front Front
 }
 
 // removedFlags are flags of the streamer's former built-in windowing path:
@@ -183,6 +187,13 @@ type Healthcheck struct {
 	Timeout time.Duration
 }
 
+// Front configures the front command: one HTTP address (HTTPAddr) in front
+// of a query's replicas, all reached at Replicas, a host:port whose host
+// name resolves to every replica's address (a compose service's name does).
+type Front struct {
+	Replicas string
+}
+
 // Default returns the configuration the seed lab runs with.
 func Default() Config {
 	return Config{
@@ -198,6 +209,7 @@ func Default() Config {
 		GroupSessionTimeout: 10 * time.Second,
 		GroupIdleTimeout:    30 * time.Second,
 		Healthcheck:         Healthcheck{Timeout: 3 * time.Second},
+		Front:               Front{Replicas: "streamer:8082"},
 	}
 }
 
@@ -237,6 +249,15 @@ func (c *Config) healthcheckVars() []envflag.Var {
 	}
 }
 
+// frontVars binds the front command's settings.
+func (c *Config) frontVars() []envflag.Var {
+	return []envflag.Var{
+		{Flag: "http", Env: "HTTP_ADDR", Default: DefaultHTTPAddr, Usage: "address the front serves the replicas' page, /metrics and the rest on, and /replicas", Value: envflag.String(&c.HTTPAddr)},
+		{Flag: "replicas", Env: "FRONT_REPLICAS", Default: "streamer:8082", Usage: "host:port of the replicas' HTTP servers; the host name resolves to every replica (a compose service's name does)", Value: envflag.String(&c.Front.Replicas)},
+		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", Value: envflag.Level(&c.LogLevel)},
+	}
+}
+
 // Load builds the Config from defaults, the process environment and args
 // (without the program name), then validates it. It returns flag.ErrHelp
 // when args ask for help (after printing usage to stderr).
@@ -245,13 +266,17 @@ func Load(args []string) (Config, error) {
 }
 
 // Parse is Load with the environment lookup and the usage output injected.
-// `healthcheck` as the first argument selects that command and its flags.
+// `healthcheck` or `front` as the first argument selects that command and
+// its flags.
 func Parse(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
 	cfg := Default()
 	name, vars := "streamer", cfg.vars()
 	if len(args) > 0 && args[0] == string(CommandHealthcheck) {
 		cfg.Command, args = CommandHealthcheck, args[1:]
 		name, vars = "streamer healthcheck", cfg.healthcheckVars()
+	} else if len(args) > 0 && args[0] == string(CommandFront) {
+		cfg.Command, args = CommandFront, args[1:]
+		name, vars = "streamer front", cfg.frontVars()
 	}
 	var removed error
 	if cfg.Command == CommandRun {
@@ -318,8 +343,11 @@ func readyzURL(addr string) string {
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
-	if c.Command == CommandHealthcheck {
+	switch c.Command {
+	case CommandHealthcheck:
 		return c.Healthcheck.validate()
+	case CommandFront:
+		return c.validateFront()
 	}
 	var errs []error
 	if len(c.Brokers) == 0 {
@@ -364,6 +392,17 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want a positive duration", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateFront() error {
+	var errs []error
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("front --http: required (the front has nothing else to do)"))
+	}
+	if host, port, err := net.SplitHostPort(c.Front.Replicas); err != nil || host == "" || port == "" {
+		errs = append(errs, fmt.Errorf("front --replicas %q: want host:port, such as streamer:8082", c.Front.Replicas))
 	}
 	return errors.Join(errs...)
 }

@@ -181,6 +181,24 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 }
 
+// `streamer front` reads its own two settings (the run's, such as GROUP,
+// are not its own) and refuses replicas without a port.
+func TestFrontCommand(t *testing.T) {
+	cfg, err := Parse([]string{"front"}, env(map[string]string{"GROUP": "not read", "FRONT_REPLICAS": "replicas.lab:9100"}), io.Discard)
+	if err != nil || cfg.Command != CommandFront || cfg.HTTPAddr != DefaultHTTPAddr || cfg.Front.Replicas != "replicas.lab:9100" {
+		t.Fatalf("env: %+v, %v", cfg, err)
+	}
+	cfg, err = Parse([]string{"front", "--http", ":9000"}, env(nil), io.Discard)
+	if err != nil || cfg.HTTPAddr != ":9000" || cfg.Front.Replicas != "streamer:8082" {
+		t.Fatalf("default: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{{"front", "--replicas", "streamer"}, {"front", "--replicas", ":8082"}, {"front", "--http", ""}, {"front", "--group", "g"}} {
+		if _, err := Parse(args, env(nil), io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
 func TestHelpIsNotAnError(t *testing.T) {
 	var out strings.Builder
 	if _, err := Parse([]string{"-h"}, env(nil), &out); !errors.Is(err, flag.ErrHelp) {
