@@ -286,6 +286,7 @@ func replicasFailOver(t *testing.T, containers bool) {
 	// version (owner epoch << 32 + batch + 1) never goes back in the log,
 	// as it would if an owner's commit landed after a later owner's fence.
 	checkNoZombieCommit(t, ctx, p.store)
+	checkRepartitionedOnce(t, ctx, p.brokers, recs)
 	p.batch(ctx)
 	v := p.verifyRecords(ctx, recs)
 	t.Logf("three replicas, one killed, one stopped, one added, one frozen: %d windows, %d readings, none lost or duplicated", v.Windows, v.Valid)
@@ -380,4 +381,41 @@ func checkNoZombieCommit(t *testing.T, ctx context.Context, st lake.Store) {
 		}
 	}
 	t.Logf("stream table log: %d partitions' txns, %d owner fences, no commit of an earlier owner after a fence", len(last), fences)
+}
+
+// checkRepartitionedOnce reads the query's repartition topic as a
+// read_committed consumer: every record of the events topic is there once
+// (by the source position its origin headers give), keyed by its sensor,
+// whatever replica was killed, stopped or frozen while re-keying it; a
+// zombie's transaction left nothing there.
+func checkRepartitionedOnce(t *testing.T, ctx context.Context, brokers []string, source []*kgo.Record) {
+	t.Helper()
+	const topic = "sensorlab-replicas-sensors-repartition"
+	seen := map[string]*kgo.Record{}
+	for _, r := range topicRecords(t, ctx, brokers, topic, true) {
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		at := h[contract.HeaderOriginPartition] + "/" + h[contract.HeaderOriginOffset]
+		if seen[at] != nil {
+			t.Fatalf("%s: the record at %s of %s is there twice", topic, at, contract.EventsTopic)
+		}
+		seen[at] = r
+	}
+	for _, r := range source {
+		at := fmt.Sprintf("%d/%d", r.Partition, r.Offset)
+		got, ok := seen[at]
+		if !ok {
+			t.Fatalf("%s: the record at %s of %s is missing", topic, at, contract.EventsTopic)
+		}
+		if ev, err := contract.DecodeEvent(r.Value, time.Now().UnixMilli()); err == nil && string(got.Key) != ev.SensorID {
+			t.Fatalf("%s: the record at %s is keyed %q, want its sensor %s", topic, at, got.Key, ev.SensorID)
+		}
+		delete(seen, at)
+	}
+	if len(seen) != 0 {
+		t.Fatalf("%s holds %d records that are not in %s", topic, len(seen), contract.EventsTopic)
+	}
+	t.Logf("%s: each of the %d records once, keyed by sensor", topic, len(source))
 }
