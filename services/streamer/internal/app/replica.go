@@ -317,6 +317,12 @@ func (g gatherTasks) Gather() ([]*dto.MetricFamily, error) {
 				continue
 			}
 			for _, m := range mf.Metric {
+				// A series with a partition of its own (the consumer
+				// lag's, the task's partition) keeps it: a label twice is
+				// a scrape Prometheus rejects.
+				if slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == name }) {
+					continue
+				}
 				m.Label = append(m.Label, label)
 				slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
 			}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -210,6 +212,12 @@ func testReplicasShareThePartitions(t *testing.T, unkeyed bool) {
 	}
 	if strings.Count(metrics, "# TYPE go_goroutines ") != 1 {
 		t.Error("/metrics repeats the process's own series per partition")
+	}
+	// What Prometheus scrapes: a series that has a partition label of its
+	// own (the consumer lag's) keeps that one only.
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(metrics)); err != nil {
+		t.Errorf("/metrics of a replica cannot be scraped: %v", err)
 	}
 	var reports []struct {
 		Sources []struct{ StartOffset map[string]map[string]int64 }
