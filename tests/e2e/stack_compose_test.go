@@ -41,7 +41,7 @@ var stackPorts = map[string]int{
 	"minio S3 API":          9000,
 	"minio console":         9001,
 	"producer HTTP":         8081,
-	"streamer HTTP":         8082,
+	"streamer front HTTP":   8082,
 	"batcher HTTP":          8083,
 }
 
@@ -136,13 +136,23 @@ func (p producerStream) env() map[string]string {
 // its teardown (containers, networks and volumes, even when the test fails;
 // with the services' last log lines first, when it did).
 func newStack(t *testing.T, scenario string, stream producerStream) *stack {
+	return newScaledStack(t, scenario, stream, 1)
+}
+
+// newScaledStack is newStack with the streamer service scaled to replicas,
+// as `docker compose up --scale streamer=N` does.
+func newScaledStack(t *testing.T, scenario string, stream producerStream, replicas int) *stack {
 	t.Helper()
 	cli := requireDocker(t)
 	files := stackFiles(t)
 	checkPortsFree(t)
 	name := fmt.Sprintf("sensorlab-e2e-%s-%d-%d", scenario, os.Getpid(), time.Now().UnixNano()%1e9)
-	c, err := compose.NewDockerComposeWith(compose.WithStackFiles(files...), compose.StackIdentifier(name),
-		compose.WithLogger(tclog.TestLogger(t)))
+	opts := []compose.ComposeStackOption{compose.WithStackFiles(files...), compose.StackIdentifier(name),
+		compose.WithLogger(tclog.TestLogger(t))}
+	if replicas != 1 {
+		opts = append(opts, compose.WithStackReaders(strings.NewReader(fmt.Sprintf("services:\n  streamer:\n    scale: %d\n", replicas))))
+	}
+	c, err := compose.NewDockerComposeWith(opts...)
 	if err != nil {
 		t.Fatalf("compose %s: %v", name, err)
 	}
@@ -175,7 +185,7 @@ func (s *stack) teardown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if s.t.Failed() {
-		for _, svc := range []string{"kafka", "minio", "minio-init", "producer", "streamer", "batcher"} {
+		for _, svc := range []string{"kafka", "minio", "minio-init", "producer", "streamer", "streamer-front", "batcher"} {
 			s.t.Logf("--- last log lines of %s:\n%s", svc, s.logs(ctx, svc, 25))
 		}
 	}
@@ -243,6 +253,29 @@ func (s *stack) stop(ctx context.Context, svc string) {
 	if err := s.container(ctx, svc).Stop(ctx, nil); err != nil {
 		s.t.Fatalf("stop %s: %v", svc, err)
 	}
+}
+
+// replicas returns the containers of a scaled service, by ID, with their
+// addresses on the stack's network.
+func (s *stack) replicas(ctx context.Context, svc string) map[string]string {
+	s.t.Helper()
+	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", "com.docker.compose.project="+s.name).Add("label", "com.docker.compose.service="+svc)})
+	if err != nil {
+		s.t.Fatalf("containers of %s: %v", svc, err)
+	}
+	out := map[string]string{}
+	for _, c := range res.Items {
+		out[c.ID] = ""
+		if c.NetworkSettings != nil {
+			for _, n := range c.NetworkSettings.Networks {
+				if n != nil && n.IPAddress.IsValid() {
+					out[c.ID] = n.IPAddress.String()
+				}
+			}
+		}
+	}
+	return out
 }
 
 // kill sends SIGKILL to a service's container: no shutdown code runs.

@@ -30,11 +30,11 @@ const (
 	hostS3       = "127.0.0.1:9000"
 	hostConsole  = "http://127.0.0.1:9001/"
 	producerHTTP = "http://127.0.0.1:8081"
-	streamerHTTP = "http://127.0.0.1:8082"
+	streamerHTTP = "http://127.0.0.1:8082" // streamer-front, before the replicas
 	batcherHTTP  = "http://127.0.0.1:8083"
-	// checkpointPrefix is where compose.yaml's CHECKPOINT puts the streamer's
-	// checkpoint, relative to the lake bucket.
-	checkpointPrefix = "_checkpoints/streamer/"
+	// checkpointPrefix is where compose.yaml's CHECKPOINT puts the streamer
+	// replicas' checkpoints, one per partition, relative to the lake bucket.
+	checkpointPrefix = "_checkpoints/streamer/partitions/"
 	pollEvery        = 250 * time.Millisecond
 )
 
@@ -205,109 +205,64 @@ func openLake(t testing.TB, ctx context.Context) lake.Store {
 	return st
 }
 
-// streamerProgress follows the streamer's checkpoint (docs/checkpoint-protocol.md):
-// the commit log, and the offsets entry of the last committed batch. Commits
-// already read are remembered, so counts survive the checkpoint's purge of
-// old entries.
+// streamerProgress follows the streamer replicas' checkpoints
+// (docs/checkpoint-protocol.md#replicas): the commit log of every
+// partition's. Commits already read are remembered, so counts survive the
+// checkpoint's purge of old entries.
 type streamerProgress struct {
 	st      lake.Store
 	commits map[string]commitEntry
-	// Batches is the number of committed batches seen, Rows the window rows they emitted.
+	// Batches is the number of committed batches seen, Rows the rows they
+	// emitted.
 	Batches, Rows int64
-	// Last is the last committed batch: End its end offsets, Watermark the
-	// watermark it ran with and NextWatermark the one its commit recorded.
-	Last                     int64
-	End                      map[int32]int64
-	Watermark, NextWatermark int64
 }
 
 type commitEntry struct {
-	BatchID         int64 `json:"batchId"`
-	NumOutputRows   int64 `json:"numOutputRows"`
-	NextWatermarkMs int64 `json:"nextWatermarkMs"`
-}
-
-type offsetsEntry struct {
-	BatchID     int64           `json:"batchId"`
-	WatermarkMs int64           `json:"watermarkMs"`
-	End         map[int32]int64 `json:"end"`
+	BatchID       int64 `json:"batchId"`
+	NumOutputRows int64 `json:"numOutputRows"`
 }
 
 func newStreamerProgress(st lake.Store) *streamerProgress {
-	return &streamerProgress{st: st, commits: map[string]commitEntry{}, Last: -1}
+	return &streamerProgress{st: st, commits: map[string]commitEntry{}}
 }
 
 // refresh reads the commits written since the last call.
 func (p *streamerProgress) refresh(ctx context.Context) error {
-	objs, err := p.st.List(ctx, checkpointPrefix+"commits/")
+	objs, err := p.st.List(ctx, checkpointPrefix)
 	if err != nil {
 		return err
 	}
-	var lastKey string
 	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".json") {
+		if !strings.Contains(o.Key, "/commits/") || !strings.HasSuffix(o.Key, ".json") {
 			continue
 		}
-		if _, ok := p.commits[o.Key]; !ok {
-			b, err := p.st.Get(ctx, o.Key)
-			if err != nil {
-				return err
-			}
-			var c commitEntry
-			if err := json.Unmarshal(b, &c); err != nil {
-				return fmt.Errorf("%s: %w", o.Key, err)
-			}
-			p.commits[o.Key] = c
-			p.Batches++
-			p.Rows += c.NumOutputRows
+		if _, ok := p.commits[o.Key]; ok {
+			continue
 		}
-		lastKey = o.Key
+		b, err := p.st.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		var c commitEntry
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("%s: %w", o.Key, err)
+		}
+		p.commits[o.Key] = c
+		p.Batches++
+		p.Rows += c.NumOutputRows
 	}
-	if lastKey == "" || p.commits[lastKey].BatchID == p.Last {
-		return nil
-	}
-	c := p.commits[lastKey]
-	b, err := p.st.Get(ctx, checkpointPrefix+"offsets/"+strings.TrimPrefix(lastKey, checkpointPrefix+"commits/"))
-	if err != nil {
-		return err
-	}
-	var o offsetsEntry
-	if err := json.Unmarshal(b, &o); err != nil {
-		return fmt.Errorf("offsets of batch %d: %w", c.BatchID, err)
-	}
-	p.Last, p.End, p.Watermark, p.NextWatermark = c.BatchID, o.End, o.WatermarkMs, c.NextWatermarkMs
 	return nil
 }
 
 func (p *streamerProgress) String() string {
-	return fmt.Sprintf("%d batches committed (%d window rows); last %d: end offsets %v, watermark %s, next %s",
-		p.Batches, p.Rows, p.Last, p.End, fmtMs(p.Watermark), fmtMs(p.NextWatermark))
+	return fmt.Sprintf("%d batches committed over the partitions (%d rows emitted)", p.Batches, p.Rows)
 }
-
-// done reports whether the streamer has processed the topic up to ends and
-// emitted every window the final watermark closes: its last commit covers
-// ends, moved the watermark to final, and no window of windowMs ends between
-// the watermark that batch ran with and final (else a no-data batch is still
-// due to emit it, as in Spark).
-func (p *streamerProgress) done(ends map[int32]int64, final int64) bool {
-	if p.Last < 0 || len(p.End) != len(ends) || p.NextWatermark != final {
-		return false
-	}
-	for part, end := range ends {
-		if p.End[part] != end {
-			return false
-		}
-	}
-	return p.Watermark/windowMs == final/windowMs
-}
-
-func fmtMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("15:04:05.000") }
 
 // waitEmitted waits until the streamer's commits have emitted at least n
-// window rows in all.
+// rows in all.
 func waitEmitted(t testing.TB, ctx context.Context, p *streamerProgress, n int64) {
 	t.Helper()
-	waitFor(t, ctx, fmt.Sprintf("the streamer to emit %d window rows", n), func() (bool, string) {
+	waitFor(t, ctx, fmt.Sprintf("the streamer to emit %d rows", n), func() (bool, string) {
 		if err := p.refresh(ctx); err != nil {
 			return false, err.Error()
 		}
