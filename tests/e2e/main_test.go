@@ -255,17 +255,26 @@ func chooseMode(ctx context.Context, cli *testcontainers.DockerClient, root stri
 }
 
 // registryImages returns the images online mode takes from a registry:
-// compose.yaml's images that it does not build, and the base images of the
+// compose.yaml's images that it does not build (streamer-front runs the
+// image the streamer service builds), and the base images of the
 // Dockerfiles it builds.
 func registryImages(root string) ([]string, error) {
 	c, err := loadCompose(root, "compose.yaml")
 	if err != nil {
 		return nil, err
 	}
+	built := map[string]bool{}
+	for _, s := range c.Services {
+		if s.Build != nil {
+			built[s.Image] = true
+		}
+	}
 	refs := map[string]bool{}
 	for _, s := range c.Services {
 		if s.Build == nil {
-			refs[s.Image] = true
+			if !built[s.Image] {
+				refs[s.Image] = true
+			}
 			continue
 		}
 		bases, err := dockerfileBases(filepath.Join(root, s.Build.Context, s.Build.Dockerfile))
