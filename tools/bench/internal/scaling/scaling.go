@@ -43,6 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	image := fs.String("image", "sensorlab-offline/streamer:dev", "the streamer image (scripts/offline-images.sh builds it)")
 	runs := fs.Int("runs", 1, "runs of each replica count, alternated")
 	perTrigger := fs.Int64("max-offsets-per-trigger", 50_000, "each task's cap on records per micro-batch (a backlog is read in batches, as a stream is)")
+	rekey := fs.Bool("rekey", false, "run the seed's own file, which does not declare the key: the replicas re-key the readings through the repartition topic first")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,14 +56,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		counts = append(counts, c)
 	}
-	if err := run(ctx, stdout, counts, *cpus, int32(*partitions), *n, *sensors, *image, *runs, *perTrigger); err != nil {
+	if err := run(ctx, stdout, counts, *cpus, int32(*partitions), *n, *sensors, *image, *runs, *perTrigger, *rekey); err != nil {
 		fmt.Fprintln(stderr, "scaling:", err)
 		return 1
 	}
 	return 0
 }
 
-func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partitions int32, n int64, sensors int, image string, runs int, perTrigger int64) error {
+func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partitions int32, n int64, sensors int, image string, runs int, perTrigger int64, rekey bool) error {
 	m := harness.DescribeMachine()
 	fmt.Fprintf(out, "machine: %d CPUs, %s, load %s, %s\n", m.CPUs, m.CPUModel, m.Load1, m.GoVer)
 	broker, err := kafkaload.StartBroker(contract.EventsTopic, partitions)
@@ -81,10 +82,13 @@ func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partiti
 	}
 	fmt.Fprintf(out, "topic: %d readings of %d sensors, keyed by sensor, in %d partitions; each replica capped at %.2f CPU; %d records per batch and task at most\n",
 		n, sensors, partitions, cpus, perTrigger)
+	if rekey {
+		fmt.Fprintf(out, "query: the seed's own file (no key declared): re-keyed through the repartition topic; offsets below are the repartition topic's (records and transaction markers)\n")
+	}
 	rates := map[int][]float64{}
 	for r := range runs {
 		for _, c := range counts {
-			res, err := measure(ctx, brokers, end, c, cpus, image, perTrigger, fmt.Sprintf("scaling-%d-%d-%d", time.Now().UnixNano(), r, c))
+			res, err := measure(ctx, brokers, end, c, cpus, image, perTrigger, rekey, fmt.Sprintf("scaling-%d-%d-%d", time.Now().UnixNano(), r, c))
 			if err != nil {
 				return fmt.Errorf("%d replicas: %w", c, err)
 			}
@@ -108,18 +112,44 @@ func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partiti
 }
 
 func endOffsets(ctx context.Context, brokers []string) (map[int32]int64, error) {
+	return topicEnd(ctx, brokers, contract.EventsTopic)
+}
+
+func topicEnd(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, contract.EventsTopic)
+	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
 	end := map[int32]int64{}
 	lo.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
 	return end, nil
+}
+
+// rekeyedEnd is the repartition topic's end once the replicas' stages
+// have re-keyed the whole source (their group's committed offsets are the
+// source's end), nil before.
+func rekeyedEnd(ctx context.Context, brokers []string, group string, source map[int32]int64) (map[int32]int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group+"-repartition")
+	if err != nil {
+		return nil, err
+	}
+	for p, e := range source {
+		o, ok := offs.Lookup(contract.EventsTopic, p)
+		if !ok || o.At < e {
+			return nil, nil
+		}
+	}
+	return topicEnd(ctx, brokers, group+"-sensors-repartition")
 }
 
 type result struct {
@@ -131,7 +161,7 @@ type result struct {
 
 // measure runs c replicas on a new lake and group until every partition's
 // task has committed the topic's end.
-func measure(ctx context.Context, brokers []string, end map[int32]int64, c int, cpus float64, image string, perTrigger int64, name string) (result, error) {
+func measure(ctx context.Context, brokers []string, end map[int32]int64, c int, cpus float64, image string, perTrigger int64, rekey bool, name string) (result, error) {
 	dir, err := os.MkdirTemp("", "sensorlab-scaling-")
 	if err != nil {
 		return result{}, err
@@ -140,8 +170,13 @@ func measure(ctx context.Context, brokers []string, end map[int32]int64, c int, 
 	if err := os.Chmod(dir, 0o777); err != nil {
 		return result{}, err
 	}
-	q, err := harness.WriteQuery(dir, "seed/streaming.sql", harness.Edit{
-		Old: "late_topic = 'eventos_sensores.late')", New: "late_topic = 'eventos_sensores.late', key = 'sensor_id')", N: 1})
+	// Keyed: the source declares the key the readings carry. Re-keyed: the
+	// seed's own file.
+	edits := []harness.Edit{{Old: "late_topic = 'eventos_sensores.late')", New: "late_topic = 'eventos_sensores.late', key = 'sensor_id')", N: 1}}
+	if rekey {
+		edits = nil
+	}
+	q, err := harness.WriteQuery(dir, "seed/streaming.sql", edits...)
 	if err != nil {
 		return result{}, err
 	}
@@ -171,6 +206,12 @@ func measure(ctx context.Context, brokers []string, end map[int32]int64, c int, 
 	for _, e := range end {
 		total += e
 	}
+	// Re-keyed, the tasks read the repartition topic, of as many
+	// partitions: its end is known once the stages are done.
+	target := end
+	if rekey {
+		target, total = nil, -1
+	}
 	var steadyAt time.Time
 	var steadyDone int64
 	for {
@@ -183,11 +224,22 @@ func measure(ctx context.Context, brokers []string, end map[int32]int64, c int, 
 		if err != nil {
 			return result{}, err
 		}
+		if target == nil {
+			if target, err = rekeyedEnd(ctx, brokers, name, end); err != nil {
+				return result{}, err
+			}
+			if target != nil {
+				total = 0
+				for _, e := range target {
+					total += e
+				}
+			}
+		}
 		now := time.Now()
 		if steadyAt.IsZero() && all {
 			steadyAt, steadyDone = now, done
 		}
-		if done >= total {
+		if total >= 0 && done >= total {
 			if steadyAt.IsZero() || now.Sub(steadyAt) < time.Second {
 				// Too few readings for a steady second (a toy run): the
 				// whole run's rate, joining included, and say so.
