@@ -83,7 +83,7 @@ func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partiti
 	fmt.Fprintf(out, "topic: %d readings of %d sensors, keyed by sensor, in %d partitions; each replica capped at %.2f CPU; %d records per batch and task at most\n",
 		n, sensors, partitions, cpus, perTrigger)
 	if rekey {
-		fmt.Fprintf(out, "query: the seed's own file (no key declared): re-keyed through the repartition topic; offsets below are the repartition topic's (records and transaction markers)\n")
+		fmt.Fprintf(out, "query: the seed's own file (no key declared): re-keyed through the repartition topic; steady figures below count the repartition topic's offsets (records, those of transactions aborted by a rebalance, and transaction markers); the time \"in all\" is for the source's readings\n")
 	}
 	rates := map[int][]float64{}
 	for r := range runs {
