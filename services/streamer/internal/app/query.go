@@ -19,10 +19,11 @@ import (
 )
 
 // Main runs the command cfg names (a query file's queries, by default the
-// seed lab's: RunQueryFile; the healthcheck; or the front of replicas) and returns the process exit
-// code: 0 when the queries stopped cleanly (or, with the available-now
-// trigger, finished), 1 when they failed or could not start (an HTTP
-// address that cannot be bound included).
+// seed lab's: RunQueryFile; the healthcheck; or the front of replicas:
+// RunFront) and returns the process exit code: 0 when the queries stopped
+// cleanly (or, with the available-now trigger, finished), 1 when they
+// failed or could not start (an HTTP address that cannot be bound
+// included).
 func Main(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) int {
 	if cfg.Command == config.CommandHealthcheck {
 		if err := Healthcheck(ctx, cfg.Healthcheck); err != nil {

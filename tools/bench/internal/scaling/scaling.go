@@ -76,7 +76,7 @@ func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partiti
 	if _, err := kafkaload.Fill(ctx, brokers, contract.EventsTopic, g, n); err != nil {
 		return err
 	}
-	end, err := endOffsets(ctx, brokers)
+	end, err := topicEnd(ctx, brokers, contract.EventsTopic)
 	if err != nil {
 		return err
 	}
@@ -109,10 +109,6 @@ func run(ctx context.Context, out io.Writer, counts []int, cpus float64, partiti
 		fmt.Fprintf(out, "  %d replica(s): %.0f records/s, %.2fx\n", c, med, med/base)
 	}
 	return nil
-}
-
-func endOffsets(ctx context.Context, brokers []string) (map[int32]int64, error) {
-	return topicEnd(ctx, brokers, contract.EventsTopic)
 }
 
 func topicEnd(ctx context.Context, brokers []string, topic string) (map[int32]int64, error) {
